@@ -1,0 +1,18 @@
+"""What can be searched: architecture types, their spaces, models, graphs and costs."""
+
+from search_spaces.base import Architecture, Cost, ImageTaskShape, SearchSpace, TaskShape, TextTaskShape
+from search_spaces.registry import get_space, space_names
+from search_spaces.validation import ArchValidationError, Problem
+
+__all__ = [
+    "ArchValidationError",
+    "Architecture",
+    "Cost",
+    "ImageTaskShape",
+    "Problem",
+    "SearchSpace",
+    "TaskShape",
+    "TextTaskShape",
+    "get_space",
+    "space_names",
+]

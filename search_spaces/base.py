@@ -1,0 +1,203 @@
+"""The contract every search space implements, and the types shared by all spaces.
+
+A space is a set of architectures (`Architecture` subclasses) bounded by a preset's choices.
+Architectures are immutable values: two encodings of the same network parse to equal objects
+with the same canonical JSON and therefore the same id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar, Generic, TypeVar
+
+import networkx as nx
+from torch import nn
+
+from search_spaces.validation import ArchValidationError, Problem, format_choices
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted keys, no whitespace: the one string every equivalent encoding maps to."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+class Architecture(ABC):
+    """Base of every space's architecture type (subclasses are frozen dataclasses)."""
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical JSON-ready form: every field present, equivalent encodings identical."""
+
+    def to_json(self) -> str:
+        return canonical_json(self.to_dict())
+
+    @cached_property
+    def arch_id(self) -> str:
+        """Stable id: the first 16 hex digits of the SHA-256 of the canonical JSON."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TextTaskShape:
+    """What a text model needs to know about its task to be built and costed."""
+
+    vocab_size: int = 30522
+    max_len: int = 128
+    num_classes: int = 2
+
+
+@dataclass(frozen=True)
+class ImageTaskShape:
+    """What an image model needs to know about its task to be built and costed."""
+
+    channels: int = 3
+    image_size: int = 224
+    num_classes: int = 1000
+
+
+TaskShape = TextTaskShape | ImageTaskShape
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Analytic cost of one forward pass of one example.
+
+    FLOPs count multiply-adds as 2 FLOPs for every matrix product and convolution (linear
+    layers, attention scores and mixing, fixed transforms, convolutions); elementwise work
+    (norms, activations, softmax, additions) is not counted, matching
+    `torch.utils.flop_counter.FlopCounterMode`.
+    """
+
+    params: int
+    flops: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"params": self.params, "flops": self.flops}
+
+
+A = TypeVar("A", bound=Architecture)
+C = TypeVar("C")
+
+
+class SearchSpace(ABC, Generic[A, C]):
+    """A configured space: a name, a preset's choices `C` (possibly overridden) and its operations."""
+
+    name: ClassVar[str]
+    presets: ClassVar[dict[str, Any]]
+    default_preset: ClassVar[str]
+
+    def __init__(self, preset: str | None = None, overrides: dict[str, Any] | None = None):
+        preset = preset or self.default_preset
+        if preset not in self.presets:
+            raise ValueError(f"preset: {preset!r} not in {format_choices(self.presets)} for space {self.name!r}")
+        self.preset = preset
+        self.choices: C = apply_overrides(self.presets[preset], overrides or {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(preset={self.preset!r})"
+
+    # ---- parsing ----
+    @abstractmethod
+    def validate(self, data: Any) -> A:
+        """Parse `data` (decoded JSON) into an architecture of this configured space.
+
+        Raises ArchValidationError listing every problem with its field path and allowed values.
+        """
+
+    def check(self, arch: A) -> A:
+        """Return `arch` if it belongs to this configured space, else raise ArchValidationError."""
+        return self.validate(arch.to_dict())
+
+    def contains(self, arch: A) -> bool:
+        try:
+            self.check(arch)
+        except ArchValidationError:
+            return False
+        return True
+
+    def from_json(self, text: str) -> A:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ArchValidationError([Problem("", f"not valid JSON: {exc}")]) from None
+        return self.validate(data)
+
+    # ---- search operators (all return architectures of this configured space) ----
+    @abstractmethod
+    def sample(self, rng: random.Random) -> A: ...
+
+    @abstractmethod
+    def mutate(self, arch: A, rng: random.Random) -> A:
+        """A neighbour of `arch` that differs from it in exactly one choice."""
+
+    @abstractmethod
+    def crossover(self, a: A, b: A, rng: random.Random) -> A:
+        """A child whose choices each come from `a` or `b`."""
+
+    # ---- what an architecture is ----
+    @abstractmethod
+    def to_graph(self, arch: A) -> nx.DiGraph:
+        """Computation graph; every node carries an `op` label used for hashing and distances."""
+
+    @abstractmethod
+    def build(self, arch: A, task: TaskShape | None = None) -> nn.Module:
+        """A freshly initialised standalone model for `arch` on `task`."""
+
+    @abstractmethod
+    def cost(self, arch: A, task: TaskShape | None = None) -> Cost: ...
+
+    @abstractmethod
+    def default_task(self) -> TaskShape:
+        """The input shape the preset was designed for (used when no task is given)."""
+
+    @abstractmethod
+    def size(self) -> int:
+        """Exact number of distinct architectures in this configured space."""
+
+    def describe(self) -> dict[str, Any]:
+        """The choices of this configured space and its exact size, JSON-ready."""
+        return {
+            "space": self.name,
+            "preset": self.preset,
+            "choices": _jsonable(dataclasses.asdict(self.choices)),
+            "default_task": dataclasses.asdict(self.default_task()),
+            "size": self.size(),
+        }
+
+
+def apply_overrides(choices: C, overrides: dict[str, Any]) -> C:
+    """Replace fields of a preset's choices; unknown or mistyped fields are rejected by name."""
+    fields = {f.name: f for f in dataclasses.fields(choices)}
+    problems: list[Problem] = []
+    converted: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            problems.append(Problem(key, f"unknown choice; allowed: {format_choices(fields)}"))
+            continue
+        current = getattr(choices, key)
+        if isinstance(current, tuple):
+            if not isinstance(value, (list, tuple)) or not value:
+                problems.append(Problem(key, f"expected a non-empty list, got {value!r}"))
+                continue
+            value = tuple(value)
+        converted[key] = value
+    if problems:
+        raise ArchValidationError(problems)
+    try:
+        return dataclasses.replace(choices, **converted)
+    except (TypeError, ValueError) as exc:
+        raise ArchValidationError([Problem("overrides", str(exc))]) from None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
