@@ -6,10 +6,12 @@ from typing import Any
 
 from search_spaces.base import SearchSpace
 from search_spaces.flexibert import FlexiBertSpace
+from search_spaces.vit_resnas import VitResNASSpace
 from search_spaces.validation import format_choices
 
 SPACES: dict[str, type[SearchSpace]] = {
     FlexiBertSpace.name: FlexiBertSpace,
+    VitResNASSpace.name: VitResNASSpace,
 }
 
 
