@@ -14,10 +14,11 @@ import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-import networkx as nx
-from torch import nn
+if TYPE_CHECKING:  # torch loads only when a model is built: the CLI's space commands stay fast
+    import networkx as nx
+    from torch import nn
 
 from search_spaces.validation import ArchValidationError, Problem, format_choices
 

@@ -130,8 +130,8 @@ class Problems:
             self.add(path, "must not be empty")
             return None
         if lengths is not None and len(value) not in lengths:
+            # Still return the items so that their own problems are reported in the same pass.
             self.add(path, f"length {len(value)} not in {format_choices(lengths)}")
-            return None
         return list(value)
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from search_spaces.base import Cost, SearchSpace, TaskShape, TextTaskShape
 from search_spaces.flexibert.arch import FlexiBertArch, Layer, parse_flexibert
 from search_spaces.flexibert.choices import PRESETS, FlexiBertChoices
 from search_spaces.flexibert.cost import flexibert_cost
 from search_spaces.flexibert.graph import flexibert_graph
-from search_spaces.flexibert.model import FlexiBertClassifier
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from search_spaces.flexibert.model import FlexiBertClassifier
 
 Move = Callable[[list[Layer], random.Random], list[Layer] | None]
 
@@ -155,6 +157,8 @@ class FlexiBertSpace(SearchSpace[FlexiBertArch, FlexiBertChoices]):
         return flexibert_graph(arch)
 
     def build(self, arch: FlexiBertArch, task: TaskShape | None = None) -> FlexiBertClassifier:
+        from search_spaces.flexibert.model import FlexiBertClassifier  # torch loads on first build
+
         return FlexiBertClassifier(arch, self._text_task(task))
 
     def cost(self, arch: FlexiBertArch, task: TaskShape | None = None) -> Cost:

@@ -83,7 +83,8 @@ def parse_vit_resnas(data: Any, choices: VitResNASChoices | None) -> VitResNASAr
         problems.raise_if_any()
     raw_stages = problems.sequence(top["stages"], "stages", (len(choices.stages),) if choices else None)
     stages = []
-    for i, raw in enumerate(raw_stages or []):
+    # With a space, extra stages have no choices to check against: the length problem covers them.
+    for i, raw in enumerate((raw_stages or [])[: len(choices.stages) if choices else None]):
         stage = _parse_stage(raw, f"stages[{i}]", choices.stages[i] if choices else None, problems)
         if stage is not None:
             stages.append(stage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from search_spaces.base import Cost, ImageTaskShape
 from search_spaces.tally import CostTally
 from search_spaces.vit_resnas.arch import VitResNASArch
-from search_spaces.vit_resnas.model import grid_sides, reduced
+from search_spaces.vit_resnas.geometry import grid_sides, reduced
 
 
 def _conv(tally: CostTally, c_in: int, c_out: int, kernel: int, out_side: int) -> None:

@@ -11,21 +11,7 @@ from torch import nn
 
 from search_spaces.base import ImageTaskShape
 from search_spaces.vit_resnas.arch import Block, VitResNASArch
-
-
-def reduced(side: int) -> int:
-    """Token-grid side after a spatial reduction (3x3 stride-2 conv with padding 1 = 2x2 ceil pooling)."""
-    return math.ceil(side / 2)
-
-
-def grid_sides(arch: VitResNASArch, task: ImageTaskShape, patch: int) -> list[int]:
-    """Token-grid side of every stage."""
-    if task.image_size < patch:
-        raise ValueError(f"image_size {task.image_size} is smaller than the patch size {patch}")
-    sides = [task.image_size // patch]
-    for _ in arch.stages[1:]:
-        sides.append(reduced(sides[-1]))
-    return sides
+from search_spaces.vit_resnas.geometry import grid_sides, reduced
 
 
 class Attention(nn.Module):

@@ -6,16 +6,18 @@ import itertools
 import math
 import random
 from functools import cached_property
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from search_spaces.base import Cost, ImageTaskShape, SearchSpace, TaskShape
 from search_spaces.vit_resnas.arch import Block, Stage, VitResNASArch, parse_vit_resnas
 from search_spaces.vit_resnas.choices import PRESETS, StageChoices, VitResNASChoices
 from search_spaces.vit_resnas.cost import vit_resnas_cost
 from search_spaces.vit_resnas.graph import vit_resnas_graph
-from search_spaces.vit_resnas.model import VitResNAS
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from search_spaces.vit_resnas.model import VitResNAS
 
 DEFAULT_TASKS = {
     "tiny": ImageTaskShape(channels=3, image_size=224, num_classes=1000),
@@ -130,6 +132,8 @@ class VitResNASSpace(SearchSpace[VitResNASArch, VitResNASChoices]):
         return vit_resnas_graph(arch)
 
     def build(self, arch: VitResNASArch, task: TaskShape | None = None) -> VitResNAS:
+        from search_spaces.vit_resnas.model import VitResNAS  # torch loads on first build
+
         task = self._image_task(task)
         return VitResNAS(arch, task, self.choices.patch_for(task.image_size))
 
