@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from search_spaces import ArchValidationError, SearchSpace, get_space, space_names
+from search_spaces import Architecture, ArchValidationError, SearchSpace, get_space, space_names
 from search_spaces.flexibert.nas_bench_bert import load_nas_bench_bert
 from search_spaces.registry import SPACES
 
@@ -95,6 +95,17 @@ def read_documents(path: Path) -> list[tuple[str, Any]]:
 
 # Input-shape flags of `nas arch cost` and the task field each one sets.
 TASK_FLAGS = {"--seq-len": "max_len", "--vocab-size": "vocab_size", "--image-size": "image_size", "--channels": "channels", "--num-classes": "num_classes"}
+
+
+def parse_documents(space: SearchSpace, path: Path) -> tuple[list[tuple[str, Architecture]], list[str]]:
+    """The valid architectures of a file with where each came from, and every problem of the rest."""
+    archs, errors = [], []
+    for where, data in read_documents(path):
+        try:
+            archs.append((where, space.validate(data)))
+        except ArchValidationError as err:
+            errors += [f"{where}: {p}" for p in err.problems]
+    return archs, errors
 
 
 def task_for(space: SearchSpace, given: dict[str, int | None]) -> Any:
@@ -176,13 +187,9 @@ def arch_validate(
 ) -> None:
     """Check architectures against a space: prints {"where", "arch_id"} per valid one; exit 2 and
     every problem on stderr if any is invalid."""
-    configured = open_space(space, preset, overrides)
-    errors: list[str] = []
-    for where, data in read_documents(file):
-        try:
-            emit({"where": where, "arch_id": configured.validate(data).arch_id})
-        except ArchValidationError as err:
-            errors += [f"{where}: {p}" for p in err.problems]
+    archs, errors = parse_documents(open_space(space, preset, overrides), file)
+    for where, arch in archs:
+        emit({"where": where, "arch_id": arch.arch_id})
     if errors:
         fail(errors)
 
@@ -204,15 +211,10 @@ def arch_cost(
     task = task_for(
         configured, {"--seq-len": seq_len, "--vocab-size": vocab_size, "--image-size": image_size, "--channels": channels, "--num-classes": num_classes}
     )
-    archs, errors = [], []
-    for where, data in read_documents(file):
-        try:
-            archs.append(configured.validate(data))
-        except ArchValidationError as err:
-            errors += [f"{where}: {p}" for p in err.problems]
+    archs, errors = parse_documents(configured, file)
     if errors:
         fail(errors)
-    for arch in archs:
+    for _, arch in archs:
         try:
             cost = configured.cost(arch, task)
         except ValueError as exc:

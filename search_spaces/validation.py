@@ -76,6 +76,13 @@ class Problems:
         if self.items:
             raise ArchValidationError(self.items)
 
+    def top_level_list(self, data: Any, key: str, lengths: Collection[int] | None) -> list[Any]:
+        """The list under `key` of a one-field object (raises at once if there is none to read)."""
+        top = self.mapping(data, "", required=(key,))
+        if top is None or key not in top:
+            self.raise_if_any()
+        return self.sequence(top[key], key, lengths) or []
+
     # ---- typed readers: return None (and record a problem) when the value is unusable ----
 
     def mapping(

@@ -118,3 +118,18 @@ def test_wrong_task_kind_is_rejected():
         get_space("flexibert").cost(get_space("flexibert").sample(random.Random(0)), ImageTaskShape())
     with pytest.raises(TypeError, match="image tasks"):
         get_space("vit-resnas").build(get_space("vit-resnas").sample(random.Random(0)), TextTaskShape())
+
+
+def test_masked_lm_head_shares_the_classifier_encoder():
+    from search_spaces.flexibert.model import FlexiBertForMaskedLM
+
+    space = get_space("flexibert", "flexibert")
+    classifier = space.build(space.sample(random.Random(4)), TEXT_TASK)
+    mlm = FlexiBertForMaskedLM(classifier.encoder, TEXT_TASK.vocab_size)
+    ids = torch.randint(1, 500, (2, 24))
+    logits = mlm(ids)
+    assert logits.shape == (2, 24, 500)
+    before = classifier.encoder.token_embedding.weight.detach().clone()
+    torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids.flatten()).backward()
+    torch.optim.SGD(mlm.parameters(), lr=1.0).step()
+    assert not torch.equal(before, classifier.encoder.token_embedding.weight)  # pretraining moves the shared encoder

@@ -84,12 +84,9 @@ class FlexiBertArch(Architecture):
 def parse_flexibert(data: Any, choices: FlexiBertChoices | None) -> FlexiBertArch:
     """Parse decoded JSON, checking it against `choices` when given; every problem is reported."""
     problems = Problems()
-    top = problems.mapping(data, "", required=("layers",))
-    if top is None or "layers" not in top:
-        problems.raise_if_any()
-    raw_layers = problems.sequence(top["layers"], "layers", choices.num_layers if choices else None)
+    raw_layers = problems.top_level_list(data, "layers", choices.num_layers if choices else None)
     layers: list[Layer] = []
-    for i, raw in enumerate(raw_layers or []):
+    for i, raw in enumerate(raw_layers):
         layer = _parse_layer(raw, f"layers[{i}]", choices, problems)
         if layer is not None:
             layers.append(layer)

@@ -78,13 +78,10 @@ class VitResNASArch(Architecture):
 def parse_vit_resnas(data: Any, choices: VitResNASChoices | None) -> VitResNASArch:
     """Parse decoded JSON, checking it against `choices` when given; every problem is reported."""
     problems = Problems()
-    top = problems.mapping(data, "", required=("stages",))
-    if top is None or "stages" not in top:
-        problems.raise_if_any()
-    raw_stages = problems.sequence(top["stages"], "stages", (len(choices.stages),) if choices else None)
+    raw_stages = problems.top_level_list(data, "stages", (len(choices.stages),) if choices else None)
     stages = []
     # With a space, extra stages have no choices to check against: the length problem covers them.
-    for i, raw in enumerate((raw_stages or [])[: len(choices.stages) if choices else None]):
+    for i, raw in enumerate(raw_stages[: len(choices.stages) if choices else None]):
         stage = _parse_stage(raw, f"stages[{i}]", choices.stages[i] if choices else None, problems)
         if stage is not None:
             stages.append(stage)
