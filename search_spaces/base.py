@@ -7,8 +7,10 @@ with the same canonical JSON and therefore the same id.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
+import math
 import json
 import random
 from abc import ABC, abstractmethod
@@ -19,6 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 if TYPE_CHECKING:  # torch loads only when a model is built: the CLI's space commands stay fast
     import networkx as nx
     from torch import nn
+
+    from search_spaces.supernet import Supernet
 
 from search_spaces.validation import ArchValidationError, Problem, format_choices
 
@@ -154,6 +158,29 @@ class SearchSpace(ABC, Generic[A, C]):
     def cost(self, arch: A, task: TaskShape | None = None) -> Cost: ...
 
     @abstractmethod
+    def supernet(self, task: TaskShape | None = None) -> Supernet:
+        """A freshly initialised weight-sharing supernet holding every architecture of this space."""
+
+    # ---- sub-spaces (sandwich rule, warm-up curriculum) ----
+    @abstractmethod
+    def narrowed_choices(self, keep: float, largest: bool) -> C:
+        """Choices with each ordered decision cut to its largest (or smallest) `keep` fraction,
+        at least one value each; unordered decisions (operation types) are kept whole."""
+
+    def narrowed(self, keep: float, largest: bool = True) -> SearchSpace[A, C]:
+        """This space cut to its largest (or smallest) choices; see `narrowed_choices`."""
+        if not 0 <= keep <= 1:
+            raise ValueError(f"keep: {keep} must be within [0, 1]")
+        sub = copy.copy(self)
+        sub.choices = self.narrowed_choices(keep, largest)
+        sub.__dict__.pop("width_vectors", None)  # cached views of the old choices
+        return sub
+
+    def extreme(self, rng: random.Random, largest: bool = True) -> A:
+        """A largest (or smallest) architecture; unordered decisions are drawn from `rng`."""
+        return self.narrowed(0.0, largest).sample(rng)
+
+    @abstractmethod
     def default_task(self) -> TaskShape:
         """The input shape the preset was designed for (used when no task is given)."""
 
@@ -194,6 +221,13 @@ def apply_overrides(choices: C, overrides: dict[str, Any]) -> C:
         return dataclasses.replace(choices, **converted)
     except (TypeError, ValueError) as exc:
         raise ArchValidationError([Problem("overrides", str(exc))]) from None
+
+
+def top_values(values: tuple[int, ...], keep: float, largest: bool) -> tuple[int, ...]:
+    """The largest (or smallest) ceil(keep * n) of sorted `values`, at least one."""
+    count = max(1, math.ceil(keep * len(values)))
+    ordered = sorted(values)
+    return tuple(ordered[-count:] if largest else ordered[:count])
 
 
 def _jsonable(value: Any) -> Any:

@@ -61,30 +61,29 @@ def dct_matrix(n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor
 
 class LinearTransformHeads(nn.Module):
     """`heads` heads that project the input and mix it with a fixed 2-D transform over
-    (sequence, head features): the real part of the DFT (`dft`, as in FNet) or the DCT (`dct`)."""
+    (sequence, head features): the real part of the DFT (`dft`, as in FNet) or the DCT (`dct`).
+
+    The transform matrices are made in the forward pass (they depend on the input length and
+    cost far less than the products), so the module holds parameters only.
+    """
 
     def __init__(self, hidden: int, heads: int, head_dim: int, transform: str):
         super().__init__()
         self.heads, self.head_dim, self.transform = heads, head_dim, transform
         self.value = nn.Linear(hidden, heads * head_dim)
-        # The feature-side matrices are fixed by head_dim; the sequence side depends on the input length.
-        if transform == "dft":
-            cos_d, sin_d = dft_matrices(head_dim, torch.device("cpu"), torch.float32)
-            self.register_buffer("cos_d", cos_d, persistent=False)
-            self.register_buffer("sin_d", sin_d, persistent=False)
-        else:
-            self.register_buffer("dct_d", dct_matrix(head_dim, torch.device("cpu"), torch.float32).T.contiguous(), persistent=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
-        v = (self.value(x) * mask[:, :, None]).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        d = self.head_dim
+        v = (self.value(x) * mask[:, :, None]).view(b, t, self.heads, d).transpose(1, 2)
         if self.transform == "dft":
             cos_t, sin_t = dft_matrices(t, x.device, x.dtype)
+            cos_d, sin_d = dft_matrices(d, x.device, x.dtype)
             # Re(F_t V F_d) = C_t V C_d - S_t V S_d for real V (DFT matrices are symmetric).
-            out = (cos_t @ v) @ self.cos_d - (sin_t @ v) @ self.sin_d
+            out = (cos_t @ v) @ cos_d - (sin_t @ v) @ sin_d
         else:
-            out = (dct_matrix(t, x.device, x.dtype) @ v) @ self.dct_d
-        return out.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
+            out = (dct_matrix(t, x.device, x.dtype) @ v) @ dct_matrix(d, x.device, x.dtype).T
+        return out.transpose(1, 2).reshape(b, t, self.heads * d)
 
 
 class DynamicSpanConvHeads(nn.Module):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from search_spaces.base import Cost, SearchSpace, TaskShape, TextTaskShape
+from search_spaces.base import Cost, SearchSpace, TaskShape, TextTaskShape, top_values
 from search_spaces.flexibert.arch import FlexiBertArch, Layer, parse_flexibert
 from search_spaces.flexibert.choices import PRESETS, FlexiBertChoices
 from search_spaces.flexibert.cost import flexibert_cost
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from search_spaces.flexibert.model import FlexiBertClassifier
+    from search_spaces.flexibert.supernet import FlexiBertSupernet
 
 Move = Callable[[list[Layer], random.Random], list[Layer] | None]
 
@@ -163,6 +165,27 @@ class FlexiBertSpace(SearchSpace[FlexiBertArch, FlexiBertChoices]):
 
     def cost(self, arch: FlexiBertArch, task: TaskShape | None = None) -> Cost:
         return flexibert_cost(arch, self._text_task(task))
+
+    def supernet(self, task: TaskShape | None = None) -> FlexiBertSupernet:
+        from search_spaces.flexibert.supernet import FlexiBertSupernet
+
+        return FlexiBertSupernet(self, self._text_task(task))
+
+    def narrowed_choices(self, keep: float, largest: bool) -> FlexiBertChoices:
+        c = self.choices
+        hidden = top_values(c.hidden, keep, largest)
+        heads = set(top_values(c.heads, keep, largest))
+        # Every kept hidden size keeps at least one head count that divides it.
+        pick = max if largest else min
+        heads |= {pick(c.heads_for(h)) for h in hidden if not any(h % n == 0 for n in heads)}
+        return dataclasses.replace(
+            c,
+            num_layers=top_values(c.num_layers, keep, largest),
+            hidden=hidden,
+            heads=tuple(sorted(heads)),
+            ff_dims=top_values(c.ff_dims, keep, largest),
+            ff_layers=top_values(c.ff_layers, keep, largest),
+        )
 
     def _text_task(self, task: TaskShape | None) -> TextTaskShape:
         task = task or self.default_task()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from search_spaces.base import Cost, ImageTaskShape, SearchSpace, TaskShape
+from search_spaces.base import Cost, ImageTaskShape, SearchSpace, TaskShape, top_values
 from search_spaces.vit_resnas.arch import Block, Stage, VitResNASArch, parse_vit_resnas
 from search_spaces.vit_resnas.choices import PRESETS, StageChoices, VitResNASChoices
 from search_spaces.vit_resnas.cost import vit_resnas_cost
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from search_spaces.vit_resnas.model import VitResNAS
+    from search_spaces.vit_resnas.supernet import VitResNASSupernet
 
 DEFAULT_TASKS = {
     "tiny": ImageTaskShape(channels=3, image_size=224, num_classes=1000),
@@ -140,6 +142,31 @@ class VitResNASSpace(SearchSpace[VitResNASArch, VitResNASChoices]):
     def cost(self, arch: VitResNASArch, task: TaskShape | None = None) -> Cost:
         task = self._image_task(task)
         return vit_resnas_cost(arch, task, self.choices.patch_for(task.image_size))
+
+    def supernet(self, task: TaskShape | None = None) -> VitResNASSupernet:
+        from search_spaces.vit_resnas.supernet import VitResNASSupernet
+
+        return VitResNASSupernet(self, self._image_task(task))
+
+    def narrowed_choices(self, keep: float, largest: bool) -> VitResNASChoices:
+        """Per stage: widths, heads, MLP sizes and depths cut. The narrowed choices are for
+        sampling: their block slots are renumbered (the last ones optional), while supernets
+        place blocks with the full space's slots."""
+        stages = []
+        for sc in self.choices.stages:
+            depths = top_values(sc.depths, keep, largest)
+            deepest, droppable = max(depths), max(depths) - min(depths)
+            stages.append(
+                StageChoices(
+                    widths=top_values(sc.widths, keep, largest),
+                    heads=top_values(sc.heads, keep, largest),
+                    head_dim=sc.head_dim,
+                    mlp=top_values(sc.mlp, keep, largest),
+                    blocks=deepest,
+                    optional=tuple(range(deepest - droppable + 1, deepest + 1)),
+                )
+            )
+        return dataclasses.replace(self.choices, stages=tuple(stages))
 
     def _image_task(self, task: TaskShape | None) -> ImageTaskShape:
         task = task or self.default_task()
