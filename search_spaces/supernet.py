@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import torch
@@ -57,7 +58,7 @@ class Supernet(nn.Module, ABC, Generic[A]):
         super().__init__()
         self.space = space
         self.task = task
-        self._templates: OrderedDict[str, nn.Module] = OrderedDict()
+        self._templates: OrderedDict[tuple[str, str], nn.Module] = OrderedDict()
         self._checked: set[str] = set()
 
     @abstractmethod
@@ -73,12 +74,16 @@ class Supernet(nn.Module, ABC, Generic[A]):
 
     def template(self, arch: A) -> nn.Module:
         """A parameter-free (meta device) standalone model of `arch`, cached by id."""
-        key = arch.arch_id
+        return self.cached_template("model", arch, lambda: self.space.build(arch, self.task))
+
+    def cached_template(self, kind: str, arch: A, make: Callable[[], nn.Module]) -> nn.Module:
+        """`make()` on the meta device, kept in a small LRU cache under (kind, arch id)."""
+        key = (kind, arch.arch_id)
         if key in self._templates:
             self._templates.move_to_end(key)
             return self._templates[key]
         with torch.device("meta"):
-            module = self.space.build(arch, self.task)
+            module = make()
         self._templates[key] = module
         if len(self._templates) > TEMPLATE_CACHE_SIZE:
             self._templates.popitem(last=False)
@@ -93,9 +98,10 @@ class Supernet(nn.Module, ABC, Generic[A]):
     def extract(self, arch: A) -> nn.Module:
         """The standalone model of `arch` with weights copied from the supernet (same device)."""
         self.check(arch)
-        device = next(self.parameters()).device
-        model = self.space.build(arch, self.task)
         with torch.no_grad():
             state = {name: tensor.detach().clone() for name, tensor in self.sliced_state(arch).items()}
-        model.load_state_dict(state, strict=True)
-        return model.to(device).train(self.training)
+        # Built on the meta device (no random init to throw away), then given the copied tensors.
+        with torch.device("meta"):
+            model = self.space.build(arch, self.task)
+        model.load_state_dict(state, strict=True, assign=True)
+        return model.train(self.training)

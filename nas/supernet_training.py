@@ -1,0 +1,343 @@
+"""Training a weight-sharing supernet on a task.
+
+Each optimizer step trains `archs_per_step` subnets, each on its own slice of the batch
+(multi-architectural sampling); gradients of all slices accumulate into the shared tensors and one
+update follows. Options: the sandwich rule (largest + smallest + random subnets), a warm-up
+curriculum (the choice sets start at their largest values and widen epoch by epoch), and for text
+tasks masked-language-model pretraining on the task's own training text before the supervised
+phase.
+
+Every random draw is seeded from (seed, phase, epoch, step), so a run resumed from a checkpoint
+continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from safetensors.torch import load_file, save_file
+
+from nas.data import Split, TaskData
+from nas.tokenizer import MASK_ID, PAD_ID
+from search_spaces import Architecture, SearchSpace, get_space
+from search_spaces.supernet import Supernet
+
+CHECKPOINT_FORMAT = 1
+PHASES = ("mlm", "supervised")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 5  # supervised epochs
+    batch_size: int = 128
+    archs_per_step: int = 4  # subnets per optimizer step, each on its own slice of the batch
+    sandwich: bool = False  # include the largest and the smallest subnet in every step
+    warmup_epochs: int = 0  # curriculum: epochs over which choice sets widen from the largest values
+    mlm_epochs: int = 0  # text tasks: masked-language-model pretraining epochs first
+    mask_prob: float = 0.15
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "auto"  # "auto" picks CUDA when available
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("epochs", "warmup_epochs", "mlm_epochs"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}: {getattr(self, name)} must be >= 0")
+        for name in ("batch_size", "archs_per_step"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}: {getattr(self, name)} must be >= 1")
+        if self.archs_per_step > self.batch_size:
+            problems.append(f"archs_per_step: {self.archs_per_step} exceeds batch_size={self.batch_size} (each subnet needs examples)")
+        if self.sandwich and self.archs_per_step < 2:
+            problems.append("sandwich: needs archs_per_step >= 2 (largest and smallest)")
+        if not 0 < self.mask_prob < 1:
+            problems.append(f"mask_prob: {self.mask_prob} must be within (0, 1)")
+        if self.lr <= 0:
+            problems.append(f"lr: {self.lr} must be > 0")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+@dataclass
+class Position:
+    """Where training stands: the next step to run."""
+
+    phase: str = PHASES[0]
+    epoch: int = 0
+    step: int = 0  # within the epoch
+    global_step: int = 0
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    subnets_trained: int
+    seconds: float
+    last_loss: float
+    peak_rss_mb: float
+
+    @property
+    def subnets_per_second(self) -> float:
+        return self.subnets_trained / self.seconds if self.seconds else 0.0
+
+
+def step_rng(seed: int, *where: Any) -> random.Random:
+    return random.Random(":".join(str(w) for w in (seed, *where)))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class ArchSampler:
+    """Chooses the subnets of each step (curriculum and sandwich rule applied)."""
+
+    def __init__(self, space: SearchSpace, config: TrainConfig):
+        self.space, self.config = space, config
+
+    def space_for(self, epoch: int) -> SearchSpace:
+        warmup = self.config.warmup_epochs
+        if epoch >= warmup:
+            return self.space
+        return self.space.narrowed((epoch + 1) / (warmup + 1), largest=True)
+
+    def archs(self, epoch: int, rng: random.Random) -> list[Architecture]:
+        space = self.space_for(epoch)
+        n = self.config.archs_per_step
+        fixed = [self.space.extreme(rng, largest=True), self.space.extreme(rng, largest=False)] if self.config.sandwich else []
+        return fixed + [space.sample(rng) for _ in range(n - len(fixed))]
+
+
+def mask_tokens(input_ids: torch.Tensor, prob: float, vocab_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT-style masking: of a `prob` share of the real tokens, 80% become [MASK], 10% a random
+    token, 10% stay. Returns (inputs, targets with -100 where no prediction is asked)."""
+    special = input_ids < 5  # [PAD] [UNK] [CLS] [SEP] [MASK]
+    chosen = (torch.rand(input_ids.shape, generator=generator) < prob) & ~special
+    targets = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    roll = torch.rand(input_ids.shape, generator=generator)
+    inputs = input_ids.clone()
+    inputs[chosen & (roll < 0.8)] = MASK_ID
+    random_tokens = torch.randint(5, vocab_size, input_ids.shape, generator=generator)
+    swap = chosen & (roll >= 0.8) & (roll < 0.9)
+    inputs[swap] = random_tokens[swap]
+    return inputs, targets
+
+
+@torch.no_grad()
+def evaluate(model: Callable[..., torch.Tensor], split: Split, batch_size: int = 512, device: torch.device | None = None, **kwargs: Any) -> float:
+    """Accuracy of `model(inputs, **kwargs)` on a split."""
+    correct = 0
+    for start in range(0, len(split), batch_size):
+        inputs = split.inputs[start : start + batch_size]
+        labels = split.labels[start : start + batch_size]
+        if device is not None:
+            inputs, labels = inputs.to(device), labels.to(device)
+        correct += (model(inputs, **kwargs).argmax(-1) == labels).sum().item()
+    return correct / max(1, len(split))
+
+
+def evaluate_subnet(supernet: Supernet, arch: Architecture, split: Split, batch_size: int = 512) -> float:
+    """Validation accuracy of `arch` with weights inherited from the supernet."""
+    was_training = supernet.training
+    supernet.eval()
+    try:
+        return evaluate(supernet, split, batch_size, next(supernet.parameters()).device, arch=arch)
+    finally:
+        supernet.train(was_training)
+
+
+class SupernetTrainer:
+    def __init__(self, space: SearchSpace, task: TaskData, config: TrainConfig, supernet: Supernet | None = None):
+        if config.mlm_epochs and task.kind != "text":
+            raise ValueError(f"mlm_epochs: masked-language-model pretraining needs a text task; {task.name!r} is an image task")
+        self.space, self.task, self.config = space, task, config
+        self.device = config.resolved_device()
+        if supernet is None:
+            with torch.random.fork_rng(devices=[]):  # same seed, same initial weights
+                torch.manual_seed(config.seed)
+                supernet = space.supernet(task.shape)
+        self.supernet = supernet.to(self.device)
+        self.optimizer = torch.optim.AdamW(self.supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.sampler = ArchSampler(space, config)
+        self.position = Position(phase=self._phases()[0] if self._phases() else PHASES[-1])
+
+    def _phases(self) -> list[str]:
+        return [p for p in PHASES if (self.config.mlm_epochs if p == "mlm" else self.config.epochs) > 0]
+
+    def _epochs(self, phase: str) -> int:
+        return self.config.mlm_epochs if phase == "mlm" else self.config.epochs
+
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.task.train) // self.config.batch_size)
+
+    def total_steps(self) -> int:
+        return sum(self._epochs(p) for p in self._phases()) * self.steps_per_epoch()
+
+    # ---- one step ----
+    def train_step(self, inputs: torch.Tensor, labels: torch.Tensor, archs: list[Architecture], phase: str, generator: torch.Generator) -> float:
+        """Each subnet on its own slice of the batch; gradients accumulate; one update."""
+        self.supernet.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total, count = 0.0, len(inputs)
+        for x, y, arch in zip(torch.tensor_split(inputs, len(archs)), torch.tensor_split(labels, len(archs)), archs):
+            if len(x) == 0:
+                continue
+            if phase == "mlm":
+                masked, targets = mask_tokens(x, self.config.mask_prob, self.task.shape.vocab_size, generator)
+                logits = self.supernet.mlm_logits(masked.to(self.device), arch)
+                loss = F.cross_entropy(logits.flatten(0, 1), targets.to(self.device).flatten(), ignore_index=-100)
+            else:
+                loss = F.cross_entropy(self.supernet(x.to(self.device), arch), y.to(self.device))
+            (loss * len(x) / count).backward()
+            total += loss.item() * len(x) / count
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return total
+
+    # ---- the loop ----
+    def train(self, show_progress: bool = True, checkpoint_dir: Path | None = None, checkpoint_every: int = 0, stop_after: int | None = None) -> TrainResult:
+        """Train from the current position to the end (or `stop_after` more steps), saving a
+        checkpoint every `checkpoint_every` steps and at the end when `checkpoint_dir` is given."""
+        start, subnets, steps, loss = time.perf_counter(), 0, 0, float("nan")
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.1f} subnets/s"), TimeElapsedColumn()]
+        with Progress(*columns, disable=not show_progress, transient=False) as progress:
+            bar = progress.add_task("supernet", total=self.total_steps(), completed=self._completed_steps(), loss=float("nan"), rate=0.0)
+            while self.position.phase in self._phases() and (stop_after is None or steps < stop_after):
+                pos = self.position
+                progress.update(bar, description=f"{pos.phase} epoch {pos.epoch + 1}/{self._epochs(pos.phase)}")
+                inputs, labels = self._batch(pos)
+                rng = step_rng(self.config.seed, pos.phase, pos.epoch, pos.step)
+                generator = torch.Generator().manual_seed(rng.getrandbits(63))
+                torch.manual_seed(rng.getrandbits(63))  # dropout
+                archs = self.sampler.archs(pos.epoch, rng)
+                loss = self.train_step(inputs, labels, archs, pos.phase, generator)
+                steps += 1
+                subnets += min(len(archs), len(inputs))
+                self._advance()
+                elapsed = time.perf_counter() - start
+                progress.update(bar, advance=1, loss=loss, rate=subnets / elapsed)
+                if checkpoint_dir is not None and checkpoint_every and self.position.global_step % checkpoint_every == 0:
+                    self.save_checkpoint(checkpoint_dir)
+        if checkpoint_dir is not None:
+            self.save_checkpoint(checkpoint_dir)
+        return TrainResult(steps=steps, subnets_trained=subnets, seconds=time.perf_counter() - start, last_loss=loss, peak_rss_mb=peak_rss_mb())
+
+    def _completed_steps(self) -> int:
+        return self.position.global_step
+
+    def _batch(self, pos: Position) -> tuple[torch.Tensor, torch.Tensor]:
+        order = torch.randperm(len(self.task.train), generator=torch.Generator().manual_seed(step_rng(self.config.seed, pos.phase, pos.epoch).getrandbits(63)))
+        idx = order[pos.step * self.config.batch_size : (pos.step + 1) * self.config.batch_size]
+        return self.task.train.inputs[idx], self.task.train.labels[idx]
+
+    def _advance(self) -> None:
+        pos = self.position
+        pos.step += 1
+        pos.global_step += 1
+        if pos.step >= self.steps_per_epoch():
+            pos.step, pos.epoch = 0, pos.epoch + 1
+            if pos.epoch >= self._epochs(pos.phase):
+                phases = self._phases()
+                later = phases[phases.index(pos.phase) + 1 :]
+                pos.phase, pos.epoch = (later[0], 0) if later else ("done", 0)
+
+    # ---- checkpoints ----
+    def save_checkpoint(self, directory: Path) -> Path:
+        """supernet.safetensors, optimizer.safetensors and checkpoint.json, replaced atomically."""
+        directory = Path(directory)
+        partial = directory.with_name(directory.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        save_file({k: v.detach().contiguous().cpu() for k, v in self.supernet.state_dict().items()}, partial / "supernet.safetensors")
+        opt_state = self.optimizer.state_dict()
+        tensors, scalars = {}, {}
+        for index, state in opt_state["state"].items():
+            for name, value in state.items():
+                if torch.is_tensor(value) and value.dim() > 0:
+                    tensors[f"{index}.{name}"] = value.detach().contiguous().cpu()
+                else:
+                    scalars[f"{index}.{name}"] = float(value)
+        save_file(tensors, partial / "optimizer.safetensors")
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "space": self.space.name,
+            "preset": self.space.preset,
+            "choices": json.loads(json.dumps(dataclasses.asdict(self.space.choices))),
+            "task": {"name": self.task.name, "shape": dataclasses.asdict(self.task.shape), "kind": self.task.kind},
+            "config": dataclasses.asdict(self.config),
+            "position": dataclasses.asdict(self.position),
+            "optimizer": {"param_groups": opt_state["param_groups"], "scalars": scalars},
+        }
+        (partial / "checkpoint.json").write_text(json.dumps(meta, indent=2))
+        if directory.exists():
+            old = directory.with_name(directory.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+            os.replace(partial, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(partial, directory)
+        return directory
+
+    @classmethod
+    def resume(cls, directory: Path, task: TaskData, device: str | None = None) -> SupernetTrainer:
+        """A trainer at the checkpoint's position, with its weights and optimizer state."""
+        directory = Path(directory)
+        meta = read_checkpoint_meta(directory)
+        if dataclasses.asdict(task.shape) != meta["task"]["shape"]:
+            raise ValueError(f"{directory}: checkpoint was trained for task shape {meta['task']['shape']}, got {dataclasses.asdict(task.shape)}")
+        space = get_space(meta["space"], meta["preset"], meta["choices"])
+        config = TrainConfig(**{**meta["config"], **({"device": device} if device else {})})
+        trainer = cls(space, task, config)
+        trainer.supernet.load_state_dict(load_file(directory / "supernet.safetensors", device=str(trainer.device)))
+        tensors = load_file(directory / "optimizer.safetensors", device=str(trainer.device))
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in list(tensors.items()) + list(meta["optimizer"]["scalars"].items()):
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value if torch.is_tensor(value) else torch.tensor(value)
+        trainer.optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
+        trainer.position = Position(**meta["position"])
+        return trainer
+
+
+def read_checkpoint_meta(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / "checkpoint.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no checkpoint here") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {meta.get('format')!r}, this version reads {CHECKPOINT_FORMAT}")
+    return meta
+
+
+def load_supernet(directory: Path, device: str = "cpu") -> tuple[Supernet, dict[str, Any]]:
+    """A trained supernet from a checkpoint (for evaluation), with the checkpoint's metadata."""
+    meta = read_checkpoint_meta(directory)
+    space = get_space(meta["space"], meta["preset"], meta["choices"])
+    shape_cls = type(space.default_task())
+    supernet = space.supernet(shape_cls(**meta["task"]["shape"]))
+    supernet.load_state_dict(load_file(Path(directory) / "supernet.safetensors", device=device))
+    return supernet.to(device).eval(), meta

@@ -1,0 +1,121 @@
+"""Built-in tasks load real data offline; user files load or fail with the file and the problem."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nas import data as data_module
+from nas.data import TaskDataError, load_task, stratified_split
+
+
+def test_digits_split_is_deterministic_stratified_and_disjoint(tmp_path):
+    a, b, c = load_task("digits", seed=0, workdir=tmp_path), load_task("digits", seed=0, workdir=tmp_path), load_task("digits", seed=1, workdir=tmp_path)
+    assert a.shape.image_size == 8 and a.shape.channels == 1 and a.shape.num_classes == 10
+    assert len(a.train) + len(a.val) + len(a.test) == 1797
+    assert torch.equal(a.val.inputs, b.val.inputs) and not torch.equal(a.val.inputs, c.val.inputs)
+    assert set(a.val.labels.tolist()) == set(range(10)) and set(a.test.labels.tolist()) == set(range(10))
+    assert abs(a.train.inputs.mean().item()) < 1e-4  # normalised with training statistics
+    train_rows = {tuple(x.flatten().tolist()) for x in a.train.inputs}
+    assert sum(tuple(x.flatten().tolist()) in train_rows for x in a.test.inputs) < 5  # digits has a few duplicates
+
+
+def test_stratified_split_keeps_class_proportions():
+    labels = np.array([0] * 80 + [1] * 20)
+    train, val, test = stratified_split(labels, seed=3, holdout=(0.1, 0.1))
+    assert len(val) == 10 and (labels[val] == 1).sum() == 2
+    assert len(set(train) | set(val) | set(test)) == 100
+
+
+def test_fashion_mnist(tmp_path, monkeypatch):
+    if data_module.FASHION_MNIST_DIR.exists():
+        task = load_task("fashion-mnist", workdir=tmp_path, max_train=1000)
+        assert task.shape.image_size == 28 and len(task.test) == 10_000 and len(task.train) == 1000 and len(task.val) == 6000
+        assert task.classes[9] == "ankle boot"
+    monkeypatch.setattr(data_module, "FASHION_MNIST_DIR", tmp_path / "absent")
+    with pytest.raises(TaskDataError, match="apt-get install dataset-fashion-mnist"):
+        load_task("fashion-mnist")
+
+
+def test_rotten_tomatoes_with_its_own_tokenizer(tmp_path):
+    task = load_task("rotten-tomatoes", workdir=tmp_path, vocab_size=2000, max_len=32)
+    assert task.classes == ["fresh", "rotten"] and task.shape.vocab_size == 2000 and task.shape.max_len == 32
+    assert len(task.train) + len(task.val) + len(task.test) == 12808
+    assert (task.train.inputs[:, 0] == 2).all()  # [CLS] first: the classifier reads position 0
+    assert task.tokenizer_path.exists() and task.tokenizer_path.parent == tmp_path / "rotten-tomatoes"
+    again = load_task("rotten-tomatoes", workdir=tmp_path, vocab_size=2000, max_len=32)
+    assert again.tokenizer_path == task.tokenizer_path and torch.equal(again.val.inputs, task.val.inputs)
+
+
+def write_reviews(path, rows):
+    path.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
+
+
+def test_user_csv_and_jsonl(tmp_path):
+    rows = [(f"a fine film number {i}" if i % 2 else f"a dull film number {i}", i % 2) for i in range(60)]
+    write_reviews(tmp_path / "reviews.csv", rows)
+    csv_task = load_task({"csv": str(tmp_path / "reviews.csv"), "text_column": "text", "label_column": "label"}, workdir=tmp_path / "w", vocab_size=200, max_len=16)
+    assert csv_task.classes == ["0", "1"] and csv_task.kind == "text" and len(csv_task.train) == 48
+    (tmp_path / "reviews.jsonl").write_text("".join(json.dumps({"review": t, "stars": ["low", "high"][y]}) + "\n" for t, y in rows))
+    jsonl_task = load_task({"jsonl": str(tmp_path / "reviews.jsonl"), "text_column": "review", "label_column": "stars"}, workdir=tmp_path / "w", vocab_size=200, max_len=16)
+    assert jsonl_task.classes == ["high", "low"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "no rows"),
+        ("text,label\n", "no rows"),
+        ("body,label\nhello,1\nbye,0\n", "no column 'text'; columns are ['body', 'label']"),
+        ("text,label\nhello,1\nbye,1\n", "only one class ('1')"),
+        ("text,label\nhello,1\n,0\n", "row 3: empty or missing 'text'"),
+    ],
+)
+def test_malformed_csv(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(TaskDataError, match=r"bad\.csv.*" + message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        load_task({"csv": str(path)}, workdir=tmp_path)
+
+
+def test_malformed_jsonl_and_missing_files(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n[1, 2]\n')
+    with pytest.raises(TaskDataError, match=r"bad\.jsonl:2: expected a JSON object"):
+        load_task({"jsonl": str(path)})
+    with pytest.raises(TaskDataError, match="no such file"):
+        load_task({"csv": str(tmp_path / "nope.csv")})
+    with pytest.raises(TaskDataError, match="exactly one of csv, jsonl or npz"):
+        load_task({"csv": "a", "npz": "b"})
+    with pytest.raises(TaskDataError, match="not in"):
+        load_task("imagenet")
+
+
+def test_user_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(50, 12, 12, 3)).astype(np.uint8)  # channels last
+    np.savez(tmp_path / "pics.npz", images=images, labels=np.arange(50) % 3)
+    task = load_task({"npz": str(tmp_path / "pics.npz")})
+    assert task.shape.channels == 3 and task.shape.image_size == 12 and task.shape.num_classes == 3
+    assert task.train.inputs.shape[1:] == (3, 12, 12)
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"images": np.zeros((4, 8, 8))}, "missing array 'labels'"),
+        ({"images": np.array([["a"] * 8] * 8 * 4).reshape(4, 8, 8), "labels": np.arange(4)}, "images must be numeric"),
+        ({"images": np.zeros((4, 8, 6)), "labels": np.arange(4)}, "square images"),
+        ({"images": np.zeros((4, 8, 8)), "labels": np.arange(3)}, "labels must be one per image"),
+        ({"images": np.zeros((4, 8, 8)), "labels": np.zeros(4)}, "only one class"),
+        ({"images": np.full((4, 8, 8), np.nan), "labels": np.arange(4) % 2}, "NaN"),
+    ],
+)
+def test_malformed_npz(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(TaskDataError, match=message):
+        load_task({"npz": str(path)})

@@ -1,0 +1,141 @@
+"""Supernet training: multi-arch steps, sandwich and curriculum, MLM pretraining, exact resume."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from nas.data import load_task
+from nas.supernet_training import ArchSampler, SupernetTrainer, TrainConfig, evaluate_subnet, load_supernet, mask_tokens
+from search_spaces import get_space
+
+SMALL_VIT = {
+    "stages": [
+        {"widths": [16, 32], "heads": [1, 2], "head_dim": 8, "mlp": [32, 64], "blocks": 2, "optional": [2]},
+        {"widths": [32, 48], "heads": [2, 4], "head_dim": 8, "mlp": [64, 96], "blocks": 2, "optional": [2]},
+    ]
+}
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return load_task("digits", workdir=tmp_path_factory.mktemp("tasks"))
+
+
+def small_vit():
+    return get_space("vit-resnas", "small-images", SMALL_VIT)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="archs_per_step: 0 must be >= 1"):
+        TrainConfig(archs_per_step=0)
+    with pytest.raises(ValueError, match="sandwich: needs archs_per_step >= 2"):
+        TrainConfig(archs_per_step=1, sandwich=True)
+    with pytest.raises(ValueError, match="epochs: -1 must be >= 0"):
+        TrainConfig(epochs=-1)
+
+
+def test_sampler_sandwich_and_curriculum():
+    space = get_space("vit-resnas", "small-images")
+    rng = random.Random(0)
+    sandwich = ArchSampler(space, TrainConfig(archs_per_step=4, sandwich=True)).archs(0, rng)
+    costs = [space.cost(a).params for a in sandwich]
+    assert len({a.arch_id for a in sandwich}) == 4
+    assert costs[0] == space.cost(space.extreme(rng, True)).params  # largest: every choice at its maximum
+    assert costs[1] < min(costs[2:]) and costs[0] > max(costs[2:])
+    curriculum = ArchSampler(space, TrainConfig(archs_per_step=4, warmup_epochs=3))
+    first = [a for _ in range(10) for a in curriculum.archs(0, rng)]
+    later = [a for _ in range(10) for a in curriculum.archs(3, rng)]
+    widths = space.choices.stages[0].widths
+    # Epoch 0 of 3 warm-up epochs keeps the largest quarter of each choice (at least one value).
+    assert all(a.stages[0].width in widths[-2:] and len(a.stages[0].blocks) == 6 for a in first)
+    assert any(a.stages[0].width not in widths[-2:] for a in later)
+
+
+def test_training_learns_digits(digits):
+    """Inherited-weight accuracy of random subnets rises far above chance (10%)."""
+    space = small_vit()
+    trainer = SupernetTrainer(space, digits, TrainConfig(epochs=6, batch_size=64, archs_per_step=4, lr=3e-3, seed=0))
+    rng = random.Random(1)
+    archs = [space.sample(rng) for _ in range(4)]
+    before = [evaluate_subnet(trainer.supernet, a, digits.val) for a in archs]
+    result = trainer.train(show_progress=False)
+    after = [evaluate_subnet(trainer.supernet, a, digits.val) for a in archs]
+    assert result.steps == 6 * trainer.steps_per_epoch() and result.subnets_trained == 4 * result.steps
+    assert max(before) < 0.3 and min(after) > 0.6
+
+
+def test_resume_continues_exactly(digits, tmp_path):
+    space = small_vit()
+    config = TrainConfig(epochs=2, batch_size=256, archs_per_step=3, sandwich=True, warmup_epochs=1, seed=4)
+    straight = SupernetTrainer(space, digits, config)
+    straight.train(show_progress=False)
+    interrupted = SupernetTrainer(space, digits, config)
+    torch.manual_seed(123)  # resuming must not depend on the process's RNG state
+    interrupted.train(show_progress=False, checkpoint_dir=tmp_path / "ckpt", stop_after=4)
+    meta = json.loads((tmp_path / "ckpt" / "checkpoint.json").read_text())
+    assert meta["position"] == {"phase": "supervised", "epoch": 0, "step": 4, "global_step": 4}
+    assert meta["space"] == "vit-resnas" and meta["task"]["name"] == "digits" and meta["config"]["sandwich"] is True
+    assert set(load_file(tmp_path / "ckpt" / "optimizer.safetensors")) >= {"0.exp_avg", "0.exp_avg_sq"}
+    resumed = SupernetTrainer.resume(tmp_path / "ckpt", digits)
+    resumed.train(show_progress=False)
+    for (name, a), b in zip(straight.supernet.state_dict().items(), resumed.supernet.state_dict().values()):
+        assert torch.equal(a, b), name
+    supernet, _ = load_supernet(tmp_path / "ckpt")  # the end-of-run checkpoint of the interrupted run
+    assert supernet.task == digits.shape
+
+
+def test_resume_rejects_a_different_task(digits, tmp_path):
+    trainer = SupernetTrainer(small_vit(), digits, TrainConfig(epochs=1, batch_size=512, archs_per_step=2))
+    trainer.save_checkpoint(tmp_path / "ckpt")
+    other = load_task({"npz": str(_npz(tmp_path))}, workdir=tmp_path)
+    with pytest.raises(ValueError, match="trained for task shape"):
+        SupernetTrainer.resume(tmp_path / "ckpt", other)
+
+
+def _npz(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "tiny.npz"
+    np.savez(path, images=np.random.default_rng(0).random((40, 1, 12, 12)), labels=np.arange(40) % 2)
+    return path
+
+
+def test_mlm_pretraining_then_classification(tmp_path):
+    rows = [f"{'great' if i % 2 else 'awful'} movie with {'superb' if i % 2 else 'terrible'} acting number {i}" for i in range(200)]
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(rows)))
+    task = load_task({"jsonl": str(tmp_path / "r.jsonl")}, workdir=tmp_path, vocab_size=120, max_len=16)
+    space = get_space("flexibert", "nas-bench-bert", {"hidden": [128], "num_layers": [2], "ff_dims": [512], "ff_layers": [1]})
+    trainer = SupernetTrainer(space, task, TrainConfig(epochs=8, mlm_epochs=3, batch_size=32, archs_per_step=2, lr=2e-3))
+    arch = space.sample(random.Random(0))
+    masked, targets = mask_tokens(task.val.inputs, 0.15, task.shape.vocab_size, torch.Generator().manual_seed(0))
+
+    def mlm_loss() -> float:
+        with torch.no_grad():
+            logits = trainer.supernet.eval().mlm_logits(masked, arch)
+            return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100).item()
+
+    before = mlm_loss()
+    trainer.train(show_progress=False, stop_after=3 * trainer.steps_per_epoch())
+    assert trainer.position.phase == "supervised"
+    assert mlm_loss() < 0.7 * before  # pretraining learned the task's text
+    trainer.train(show_progress=False)
+    assert trainer.position.phase == "done"
+    assert evaluate_subnet(trainer.supernet, arch, task.val) >= 0.9
+    with pytest.raises(ValueError, match="needs a text task"):
+        SupernetTrainer(small_vit(), load_task("digits", workdir=tmp_path), TrainConfig(mlm_epochs=1))
+
+
+def test_mask_tokens_masks_only_real_tokens():
+    ids = torch.tensor([[2] + list(range(5, 35)) + [3] + [0] * 32] * 64)
+    inputs, targets = mask_tokens(ids, 0.15, 100, torch.Generator().manual_seed(0))
+    chosen = targets != -100
+    assert not chosen[ids < 5].any()
+    share = chosen.sum().item() / (ids >= 5).sum().item()
+    assert 0.12 < share < 0.18
+    assert (inputs[chosen] == 4).float().mean() > 0.7  # mostly [MASK]
+    assert torch.equal(inputs[~chosen], ids[~chosen])
