@@ -106,11 +106,11 @@ def _npz(tmp_path):
 
 
 def test_mlm_pretraining_then_classification(tmp_path):
-    rows = [f"{'great' if i % 2 else 'awful'} movie with {'superb' if i % 2 else 'terrible'} acting number {i}" for i in range(200)]
+    rows = [f"{'great' if i % 2 else 'awful'} movie with {'superb' if i % 2 else 'terrible'} acting number {i}" for i in range(400)]
     (tmp_path / "r.jsonl").write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(rows)))
     task = load_task({"jsonl": str(tmp_path / "r.jsonl")}, workdir=tmp_path, vocab_size=120, max_len=16)
     space = get_space("flexibert", "nas-bench-bert", {"hidden": [128], "num_layers": [2], "ff_dims": [512], "ff_layers": [1]})
-    trainer = SupernetTrainer(space, task, TrainConfig(epochs=8, mlm_epochs=3, batch_size=32, archs_per_step=2, lr=2e-3))
+    trainer = SupernetTrainer(space, task, TrainConfig(epochs=6, mlm_epochs=2, batch_size=32, archs_per_step=4, lr=2e-3))
     arch = space.sample(random.Random(0))
     masked, targets = mask_tokens(task.val.inputs, 0.15, task.shape.vocab_size, torch.Generator().manual_seed(0))
 
@@ -120,12 +120,14 @@ def test_mlm_pretraining_then_classification(tmp_path):
             return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100).item()
 
     before = mlm_loss()
-    trainer.train(show_progress=False, stop_after=3 * trainer.steps_per_epoch())
+    trainer.train(show_progress=False, stop_after=2 * trainer.steps_per_epoch())
     assert trainer.position.phase == "supervised"
     assert mlm_loss() < 0.7 * before  # pretraining learned the task's text
     trainer.train(show_progress=False)
     assert trainer.position.phase == "done"
-    assert evaluate_subnet(trainer.supernet, arch, task.val) >= 0.9
+    rng = random.Random(1)
+    accuracies = [evaluate_subnet(trainer.supernet, space.sample(rng), task.val) for _ in range(4)]
+    assert sum(accuracies) / len(accuracies) >= 0.8, accuracies
     with pytest.raises(ValueError, match="needs a text task"):
         SupernetTrainer(small_vit(), load_task("digits", workdir=tmp_path), TrainConfig(mlm_epochs=1))
 
