@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import random
 import resource
@@ -49,6 +50,7 @@ class TrainConfig:
     mlm_epochs: int = 0  # text tasks: masked-language-model pretraining epochs first
     mask_prob: float = 0.15
     lr: float = 1e-3
+    lr_warmup: float = 0.1  # share of all steps with a linear warm-up (then cosine decay to 0)
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     seed: int = 0
@@ -70,6 +72,8 @@ class TrainConfig:
             problems.append(f"mask_prob: {self.mask_prob} must be within (0, 1)")
         if self.lr <= 0:
             problems.append(f"lr: {self.lr} must be > 0")
+        if not 0 <= self.lr_warmup < 1:
+            problems.append(f"lr_warmup: {self.lr_warmup} must be within [0, 1)")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -100,6 +104,16 @@ class TrainResult:
     @property
     def subnets_per_second(self) -> float:
         return self.subnets_trained / self.seconds if self.seconds else 0.0
+
+
+def learning_rate(base: float, step: int, total: int, warmup: float) -> float:
+    """Linear warm-up over the first `warmup` share of `total` steps, then cosine decay to 0.
+    Transformers trained from scratch on small data sit at chance for epochs without the warm-up."""
+    warmup_steps = max(1, round(warmup * total))
+    if step < warmup_steps:
+        return base * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total - warmup_steps)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def step_rng(seed: int, *where: Any) -> random.Random:
@@ -167,6 +181,31 @@ def evaluate_subnet(supernet: Supernet, arch: Architecture, split: Split, batch_
         supernet.train(was_training)
 
 
+def train_standalone(
+    model: torch.nn.Module, split: Split, epochs: int, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.01, lr_warmup: float = 0.1, seed: int = 0
+) -> torch.nn.Module:
+    """Plain supervised training of one model (fine-tuning an extracted subnet, or training one
+    from scratch as a reference), with the same learning-rate schedule as supernet training."""
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    steps_per_epoch = -(-len(split) // batch_size)
+    step = 0
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(split), generator=generator)
+        for start in range(0, len(split), batch_size):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(lr, step, epochs * steps_per_epoch, lr_warmup)
+            step += 1
+            idx = order[start : start + batch_size]
+            loss = F.cross_entropy(model(split.inputs[idx].to(device)), split.labels[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
 class SupernetTrainer:
     def __init__(self, space: SearchSpace, task: TaskData, config: TrainConfig, supernet: Supernet | None = None):
         if config.mlm_epochs and task.kind != "text":
@@ -213,6 +252,8 @@ class SupernetTrainer:
             total += loss.item() * len(x) / count
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config.lr, self.position.global_step, self.total_steps(), self.config.lr_warmup)
         self.optimizer.step()
         return total
 

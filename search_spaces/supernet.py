@@ -5,9 +5,10 @@ method, `sliced_state(arch)`: the state dict of the standalone model `space.buil
 slices (views) of those tensors, first-k channels / heads / rows, per operation where operations
 differ. Everything else follows from it:
 
-- `forward(x, arch)` runs the standalone model's own code on the sliced tensors
-  (`torch.func.functional_call` on a parameter-free template), so a subnet computes exactly what
-  its standalone model computes and gradients land in the shared tensors;
+- `forward(x, arch)` runs the standalone model's forward function (each model module is a thin
+  holder of parameters around a function over a name -> tensor mapping) on the sliced tensors,
+  so a subnet computes exactly what its standalone model computes, gradients land in the shared
+  tensors, and no per-architecture module is built on the training hot path;
 - `extract(arch)` builds the standalone model and loads copies of the same slices with
   `strict=True`, so every parameter is accounted for and none is dead.
 """
@@ -16,19 +17,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from search_spaces.base import Architecture, SearchSpace, TaskShape
 
 A = TypeVar("A", bound=Architecture)
-
-TEMPLATE_CACHE_SIZE = 256
 
 
 def linear_parameters(out_features: int, in_features: int, *leading: int) -> tuple[nn.Parameter, nn.Parameter]:
@@ -58,7 +54,6 @@ class Supernet(nn.Module, ABC, Generic[A]):
         super().__init__()
         self.space = space
         self.task = task
-        self._templates: OrderedDict[tuple[str, str], nn.Module] = OrderedDict()
         self._checked: set[str] = set()
 
     @abstractmethod
@@ -72,28 +67,13 @@ class Supernet(nn.Module, ABC, Generic[A]):
             self._checked.add(arch.arch_id)
         return arch
 
-    def template(self, arch: A) -> nn.Module:
-        """A parameter-free (meta device) standalone model of `arch`, cached by id."""
-        return self.cached_template("model", arch, lambda: self.space.build(arch, self.task))
-
-    def cached_template(self, kind: str, arch: A, make: Callable[[], nn.Module]) -> nn.Module:
-        """`make()` on the meta device, kept in a small LRU cache under (kind, arch id)."""
-        key = (kind, arch.arch_id)
-        if key in self._templates:
-            self._templates.move_to_end(key)
-            return self._templates[key]
-        with torch.device("meta"):
-            module = make()
-        self._templates[key] = module
-        if len(self._templates) > TEMPLATE_CACHE_SIZE:
-            self._templates.popitem(last=False)
-        return module
+    @abstractmethod
+    def run(self, inputs: torch.Tensor, params: dict[str, torch.Tensor], arch: A, **kwargs: Any) -> torch.Tensor:
+        """The standalone model's forward function applied to `params` (its state-dict names)."""
 
     def forward(self, inputs: torch.Tensor, arch: A, **kwargs: Any) -> torch.Tensor:
         self.check(arch)
-        module = self.template(arch)
-        module.train(self.training)
-        return functional_call(module, self.sliced_state(arch), (inputs,), kwargs, strict=True)
+        return self.run(inputs, self.sliced_state(arch), arch, **kwargs)
 
     def extract(self, arch: A) -> nn.Module:
         """The standalone model of `arch` with weights copied from the supernet (same device)."""
@@ -105,3 +85,17 @@ class Supernet(nn.Module, ABC, Generic[A]):
             model = self.space.build(arch, self.task)
         model.load_state_dict(state, strict=True, assign=True)
         return model.train(self.training)
+
+
+@torch.no_grad()
+def parity_max_abs_diff(supernet: Supernet, archs: list[A], inputs: torch.Tensor) -> float:
+    """Largest |standalone(x) - supernet(x, arch)| over `archs`, both in eval mode."""
+    was_training = supernet.training
+    supernet.eval()
+    worst = 0.0
+    try:
+        for arch in archs:
+            worst = max(worst, (supernet.extract(arch).eval()(inputs) - supernet(inputs, arch)).abs().max().item())
+    finally:
+        supernet.train(was_training)
+    return worst

@@ -12,7 +12,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from search_spaces import ImageTaskShape, TextTaskShape, get_space
-from search_spaces.flexibert.model import LinearTransformHeads
+from search_spaces.flexibert.model import LinearTransformHeads, linear_transform_heads
 
 TEXT_TASK = TextTaskShape(vocab_size=500, max_len=24, num_classes=3)
 TASKS = {
@@ -81,8 +81,8 @@ def test_linear_transform_heads_are_the_real_2d_dft_and_the_2d_dct():
     x = torch.randn(2, 12, 16)
     mask = torch.ones(2, 12, dtype=torch.bool)
     for transform in ("dft", "dct"):
-        heads = LinearTransformHeads(hidden=16, heads=2, head_dim=8, transform=transform)
-        out = heads(x, mask).view(2, 12, 2, 8).transpose(1, 2)
+        heads = LinearTransformHeads(hidden=16, heads=2, head_dim=8)
+        out = linear_transform_heads(x, mask, dict(heads.named_parameters()), "", 2, 8, transform).view(2, 12, 2, 8).transpose(1, 2)
         v = heads.value(x).view(2, 12, 2, 8).transpose(1, 2).detach().double().numpy()
         if transform == "dft":
             expected = np.real(np.fft.fft2(v, axes=(-2, -1))) / math.sqrt(12 * 8)

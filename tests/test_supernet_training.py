@@ -66,7 +66,7 @@ def test_training_learns_digits(digits):
     result = trainer.train(show_progress=False)
     after = [evaluate_subnet(trainer.supernet, a, digits.val) for a in archs]
     assert result.steps == 6 * trainer.steps_per_epoch() and result.subnets_trained == 4 * result.steps
-    assert max(before) < 0.3 and min(after) > 0.6
+    assert max(before) < 0.3 and min(after) > 0.5
 
 
 def test_resume_continues_exactly(digits, tmp_path):

@@ -4,11 +4,16 @@ Every head operation reads the layer's full hidden state and writes `head_dim` f
 concatenates its heads (grouped by operation, in canonical order) and projects them back to the
 hidden size. Fixed transforms are written as matrix products so that they export to ONNX and so
 that FLOP counters see them.
+
+The computation lives in functions over a name -> tensor mapping; the modules hold parameters
+under those names and call the functions with their own. A supernet calls the same functions
+with slices of its shared tensors.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -19,28 +24,20 @@ from search_spaces.flexibert.arch import FlexiBertArch, Layer
 from search_spaces.flexibert.choices import conv_kernel
 
 PAD_ID = 0
+DROPOUT = 0.1
+Params = Mapping[str, torch.Tensor]
 
 
-class SelfAttentionHeads(nn.Module):
-    """`heads` self-attention heads with scaled dot-product (`sdp`) or weighted multiplicative
-    (`wma`, scores q·W·kᵀ with a learned W per head) scoring."""
+def _linear(x: torch.Tensor, p: Params, name: str) -> torch.Tensor:
+    return F.linear(x, p[name + ".weight"], p[name + ".bias"])
 
-    def __init__(self, hidden: int, heads: int, head_dim: int, scoring: str):
-        super().__init__()
-        self.heads, self.head_dim = heads, head_dim
-        self.qkv = nn.Linear(hidden, 3 * heads * head_dim)
-        # W starts at the identity so WMA begins as SDP and learns a bilinear form from there.
-        self.score_weight = nn.Parameter(torch.eye(head_dim).repeat(heads, 1, 1)) if scoring == "wma" else None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        if self.score_weight is not None:
-            q = q @ self.score_weight
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
-        scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
-        out = scores.softmax(-1) @ v
-        return out.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
+def _dropout(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    return F.dropout(x, rate, training) if training and rate > 0 else x  # no op recorded when off
+
+
+def _norm(x: torch.Tensor, p: Params, name: str) -> torch.Tensor:
+    return F.layer_norm(x, x.shape[-1:], p[name + ".weight"], p[name + ".bias"])
 
 
 def dft_matrices(n: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,41 +56,119 @@ def dct_matrix(n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor
     return basis.to(dtype)
 
 
-class LinearTransformHeads(nn.Module):
-    """`heads` heads that project the input and mix it with a fixed 2-D transform over
-    (sequence, head features): the real part of the DFT (`dft`, as in FNet) or the DCT (`dct`).
+def self_attention_heads(x: torch.Tensor, mask: torch.Tensor, p: Params, prefix: str, heads: int, head_dim: int, scoring: str) -> torch.Tensor:
+    """Scaled dot-product (`sdp`) or weighted multiplicative (`wma`: q·W·kᵀ, learned W per head) attention."""
+    b, t, _ = x.shape
+    q, k, v = _linear(x, p, prefix + "qkv").view(b, t, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+    if scoring == "wma":
+        q = q @ p[prefix + "score_weight"]
+    scores = (q @ k.transpose(-1, -2)) / math.sqrt(head_dim)
+    scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
+    return (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, heads * head_dim)
 
-    The transform matrices are made in the forward pass (they depend on the input length and
-    cost far less than the products), so the module holds parameters only.
-    """
 
-    def __init__(self, hidden: int, heads: int, head_dim: int, transform: str):
+def linear_transform_heads(x: torch.Tensor, mask: torch.Tensor, p: Params, prefix: str, heads: int, head_dim: int, transform: str) -> torch.Tensor:
+    """Project, then mix with a fixed 2-D transform over (sequence, head features): the real part
+    of the DFT (`dft`, as in FNet) or the DCT (`dct`). The matrices are made per call: they depend
+    on the input length and cost far less than the products."""
+    b, t, _ = x.shape
+    d = head_dim
+    v = (_linear(x, p, prefix + "value") * mask[:, :, None]).view(b, t, heads, d).transpose(1, 2)
+    if transform == "dft":
+        cos_t, sin_t = dft_matrices(t, x.device, x.dtype)
+        cos_d, sin_d = dft_matrices(d, x.device, x.dtype)
+        # Re(F_t V F_d) = C_t V C_d - S_t V S_d for real V (DFT matrices are symmetric).
+        out = (cos_t @ v) @ cos_d - (sin_t @ v) @ sin_d
+    else:
+        out = (dct_matrix(t, x.device, x.dtype) @ v) @ dct_matrix(d, x.device, x.dtype).T
+    return out.transpose(1, 2).reshape(b, t, heads * d)
+
+
+def dynamic_span_conv_heads(x: torch.Tensor, mask: torch.Tensor, p: Params, prefix: str, heads: int, head_dim: int, kernel: int) -> torch.Tensor:
+    """Span-based dynamic convolution (ConvBERT): at each position a kernel of size k is generated
+    from the query and a depthwise-separable convolution of the input, softmaxed, and applied to
+    the values in a window of k positions."""
+    b, t, _ = x.shape
+    x = x * mask[:, :, None]
+    depthwise = F.conv1d(x.transpose(1, 2), p[prefix + "key_depthwise.weight"], padding=kernel // 2, groups=x.shape[-1])
+    span_key = _linear(depthwise.transpose(1, 2), p, prefix + "key_pointwise")
+    gate = (_linear(x, p, prefix + "query") * span_key).view(b, t, heads, head_dim)
+    weights = (torch.einsum("btnd,ndk->btnk", gate, p[prefix + "kernel_weight"]) + p[prefix + "kernel_bias"]).softmax(-1)
+    v = F.pad(_linear(x, p, prefix + "value").view(b, t, heads, head_dim), (0, 0, 0, 0, kernel // 2, kernel // 2))
+    windows = torch.stack([v[:, j : j + t] for j in range(kernel)], dim=-1)
+    return torch.einsum("btndk,btnk->btnd", windows, weights).reshape(b, t, heads * head_dim)
+
+
+def heads_forward(op: str, x: torch.Tensor, mask: torch.Tensor, p: Params, prefix: str, heads: int, head_dim: int) -> torch.Tensor:
+    family, param = op.split("-", 1)
+    if family == "sa":
+        return self_attention_heads(x, mask, p, prefix, heads, head_dim, param)
+    if family == "lt":
+        return linear_transform_heads(x, mask, p, prefix, heads, head_dim, param)
+    return dynamic_span_conv_heads(x, mask, p, prefix, heads, head_dim, conv_kernel(op))
+
+
+def layer_forward(x: torch.Tensor, mask: torch.Tensor, p: Params, prefix: str, in_dim: int, layer: Layer, dropout: float, training: bool) -> torch.Tensor:
+    """Project (if the width changes) -> heads -> output projection -> add & norm -> FF stack -> add & norm."""
+    if in_dim != layer.hidden:
+        x = _linear(x, p, prefix + "input_proj")
+    groups = [heads_forward(op, x, mask, p, f"{prefix}mixers.{g}.", n, layer.head_dim) for g, (op, n) in enumerate(layer.op_groups())]
+    x = _norm(x + _dropout(_linear(torch.cat(groups, dim=-1), p, prefix + "out_proj"), dropout, training), p, prefix + "norm1")
+    h = x
+    for j in range(len(layer.ff)):
+        h = F.gelu(_linear(h, p, f"{prefix}ff.{2 * j}"))
+    h = _linear(h, p, f"{prefix}ff.{2 * len(layer.ff)}")
+    return _norm(x + _dropout(h, dropout, training), p, prefix + "norm2")
+
+
+def encoder_forward(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, p: Params, prefix: str, arch: FlexiBertArch, dropout: float, training: bool) -> torch.Tensor:
+    """Hidden states (batch, seq, last hidden) of the encoder; padding (id 0) is masked by default."""
+    mask = (input_ids != PAD_ID) if attention_mask is None else attention_mask.bool()
+    positions = p[prefix + "position_embedding.weight"]
+    if input_ids.shape[1] > positions.shape[0]:
+        raise ValueError(f"input_ids: sequence length {input_ids.shape[1]} exceeds max_len={positions.shape[0]}")
+    x = F.embedding(input_ids, p[prefix + "token_embedding.weight"], padding_idx=PAD_ID) + positions[: input_ids.shape[1]][None]
+    x = _dropout(_norm(x, p, prefix + "embedding_norm"), dropout, training)
+    in_dim = arch.layers[0].hidden
+    for i, layer in enumerate(arch.layers):
+        x = layer_forward(x, mask, p, f"{prefix}layers.{i}.", in_dim, layer, dropout, training)
+        in_dim = layer.hidden
+    return x
+
+
+def classifier_forward(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, p: Params, arch: FlexiBertArch, dropout: float, training: bool) -> torch.Tensor:
+    """Logits from a tanh pooler on the first ([CLS]) token."""
+    first = encoder_forward(input_ids, attention_mask, p, "encoder.", arch, dropout, training)[:, 0]
+    return _linear(_dropout(torch.tanh(_linear(first, p, "pooler")), dropout, training), p, "classifier")
+
+
+def masked_lm_forward(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, p: Params, arch: FlexiBertArch, dropout: float, training: bool) -> torch.Tensor:
+    """(batch, seq, vocab) predictions of the original tokens."""
+    hidden = encoder_forward(input_ids, attention_mask, p, "encoder.", arch, dropout, training)
+    hidden = _norm(F.gelu(_linear(hidden, p, "head.transform.0")), p, "head.transform.2")
+    return _linear(hidden, p, "head.decoder")
+
+
+# ---- modules: parameter holders with the names the functions above read ----
+
+
+class SelfAttentionHeads(nn.Module):
+    def __init__(self, hidden: int, heads: int, head_dim: int, scoring: str):
         super().__init__()
-        self.heads, self.head_dim, self.transform = heads, head_dim, transform
-        self.value = nn.Linear(hidden, heads * head_dim)
+        self.qkv = nn.Linear(hidden, 3 * heads * head_dim)
+        # W starts at the identity so WMA begins as SDP and learns a bilinear form from there.
+        self.score_weight = nn.Parameter(torch.eye(head_dim).repeat(heads, 1, 1)) if scoring == "wma" else None
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        d = self.head_dim
-        v = (self.value(x) * mask[:, :, None]).view(b, t, self.heads, d).transpose(1, 2)
-        if self.transform == "dft":
-            cos_t, sin_t = dft_matrices(t, x.device, x.dtype)
-            cos_d, sin_d = dft_matrices(d, x.device, x.dtype)
-            # Re(F_t V F_d) = C_t V C_d - S_t V S_d for real V (DFT matrices are symmetric).
-            out = (cos_t @ v) @ cos_d - (sin_t @ v) @ sin_d
-        else:
-            out = (dct_matrix(t, x.device, x.dtype) @ v) @ dct_matrix(d, x.device, x.dtype).T
-        return out.transpose(1, 2).reshape(b, t, self.heads * d)
+
+class LinearTransformHeads(nn.Module):
+    def __init__(self, hidden: int, heads: int, head_dim: int):
+        super().__init__()
+        self.value = nn.Linear(hidden, heads * head_dim)
 
 
 class DynamicSpanConvHeads(nn.Module):
-    """`heads` span-based dynamic convolution heads (ConvBERT): a kernel of size k is generated
-    at each position from the query and a depthwise-separable convolution of the input, softmaxed,
-    and applied to the values in a window of k positions."""
-
     def __init__(self, hidden: int, heads: int, head_dim: int, kernel: int):
         super().__init__()
-        self.heads, self.head_dim, self.kernel = heads, head_dim, kernel
         self.query = nn.Linear(hidden, heads * head_dim)
         self.value = nn.Linear(hidden, heads * head_dim)
         self.key_depthwise = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2, groups=hidden, bias=False)
@@ -101,32 +176,18 @@ class DynamicSpanConvHeads(nn.Module):
         self.kernel_weight = nn.Parameter(torch.randn(heads, head_dim, kernel) / math.sqrt(head_dim))
         self.kernel_bias = nn.Parameter(torch.zeros(heads, kernel))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        x = x * mask[:, :, None]
-        span_key = self.key_pointwise(self.key_depthwise(x.transpose(1, 2)).transpose(1, 2))
-        gate = (self.query(x) * span_key).view(b, t, self.heads, self.head_dim)
-        weights = (torch.einsum("btnd,ndk->btnk", gate, self.kernel_weight) + self.kernel_bias).softmax(-1)
-        v = self.value(x).view(b, t, self.heads, self.head_dim)
-        pad = self.kernel // 2
-        v = F.pad(v, (0, 0, 0, 0, pad, pad))
-        windows = torch.stack([v[:, j : j + t] for j in range(self.kernel)], dim=-1)
-        return torch.einsum("btndk,btnk->btnd", windows, weights).reshape(b, t, self.heads * self.head_dim)
-
 
 def make_heads(op: str, hidden: int, heads: int, head_dim: int) -> nn.Module:
     family, param = op.split("-", 1)
     if family == "sa":
         return SelfAttentionHeads(hidden, heads, head_dim, param)
     if family == "lt":
-        return LinearTransformHeads(hidden, heads, head_dim, param)
+        return LinearTransformHeads(hidden, heads, head_dim)
     return DynamicSpanConvHeads(hidden, heads, head_dim, conv_kernel(op))
 
 
 class EncoderLayer(nn.Module):
-    """Project (if the width changes) -> heads -> output projection -> add & norm -> FF stack -> add & norm."""
-
-    def __init__(self, in_dim: int, layer: Layer, dropout: float):
+    def __init__(self, in_dim: int, layer: Layer):
         super().__init__()
         h = layer.hidden
         self.input_proj = nn.Linear(in_dim, h) if in_dim != h else None
@@ -140,69 +201,46 @@ class EncoderLayer(nn.Module):
         ff.append(nn.Linear(dims[-1], h))
         self.ff = nn.Sequential(*ff)
         self.norm2 = nn.LayerNorm(h)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.input_proj is not None:
-            x = self.input_proj(x)
-        mixed = torch.cat([m(x, mask) for m in self.mixers], dim=-1)
-        x = self.norm1(x + self.dropout(self.out_proj(mixed)))
-        return self.norm2(x + self.dropout(self.ff(x)))
 
 
 class FlexiBertEncoder(nn.Module):
     """Token + position embeddings and the layer stack; returns hidden states (batch, seq, hidden)."""
 
-    def __init__(self, arch: FlexiBertArch, task: TextTaskShape, dropout: float = 0.1):
+    def __init__(self, arch: FlexiBertArch, task: TextTaskShape, dropout: float = DROPOUT):
         super().__init__()
         h0 = arch.layers[0].hidden
-        self.max_len = task.max_len
+        self.arch, self.dropout = arch, dropout
         self.token_embedding = nn.Embedding(task.vocab_size, h0, padding_idx=PAD_ID)
         self.position_embedding = nn.Embedding(task.max_len, h0)
         self.embedding_norm = nn.LayerNorm(h0)
-        self.dropout = nn.Dropout(dropout)
         dims = [h0] + [layer.hidden for layer in arch.layers]
-        self.layers = nn.ModuleList(EncoderLayer(d_in, layer, dropout) for d_in, layer in zip(dims, arch.layers))
+        self.layers = nn.ModuleList(EncoderLayer(d_in, layer) for d_in, layer in zip(dims, arch.layers))
         self.out_dim = arch.layers[-1].hidden
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        if input_ids.shape[1] > self.max_len:
-            raise ValueError(f"input_ids: sequence length {input_ids.shape[1]} exceeds max_len={self.max_len}")
-        mask = (input_ids != PAD_ID) if attention_mask is None else attention_mask.bool()
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        x = self.token_embedding(input_ids) + self.position_embedding(positions)[None]
-        x = self.dropout(self.embedding_norm(x))
-        for layer in self.layers:
-            x = layer(x, mask)
-        return x
+        return encoder_forward(input_ids, attention_mask, dict(self.named_parameters()), "", self.arch, self.dropout, self.training)
 
 
 class FlexiBertClassifier(nn.Module):
     """Sequence classifier: encoder, then a tanh pooler on the first token and a linear layer."""
 
-    def __init__(self, arch: FlexiBertArch, task: TextTaskShape, dropout: float = 0.1):
+    def __init__(self, arch: FlexiBertArch, task: TextTaskShape, dropout: float = DROPOUT):
         super().__init__()
+        self.arch, self.dropout = arch, dropout
         self.encoder = FlexiBertEncoder(arch, task, dropout)
         h = self.encoder.out_dim
         self.pooler = nn.Linear(h, h)
         self.classifier = nn.Linear(h, task.num_classes)
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        first = self.encoder(input_ids, attention_mask)[:, 0]
-        return self.classifier(self.dropout(torch.tanh(self.pooler(first))))
+        return classifier_forward(input_ids, attention_mask, dict(self.named_parameters()), self.arch, self.dropout, self.training)
 
 
 class MaskedLMHead(nn.Module):
-    """Predicts the original token at every position (for masked-language-model pretraining)."""
-
     def __init__(self, hidden: int, vocab_size: int):
         super().__init__()
         self.transform = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden))
         self.decoder = nn.Linear(hidden, vocab_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.transform(hidden_states))
 
 
 class FlexiBertForMaskedLM(nn.Module):
@@ -214,4 +252,4 @@ class FlexiBertForMaskedLM(nn.Module):
         self.head = MaskedLMHead(encoder.out_dim, vocab_size)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.encoder(input_ids, attention_mask))
+        return masked_lm_forward(input_ids, attention_mask, dict(self.named_parameters()), self.encoder.arch, self.encoder.dropout, self.training)

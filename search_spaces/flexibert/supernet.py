@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from search_spaces.base import TextTaskShape
 from search_spaces.flexibert.arch import FlexiBertArch, Layer
 from search_spaces.flexibert.choices import conv_kernel
-from search_spaces.flexibert.model import FlexiBertForMaskedLM
+from search_spaces.flexibert.model import DROPOUT, classifier_forward, masked_lm_forward
 from search_spaces.flexibert.space import FlexiBertSpace
 from search_spaces.supernet import Supernet, conv_parameters, linear_parameters, norm_parameters
 
@@ -124,14 +123,14 @@ class FlexiBertSupernet(Supernet[FlexiBertArch]):
         self.mlm_norm_weight, self.mlm_norm_bias = norm_parameters(hidden)
         self.mlm_decoder_weight, self.mlm_decoder_bias = linear_parameters(task.vocab_size, hidden)
 
-    def mlm_logits(self, input_ids: torch.Tensor, arch: FlexiBertArch) -> torch.Tensor:
+    def run(self, inputs: torch.Tensor, params: dict[str, torch.Tensor], arch: FlexiBertArch, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return classifier_forward(inputs, attention_mask, params, arch, DROPOUT, self.training)
+
+    def mlm_logits(self, input_ids: torch.Tensor, arch: FlexiBertArch, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, seq, vocab) token predictions of subnet `arch` with the shared MLM head."""
         self.check(arch)
-        module = self.cached_template("mlm", arch, lambda: FlexiBertForMaskedLM(self.template(arch).encoder, self.task.vocab_size))
-        module.train(self.training)
         last = arch.layers[-1].hidden
-        state = {name: t for name, t in self.sliced_state(arch).items() if name.startswith("encoder.")}
-        state |= {
+        params = self.sliced_state(arch) | {
             "head.transform.0.weight": self.mlm_transform_weight[:last, :last],
             "head.transform.0.bias": self.mlm_transform_bias[:last],
             "head.transform.2.weight": self.mlm_norm_weight[:last],
@@ -139,7 +138,7 @@ class FlexiBertSupernet(Supernet[FlexiBertArch]):
             "head.decoder.weight": self.mlm_decoder_weight[:, :last],
             "head.decoder.bias": self.mlm_decoder_bias,
         }
-        return functional_call(module, state, (input_ids,), strict=True)
+        return masked_lm_forward(input_ids, attention_mask, params, arch, DROPOUT, self.training)
 
     def sliced_state(self, arch: FlexiBertArch) -> dict[str, torch.Tensor]:
         h0, last = arch.layers[0].hidden, arch.layers[-1].hidden

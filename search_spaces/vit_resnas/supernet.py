@@ -11,7 +11,8 @@ from search_spaces.base import ImageTaskShape
 from search_spaces.supernet import Supernet, conv_parameters, linear_parameters, norm_parameters
 from search_spaces.vit_resnas.arch import Block, VitResNASArch
 from search_spaces.vit_resnas.choices import StageChoices
-from search_spaces.vit_resnas.geometry import reduced
+from search_spaces.vit_resnas.geometry import grid_sides, reduced
+from search_spaces.vit_resnas.model import DROPOUT, vit_resnas_forward
 from search_spaces.vit_resnas.space import VitResNASSpace
 
 
@@ -71,7 +72,7 @@ class VitResNASSupernet(Supernet[VitResNASArch]):
         task = task or space.default_task()
         super().__init__(space, task)
         stages = space.choices.stages
-        patch = space.choices.patch_for(task.image_size)
+        patch = self.patch = space.choices.patch_for(task.image_size)
         side = task.image_size // patch
         w0 = max(stages[0].widths)
         self.stem1_weight, self.stem1_bias = conv_parameters(w0 // 2, task.channels, (3, 3))
@@ -87,6 +88,9 @@ class VitResNASSupernet(Supernet[VitResNASArch]):
         last = max(stages[-1].widths)
         self.norm_weight, self.norm_bias = norm_parameters(last)
         self.head_weight, self.head_bias = linear_parameters(task.num_classes, last)
+
+    def run(self, inputs: torch.Tensor, params: dict[str, torch.Tensor], arch: VitResNASArch) -> torch.Tensor:
+        return vit_resnas_forward(inputs, params, arch, self.patch, grid_sides(arch, self.task, self.patch), DROPOUT, self.training)
 
     def sliced_state(self, arch: VitResNASArch) -> dict[str, torch.Tensor]:
         w0, last = arch.stages[0].width, arch.stages[-1].width

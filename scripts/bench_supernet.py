@@ -1,0 +1,196 @@
+"""Supernet benchmark: extraction parity, multi-architectural sampling speed, and how well
+inherited-weight accuracy ranks subnets against standalone training.
+
+    python scripts/bench_supernet.py            # full run (tens of minutes on 2 CPU cores)
+    python scripts/bench_supernet.py --quick    # reduced run, under 3 minutes on 2 CPU cores
+    python scripts/bench_supernet.py --json     # also print one JSON object (last line)
+
+Figures are ratios or correlations measured within one run, on the same data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from scipy.stats import kendalltau
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nas.data import TaskData, load_task  # noqa: E402
+from nas.supernet_training import SupernetTrainer, TrainConfig, evaluate, evaluate_subnet, peak_rss_mb, step_rng, train_standalone  # noqa: E402
+from search_spaces import ImageTaskShape, SearchSpace, TextTaskShape, get_space  # noqa: E402
+from search_spaces.supernet import parity_max_abs_diff  # noqa: E402
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Budget:
+    parity_archs: int
+    timing_steps: int
+    vit_supernet_epochs: int
+    vit_standalone_epochs: int
+    bert_train_examples: int
+    bert_mlm_epochs: int
+    bert_supernet_epochs: int
+    bert_standalone_epochs: int
+    ranked_subnets: int
+
+
+FULL = Budget(parity_archs=50, timing_steps=12, vit_supernet_epochs=60, vit_standalone_epochs=20, bert_train_examples=4000, bert_mlm_epochs=2, bert_supernet_epochs=6, bert_standalone_epochs=3, ranked_subnets=12)
+QUICK = Budget(parity_archs=10, timing_steps=4, vit_supernet_epochs=8, vit_standalone_epochs=4, bert_train_examples=600, bert_mlm_epochs=1, bert_supernet_epochs=2, bert_standalone_epochs=1, ranked_subnets=6)
+
+
+def parity(budget: Budget) -> dict[str, float]:
+    """Max |standalone - supernet| over random archs of every preset (eval mode, fp32)."""
+    inputs = {
+        "flexibert": (TextTaskShape(vocab_size=200, max_len=16, num_classes=2), torch.randint(1, 200, (2, 16))),
+        "vit-resnas": (ImageTaskShape(channels=3, image_size=32, num_classes=10), torch.randn(2, 3, 32, 32)),
+    }
+    result = {}
+    for name, preset in [("flexibert", "nas-bench-bert"), ("flexibert", "flexibert"), ("flexibert", "flexibert-2"), ("vit-resnas", "small-images"), ("vit-resnas", "tiny")]:
+        space = get_space(name, preset)
+        task, x = inputs[name]
+        torch.manual_seed(0)
+        rng = random.Random(0)
+        result[f"{name}:{preset}"] = parity_max_abs_diff(space.supernet(task), [space.sample(rng) for _ in range(budget.parity_archs)], x)
+        console.log(f"parity {name}:{preset}: {result[f'{name}:{preset}']:.2e}")
+    return result
+
+
+def multi_arch(space: SearchSpace, task: TaskData, budget: Budget, batch_size: int = 128) -> dict[str, object]:
+    """Seconds per step and distinct subnets trained per second: n subnets per step (each on
+    batch_size / n examples) vs one subnet on the whole batch. Paired design: each round draws 8
+    archs and one batch; n=8 trains them in one step, n=4 in two steps, n=1 in eight steps, so
+    every setting does the same work on the same archs and the arch-size spread cancels."""
+    settings = [1, 4, 8]
+    trainers = {n: SupernetTrainer(space, task, TrainConfig(batch_size=batch_size, archs_per_step=n, seed=0)) for n in settings}
+    seconds: dict[int, list[float]] = {n: [] for n in settings}
+    generator = torch.Generator().manual_seed(0)
+    for round_ in range(budget.timing_steps + 1):
+        rng = step_rng(0, "timing", round_)
+        archs = [space.sample(rng) for _ in range(8)]
+        idx = torch.randint(0, len(task.train), (batch_size,), generator=generator)
+        for n in settings:
+            start = time.perf_counter()
+            for group in range(0, 8, n):
+                trainers[n].train_step(task.train.inputs[idx], task.train.labels[idx], archs[group : group + n], "supervised", generator)
+            if round_:  # the first round warms up allocators and caches
+                seconds[n].append((time.perf_counter() - start) / (8 // n))
+    step_seconds = {n: statistics.median(seconds[n]) for n in settings}
+    out: dict[str, object] = {"batch_size": batch_size, "rounds_timed": budget.timing_steps}
+    for n in settings:
+        out[f"n{n}"] = {"seconds_per_step": step_seconds[n], "subnets_per_second": n / step_seconds[n]}
+    for n in settings[1:]:
+        out[f"n{n}_vs_single"] = {
+            "subnets_per_second_ratio": (n / step_seconds[n]) / (1 / step_seconds[1]),
+            "step_time_ratio": step_seconds[n] / step_seconds[1],
+        }
+    return out
+
+
+def spread_by_size(space: SearchSpace, task_shape, count: int, seed: int = 7) -> list:
+    """`count` distinct archs at evenly spaced size quantiles of 400 random samples."""
+    rng = random.Random(seed)
+    pool = sorted({a.arch_id: a for a in (space.sample(rng) for _ in range(400))}.values(), key=lambda a: space.cost(a, task_shape).params)
+    return [pool[round(i * (len(pool) - 1) / (count - 1))] for i in range(count)]
+
+
+def ranking(space: SearchSpace, task: TaskData, config: TrainConfig, standalone_epochs: int, count: int, standalone_lr: float) -> dict[str, object]:
+    """Train the supernet, then Kendall tau between inherited-weight and standalone validation accuracy."""
+    started = time.perf_counter()
+    trainer = SupernetTrainer(space, task, config)
+    trained = trainer.train(show_progress=False)
+    supernet_seconds = time.perf_counter() - started
+    rss_after_supernet = peak_rss_mb()
+    archs = spread_by_size(space, task.shape, count)
+    inherited, standalone, params = [], [], []
+    for i, arch in enumerate(archs):
+        inherited.append(evaluate_subnet(trainer.supernet, arch, task.val))
+        torch.manual_seed(i)
+        model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=i)
+        standalone.append(evaluate(model, task.val))
+        params.append(space.cost(arch, task.shape).params)
+        console.log(f"{space.name} subnet {i + 1}/{count}: params {params[-1]:,} inherited {inherited[-1]:.3f} standalone {standalone[-1]:.3f}")
+    tau = kendalltau(inherited, standalone).statistic
+    return {
+        "kendall_tau": float(tau),
+        "kendall_tau_params_vs_standalone": float(kendalltau(params, standalone).statistic),
+        "subnets": count,
+        "inherited_val_accuracy": inherited,
+        "standalone_val_accuracy": standalone,
+        "params": params,
+        "supernet": {"steps": trained.steps, "seconds": supernet_seconds, "subnets_per_second": trained.subnets_per_second, "config": config.__dict__},
+        "standalone_budget": {"epochs": standalone_epochs, "batch_size": 64, "lr": standalone_lr},
+        "peak_rss_mb_after_supernet_training": rss_after_supernet,
+        "task": {"name": task.name, "train": len(task.train), "val": len(task.val)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="reduced budgets (under 3 minutes on 2 CPU cores)")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
+    parser.add_argument("--only", choices=["parity", "multi_arch", "ranking"], action="append", help="run only these parts")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    budget = QUICK if args.quick else FULL
+    parts = set(args.only or ["parity", "multi_arch", "ranking"])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    results: dict[str, object] = {"budget": budget.__dict__, "device": device, "threads": args.threads}
+    started = time.perf_counter()
+    digits = load_task("digits")
+    vit = get_space("vit-resnas", "small-images")
+
+    if "parity" in parts:
+        results["parity_max_abs_diff"] = parity(budget)
+    if "multi_arch" in parts:
+        results["multi_arch"] = {f"vit-resnas:small-images/digits/batch{b}": multi_arch(vit, digits, budget, batch_size=b) for b in (128, 256)}
+    if "ranking" in parts:
+        vit_config = TrainConfig(epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10), lr=2e-3, seed=0)
+        results["ranking"] = {"vit-resnas:small-images/digits": ranking(vit, digits, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)}
+        reviews = load_task("rotten-tomatoes", max_len=32, vocab_size=4000, max_train=budget.bert_train_examples)
+        bert = get_space("flexibert", "nas-bench-bert")
+        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=64, archs_per_step=4, sandwich=True, lr=1e-3, seed=0)
+        results["ranking"]["flexibert:nas-bench-bert/rotten-tomatoes"] = ranking(bert, reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets, standalone_lr=5e-4)
+    results["seconds"] = time.perf_counter() - started
+    results["peak_rss_mb"] = peak_rss_mb()
+    print_table(results)
+    if args.json:
+        print(json.dumps(results))
+
+
+def print_table(results: dict) -> None:
+    table = Table(title="supernet benchmark", show_lines=False)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in results.get("parity_max_abs_diff", {}).items():
+        table.add_row(f"parity max|standalone - supernet| {key}", f"{value:.2e}")
+    for key, value in results.get("multi_arch", {}).items():
+        for n in (4, 8):
+            ratio = value[f"n{n}_vs_single"]
+            table.add_row(f"{key}: n={n} subnets/s vs single", f"{ratio['subnets_per_second_ratio']:.2f}x")
+            table.add_row(f"{key}: n={n} step time vs single", f"{ratio['step_time_ratio']:.2f}x")
+        table.add_row(f"{key}: single-arch step", f"{value['n1']['seconds_per_step'] * 1000:.0f} ms")
+    for key, value in results.get("ranking", {}).items():
+        table.add_row(f"{key}: Kendall tau inherited vs standalone", f"{value['kendall_tau']:.3f}")
+        table.add_row(f"{key}: Kendall tau params vs standalone", f"{value['kendall_tau_params_vs_standalone']:.3f}")
+        table.add_row(f"{key}: peak RSS after supernet training", f"{value['peak_rss_mb_after_supernet_training']:.0f} MB")
+    table.add_row("total seconds", f"{results['seconds']:.0f}")
+    table.add_row("peak RSS", f"{results['peak_rss_mb']:.0f} MB")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
