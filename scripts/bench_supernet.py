@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
+import tempfile
 import random
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +31,7 @@ from scipy.stats import kendalltau
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas.data import TaskData, load_task  # noqa: E402
-from nas.supernet_training import SupernetTrainer, TrainConfig, evaluate, evaluate_subnet, peak_rss_mb, step_rng, train_standalone  # noqa: E402
+from nas.supernet_training import SupernetTrainer, TrainConfig, evaluate, evaluate_subnet, load_supernet, peak_rss_mb, step_rng, train_standalone  # noqa: E402
 from search_spaces import ImageTaskShape, SearchSpace, TextTaskShape, get_space  # noqa: E402
 from search_spaces.supernet import parity_max_abs_diff  # noqa: E402
 
@@ -47,8 +51,8 @@ class Budget:
     ranked_subnets: int
 
 
-FULL = Budget(parity_archs=50, timing_steps=12, vit_supernet_epochs=60, vit_standalone_epochs=20, bert_train_examples=4000, bert_mlm_epochs=2, bert_supernet_epochs=6, bert_standalone_epochs=3, ranked_subnets=12)
-QUICK = Budget(parity_archs=10, timing_steps=4, vit_supernet_epochs=8, vit_standalone_epochs=4, bert_train_examples=600, bert_mlm_epochs=1, bert_supernet_epochs=2, bert_standalone_epochs=1, ranked_subnets=6)
+FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=4000, bert_mlm_epochs=2, bert_supernet_epochs=6, bert_standalone_epochs=3, ranked_subnets=12)
+QUICK = Budget(parity_archs=10, timing_steps=2, vit_supernet_epochs=8, vit_standalone_epochs=4, bert_train_examples=600, bert_mlm_epochs=1, bert_supernet_epochs=2, bert_standalone_epochs=1, ranked_subnets=6)
 
 
 def parity(budget: Budget) -> dict[str, float]:
@@ -106,34 +110,44 @@ def spread_by_size(space: SearchSpace, task_shape, count: int, seed: int = 7) ->
     return [pool[round(i * (len(pool) - 1) / (count - 1))] for i in range(count)]
 
 
-def ranking(space: SearchSpace, task: TaskData, config: TrainConfig, standalone_epochs: int, count: int, standalone_lr: float) -> dict[str, object]:
+def _train_supernet(space_name: str, preset: str, task_spec: str, task_options: dict, config: TrainConfig, directory: str) -> dict[str, float]:
+    """Runs in a fresh process, so its peak RSS is supernet training's alone."""
+    torch.set_num_threads(config_threads())
+    task = load_task(task_spec, **task_options)
+    trainer = SupernetTrainer(get_space(space_name, preset), task, config)
+    result = trainer.train(show_progress=False, checkpoint_dir=Path(directory))
+    return {"steps": result.steps, "seconds": result.seconds, "subnets_per_second": result.subnets_per_second, "peak_rss_mb": peak_rss_mb()}
+
+
+def config_threads() -> int:
+    return int(os.environ.get("BENCH_THREADS", torch.get_num_threads()))
+
+
+def ranking(space: SearchSpace, task_spec: str, task_options: dict, config: TrainConfig, standalone_epochs: int, count: int, standalone_lr: float) -> dict[str, object]:
     """Train the supernet, then Kendall tau between inherited-weight and standalone validation accuracy."""
-    started = time.perf_counter()
-    trainer = SupernetTrainer(space, task, config)
-    trained = trainer.train(show_progress=False)
-    supernet_seconds = time.perf_counter() - started
-    rss_after_supernet = peak_rss_mb()
+    task = load_task(task_spec, **task_options)
+    with tempfile.TemporaryDirectory() as directory, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        trained = pool.submit(_train_supernet, space.name, space.preset, task_spec, task_options, config, directory).result()
+        supernet, _ = load_supernet(Path(directory))
     archs = spread_by_size(space, task.shape, count)
     inherited, standalone, params = [], [], []
     for i, arch in enumerate(archs):
-        inherited.append(evaluate_subnet(trainer.supernet, arch, task.val))
+        inherited.append(evaluate_subnet(supernet, arch, task.val))
         torch.manual_seed(i)
         model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=i)
         standalone.append(evaluate(model, task.val))
         params.append(space.cost(arch, task.shape).params)
         console.log(f"{space.name} subnet {i + 1}/{count}: params {params[-1]:,} inherited {inherited[-1]:.3f} standalone {standalone[-1]:.3f}")
-    tau = kendalltau(inherited, standalone).statistic
     return {
-        "kendall_tau": float(tau),
+        "kendall_tau": float(kendalltau(inherited, standalone).statistic),
         "kendall_tau_params_vs_standalone": float(kendalltau(params, standalone).statistic),
         "subnets": count,
         "inherited_val_accuracy": inherited,
         "standalone_val_accuracy": standalone,
         "params": params,
-        "supernet": {"steps": trained.steps, "seconds": supernet_seconds, "subnets_per_second": trained.subnets_per_second, "config": config.__dict__},
+        "supernet": {**trained, "config": config.__dict__},
         "standalone_budget": {"epochs": standalone_epochs, "batch_size": 64, "lr": standalone_lr},
-        "peak_rss_mb_after_supernet_training": rss_after_supernet,
-        "task": {"name": task.name, "train": len(task.train), "val": len(task.val)},
+        "task": {"name": task.name, "train": len(task.train), "val": len(task.val), **task_options},
     }
 
 
@@ -145,6 +159,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    os.environ["BENCH_THREADS"] = str(args.threads)  # for the training subprocesses
     budget = QUICK if args.quick else FULL
     parts = set(args.only or ["parity", "multi_arch", "ranking"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -156,14 +171,14 @@ def main() -> None:
     if "parity" in parts:
         results["parity_max_abs_diff"] = parity(budget)
     if "multi_arch" in parts:
-        results["multi_arch"] = {f"vit-resnas:small-images/digits/batch{b}": multi_arch(vit, digits, budget, batch_size=b) for b in (128, 256)}
+        results["multi_arch"] = {f"vit-resnas:small-images/digits/batch{b}": multi_arch(vit, digits, budget, batch_size=b) for b in (128, 256, 512)}
     if "ranking" in parts:
         vit_config = TrainConfig(epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10), lr=2e-3, seed=0)
-        results["ranking"] = {"vit-resnas:small-images/digits": ranking(vit, digits, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)}
-        reviews = load_task("rotten-tomatoes", max_len=32, vocab_size=4000, max_train=budget.bert_train_examples)
+        results["ranking"] = {"vit-resnas:small-images/digits": ranking(vit, "digits", {}, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)}
         bert = get_space("flexibert", "nas-bench-bert")
         bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=64, archs_per_step=4, sandwich=True, lr=1e-3, seed=0)
-        results["ranking"]["flexibert:nas-bench-bert/rotten-tomatoes"] = ranking(bert, reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets, standalone_lr=5e-4)
+        reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
+        results["ranking"]["flexibert:nas-bench-bert/rotten-tomatoes"] = ranking(bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets, standalone_lr=5e-4)
     results["seconds"] = time.perf_counter() - started
     results["peak_rss_mb"] = peak_rss_mb()
     print_table(results)
@@ -186,7 +201,7 @@ def print_table(results: dict) -> None:
     for key, value in results.get("ranking", {}).items():
         table.add_row(f"{key}: Kendall tau inherited vs standalone", f"{value['kendall_tau']:.3f}")
         table.add_row(f"{key}: Kendall tau params vs standalone", f"{value['kendall_tau_params_vs_standalone']:.3f}")
-        table.add_row(f"{key}: peak RSS after supernet training", f"{value['peak_rss_mb_after_supernet_training']:.0f} MB")
+        table.add_row(f"{key}: supernet training peak RSS", f"{value['supernet']['peak_rss_mb']:.0f} MB")
     table.add_row("total seconds", f"{results['seconds']:.0f}")
     table.add_row("peak RSS", f"{results['peak_rss_mb']:.0f} MB")
     Console().print(table)
