@@ -44,15 +44,15 @@ class Budget:
     timing_steps: int
     vit_supernet_epochs: int
     vit_standalone_epochs: int
-    bert_train_examples: int
+    bert_train_examples: int | None  # None: the whole training split
     bert_mlm_epochs: int
     bert_supernet_epochs: int
     bert_standalone_epochs: int
     ranked_subnets: int
 
 
-FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=4000, bert_mlm_epochs=2, bert_supernet_epochs=6, bert_standalone_epochs=3, ranked_subnets=12)
-QUICK = Budget(parity_archs=10, timing_steps=2, vit_supernet_epochs=8, vit_standalone_epochs=4, bert_train_examples=600, bert_mlm_epochs=1, bert_supernet_epochs=2, bert_standalone_epochs=1, ranked_subnets=6)
+FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=None, bert_mlm_epochs=1, bert_supernet_epochs=4, bert_standalone_epochs=3, ranked_subnets=12)
+QUICK = Budget(parity_archs=10, timing_steps=1, vit_supernet_epochs=6, vit_standalone_epochs=3, bert_train_examples=400, bert_mlm_epochs=1, bert_supernet_epochs=1, bert_standalone_epochs=1, ranked_subnets=4)
 
 
 def parity(budget: Budget) -> dict[str, float]:
