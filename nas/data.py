@@ -60,6 +60,7 @@ class TaskData:
     test: Split
     tokenizer_path: Path | None = None  # text tasks: the tokenizer evaluation and export use
     preprocessing: dict[str, Any] = field(default_factory=dict)  # what raw inputs go through
+    source: dict[str, Any] = field(default_factory=dict)  # load_task's arguments: loads this task again
 
     @property
     def kind(self) -> str:
@@ -110,6 +111,15 @@ def load_task(
     if max_train is not None and max_train < len(task.train):
         keep = np.sort(np.random.default_rng(seed).permutation(len(task.train))[:max_train])
         task.train = Split(task.train.inputs[keep], task.train.labels[keep])
+    task.source = {"spec": spec if isinstance(spec, str) else dict(spec), "seed": seed, "vocab_size": vocab_size, "max_len": max_len, "max_train": max_train}
+    return task
+
+
+def task_spec_from_cli(task: str, text_column: str = "text", label_column: str = "label") -> str | dict[str, str]:
+    """A built-in name stays a name; a .csv/.jsonl/.npz path becomes a file spec."""
+    suffix = Path(task).suffix.lower().lstrip(".")
+    if suffix in ("csv", "jsonl", "npz"):
+        return {suffix: task} if suffix == "npz" else {suffix: task, "text_column": text_column, "label_column": label_column}
     return task
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from safetensors.torch import load_file, save_file
 
@@ -263,7 +264,7 @@ class SupernetTrainer:
         checkpoint every `checkpoint_every` steps and at the end when `checkpoint_dir` is given."""
         start, subnets, steps, loss = time.perf_counter(), 0, 0, float("nan")
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.1f} subnets/s"), TimeElapsedColumn()]
-        with Progress(*columns, disable=not show_progress, transient=False) as progress:
+        with Progress(*columns, console=Console(stderr=True), disable=not show_progress, transient=False) as progress:
             bar = progress.add_task("supernet", total=self.total_steps(), completed=self._completed_steps(), loss=float("nan"), rate=0.0)
             while self.position.phase in self._phases() and (stop_after is None or steps < stop_after):
                 pos = self.position
@@ -326,7 +327,7 @@ class SupernetTrainer:
             "space": self.space.name,
             "preset": self.space.preset,
             "choices": json.loads(json.dumps(dataclasses.asdict(self.space.choices))),
-            "task": {"name": self.task.name, "shape": dataclasses.asdict(self.task.shape), "kind": self.task.kind},
+            "task": {"name": self.task.name, "shape": dataclasses.asdict(self.task.shape), "kind": self.task.kind, "source": self.task.source},
             "config": dataclasses.asdict(self.config),
             "position": dataclasses.asdict(self.position),
             "optimizer": {"param_groups": opt_state["param_groups"], "scalars": scalars},

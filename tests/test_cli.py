@@ -110,3 +110,34 @@ def test_import_nas_bench_bert(nas_bench_bert_path):
     checked = nas("arch", "validate", "flexibert", "-", "-p", "nas-bench-bert", stdin=result.stdout)
     assert checked.returncode == 0 and len(json_lines(checked.stdout)) == 500
     assert nas("arch", "import", "nas-bench-201", str(nas_bench_bert_path)).returncode == 2
+
+
+def test_supernet_train_resume_and_evaluate(tmp_path):
+    small = ["--set", 'stages=[{"widths": [16, 32], "heads": [1, 2], "head_dim": 8, "mlp": [32], "blocks": 2, "optional": [2]}, {"widths": [32], "heads": [2], "head_dim": 8, "mlp": [64], "blocks": 2, "optional": [2]}]']
+    out = tmp_path / "ckpt"
+    args = ["supernet", "train", "vit-resnas", "--task", "digits", "--out", str(out), *small, "--epochs", "2", "--batch-size", "128", "--max-train", "256", "--no-progress"]
+    trained = nas(*args)
+    assert trained.returncode == 0, trained.stderr
+    summary = json_lines(trained.stdout)[-1]
+    assert summary["steps"] == 4 and (out / "supernet.safetensors").exists()
+    again = nas(*args)
+    assert again.returncode == 2 and "already holds a checkpoint" in again.stderr
+    resumed = nas(*args, "--resume")
+    assert resumed.returncode == 0 and json_lines(resumed.stdout)[-1]["steps"] == 0  # nothing left to do
+    archs = nas("spaces", "sample", "vit-resnas", *small, "-n", "3")
+    scored = nas("supernet", "evaluate", str(out), "-", stdin=archs.stdout)
+    assert scored.returncode == 0, scored.stderr
+    rows = json_lines(scored.stdout)
+    assert len(rows) == 3 and all(0 <= r["accuracy"] <= 1 and r["params"] > 0 for r in rows)
+    outside = nas("supernet", "evaluate", str(out), "-", stdin=nas("spaces", "sample", "vit-resnas", "-n", "1").stdout)
+    assert outside.returncode == 2 and "not in" in outside.stderr  # arch of the full preset: outside this supernet's space
+
+
+def test_supernet_train_rejects_bad_input(tmp_path):
+    bad_task = nas("supernet", "train", "vit-resnas", "--task", "imagenet", "--out", str(tmp_path / "a"))
+    assert bad_task.returncode == 2 and "task: 'imagenet' not in" in bad_task.stderr
+    bad_config = nas("supernet", "train", "vit-resnas", "--task", "digits", "--out", str(tmp_path / "b"), "--archs-per-step", "1", "--sandwich")
+    assert bad_config.returncode == 2 and "sandwich: needs archs_per_step >= 2" in bad_config.stderr
+    mlm_on_images = nas("supernet", "train", "vit-resnas", "--task", "digits", "--out", str(tmp_path / "c"), "--mlm-epochs", "1")
+    assert mlm_on_images.returncode == 2 and "needs a text task" in mlm_on_images.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -141,3 +141,23 @@ def test_mask_tokens_masks_only_real_tokens():
     assert 0.12 < share < 0.18
     assert (inputs[chosen] == 4).float().mean() > 0.7  # mostly [MASK]
     assert torch.equal(inputs[~chosen], ids[~chosen])
+
+
+def test_learning_rate_warms_up_then_decays():
+    from nas.supernet_training import learning_rate
+
+    rates = [learning_rate(1.0, step, 100, 0.1) for step in range(100)]
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(rates[:10], rates[1:10]))  # rising during warm-up
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))  # then never rising
+    assert rates[-1] < 0.01
+
+
+def test_train_standalone_learns_an_extracted_subnet(digits):
+    from nas.supernet_training import evaluate, train_standalone
+
+    space = small_vit()
+    arch = space.sample(random.Random(2))
+    torch.manual_seed(0)
+    model = train_standalone(space.build(arch, digits.shape), digits.train, epochs=4, lr=3e-3)
+    assert evaluate(model, digits.val) > 0.7

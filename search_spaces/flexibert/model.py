@@ -13,7 +13,6 @@ with slices of its shared tensors.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -22,22 +21,10 @@ from torch import nn
 from search_spaces.base import TextTaskShape
 from search_spaces.flexibert.arch import FlexiBertArch, Layer
 from search_spaces.flexibert.choices import conv_kernel
+from search_spaces.functional import Params, apply_dropout, layer_norm, linear
 
 PAD_ID = 0
 DROPOUT = 0.1
-Params = Mapping[str, torch.Tensor]
-
-
-def _linear(x: torch.Tensor, p: Params, name: str) -> torch.Tensor:
-    return F.linear(x, p[name + ".weight"], p[name + ".bias"])
-
-
-def _dropout(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    return F.dropout(x, rate, training) if training and rate > 0 else x  # no op recorded when off
-
-
-def _norm(x: torch.Tensor, p: Params, name: str) -> torch.Tensor:
-    return F.layer_norm(x, x.shape[-1:], p[name + ".weight"], p[name + ".bias"])
 
 
 def dft_matrices(n: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +46,7 @@ def dct_matrix(n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor
 def self_attention_heads(x: torch.Tensor, mask: torch.Tensor, p: Params, prefix: str, heads: int, head_dim: int, scoring: str) -> torch.Tensor:
     """Scaled dot-product (`sdp`) or weighted multiplicative (`wma`: q·W·kᵀ, learned W per head) attention."""
     b, t, _ = x.shape
-    q, k, v = _linear(x, p, prefix + "qkv").view(b, t, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = linear(x, p, prefix + "qkv").view(b, t, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
     if scoring == "wma":
         q = q @ p[prefix + "score_weight"]
     scores = (q @ k.transpose(-1, -2)) / math.sqrt(head_dim)
@@ -73,7 +60,7 @@ def linear_transform_heads(x: torch.Tensor, mask: torch.Tensor, p: Params, prefi
     on the input length and cost far less than the products."""
     b, t, _ = x.shape
     d = head_dim
-    v = (_linear(x, p, prefix + "value") * mask[:, :, None]).view(b, t, heads, d).transpose(1, 2)
+    v = (linear(x, p, prefix + "value") * mask[:, :, None]).view(b, t, heads, d).transpose(1, 2)
     if transform == "dft":
         cos_t, sin_t = dft_matrices(t, x.device, x.dtype)
         cos_d, sin_d = dft_matrices(d, x.device, x.dtype)
@@ -91,10 +78,10 @@ def dynamic_span_conv_heads(x: torch.Tensor, mask: torch.Tensor, p: Params, pref
     b, t, _ = x.shape
     x = x * mask[:, :, None]
     depthwise = F.conv1d(x.transpose(1, 2), p[prefix + "key_depthwise.weight"], padding=kernel // 2, groups=x.shape[-1])
-    span_key = _linear(depthwise.transpose(1, 2), p, prefix + "key_pointwise")
-    gate = (_linear(x, p, prefix + "query") * span_key).view(b, t, heads, head_dim)
+    span_key = linear(depthwise.transpose(1, 2), p, prefix + "key_pointwise")
+    gate = (linear(x, p, prefix + "query") * span_key).view(b, t, heads, head_dim)
     weights = (torch.einsum("btnd,ndk->btnk", gate, p[prefix + "kernel_weight"]) + p[prefix + "kernel_bias"]).softmax(-1)
-    v = F.pad(_linear(x, p, prefix + "value").view(b, t, heads, head_dim), (0, 0, 0, 0, kernel // 2, kernel // 2))
+    v = F.pad(linear(x, p, prefix + "value").view(b, t, heads, head_dim), (0, 0, 0, 0, kernel // 2, kernel // 2))
     windows = torch.stack([v[:, j : j + t] for j in range(kernel)], dim=-1)
     return torch.einsum("btndk,btnk->btnd", windows, weights).reshape(b, t, heads * head_dim)
 
@@ -111,14 +98,14 @@ def heads_forward(op: str, x: torch.Tensor, mask: torch.Tensor, p: Params, prefi
 def layer_forward(x: torch.Tensor, mask: torch.Tensor, p: Params, prefix: str, in_dim: int, layer: Layer, dropout: float, training: bool) -> torch.Tensor:
     """Project (if the width changes) -> heads -> output projection -> add & norm -> FF stack -> add & norm."""
     if in_dim != layer.hidden:
-        x = _linear(x, p, prefix + "input_proj")
+        x = linear(x, p, prefix + "input_proj")
     groups = [heads_forward(op, x, mask, p, f"{prefix}mixers.{g}.", n, layer.head_dim) for g, (op, n) in enumerate(layer.op_groups())]
-    x = _norm(x + _dropout(_linear(torch.cat(groups, dim=-1), p, prefix + "out_proj"), dropout, training), p, prefix + "norm1")
+    x = layer_norm(x + apply_dropout(linear(torch.cat(groups, dim=-1), p, prefix + "out_proj"), dropout, training), p, prefix + "norm1")
     h = x
     for j in range(len(layer.ff)):
-        h = F.gelu(_linear(h, p, f"{prefix}ff.{2 * j}"))
-    h = _linear(h, p, f"{prefix}ff.{2 * len(layer.ff)}")
-    return _norm(x + _dropout(h, dropout, training), p, prefix + "norm2")
+        h = F.gelu(linear(h, p, f"{prefix}ff.{2 * j}"))
+    h = linear(h, p, f"{prefix}ff.{2 * len(layer.ff)}")
+    return layer_norm(x + apply_dropout(h, dropout, training), p, prefix + "norm2")
 
 
 def encoder_forward(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, p: Params, prefix: str, arch: FlexiBertArch, dropout: float, training: bool) -> torch.Tensor:
@@ -128,7 +115,7 @@ def encoder_forward(input_ids: torch.Tensor, attention_mask: torch.Tensor | None
     if input_ids.shape[1] > positions.shape[0]:
         raise ValueError(f"input_ids: sequence length {input_ids.shape[1]} exceeds max_len={positions.shape[0]}")
     x = F.embedding(input_ids, p[prefix + "token_embedding.weight"], padding_idx=PAD_ID) + positions[: input_ids.shape[1]][None]
-    x = _dropout(_norm(x, p, prefix + "embedding_norm"), dropout, training)
+    x = apply_dropout(layer_norm(x, p, prefix + "embedding_norm"), dropout, training)
     in_dim = arch.layers[0].hidden
     for i, layer in enumerate(arch.layers):
         x = layer_forward(x, mask, p, f"{prefix}layers.{i}.", in_dim, layer, dropout, training)
@@ -139,14 +126,14 @@ def encoder_forward(input_ids: torch.Tensor, attention_mask: torch.Tensor | None
 def classifier_forward(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, p: Params, arch: FlexiBertArch, dropout: float, training: bool) -> torch.Tensor:
     """Logits from a tanh pooler on the first ([CLS]) token."""
     first = encoder_forward(input_ids, attention_mask, p, "encoder.", arch, dropout, training)[:, 0]
-    return _linear(_dropout(torch.tanh(_linear(first, p, "pooler")), dropout, training), p, "classifier")
+    return linear(apply_dropout(torch.tanh(linear(first, p, "pooler")), dropout, training), p, "classifier")
 
 
 def masked_lm_forward(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, p: Params, arch: FlexiBertArch, dropout: float, training: bool) -> torch.Tensor:
     """(batch, seq, vocab) predictions of the original tokens."""
     hidden = encoder_forward(input_ids, attention_mask, p, "encoder.", arch, dropout, training)
-    hidden = _norm(F.gelu(_linear(hidden, p, "head.transform.0")), p, "head.transform.2")
-    return _linear(hidden, p, "head.decoder")
+    hidden = layer_norm(F.gelu(linear(hidden, p, "head.transform.0")), p, "head.transform.2")
+    return linear(hidden, p, "head.decoder")
 
 
 # ---- modules: parameter holders with the names the functions above read ----

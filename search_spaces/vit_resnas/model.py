@@ -10,41 +10,28 @@ extracted model compute the same thing by construction.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.base import ImageTaskShape
+from search_spaces.functional import Params, apply_dropout, layer_norm, linear
 from search_spaces.vit_resnas.arch import Block, VitResNASArch
 from search_spaces.vit_resnas.geometry import grid_sides, reduced
 
-Params = Mapping[str, torch.Tensor]
 DROPOUT = 0.0  # the paper's small models train without dropout
-
-
-def _linear(x: torch.Tensor, p: Params, name: str) -> torch.Tensor:
-    return F.linear(x, p[name + ".weight"], p[name + ".bias"])
-
-
-def _dropout(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    return F.dropout(x, rate, training) if training and rate > 0 else x  # no op recorded when off
-
-
-def _norm(x: torch.Tensor, p: Params, name: str) -> torch.Tensor:
-    return F.layer_norm(x, x.shape[-1:], p[name + ".weight"], p[name + ".bias"])
 
 
 def block_forward(x: torch.Tensor, p: Params, prefix: str, heads: int, head_dim: int, dropout: float, training: bool) -> torch.Tensor:
     """Pre-norm block: x + attention(norm(x)), then x + MLP(norm(x))."""
     b, n, _ = x.shape
-    q, k, v = _linear(_norm(x, p, prefix + "norm1"), p, prefix + "attn.qkv").view(b, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = linear(layer_norm(x, p, prefix + "norm1"), p, prefix + "attn.qkv").view(b, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
     attn = ((q @ k.transpose(-1, -2)) / math.sqrt(head_dim)).softmax(-1)
-    mixed = _linear((attn @ v).transpose(1, 2).reshape(b, n, heads * head_dim), p, prefix + "attn.proj")
-    x = x + _dropout(mixed, dropout, training)
-    hidden = F.gelu(_linear(_norm(x, p, prefix + "norm2"), p, prefix + "mlp.0"))
-    return x + _dropout(_linear(hidden, p, prefix + "mlp.2"), dropout, training)
+    mixed = linear((attn @ v).transpose(1, 2).reshape(b, n, heads * head_dim), p, prefix + "attn.proj")
+    x = x + apply_dropout(mixed, dropout, training)
+    hidden = F.gelu(linear(layer_norm(x, p, prefix + "norm2"), p, prefix + "mlp.0"))
+    return x + apply_dropout(linear(hidden, p, prefix + "mlp.2"), dropout, training)
 
 
 def reduction_forward(x: torch.Tensor, p: Params, prefix: str, width_in: int, width_out: int, side_in: int) -> torch.Tensor:
@@ -55,10 +42,10 @@ def reduction_forward(x: torch.Tensor, p: Params, prefix: str, width_in: int, wi
     new width. The two are added.
     """
     b = x.shape[0]
-    normed = _norm(x, p, prefix + "norm")
+    normed = layer_norm(x, p, prefix + "norm")
     grid = normed[:, 1:].transpose(1, 2).reshape(b, width_in, side_in, side_in)
     conv = F.conv2d(grid, p[prefix + "conv.weight"], p[prefix + "conv.bias"], stride=2, padding=1)
-    main = torch.cat([_linear(normed[:, :1], p, prefix + "cls_proj"), conv.flatten(2).transpose(1, 2)], dim=1) + p[prefix + "pos_embed"]
+    main = torch.cat([linear(normed[:, :1], p, prefix + "cls_proj"), conv.flatten(2).transpose(1, 2)], dim=1) + p[prefix + "pos_embed"]
     tokens = x[:, 1:].transpose(1, 2).reshape(b, width_in, side_in, side_in)
     pooled = F.avg_pool2d(tokens, 2, ceil_mode=True).flatten(2).transpose(1, 2)
     skip = F.pad(torch.cat([x[:, :1], pooled], dim=1), (0, width_out - width_in))
@@ -75,7 +62,7 @@ def vit_resnas_forward(images: torch.Tensor, p: Params, arch: VitResNASArch, pat
             x = reduction_forward(x, p, f"reductions.{s - 1}.", arch.stages[s - 1].width, stage.width, sides[s - 1])
         for b, block in enumerate(stage.blocks):
             x = block_forward(x, p, f"stages.{s}.{b}.", block.heads, stage.head_dim, dropout, training)
-    return _linear(_norm(x[:, 0], p, "norm"), p, "head")
+    return linear(layer_norm(x[:, 0], p, "norm"), p, "head")
 
 
 class Attention(nn.Module):
