@@ -1,0 +1,113 @@
+"""The ask/tell interface every search strategy implements.
+
+A strategy proposes architectures (`ask`) and learns from results (`tell`). It never proposes an
+architecture already evaluated or pending. It searches an open space (new candidates are sampled)
+or a finite pool (tabular replay). Its randomness is derived from (seed, what it has observed,
+what is pending), not from a generator advanced by earlier calls: a fresh strategy that is told
+the stored results of a job proposes exactly what the original would have, which is how a job
+resumes after a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from search_spaces import Architecture, SearchSpace
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str = "accuracy"
+    maximize: bool = True
+
+    def score(self, metrics: dict[str, float]) -> float:
+        """The metric as a value to maximise."""
+        value = float(metrics[self.metric])
+        return value if self.maximize else -value
+
+
+class NoCandidatesLeft(RuntimeError):
+    """Every architecture of a finite pool has been evaluated or is pending."""
+
+
+class Strategy(ABC):
+    name: str = "strategy"
+
+    def __init__(self, space: SearchSpace, pool: Sequence[Architecture] | None = None, objective: Objective = Objective(), seed: int = 0):
+        self.space, self.objective, self.seed = space, objective, seed
+        self.pool = list({a.arch_id: a for a in pool}.values()) if pool is not None else None
+        self.observed: dict[str, tuple[Architecture, dict[str, float]]] = {}  # in the order told
+
+    # ---- the interface ----
+    def ask(self, n: int = 1, pending: Iterable[Architecture] = ()) -> list[Architecture]:
+        """`n` distinct architectures, none evaluated or in `pending`."""
+        if n < 1:
+            raise ValueError(f"n: {n} must be >= 1")
+        taken = set(self.observed) | {a.arch_id for a in pending}
+        rng = self.rng("ask", *sorted(taken))
+        proposals = self.propose(n, taken, rng)
+        if len(proposals) < n and self.pool is not None and len(proposals) < len(self.pool) - len(taken):
+            raise RuntimeError(f"{self.name} proposed {len(proposals)} of {n} architectures")
+        return proposals
+
+    def tell(self, arch: Architecture, metrics: dict[str, float]) -> None:
+        if self.objective.metric not in metrics:
+            raise ValueError(f"metrics: {self.objective.metric!r} missing; got {sorted(metrics)}")
+        self.observed[arch.arch_id] = (arch, dict(metrics))
+        self.update(arch, metrics)
+
+    @abstractmethod
+    def propose(self, n: int, taken: set[str], rng: random.Random) -> list[Architecture]:
+        """Up to `n` distinct architectures whose ids are not in `taken`."""
+
+    def update(self, arch: Architecture, metrics: dict[str, float]) -> None:
+        """Hook for strategies that learn incrementally (most refit in `propose`)."""
+
+    # ---- state ----
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, "observed": [{"arch": a.to_dict(), "metrics": m} for a, m in self.observed.values()]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replays the observations into this (fresh) strategy."""
+        if state.get("name") != self.name:
+            raise ValueError(f"state of strategy {state.get('name')!r} given to {self.name!r}")
+        self.seed = state["seed"]
+        self.observed.clear()
+        for item in state["observed"]:
+            self.tell(self.space.validate(item["arch"]), item["metrics"])
+
+    # ---- helpers ----
+    def rng(self, *where: Any) -> random.Random:
+        digest = hashlib.sha256(":".join(map(str, (self.seed, len(self.observed), *where))).encode()).hexdigest()
+        return random.Random(digest)
+
+    def scores(self) -> list[tuple[Architecture, float]]:
+        return [(a, self.objective.score(m)) for a, m in self.observed.values()]
+
+    def fresh_random(self, n: int, taken: set[str], rng: random.Random, max_tries: int = 100) -> list[Architecture]:
+        """Up to n random architectures not in `taken`: from the pool, or sampled from the space."""
+        if self.pool is not None:
+            free = [a for a in self.pool if a.arch_id not in taken]
+            return rng.sample(free, min(n, len(free)))
+        out: dict[str, Architecture] = {}
+        tries = 0
+        while len(out) < n and tries < max_tries * n:
+            arch = self.space.sample(rng)
+            tries += 1
+            if arch.arch_id not in taken:
+                out.setdefault(arch.arch_id, arch)
+        return list(out.values())
+
+    def in_pool(self, arch: Architecture) -> bool:
+        return self.pool is None or arch.arch_id in self.pool_ids
+
+    @property
+    def pool_ids(self) -> set[str]:
+        if not hasattr(self, "_pool_ids"):
+            self._pool_ids = {a.arch_id for a in self.pool or []}
+        return self._pool_ids
