@@ -48,9 +48,10 @@ class Strategy(ABC):
         """`n` distinct architectures, none evaluated or in `pending`."""
         if n < 1:
             raise ValueError(f"n: {n} must be >= 1")
+        pending = list(pending)
         taken = set(self.observed) | {a.arch_id for a in pending}
         rng = self.rng("ask", *sorted(taken))
-        proposals = self.propose(n, taken, rng)
+        proposals = self.propose(n, taken, pending, rng)
         if len(proposals) < n and self.pool is not None and len(proposals) < len(self.pool) - len(taken):
             raise RuntimeError(f"{self.name} proposed {len(proposals)} of {n} architectures")
         return proposals
@@ -62,8 +63,9 @@ class Strategy(ABC):
         self.update(arch, metrics)
 
     @abstractmethod
-    def propose(self, n: int, taken: set[str], rng: random.Random) -> list[Architecture]:
-        """Up to `n` distinct architectures whose ids are not in `taken`."""
+    def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
+        """Up to `n` distinct architectures whose ids are not in `taken` (the evaluated ones and
+        `pending`, which model-based strategies also condition on)."""
 
     def update(self, arch: Architecture, metrics: dict[str, float]) -> None:
         """Hook for strategies that learn incrementally (most refit in `propose`)."""

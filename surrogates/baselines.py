@@ -13,7 +13,7 @@ from surrogates.encoding import flat_choices, hamming
 class RandomSearch(Strategy):
     name = "random"
 
-    def propose(self, n: int, taken: set[str], rng: random.Random) -> list[Architecture]:
+    def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
         return self.fresh_random(n, taken, rng)
 
 
@@ -39,7 +39,7 @@ class RegularizedEvolution(Strategy):
             raise ValueError(f"sample_size: {sample_size} must be within [2, population={population}]")
         self.population, self.sample_size = population, sample_size
 
-    def propose(self, n: int, taken: set[str], rng: random.Random) -> list[Architecture]:
+    def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
         members = self.scores()[-self.population :]
         if len(members) < self.population:
             return self.fresh_random(n, taken, rng)
