@@ -9,7 +9,9 @@ import pytest
 from scipy.stats import spearmanr
 
 from search_spaces import get_space
+from surrogates.base import Objective
 from surrogates.baselines import RandomSearch, RegularizedEvolution
+from surrogates.optuna_strategies import OptunaStrategy
 from surrogates.embedding import GraphEmbedding
 from surrogates.encoding import flat_choices, hamming
 from surrogates.tabular import NasBenchBertTable
@@ -67,10 +69,18 @@ def test_table_matches_the_benchmark(table):
         table.evaluate(outside)
 
 
-@pytest.mark.parametrize("strategy_cls", [RandomSearch, RegularizedEvolution])
-def test_strategies_never_repeat_and_replay_exactly(table, strategy_cls):
+STRATEGIES = {
+    "random": lambda space, pool: RandomSearch(space, pool=pool, seed=3),
+    "evolution": lambda space, pool: RegularizedEvolution(space, pool=pool, seed=3),
+    "tpe": lambda space, pool: OptunaStrategy(space, pool=pool, seed=3),
+    "nsga2": lambda space, pool: OptunaStrategy(space, pool=pool, seed=3, sampler="nsga2", secondary=[Objective("params", maximize=False)]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STRATEGIES))
+def test_strategies_never_repeat_and_replay_exactly(table, kind):
     def fresh():
-        return strategy_cls(table.space, pool=table.pool, seed=3)
+        return STRATEGIES[kind](table.space, table.pool)
 
     original = fresh()
     seen: set[str] = set()
@@ -128,3 +138,15 @@ def test_onehot_gp_picks_better_archs_than_random(table):
             assert len(scores) == 20
             guided[cls.name] = sum(scores[10:]) / 10
         assert guided["onehot-gp"] > guided["random"] + 1.0, guided
+
+
+def test_tpe_searches_an_open_space_with_conditional_choices():
+    space = get_space("vit-resnas", "small-images")
+    strategy = OptunaStrategy(space, seed=0, candidates=300)
+    rng = random.Random(0)
+    for _ in range(6):
+        for arch in strategy.ask(2):
+            assert space.contains(arch)
+            strategy.tell(arch, {"accuracy": rng.random()})
+    assert strategy._reachable("stages[0].blocks[4].heads", {"stages[0].blocks.length": 4}) is False
+    assert strategy._reachable("stages[0].blocks[3].heads", {"stages[0].blocks.length": 4}) is True
