@@ -1,0 +1,191 @@
+"""BOSHNAS (Tuli et al., FlexiBERT, JAIR 2023): Bayesian optimisation with a second-order,
+heteroscedastic surrogate over graph embeddings of architectures.
+
+Surrogate, on the embedding x of an architecture (standardised):
+- teacher: an MLP with dropout; Monte-Carlo dropout gives its epistemic spread;
+- student: an MLP trained to predict the teacher's spread, so the spread costs one forward pass
+  (and is differentiable) during the acquisition search;
+- aleatoric network: an MLP that outputs a mean and a variance, trained with the Gaussian
+  negative log-likelihood (heteroscedastic training noise; NAS-Bench-BERT repeats disagree by
+  ~0.6 GLUE).
+Acquisition: UCB = mu + k1 * sigma_epistemic + k2 * sigma_aleatoric.
+GOBI: the acquisition is maximised over the input embedding with L-BFGS (a quasi-Newton,
+second-order method) from several starts, then snapped to the nearest unevaluated candidate
+(pool member, or a sampled architecture of the open space). With set probabilities a pick is
+made by pure epistemic uncertainty or at random (diversity) instead. A batch (n > 1) penalises
+candidates near the pending and already-picked ones, so parallel workers get distinct archs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from search_spaces import Architecture, SearchSpace
+from surrogates.base import Objective, Strategy
+from surrogates.embedding import GraphEmbedding
+
+
+def mlp(inputs: int, outputs: int, hidden: int = 64, dropout: float = 0.0) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs)
+    )  # fmt: skip
+
+
+def fit(model: nn.Module, loss_fn, epochs: int, lr: float = 3e-3) -> None:
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    model.train()
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss_fn(model).backward()
+        optimizer.step()
+
+
+class BoshnasSurrogate:
+    """The three networks, fit on standardised inputs and targets."""
+
+    def __init__(self, dim: int, dropout: float = 0.2, mc_samples: int = 30, epochs: int = 300):
+        self.teacher = mlp(dim, 1, dropout=dropout)
+        self.student = mlp(dim, 1)
+        self.aleatoric = mlp(dim, 2)
+        self.mc_samples, self.epochs = mc_samples, epochs
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, probe: torch.Tensor) -> None:
+        """x, y: observations; probe: inputs (observed and candidates) on which the student learns
+        the teacher's Monte-Carlo spread."""
+        fit(self.teacher, lambda m: ((m(x).squeeze(-1) - y) ** 2).mean(), self.epochs)
+
+        def nll(m: nn.Module) -> torch.Tensor:
+            mean, log_var = m(x).unbind(-1)
+            return torch.nn.functional.gaussian_nll_loss(mean, y, log_var.exp() + 1e-4)
+
+        fit(self.aleatoric, nll, self.epochs)
+        spread = self.mc_spread(probe)
+        fit(self.student, lambda m: ((m(probe).squeeze(-1) - spread) ** 2).mean(), self.epochs)
+        for net in (self.teacher, self.student, self.aleatoric):
+            net.eval()
+
+    @torch.no_grad()
+    def mc_spread(self, x: torch.Tensor) -> torch.Tensor:
+        self.teacher.train()  # dropout on
+        samples = torch.stack([self.teacher(x).squeeze(-1) for _ in range(self.mc_samples)])
+        self.teacher.eval()
+        return samples.std(0)
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(mean, epistemic sigma, aleatoric sigma); differentiable in x."""
+        mean = self.teacher(x).squeeze(-1)
+        epistemic = torch.nn.functional.softplus(self.student(x).squeeze(-1))
+        aleatoric = self.aleatoric(x)[..., 1].exp().sqrt()
+        return mean, epistemic, aleatoric
+
+
+class Boshnas(Strategy):
+    name = "boshnas"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        pool: Sequence[Architecture] | None = None,
+        objective: Objective = Objective(),
+        seed: int = 0,
+        embedding: GraphEmbedding | None = None,
+        initial: int = 10,
+        k1: float = 0.5,
+        k2: float = 0.5,
+        p_uncertainty: float = 0.1,
+        p_diversity: float = 0.05,
+        starts: int = 5,
+        candidates: int = 2000,
+    ):
+        super().__init__(space, pool, objective, seed)
+        self.embedding = embedding or GraphEmbedding(space, seed=seed)
+        self.initial, self.k1, self.k2 = initial, k1, k2
+        self.p_uncertainty, self.p_diversity, self.starts, self.candidates = p_uncertainty, p_diversity, starts, candidates
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def vectors(self, archs: Sequence[Architecture]) -> np.ndarray:
+        missing = [a for a in archs if a.arch_id not in self._vectors]
+        if missing:
+            for arch, vector in zip(missing, self.embedding.embed(missing)):
+                self._vectors[arch.arch_id] = vector
+        return np.stack([self._vectors[a.arch_id] for a in archs]) if archs else np.zeros((0, self.embedding.dim))
+
+    def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
+        if len(self.observed) < self.initial:
+            return self.fresh_random(n, taken, rng)
+        free = self.fresh_random(self.candidates, taken, rng) if self.pool is None else [a for a in self.pool if a.arch_id not in taken]
+        if len(free) <= n:
+            return free
+        archs, scores = zip(*self.scores())
+        raw_x, raw_free = self.vectors(list(archs)), self.vectors(free)
+        center, scale = raw_x.mean(0), raw_x.std(0) + 1e-6
+        x = torch.tensor((raw_x - center) / scale, dtype=torch.float32)
+        cand = torch.tensor((raw_free - center) / scale, dtype=torch.float32)
+        y_raw = torch.tensor(scores, dtype=torch.float32)
+        y = (y_raw - y_raw.mean()) / (y_raw.std() + 1e-6)
+        with torch.random.fork_rng():
+            torch.manual_seed(rng.getrandbits(31))
+            surrogate = BoshnasSurrogate(x.shape[1])
+            surrogate.fit(x, y, torch.cat([x, cand]))
+            avoid = torch.tensor((self.vectors(pending) - center) / scale, dtype=torch.float32) if pending else torch.zeros((0, x.shape[1]))
+            picks: list[int] = []
+            for _ in range(n):
+                index = self._pick(surrogate, cand, avoid, picks, rng)
+                picks.append(index)
+                avoid = torch.cat([avoid, cand[index : index + 1]])
+        return [free[i] for i in picks]
+
+    def _pick(self, surrogate: BoshnasSurrogate, cand: torch.Tensor, avoid: torch.Tensor, picked: list[int], rng: random.Random) -> int:
+        open_rows = [i for i in range(len(cand)) if i not in picked]
+        roll = rng.random()
+        if roll < self.p_diversity:
+            return rng.choice(open_rows)
+        with torch.no_grad():
+            mean, epistemic, aleatoric = surrogate.parts(cand)
+            score = epistemic if roll < self.p_diversity + self.p_uncertainty else mean + self.k1 * epistemic + self.k2 * aleatoric
+            score = self._penalised(score, cand, avoid)
+        if roll < self.p_diversity + self.p_uncertainty:
+            return max(open_rows, key=lambda i: score[i].item())
+        target = self._gobi(surrogate, cand, score, open_rows)
+        # Snap: the free candidate nearest to the optimum, preferring high acquisition on ties.
+        distance = ((cand[open_rows] - target) ** 2).sum(-1)
+        return open_rows[int(torch.argmin(distance - 1e-6 * score[open_rows]))]
+
+    def _gobi(self, surrogate: BoshnasSurrogate, cand: torch.Tensor, score: torch.Tensor, open_rows: list[int]) -> torch.Tensor:
+        """Maximise UCB over the embedding with L-BFGS from the best candidates, inside their box."""
+        starts = sorted(open_rows, key=lambda i: -score[i].item())[: self.starts]
+        low, high = cand.min(0).values, cand.max(0).values
+        best_value, best_x = -float("inf"), cand[starts[0]]
+        for start in starts:
+            z = cand[start].clone().requires_grad_(True)
+            optimizer = torch.optim.LBFGS([z], lr=0.5, max_iter=20, line_search_fn="strong_wolfe")
+
+            def closure() -> torch.Tensor:
+                optimizer.zero_grad()
+                mean, epistemic, aleatoric = surrogate.parts(z[None])
+                loss = -(mean + self.k1 * epistemic + self.k2 * aleatoric).sum()
+                loss.backward()
+                return loss
+
+            optimizer.step(closure)
+            with torch.no_grad():
+                z.copy_(torch.maximum(torch.minimum(z, high), low))
+                mean, epistemic, aleatoric = surrogate.parts(z[None])
+                value = (mean + self.k1 * epistemic + self.k2 * aleatoric).item()
+            if value > best_value:
+                best_value, best_x = value, z.detach()
+        return best_x
+
+    @staticmethod
+    def _penalised(score: torch.Tensor, cand: torch.Tensor, avoid: torch.Tensor, radius: float = 1.0) -> torch.Tensor:
+        """Lower the acquisition near pending and picked points (local penalisation)."""
+        if len(avoid) == 0:
+            return score
+        distance = torch.cdist(cand, avoid).min(-1).values
+        shifted = score - score.min() + 1e-6
+        return shifted * (1 - torch.exp(-(distance**2) / (2 * radius**2)))
