@@ -104,12 +104,3 @@ class Strategy(ABC):
             if arch.arch_id not in taken:
                 out.setdefault(arch.arch_id, arch)
         return list(out.values())
-
-    def in_pool(self, arch: Architecture) -> bool:
-        return self.pool is None or arch.arch_id in self.pool_ids
-
-    @property
-    def pool_ids(self) -> set[str]:
-        if not hasattr(self, "_pool_ids"):
-            self._pool_ids = {a.arch_id for a in self.pool or []}
-        return self._pool_ids

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from search_spaces import Architecture, SearchSpace
 from surrogates.base import Objective, Strategy
-from surrogates.encoding import flat_choices, hamming
+from surrogates.encoding import flat_choices, nearest_by_hamming
 
 
 class RandomSearch(Strategy):
@@ -38,6 +38,7 @@ class RegularizedEvolution(Strategy):
         if not 2 <= sample_size <= population:
             raise ValueError(f"sample_size: {sample_size} must be within [2, population={population}]")
         self.population, self.sample_size = population, sample_size
+        self.pool_choices = {a.arch_id: flat_choices(a) for a in self.pool or []}
 
     def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
         members = self.scores()[-self.population :]
@@ -58,14 +59,5 @@ class RegularizedEvolution(Strategy):
     def nearest_free(self, arch: Architecture, taken: set[str], rng: random.Random) -> Architecture | None:
         """The unevaluated pool member closest to `arch` in flat-choice Hamming distance (a
         mutation rarely lands in a sparse pool), ties broken at random."""
-        target = flat_choices(arch)
         free = [a for a in self.pool or [] if a.arch_id not in taken]
-        if not free:
-            return None
-        best = min(hamming(target, self.flat(a)) for a in free)
-        return rng.choice([a for a in free if hamming(target, self.flat(a)) == best])
-
-    def flat(self, arch: Architecture) -> dict:
-        if not hasattr(self, "_flat"):
-            self._flat = {a.arch_id: flat_choices(a) for a in self.pool or []}
-        return self._flat[arch.arch_id]
+        return nearest_by_hamming(flat_choices(arch), free, self.pool_choices, rng)

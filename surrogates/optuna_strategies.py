@@ -21,7 +21,7 @@ from optuna.trial import TrialState, create_trial
 
 from search_spaces import Architecture, SearchSpace
 from surrogates.base import Objective, Strategy
-from surrogates.encoding import flat_choices, hamming
+from surrogates.encoding import flat_choices, nearest_by_hamming
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 _INDEX = re.compile(r"\[(\d+)\]")
@@ -99,10 +99,8 @@ class OptunaStrategy(Strategy):
         for _ in range(n):
             trial = study.ask()
             wanted = self._suggest(trial)
-            options = [a for a in free if a.arch_id not in out]
-            if not options:
+            pick = nearest_by_hamming(wanted, [a for a in free if a.arch_id not in out], free_flat, rng)
+            if pick is None:
                 break
-            best = min(hamming(wanted, free_flat[a.arch_id]) for a in options)
-            pick = rng.choice([a for a in options if hamming(wanted, free_flat[a.arch_id]) == best])
             out[pick.arch_id] = pick
         return list(out.values())
