@@ -11,6 +11,7 @@ Figures are ratios or correlations measured within one run, on the same data.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -157,10 +158,20 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
     parser.add_argument("--only", choices=["parity", "multi_arch", "ranking"], action="append", help="run only these parts")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--vit-task", choices=["digits", "fashion-mnist"], default="digits", help="task of the ViT-ResNAS ranking (digits sits near 98%% for every subnet)")
+    parser.add_argument("--vit-max-train", type=int, help="training examples of the ViT ranking task (deterministic subset)")
+    parser.add_argument("--skip-flexibert", action="store_true", help="rank ViT-ResNAS subnets only")
+    parser.add_argument("--vit-supernet-epochs", type=int, help="override the budget's ViT supernet epochs")
+    parser.add_argument("--vit-standalone-epochs", type=int, help="override the budget's ViT standalone epochs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)  # for the training subprocesses
     budget = QUICK if args.quick else FULL
+    budget = dataclasses.replace(
+        budget,
+        vit_supernet_epochs=args.vit_supernet_epochs or budget.vit_supernet_epochs,
+        vit_standalone_epochs=args.vit_standalone_epochs or budget.vit_standalone_epochs,
+    )
     parts = set(args.only or ["parity", "multi_arch", "ranking"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results: dict[str, object] = {"budget": budget.__dict__, "device": device, "threads": args.threads}
@@ -174,7 +185,9 @@ def main() -> None:
         results["multi_arch"] = {f"vit-resnas:small-images/digits/batch{b}": multi_arch(vit, digits, budget, batch_size=b) for b in (128, 256, 512)}
     if "ranking" in parts:
         vit_config = TrainConfig(epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10), lr=2e-3, seed=0)
-        results["ranking"] = {"vit-resnas:small-images/digits": ranking(vit, "digits", {}, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)}
+        vit_options = {"max_train": args.vit_max_train} if args.vit_max_train else {}
+        results["ranking"] = {f"vit-resnas:small-images/{args.vit_task}": ranking(vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)}
+    if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
         bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=64, archs_per_step=4, sandwich=True, lr=1e-3, seed=0)
         reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
