@@ -122,6 +122,14 @@ def step_rng(seed: int, *where: Any) -> random.Random:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux, VmHWM belongs to the current address space;
+    ru_maxrss would also count a parent's size at fork (it survives fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

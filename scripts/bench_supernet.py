@@ -53,7 +53,7 @@ class Budget:
 
 
 FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=None, bert_mlm_epochs=1, bert_supernet_epochs=4, bert_standalone_epochs=3, ranked_subnets=12)
-QUICK = Budget(parity_archs=10, timing_steps=1, vit_supernet_epochs=6, vit_standalone_epochs=3, bert_train_examples=400, bert_mlm_epochs=1, bert_supernet_epochs=1, bert_standalone_epochs=1, ranked_subnets=4)
+QUICK = Budget(parity_archs=5, timing_steps=1, vit_supernet_epochs=6, vit_standalone_epochs=3, bert_train_examples=400, bert_mlm_epochs=1, bert_supernet_epochs=1, bert_standalone_epochs=1, ranked_subnets=4)
 
 
 def parity(budget: Budget) -> dict[str, float]:
