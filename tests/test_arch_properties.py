@@ -67,7 +67,7 @@ def test_mutation_chain_explores_the_space():
         arch = space.mutate(arch, rng)
         seen.add(arch.arch_id)
     assert len(seen) > 200
-    assert {len(a) for a in [arch.layers]} <= {2, 4}
+    assert len(arch.layers) in space.choices.num_layers
 
 
 def test_samples_cover_every_choice():
