@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from search_spaces import Architecture, SearchSpace
-from surrogates.base import Objective, Strategy
+from surrogates.base import Strategy
 from surrogates.encoding import flat_choices, nearest_by_hamming
 
 
@@ -25,16 +26,8 @@ class RegularizedEvolution(Strategy):
 
     name = "evolution"
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        pool: Sequence[Architecture] | None = None,
-        objective: Objective = Objective(),
-        seed: int = 0,
-        population: int = 20,
-        sample_size: int = 5,
-    ):
-        super().__init__(space, pool, objective, seed)
+    def __init__(self, space: SearchSpace, pool: Sequence[Architecture] | None = None, *, population: int = 20, sample_size: int = 5, **common: Any):
+        super().__init__(space, pool, **common)
         if not 2 <= sample_size <= population:
             raise ValueError(f"sample_size: {sample_size} must be within [2, population={population}]")
         self.population, self.sample_size = population, sample_size

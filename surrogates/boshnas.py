@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from search_spaces import Architecture, SearchSpace
-from surrogates.base import Objective, Strategy
+from surrogates.base import Strategy
 from surrogates.embedding import GraphEmbedding
 
 
@@ -91,8 +92,7 @@ class Boshnas(Strategy):
         self,
         space: SearchSpace,
         pool: Sequence[Architecture] | None = None,
-        objective: Objective = Objective(),
-        seed: int = 0,
+        *,
         embedding: GraphEmbedding | None = None,
         initial: int = 10,
         k1: float = 0.5,
@@ -101,9 +101,10 @@ class Boshnas(Strategy):
         p_diversity: float = 0.05,
         starts: int = 5,
         candidates: int = 2000,
+        **common: Any,
     ):
-        super().__init__(space, pool, objective, seed)
-        self.embedding = embedding or GraphEmbedding(space, seed=seed)
+        super().__init__(space, pool, **common)
+        self.embedding = embedding or GraphEmbedding(space, seed=self.seed)
         self.initial, self.k1, self.k2 = initial, k1, k2
         self.p_uncertainty, self.p_diversity, self.starts, self.candidates = p_uncertainty, p_diversity, starts, candidates
         self._vectors: dict[str, np.ndarray] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from botorch.acquisition import qLogExpectedImprovement
@@ -21,7 +22,7 @@ from botorch.optim import optimize_acqf_discrete
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from search_spaces import Architecture, SearchSpace
-from surrogates.base import Objective, Strategy
+from surrogates.base import Strategy
 from surrogates.encoding import flat_choices
 
 
@@ -45,10 +46,10 @@ class OneHotEncoder:
 class OneHotGP(Strategy):
     name = "onehot-gp"
 
-    def __init__(self, space: SearchSpace, pool: Sequence[Architecture] | None = None, objective: Objective = Objective(), seed: int = 0, initial: int = 10, candidates: int = 2000):
-        super().__init__(space, pool, objective, seed)
+    def __init__(self, space: SearchSpace, pool: Sequence[Architecture] | None = None, *, initial: int = 10, candidates: int = 2000, **common: Any):
+        super().__init__(space, pool, **common)
         self.initial, self.candidates = initial, candidates
-        reference = self.pool if self.pool is not None else [space.sample(random.Random(seed)) for _ in range(candidates)]
+        reference = self.pool if self.pool is not None else [space.sample(random.Random(self.seed)) for _ in range(candidates)]
         self.encode = OneHotEncoder(reference)
 
     def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:

@@ -31,21 +31,14 @@ class OptunaStrategy(Strategy):
     """sampler: "tpe" (single objective) or "nsga2" (also minimises `secondary` objectives)."""
 
     def __init__(
-        self,
-        space: SearchSpace,
-        pool: Sequence[Architecture] | None = None,
-        objective: Objective = Objective(),
-        seed: int = 0,
-        sampler: str = "tpe",
-        secondary: Sequence[Objective] = (),
-        candidates: int = 2000,
+        self, space: SearchSpace, pool: Sequence[Architecture] | None = None, *, sampler: str = "tpe", secondary: Sequence[Objective] = (), candidates: int = 2000, **common: Any
     ):
-        super().__init__(space, pool, objective, seed)
+        super().__init__(space, pool, **common)
         if sampler not in ("tpe", "nsga2"):
             raise ValueError(f"sampler: {sampler!r} not in {{'tpe', 'nsga2'}}")
         self.sampler_name, self.secondary, self.candidates = sampler, list(secondary), candidates
         self.name = f"optuna-{sampler}"
-        reference = self.pool if self.pool is not None else [space.sample(random.Random(seed)) for _ in range(candidates)]
+        reference = self.pool if self.pool is not None else [space.sample(random.Random(self.seed)) for _ in range(candidates)]
         values: dict[str, set[Any]] = {}
         for arch in reference:
             for path, value in flat_choices(arch).items():
