@@ -13,7 +13,9 @@ target counts as budget + 1. Medians and IQRs over seeds, same seeds for every s
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import random
 import statistics
 import sys
 import time
@@ -28,13 +30,21 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from surrogates.base import Strategy  # noqa: E402
+from botorch.fit import fit_gpytorch_mll  # noqa: E402
+from botorch.models import SingleTaskGP  # noqa: E402
+from botorch.models.transforms import Standardize  # noqa: E402
+from gpytorch.mlls import ExactMarginalLogLikelihood  # noqa: E402
+
+from search_spaces import Architecture, get_space  # noqa: E402
+from search_spaces.flexibert.nas_bench_bert import load_nas_bench_bert  # noqa: E402
+from surrogates.base import Objective, Strategy  # noqa: E402
 from surrogates.baselines import RandomSearch, RegularizedEvolution  # noqa: E402
 from surrogates.boshnas import Boshnas, BoshnasSurrogate  # noqa: E402
-from surrogates.embedding import GraphEmbedding  # noqa: E402
-from surrogates.onehot_gp import OneHotGP  # noqa: E402
+from surrogates.botorch_mo import BotorchMultiObjective, gp_on_features  # noqa: E402
+from surrogates.features import Standardizer, SurrogateFeatures, clip_low_outliers  # noqa: E402
+from surrogates.onehot_gp import OneHotEncoder, OneHotGP  # noqa: E402
 from surrogates.optuna_strategies import OptunaStrategy  # noqa: E402
-from surrogates.tabular import NasBenchBertTable  # noqa: E402
+from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "nas_bench_bert" / "BERT_benchmark.json"
 console = Console(stderr=True)
@@ -65,42 +75,133 @@ def summary(values: list[int]) -> dict[str, float]:
     return {"median": float(median), "iqr": [float(q1), float(q3)], "values": values}
 
 
-def kendall_taus(table: NasBenchBertTable, embedding: GraphEmbedding, sizes: list[int], seeds: int) -> dict[str, dict[str, float]]:
+def kendall_taus(table: NasBenchBertTable, features: SurrogateFeatures, sizes: list[int], seeds: int) -> dict[str, dict[str, float]]:
     """Surrogate predictions vs true GLUE on held-out archs, same splits for every model."""
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.models import SingleTaskGP
-    from botorch.models.transforms import Standardize
-    from gpytorch.mlls import ExactMarginalLogLikelihood
-
-    from surrogates.onehot_gp import OneHotEncoder
-
     pool = table.pool
     y = np.array([table.glue[a.arch_id] for a in pool])
-    features = {"embedding": embedding.embed(pool), "onehot": OneHotEncoder(pool)(pool).numpy()}
+    rows = features(pool)
+    onehot = OneHotEncoder(pool)(pool)
     out: dict[str, dict[str, float]] = {}
     for size in sizes:
         taus: dict[str, list[float]] = {"boshnas": [], "gp-embedding": [], "gp-onehot": []}
         for seed in range(seeds):
             order = np.random.default_rng(seed).permutation(len(pool))
             train, test = order[:size], order[size:]
-            for name, key in (("gp-embedding", "embedding"), ("gp-onehot", "onehot")):
-                x = torch.tensor(features[key], dtype=torch.float64)
-                gp = SingleTaskGP(x[train], torch.tensor(y[train])[:, None], outcome_transform=Standardize(m=1))
-                fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
-                with torch.no_grad():
-                    taus[name].append(kendalltau(gp.posterior(x[test]).mean.squeeze(-1).numpy(), y[test]).statistic)
-            e = features["embedding"]
-            center, scale = e[train].mean(0), e[train].std(0) + 1e-6
-            x = torch.tensor((e - center) / scale, dtype=torch.float32)
-            yt = torch.tensor((y[train] - y[train].mean()) / y[train].std(), dtype=torch.float32)
+            standardize = Standardizer(rows[train])
+            x = torch.tensor(standardize(rows), dtype=torch.float64)
+            targets = clip_low_outliers(y[train])
             torch.manual_seed(seed)
+            gp = gp_on_features(x[train], torch.tensor(targets))
+            # The ablation: BoTorch's default GP on the one-hot encoding, raw targets.
+            plain = SingleTaskGP(onehot[train], torch.tensor(y[train])[:, None], outcome_transform=Standardize(m=1))
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(plain.likelihood, plain))
             surrogate = BoshnasSurrogate(x.shape[1])
-            surrogate.fit(x[train], yt, x)
+            surrogate.fit(x[train].float(), torch.tensor((targets - targets.mean()) / targets.std(), dtype=torch.float32), x.float())
             with torch.no_grad():
-                taus["boshnas"].append(kendalltau(surrogate.parts(x[test])[0].numpy(), y[test]).statistic)
+                taus["gp-embedding"].append(kendalltau(gp.posterior(x[test]).mean.squeeze(-1).numpy(), y[test]).statistic)
+                taus["gp-onehot"].append(kendalltau(plain.posterior(onehot[test]).mean.squeeze(-1).numpy(), y[test]).statistic)
+                taus["boshnas"].append(kendalltau(surrogate.parts(x[test].float())[0].numpy(), y[test]).statistic)
         out[str(size)] = {name: float(np.mean(v)) for name, v in taus.items()}
         console.log(f"kendall tau at {size}: {out[str(size)]}")
     return out
+
+
+def training_free_taus(table: NasBenchBertTable, path: Path) -> dict[str, float]:
+    """Kendall tau of each training-free metric of BERT_results_activation.csv (and our exact
+    parameter count) with mean GLUE, over all benchmark architectures."""
+    ids = {r.record_id: r.arch.arch_id for r in load_nas_bench_bert(table_path(path))}
+    columns: dict[str, dict[str, list[float]]] = {}
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            arch_id = ids[int(row["ID"])]
+            for name, value in row.items():
+                if name not in ("ID", "GLUE Score") and not name.endswith("Normalized"):
+                    columns.setdefault(name, {}).setdefault(arch_id, []).append(float(value))
+    arch_ids = sorted(table.glue)
+    glue = [table.glue[a] for a in arch_ids]
+    out = {name: abs(float(kendalltau([np.mean(values[a]) for a in arch_ids], glue).statistic)) for name, values in columns.items()}
+    out["our parameter count"] = float(kendalltau([table.costs[a].params for a in arch_ids], glue).statistic)
+    return out
+
+
+def table_path(activation_csv: Path) -> Path:
+    return activation_csv.with_name("BERT_benchmark.json")
+
+
+def hypervolume_2d(points: np.ndarray, reference: np.ndarray) -> float:
+    """Area dominated by `points` (both columns maximised) above `reference`."""
+    points = points[np.all(points > reference, axis=1)]
+    if len(points) == 0:
+        return 0.0
+    points = points[np.argsort(-points[:, 0])]
+    area, best_second = 0.0, reference[1]
+    for first, second in points:
+        if second > best_second:
+            area += (first - reference[0]) * (second - best_second)
+            best_second = second
+    return area
+
+
+def hypervolumes(table: NasBenchBertTable, queries: int, seeds: int) -> dict[str, dict[str, float]]:
+    """GLUE (max) vs params (min) after `queries` evaluations, as a fraction of the true front's
+    hypervolume; reference point: the worst GLUE and the largest model of the benchmark."""
+    def point(arch: Architecture) -> list[float]:
+        return [table.glue[arch.arch_id], -float(table.costs[arch.arch_id].params)]
+
+    every = np.array([point(a) for a in table.pool])
+    reference = every.min(0) - 1e-9
+    full = hypervolume_2d(every, reference)
+    params_objective = Objective("params", maximize=False)
+    factories = {
+        "botorch": lambda s: BotorchMultiObjective(table.space, pool=table.pool, seed=s, task=NAS_BENCH_BERT_TASK, secondary=[params_objective]),
+        "nsga2": lambda s: OptunaStrategy(table.space, pool=table.pool, seed=s, sampler="nsga2", secondary=[params_objective]),
+        "random": lambda s: RandomSearch(table.space, pool=table.pool, seed=s),
+    }
+    out = {}
+    for name, make in factories.items():
+        fractions = []
+        for seed in range(seeds):
+            strategy = make(seed)
+            for _ in range(queries):
+                arch = strategy.ask(1)[0]
+                strategy.tell(arch, table.evaluate(arch))
+            fractions.append(hypervolume_2d(np.array([point(a) for a, _ in strategy.observed.values()]), reference) / full)
+        out[name] = {"median": float(np.median(fractions)), "values": fractions}
+        console.log(f"hypervolume after {queries}: {name} {out[name]['median']:.3f}")
+    return out
+
+
+def propose_seconds(observations: list[int], repeats: int = 1) -> dict[str, dict[str, float]]:
+    """Seconds for one ask(8) after `n` synthetic observations on the flexibert preset (accuracy
+    from a fixed random linear function of the features plus noise): the first ask embeds every
+    observation once; the next one, after 8 more results, is what a running job pays."""
+    space = get_space("flexibert", "flexibert")
+    rng = random.Random(0)
+    archs = list({a.arch_id: a for a in (space.sample(rng) for _ in range(max(observations) + 64))}.values())
+    features = SurrogateFeatures(space, seed=0)
+    weights = np.random.default_rng(0).normal(size=features.dim)
+    out: dict[str, dict[str, float]] = {}
+    for n in observations:
+        rows = features(archs[: n + 8])
+        scores = Standardizer(rows)(rows) @ weights + np.random.default_rng(1).normal(scale=0.5, size=len(rows))
+        for name, make in (("boshnas", Boshnas), ("botorch", BotorchMultiObjective)):
+            strategy = make(space, seed=0, embedding=features.embedding)
+            for arch, score, row in zip(archs[:n], scores, rows):
+                strategy.tell(arch, {"accuracy": float(score), "params": float(np.exp(row[features.column("log_params")]))})
+            started = time.perf_counter()
+            strategy.ask(8)
+            first = time.perf_counter() - started
+            for arch, score, row in zip(archs[n : n + 8], scores[n:], rows[n:]):
+                strategy.tell(arch, {"accuracy": float(score), "params": float(np.exp(row[features.column("log_params")]))})
+            started = time.perf_counter()
+            strategy.ask(8)
+            out.setdefault(name, {})[str(n)] = time.perf_counter() - started
+            out[name][f"{n}_first"] = first
+            console.log(f"propose ask(8) with {n} observations: {name} first {first:.2f} s, next {out[name][str(n)]:.2f} s")
+    return out
+
+
+SECTIONS = ("search", "tau", "hypervolume", "propose")
 
 
 def main() -> None:
@@ -109,38 +210,51 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plot", type=Path, help="PNG of best-so-far GLUE vs queries per strategy")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--seeds", type=int, help="search seeds (default 20, --quick 5)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     args = parser.parse_args()
+    sections = set(args.only.split(","))
+    if not sections <= set(SECTIONS):
+        parser.error(f"--only: {sorted(sections - set(SECTIONS))} not in {list(SECTIONS)}")
     torch.set_num_threads(1)
     seeds, budget = (5, 60) if args.quick else (20, 150)
+    seeds = args.seeds or seeds
     table = NasBenchBertTable(args.data)
-    embedding = GraphEmbedding(table.space, seed=0)
+    features = SurrogateFeatures(table.space, task=NAS_BENCH_BERT_TASK, seed=0)
     targets = {"top5": table.kth_best(5), "best": table.kth_best(1)}
     factories = {
         "random": lambda s: RandomSearch(table.space, pool=table.pool, seed=s),
         "evolution": lambda s: RegularizedEvolution(table.space, pool=table.pool, seed=s),
         "tpe": lambda s: OptunaStrategy(table.space, pool=table.pool, seed=s),
         "onehot-gp": lambda s: OneHotGP(table.space, pool=table.pool, seed=s),
-        "boshnas": lambda s: Boshnas(table.space, pool=table.pool, seed=s, embedding=embedding),
+        "boshnas": lambda s: Boshnas(table.space, pool=table.pool, seed=s, embedding=features.embedding, task=NAS_BENCH_BERT_TASK),
     }
     results: dict[str, object] = {"seeds": seeds, "budget": budget, "targets": targets}
     started = time.perf_counter()
     queries: dict[str, dict[str, object]] = {}
     curves: dict[str, list[float]] = {}
-    for name, make in factories.items():
-        reached: dict[str, list[int]] = {k: [] for k in targets}
-        per_seed_curves = []
-        for seed in range(seeds):
-            hit, curve = run_search(make(seed), table, budget, targets)
-            for k, v in hit.items():
-                reached[k].append(v)
-            per_seed_curves.append(curve)
-        queries[name] = {k: summary(v) for k, v in reached.items()}
-        curves[name] = np.mean(per_seed_curves, axis=0).tolist()
-        console.log(f"{name}: top5 median {queries[name]['top5']['median']}, best median {queries[name]['best']['median']}")
-    results["top1pct_queries"] = queries
-    results["kendall_tau"] = kendall_taus(table, embedding, [50, 100, 200], 2 if args.quick else 5)
+    if "search" in sections:
+        for name, make in factories.items():
+            reached: dict[str, list[int]] = {k: [] for k in targets}
+            per_seed_curves = []
+            for seed in range(seeds):
+                hit, curve = run_search(make(seed), table, budget, targets)
+                for k, v in hit.items():
+                    reached[k].append(v)
+                per_seed_curves.append(curve)
+            queries[name] = {k: summary(v) for k, v in reached.items()}
+            curves[name] = np.mean(per_seed_curves, axis=0).tolist()
+            console.log(f"{name}: top5 median {queries[name]['top5']['median']}, best median {queries[name]['best']['median']}")
+        results["top1pct_queries"] = queries
+    if "tau" in sections:
+        results["kendall_tau"] = kendall_taus(table, features, [50, 100, 200], 2 if args.quick else 5)
+        results["training_free_tau"] = training_free_taus(table, args.data.with_name("BERT_results_activation.csv"))
+    if "hypervolume" in sections:
+        results["hypervolume"] = hypervolumes(table, 50, 2 if args.quick else 5)
+    if "propose" in sections:
+        results["propose_seconds"] = propose_seconds([200, 1000] if args.quick else [1000, 10000])
     results["seconds"] = time.perf_counter() - started
-    if args.plot:
+    if args.plot and curves:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -150,16 +264,36 @@ def main() -> None:
             plt.plot(range(1, len(curve) + 1), curve, label=name)
         plt.xlabel("queries")
         plt.ylabel("best GLUE so far (mean over seeds)")
+        plt.title(f"NAS-Bench-BERT, {seeds} seeds")
         plt.legend()
         plt.savefig(args.plot, dpi=120)
-    table_out = Table(title="search on NAS-Bench-BERT")
-    for column in ("strategy", "queries to top-5 (median [IQR])", "queries to best"):
-        table_out.add_column(column)
-    for name, q in queries.items():
-        table_out.add_row(name, f"{q['top5']['median']:.0f} {q['top5']['iqr']}", f"{q['best']['median']:.0f} {q['best']['iqr']}")
-    Console().print(table_out)
+    print_tables(results)
     if args.json:
         print(json.dumps(results))
+
+
+def print_tables(results: dict) -> None:
+    out = Console()
+    if "top1pct_queries" in results:
+        table = Table(title=f"queries until found (budget {results['budget']}, {results['seeds']} seeds; unreached = budget + 1)")
+        for column in ("strategy", "top-5 median [IQR]", "best median [IQR]"):
+            table.add_column(column)
+        for name, q in results["top1pct_queries"].items():
+            table.add_row(name, f"{q['top5']['median']:.0f} {q['top5']['iqr']}", f"{q['best']['median']:.0f} {q['best']['iqr']}")
+        out.print(table)
+    if "kendall_tau" in results:
+        table = Table(title="Kendall tau on held-out architectures")
+        table.add_column("training archs")
+        names = list(next(iter(results["kendall_tau"].values())))
+        for name in names:
+            table.add_column(name)
+        for size, taus in results["kendall_tau"].items():
+            table.add_row(size, *(f"{taus[n]:.3f}" for n in names))
+        out.print(table)
+        out.print({k: round(v, 3) for k, v in results["training_free_tau"].items()})
+    for key in ("hypervolume", "propose_seconds"):
+        if key in results:
+            out.print(key, results[key])
 
 
 if __name__ == "__main__":

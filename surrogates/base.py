@@ -91,6 +91,39 @@ class Strategy(ABC):
     def scores(self) -> list[tuple[Architecture, float]]:
         return [(a, self.objective.score(m)) for a, m in self.observed.values()]
 
+    def fit_set(self, limit: int, rng: random.Random) -> list[tuple[Architecture, float]]:
+        """At most `limit` scored observations for fitting a model: all of them, or the best half
+        of the limit plus a random rest (exact models grow cubically; the best ones matter most)."""
+        scored = self.scores()
+        if len(scored) <= limit:
+            return scored
+        order = sorted(range(len(scored)), key=lambda i: -scored[i][1])
+        keep = set(order[: limit // 2]) | set(rng.sample(order[limit // 2 :], limit - limit // 2))
+        return [scored[i] for i in sorted(keep)]
+
+    def candidate_pool(self, n: int, taken: set[str], rng: random.Random, mutants: float = 0.25) -> list[Architecture]:
+        """What a model-based strategy scores: the free pool members, or for an open space up to
+        `n` free architectures: mutants of the best observed ones (a `mutants` share) and the rest
+        from a reservoir sampled once from the seed. The reservoir stays the same between asks, so
+        the features of its members are computed once; the mutants search near what works."""
+        if self.pool is not None:
+            return [a for a in self.pool if a.arch_id not in taken]
+        if len(getattr(self, "_reservoir", ())) < n:
+            reservoir_rng = random.Random(f"{self.seed}:reservoir")
+            self._reservoir = [self.space.sample(reservoir_rng) for _ in range(n)]
+        out: dict[str, Architecture] = {}
+        parents = [a for a, _ in sorted(self.scores(), key=lambda item: -item[1])[:10]]
+        for _ in range(int(n * mutants) if parents else 0):
+            child = self.space.mutate(rng.choice(parents), rng)
+            if child.arch_id not in taken:
+                out.setdefault(child.arch_id, child)
+        for arch in self._reservoir:
+            if len(out) >= n:
+                break
+            if arch.arch_id not in taken:
+                out.setdefault(arch.arch_id, arch)
+        return list(out.values())
+
     def fresh_random(self, n: int, taken: set[str], rng: random.Random, max_tries: int = 100) -> list[Architecture]:
         """Up to n random architectures not in `taken`: from the pool, or sampled from the space."""
         if self.pool is not None:

@@ -1,7 +1,8 @@
 """BOSHNAS (Tuli et al., FlexiBERT, JAIR 2023): Bayesian optimisation with a second-order,
 heteroscedastic surrogate over graph embeddings of architectures.
 
-Surrogate, on the embedding x of an architecture (standardised):
+Surrogate, on the features x of an architecture (graph embedding + exact log params / FLOPs,
+standardised; see surrogates/features.py):
 - teacher: an MLP with dropout; Monte-Carlo dropout gives its epistemic spread;
 - student: an MLP trained to predict the teacher's spread, so the spread costs one forward pass
   (and is differentiable) during the acquisition search;
@@ -26,9 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from search_spaces import Architecture, SearchSpace
+from search_spaces import Architecture, SearchSpace, TaskShape
 from surrogates.base import Strategy
 from surrogates.embedding import GraphEmbedding
+from surrogates.features import Standardizer, SurrogateFeatures, clip_low_outliers
 
 
 def mlp(inputs: int, outputs: int, hidden: int = 64, dropout: float = 0.0) -> nn.Sequential:
@@ -94,46 +96,41 @@ class Boshnas(Strategy):
         pool: Sequence[Architecture] | None = None,
         *,
         embedding: GraphEmbedding | None = None,
+        task: TaskShape | None = None,
         initial: int = 10,
         k1: float = 0.5,
         k2: float = 0.5,
         p_uncertainty: float = 0.1,
         p_diversity: float = 0.05,
         starts: int = 5,
-        candidates: int = 2000,
+        candidates: int = 1000,
+        max_fit: int = 1000,
         **common: Any,
     ):
         super().__init__(space, pool, **common)
-        self.embedding = embedding or GraphEmbedding(space, seed=self.seed)
+        self.features = SurrogateFeatures(space, embedding, task, seed=self.seed)
         self.initial, self.k1, self.k2 = initial, k1, k2
         self.p_uncertainty, self.p_diversity, self.starts, self.candidates = p_uncertainty, p_diversity, starts, candidates
-        self._vectors: dict[str, np.ndarray] = {}
-
-    def vectors(self, archs: Sequence[Architecture]) -> np.ndarray:
-        missing = [a for a in archs if a.arch_id not in self._vectors]
-        if missing:
-            for arch, vector in zip(missing, self.embedding.embed(missing)):
-                self._vectors[arch.arch_id] = vector
-        return np.stack([self._vectors[a.arch_id] for a in archs]) if archs else np.zeros((0, self.embedding.dim))
+        self.max_fit = max_fit
 
     def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
         if len(self.observed) < self.initial:
             return self.fresh_random(n, taken, rng)
-        free = self.fresh_random(self.candidates, taken, rng) if self.pool is None else [a for a in self.pool if a.arch_id not in taken]
+        free = self.candidate_pool(self.candidates, taken, rng)
         if len(free) <= n:
             return free
-        archs, scores = zip(*self.scores())
-        raw_x, raw_free = self.vectors(list(archs)), self.vectors(free)
-        center, scale = raw_x.mean(0), raw_x.std(0) + 1e-6
-        x = torch.tensor((raw_x - center) / scale, dtype=torch.float32)
-        cand = torch.tensor((raw_free - center) / scale, dtype=torch.float32)
-        y_raw = torch.tensor(scores, dtype=torch.float32)
+        archs, scores = zip(*self.fit_set(self.max_fit, rng))
+        raw_x = self.features(list(archs))
+        standardize = Standardizer(raw_x)
+        x = torch.tensor(standardize(raw_x), dtype=torch.float32)
+        cand = torch.tensor(standardize(self.features(free)), dtype=torch.float32)
+        y_raw = torch.tensor(clip_low_outliers(np.array(scores)), dtype=torch.float32)
         y = (y_raw - y_raw.mean()) / (y_raw.std() + 1e-6)
         with torch.random.fork_rng():
             torch.manual_seed(rng.getrandbits(31))
             surrogate = BoshnasSurrogate(x.shape[1])
             surrogate.fit(x, y, torch.cat([x, cand]))
-            avoid = torch.tensor((self.vectors(pending) - center) / scale, dtype=torch.float32) if pending else torch.zeros((0, x.shape[1]))
+            avoid = torch.tensor(standardize(self.features(pending)), dtype=torch.float32) if pending else torch.zeros((0, x.shape[1]))
             picks: list[int] = []
             for _ in range(n):
                 index = self._pick(surrogate, cand, avoid, picks, rng)

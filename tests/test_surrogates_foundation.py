@@ -151,23 +151,3 @@ def test_tpe_searches_an_open_space_with_conditional_choices():
     assert strategy._reachable("stages[0].blocks[4].heads", {"stages[0].blocks.length": 4}) is False
     assert strategy._reachable("stages[0].blocks[3].heads", {"stages[0].blocks.length": 4}) is True
 
-
-def test_boshnas_contract_batch_and_replay(table):
-    from surrogates.boshnas import Boshnas
-
-    embedding = GraphEmbedding(table.space, landmarks=64, seed=0)
-
-    def fresh():
-        return Boshnas(table.space, pool=table.pool, seed=1, embedding=embedding, initial=6, candidates=200)
-
-    strategy = fresh()
-    for _ in range(4):
-        for arch in strategy.ask(2):
-            strategy.tell(arch, table.evaluate(arch))
-    pending = strategy.ask(3)
-    assert len({a.arch_id for a in pending}) == 3 and not ({a.arch_id for a in pending} & set(strategy.observed))
-    more = strategy.ask(2, pending=pending)
-    assert not ({a.arch_id for a in more} & {a.arch_id for a in pending})
-    replayed = fresh()
-    replayed.load_state_dict(strategy.state_dict())
-    assert [a.arch_id for a in replayed.ask(2)] == [a.arch_id for a in strategy.ask(2)]

@@ -1,0 +1,71 @@
+"""Surrogate inputs and targets shared by the model-based strategies.
+
+Inputs: the graph embedding of an architecture plus its exactly known costs (log parameters and
+log FLOPs from the space's analytic cost model). Costs are free to compute and carry the size
+signal that dominates accuracy (depth and width), which a 16-dimensional embedding of the whole
+graph only partly keeps.
+
+Targets: low outliers are clipped before fitting. Some trainings diverge (NAS-Bench-BERT has
+2-layer models ~10 GLUE below their neighbours); a Gaussian model would spend its length scales
+explaining them, and they say nothing about where the best architectures are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from search_spaces import Architecture, SearchSpace, TaskShape
+from surrogates.embedding import GraphEmbedding
+
+COST_COLUMNS = ("log_params", "log_flops")
+OUTLIER_MADS = 2.5  # clip targets more than this many robust standard deviations below the median
+
+
+class SurrogateFeatures:
+    """Architecture -> [embedding..., log params, log FLOPs]; rows are cached by arch id."""
+
+    def __init__(self, space: SearchSpace, embedding: GraphEmbedding | None = None, task: TaskShape | None = None, seed: int = 0):
+        self.space = space
+        self.embedding = embedding or GraphEmbedding(space, seed=seed)
+        self.task = task or space.default_task()
+        self._rows: dict[str, np.ndarray] = {}
+
+    @property
+    def dim(self) -> int:
+        return self.embedding.dim + len(COST_COLUMNS)
+
+    def column(self, name: str) -> int:
+        """Index of a cost column (e.g. "log_params") in a feature row."""
+        return self.embedding.dim + COST_COLUMNS.index(name)
+
+    def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
+        missing = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
+        if missing:
+            vectors = self.embedding.embed(missing)
+            for arch, vector in zip(missing, vectors):
+                cost = self.space.cost(arch, self.task)
+                self._rows[arch.arch_id] = np.concatenate([vector, [np.log(cost.params), np.log(max(cost.flops, 1))]])
+        return np.stack([self._rows[a.arch_id] for a in archs]) if archs else np.zeros((0, self.dim))
+
+
+class Standardizer:
+    """Per-column centring and scaling fitted on the observed rows (constant columns keep scale 1)."""
+
+    def __init__(self, rows: np.ndarray):
+        self.center = rows.mean(0)
+        std = rows.std(0)
+        self.scale = np.where(std > 1e-9, std, 1.0)
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return (rows - self.center) / self.scale
+
+
+def clip_low_outliers(values: np.ndarray) -> np.ndarray:
+    """Values below median - OUTLIER_MADS robust sigmas (1.4826 * MAD) are raised to that bound."""
+    median = np.median(values)
+    sigma = 1.4826 * np.median(np.abs(values - median))
+    if sigma <= 0:
+        return values
+    return np.maximum(values, median - OUTLIER_MADS * sigma)

@@ -1,0 +1,97 @@
+"""The model-based strategies' building blocks and the BoTorch multi-objective strategy."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from search_spaces import get_space
+from surrogates.base import Objective
+from surrogates.baselines import RandomSearch
+from surrogates.boshnas import Boshnas
+from surrogates.botorch_mo import BotorchMultiObjective
+from surrogates.embedding import GraphEmbedding
+from surrogates.features import SurrogateFeatures, clip_low_outliers
+from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
+
+
+@pytest.fixture(scope="module")
+def table(nas_bench_bert_path):
+    return NasBenchBertTable(nas_bench_bert_path)
+
+
+def test_clip_low_outliers_raises_only_far_low_values():
+    values = np.array([70.0, 71.0, 72.0, 73.0, 71.5, 50.0, 90.0])
+    clipped = clip_low_outliers(values)
+    assert clipped[5] > 60 and clipped[6] == 90.0  # a diverged run is lifted; a high one stays
+    assert np.array_equal(clipped[:5], values[:5])
+    assert np.array_equal(clip_low_outliers(np.ones(4)), np.ones(4))
+
+
+def test_features_append_exact_costs():
+    space = get_space("flexibert", "nas-bench-bert")
+    features = SurrogateFeatures(space, GraphEmbedding(space, landmarks=40, seed=0), NAS_BENCH_BERT_TASK)
+    archs = [space.sample(random.Random(i)) for i in range(3)]
+    rows = features(archs)
+    assert rows.shape == (3, features.dim)
+    for arch, row in zip(archs, rows):
+        assert np.isclose(np.exp(row[features.column("log_params")]), space.cost(arch, NAS_BENCH_BERT_TASK).params)
+
+
+def test_candidate_pool_of_an_open_space_is_stable_and_free():
+    space = get_space("vit-resnas", "small-images")
+    strategy = RandomSearch(space, seed=3)
+    rng = random.Random(0)
+    for arch in strategy.ask(4):
+        strategy.tell(arch, {"accuracy": rng.random()})
+    taken = set(strategy.observed)
+    first = strategy.candidate_pool(50, taken, random.Random(1))
+    again = strategy.candidate_pool(50, taken, random.Random(1))
+    assert [a.arch_id for a in first] == [a.arch_id for a in again]
+    assert len({a.arch_id for a in first}) == len(first) > 40 and not ({a.arch_id for a in first} & taken)
+
+
+@pytest.mark.parametrize("name", ["boshnas", "botorch"])
+def test_model_based_contract_batch_and_replay(table, name):
+    """Batches are distinct and avoid pending archs; replaying the results into a fresh strategy
+    gives the same next proposals."""
+    embedding = GraphEmbedding(table.space, landmarks=64, seed=0)
+
+    def fresh():
+        if name == "boshnas":
+            return Boshnas(table.space, pool=table.pool, seed=1, embedding=embedding, initial=6, candidates=200, task=NAS_BENCH_BERT_TASK)
+        return BotorchMultiObjective(table.space, pool=table.pool, seed=2, initial=6, embedding=embedding, task=NAS_BENCH_BERT_TASK,
+                                     secondary=[Objective("params", maximize=False)])  # fmt: skip
+
+    strategy = fresh()
+    for _ in range(4):
+        for arch in strategy.ask(2):
+            strategy.tell(arch, table.evaluate(arch))
+    pending = strategy.ask(3)
+    assert len({a.arch_id for a in pending}) == 3 and not ({a.arch_id for a in pending} & set(strategy.observed))
+    more = strategy.ask(2, pending=pending)
+    assert not ({a.arch_id for a in more} & {a.arch_id for a in pending})
+    replayed = fresh()
+    replayed.load_state_dict(strategy.state_dict())
+    assert [a.arch_id for a in replayed.ask(2)] == [a.arch_id for a in strategy.ask(2)]
+
+
+def test_botorch_rejects_repeated_objectives():
+    with pytest.raises(ValueError, match="objectives: metrics must be distinct"):
+        BotorchMultiObjective(get_space("flexibert", "nas-bench-bert"), secondary=[Objective("accuracy")])
+
+
+def test_hypervolume_2d(table):
+    """The benchmark's hypervolume: the whole benchmark dominates more than a subset of it."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_search", Path(__file__).resolve().parents[1] / "scripts" / "bench_search.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    every = np.array([[table.glue[a.arch_id], -float(table.costs[a.arch_id].params)] for a in table.pool])
+    reference = every.min(0) - 1e-9
+    assert bench.hypervolume_2d(every, reference) > bench.hypervolume_2d(every[:10], reference) > 0
+    assert bench.hypervolume_2d(np.array([[0.0, 0.0]]), np.array([1.0, 1.0])) == 0.0
