@@ -14,7 +14,6 @@ import gzip
 import importlib.util
 import io
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas.paths import data_home
 from nas.tokenizer import encode, tokenizer_for
 from search_spaces import ImageTaskShape, TaskShape, TextTaskShape
 
@@ -30,15 +30,12 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
 BUILTIN_TASKS = ("digits", "fashion-mnist", "rotten-tomatoes")
 VAL_FRACTION = TEST_FRACTION = 0.1
+DIGITS_MAX_PIXEL = 16.0  # scikit-learn's digits are 4-bit intensities
 
 
 class TaskDataError(ValueError):
     """A task's data cannot be used; the message names the file (or task) and the problem."""
 
-
-def data_home() -> Path:
-    """Per-user data directory (tokenizers, default database): $NAS_HOME or ~/.local/share/transformer-nas."""
-    return Path(os.environ.get("NAS_HOME") or Path.home() / ".local" / "share" / "transformer-nas")
 
 
 @dataclass
@@ -96,7 +93,7 @@ def load_task(
     workdir = workdir or data_home() / "tasks"
     if isinstance(spec, str):
         if spec == "digits":
-            task = _image_task("digits", *_digits(), seed=seed, classes=[str(i) for i in range(10)])
+            task = _image_task("digits", *_digits(), seed=seed, classes=[str(i) for i in range(10)], max_value=DIGITS_MAX_PIXEL)
         elif spec == "fashion-mnist":
             task = _fashion_mnist(seed)
         elif spec == "rotten-tomatoes":
@@ -126,8 +123,11 @@ def task_spec_from_cli(task: str, text_column: str = "text", label_column: str =
 # ---- images ----
 
 
-def _image_task(name: str, images: np.ndarray, labels: np.ndarray, seed: int, classes: list[str], test: tuple[np.ndarray, np.ndarray] | None = None) -> TaskData:
-    """images: (n, size, size) or (n, channels, size, size) floats in [0, 1]."""
+def _image_task(
+    name: str, images: np.ndarray, labels: np.ndarray, seed: int, classes: list[str], max_value: float, test: tuple[np.ndarray, np.ndarray] | None = None
+) -> TaskData:
+    """images: (n, size, size) or (n, channels, size, size) floats in [0, 1], scaled from raw
+    pixels by `max_value` (recorded, so an exported model can prepare raw images the same way)."""
     if images.ndim == 3:
         images = images[:, None]
     if test is None:
@@ -149,7 +149,7 @@ def _image_task(name: str, images: np.ndarray, labels: np.ndarray, seed: int, cl
         train=split(images[train_idx], labels[train_idx]),
         val=split(images[val_idx], labels[val_idx]),
         test=split(test_images, test_labels),
-        preprocessing={"kind": "image", "scale": "divide by the maximum pixel value", "mean": mean, "std": std},
+        preprocessing={"kind": "image", "scale": "divide by max_value", "max_value": max_value, "mean": mean, "std": std},
     )
 
 
@@ -157,7 +157,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    return digits.images.astype(np.float32) / 16.0, digits.target.astype(np.int64)
+    return digits.images.astype(np.float32) / DIGITS_MAX_PIXEL, digits.target.astype(np.int64)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -183,6 +183,7 @@ def _fashion_mnist(seed: int) -> TaskData:
         train_y.astype(np.int64),
         seed,
         FASHION_MNIST_CLASSES,
+        max_value=255.0,
         test=(test_x.astype(np.float32) / 255.0, test_y.astype(np.int64)),
     )
 
@@ -214,7 +215,7 @@ def _npz_task(path: Path, seed: int) -> TaskData:
         raise TaskDataError(f"{path}: images contain NaN or infinite values")
     label_ids, classes = _label_ids([str(v) for v in labels.tolist()], path)
     peak = float(np.abs(images).max()) or 1.0
-    return _image_task(path.stem, images / peak, label_ids, seed, classes)
+    return _image_task(path.stem, images / peak, label_ids, seed, classes, max_value=peak)
 
 
 # ---- text ----

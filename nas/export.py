@@ -1,0 +1,456 @@
+"""Export a found architecture as a standalone model that loads without the service.
+
+An export directory holds:
+
+- `arch.json`: space, preset, choices, architecture and its id, task shape, class names, cost,
+  metrics, format, the parity measured at export time and the package version;
+- `model.safetensors`: the weights, always, so any format can be rebuilt;
+- `tokenizer.json` (text) or `preprocessing.json` (images): how raw inputs become model inputs;
+- `loader.py`: a small self-contained script, `load(directory).predict(inputs)` or
+  `python loader.py DIR INPUT_FILE`;
+- per format: `model.pt` (TorchScript, needs only torch) or `model.onnx` (needs only
+  onnxruntime and numpy); `pytorch` rebuilds the model with the `search_spaces` package.
+
+Every export is checked before it is published: the exported model runs on a batch of another
+size than the one it was traced with and must match the PyTorch model. Files are written into a
+temporary sibling directory renamed into place at the end, so a failed export leaves nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import errno
+import importlib.metadata
+import json
+import os
+import shutil
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from nas.data import TaskData, load_task
+from nas.supernet_training import evaluate, load_supernet, train_standalone
+from search_spaces import Architecture, SearchSpace
+from search_spaces.validation import format_choices
+
+ExportFormat = Literal["pytorch", "torchscript", "onnx"]
+FORMATS: tuple[str, ...] = ("pytorch", "torchscript", "onnx")
+ONNX_OPSET = 18
+EXPORT_FORMAT_VERSION = 1
+TRACE_BATCH, CHECK_BATCH = 2, 3  # the check runs another batch size: a batch size baked into the graph fails it
+PARITY_TOLERANCE = 1e-4  # relative to the largest logit (absolute for logits below 1)
+
+
+@dataclass
+class ExportResult:
+    directory: Path
+    format: str
+    arch_id: str
+    files: list[str]  # names inside `directory`
+    metrics: dict[str, Any]
+    max_abs_diff: float  # |exported - PyTorch model| on a batch of CHECK_BATCH examples
+    seconds: float
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"format: {fmt!r} not in {format_choices(FORMATS)}")
+    return fmt
+
+
+def resolve_export_dir(base: Path, requested: str) -> Path:
+    """`requested` (relative to `base`, or absolute inside it) as a resolved path strictly inside
+    `base`. `..` and symlinks are resolved first, so neither can lead out of `base`."""
+    if not requested or "\0" in requested:
+        raise ValueError("out: must be a non-empty path inside the export directory")
+    root = Path(base).resolve()
+    target = (root / requested).resolve()  # an absolute `requested` replaces root here
+    if target == root or not target.is_relative_to(root):
+        raise ValueError(f"out: {requested!r} is not inside the export directory")
+    return target
+
+
+def export_model(
+    model: nn.Module,
+    space: SearchSpace,
+    arch: Architecture,
+    task: TaskData,
+    fmt: ExportFormat,
+    out_dir: Path,
+    *,
+    metrics: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Write `model` (the standalone model of `arch` on `task`) to `out_dir` in format `fmt`."""
+    start = time.perf_counter()
+    check_format(fmt)
+    arch = space.check(arch)
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir, overwrite)
+    try:
+        metrics = json.loads(json.dumps(metrics or {}))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metrics: must be JSON-serializable ({exc})") from None
+    # Input handling is checked before any file is written.
+    if task.kind == "text" and (task.tokenizer_path is None or not Path(task.tokenizer_path).is_file()):
+        raise ValueError(f"task: text task {task.name!r} has no tokenizer file ({task.tokenizer_path})")
+    preprocessing = _image_preprocessing(task) if task.kind == "image" else None
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model keeps its device and mode
+    inputs = _example_inputs(task, TRACE_BATCH + CHECK_BATCH)
+    trace_inputs, check_inputs = inputs[:TRACE_BATCH], inputs[TRACE_BATCH:]
+    with torch.no_grad():
+        reference = model(check_inputs)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = _sibling(out_dir, "partial")
+    staging.mkdir()
+    try:
+        save_file({name: t.detach().contiguous() for name, t in model.state_dict().items()}, staging / "model.safetensors")
+        if preprocessing is None:
+            shutil.copyfile(task.tokenizer_path, staging / "tokenizer.json")
+        else:
+            _write_json(staging / "preprocessing.json", preprocessing)
+        (staging / "loader.py").write_text(LOADER_SOURCE)
+        # model.safetensors must rebuild the model whatever the format (and it catches a model
+        # that is not `arch`'s); then the format's own file is checked.
+        max_abs_diff = _check_parity("pytorch", _rebuild_pytorch(space, arch, task, staging / "model.safetensors"), check_inputs, reference)
+        if fmt == "torchscript":
+            max_abs_diff = _check_parity(fmt, _export_torchscript(model, trace_inputs, staging / "model.pt"), check_inputs, reference)
+        elif fmt == "onnx":
+            max_abs_diff = _check_parity(fmt, _export_onnx(model, trace_inputs, staging / "model.onnx"), check_inputs, reference)
+        files = sorted(p.name for p in staging.iterdir()) + ["arch.json"]
+        _write_json(
+            staging / "arch.json",
+            {
+                "export_format_version": EXPORT_FORMAT_VERSION,
+                "format": fmt,
+                "space": space.name,
+                "preset": space.preset,
+                "choices": dataclasses.asdict(space.choices),
+                "arch": arch.to_dict(),
+                "arch_id": arch.arch_id,
+                "task": {"name": task.name, "kind": task.kind, "shape": dataclasses.asdict(task.shape)},
+                "classes": list(task.classes),
+                "model_input": _model_input(task),
+                "cost": space.cost(arch, task.shape).to_dict(),
+                "metrics": metrics,
+                "parity": {"max_abs_diff": max_abs_diff, "batch_size": CHECK_BATCH},
+                "files": files,
+                "package_version": _package_version(),
+                "torch_version": torch.__version__,
+            },
+        )
+        _publish(staging, out_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ExportResult(out_dir, fmt, arch.arch_id, files, metrics, max_abs_diff, time.perf_counter() - start)
+
+
+def export_from_checkpoint(
+    checkpoint_dir: Path,
+    arch_json: dict[str, Any] | Architecture,
+    fmt: ExportFormat,
+    out_dir: Path,
+    *,
+    finetune_epochs: int = 0,
+    seed: int = 0,
+    task: TaskData | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Extract `arch_json` from a supernet checkpoint, optionally fine-tune it on the training
+    split, and export it. The result's metrics hold the validation accuracy with inherited
+    weights (`val_accuracy_inherited`) and, after fine-tuning, `val_accuracy_finetuned`."""
+    check_format(fmt)
+    if finetune_epochs < 0:
+        raise ValueError(f"finetune_epochs: {finetune_epochs} must be >= 0")
+    _check_out_dir(Path(out_dir), overwrite)  # before the expensive part
+    supernet, meta = load_supernet(checkpoint_dir)
+    space = supernet.space
+    arch = space.check(arch_json) if isinstance(arch_json, Architecture) else space.validate(arch_json)
+    if task is None:
+        source = meta["task"].get("source") or {}
+        if "spec" not in source:
+            raise ValueError(f"task: checkpoint {checkpoint_dir} does not record how to load its task; pass task=")
+        task = load_task(**source)
+    if task.shape != supernet.task:
+        raise ValueError(f"task: shape {dataclasses.asdict(task.shape)} differs from the checkpoint's {meta['task']['shape']}")
+    model = supernet.extract(arch).eval()
+    metrics: dict[str, Any] = {"val_accuracy_inherited": evaluate(model, task.val), "finetune_epochs": finetune_epochs}
+    if finetune_epochs:
+        with torch.random.fork_rng(devices=[]):  # dropout draws: same seed, same model
+            torch.manual_seed(seed)
+            train_standalone(model, task.train, finetune_epochs, seed=seed)
+        metrics["val_accuracy_finetuned"] = evaluate(model, task.val)
+    return export_model(model, space, arch, task, fmt, out_dir, metrics=metrics, overwrite=overwrite)
+
+
+# ---- steps ----
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"out: {out_dir} exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"out: {out_dir} exists and is not empty; choose another directory or pass overwrite=True")
+
+
+def _image_preprocessing(task: TaskData) -> dict[str, Any]:
+    """What the loader applies to raw images (for text, tokenizer.json does it all)."""
+    max_value = task.preprocessing.get("max_value")
+    if max_value is None:
+        raise ValueError(f"task: image task {task.name!r} does not record its pixel scale (preprocessing max_value), so raw images cannot be prepared")
+    shape = task.shape
+    return {
+        "kind": "image",
+        "channels": shape.channels,
+        "image_size": shape.image_size,
+        "max_value": float(max_value),
+        "mean": task.preprocessing["mean"],
+        "std": task.preprocessing["std"],
+        "steps": "x / max_value, then (x - mean) / std; input (n, size, size) or (n, channels, size, size)",
+    }
+
+
+def _model_input(task: TaskData) -> dict[str, Any]:
+    """What model.pt / model.onnx take, for users who skip the loader."""
+    shape = task.shape
+    if task.kind == "text":
+        return {"name": "inputs", "shape": ["batch", shape.max_len], "dtype": "int64", "meaning": "token ids (tokenizer.json), 0 = padding"}
+    size = shape.image_size
+    return {"name": "inputs", "shape": ["batch", shape.channels, size, size], "dtype": "float32", "meaning": "images after preprocessing.json"}
+
+
+def _example_inputs(task: TaskData, n: int) -> torch.Tensor:
+    """`n` real model inputs of the task (validation split first)."""
+    x = torch.cat([split.inputs[:n] for split in (task.val, task.train, task.test)])
+    if not len(x):
+        raise ValueError(f"task: {task.name!r} has no examples to trace the model with")
+    return x[torch.arange(n) % len(x)]
+
+
+Runner = Callable[[torch.Tensor], Any]  # model inputs -> logits (tensor or array)
+
+
+def _rebuild_pytorch(space: SearchSpace, arch: Architecture, task: TaskData, weights: Path) -> Runner:
+    """The model rebuilt from the written weights, as the loader rebuilds it."""
+    with torch.device("meta"):  # no random init: the weights come from the file
+        rebuilt = space.build(arch, task.shape)
+    try:
+        rebuilt.load_state_dict(load_file(weights), strict=True, assign=True)
+    except RuntimeError as exc:
+        raise ValueError(f"model: its weights are not those of arch {arch.arch_id} on task shape {task.shape} ({exc})") from None
+    return rebuilt.eval()
+
+
+def _export_torchscript(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> Runner:
+    with warnings.catch_warnings(), torch.no_grad():
+        # The forwards' shape checks become constants of the trace (harmless: batch sizes are
+        # checked after), and torch 2.13 deprecates jit.trace, still the way to a file needing only torch.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.trace(model, (trace_inputs,), check_trace=False), str(path))
+        return torch.jit.load(str(path))  # what the user will load, not the in-memory trace
+
+
+def _export_onnx(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> Runner:
+    import onnxruntime  # imported here: only ONNX exports need it
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch-internal pytree deprecations
+        # The dynamo exporter (torch.export + onnxscript): the legacy TorchScript exporter cannot
+        # export layer_norm over a shape read from the input.
+        program = torch.onnx.export(
+            model, (trace_inputs,), input_names=["inputs"], output_names=["logits"], opset_version=ONNX_OPSET,
+            dynamo=True, dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+        )  # fmt: skip
+    program.save(str(path))  # one file unless the weights exceed 2 GB
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x.numpy()})[0]
+
+
+def _check_parity(fmt: str, run: Runner, inputs: torch.Tensor, reference: torch.Tensor) -> float:
+    """max |run(inputs) - reference|, raising when it is beyond the tolerance."""
+    with torch.no_grad():
+        diff = (torch.as_tensor(run(inputs)) - reference).abs().max().item()
+    tolerance = PARITY_TOLERANCE * max(1.0, reference.abs().max().item())
+    if not diff <= tolerance:  # also catches NaN
+        raise RuntimeError(
+            f"format {fmt}: the exported model differs from the PyTorch model by {diff:.3g} on a batch of {CHECK_BATCH} (tolerance {tolerance:.3g})"
+        )
+    return diff
+
+
+def _sibling(out_dir: Path, purpose: str) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.{purpose}-{uuid.uuid4().hex[:8]}")
+
+
+def _publish(staging: Path, out_dir: Path, overwrite: bool) -> None:
+    """Rename the complete `staging` directory to `out_dir`."""
+    if overwrite and out_dir.exists():
+        old = _sibling(out_dir, "old")
+        os.replace(out_dir, old)
+        os.replace(staging, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    try:
+        os.replace(staging, out_dir)  # replaces an empty directory only: one filled meanwhile stays
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise FileExistsError(f"out: {out_dir} was filled during the export; pass overwrite=True to replace it") from None
+        raise
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("transformer-nas")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+# ---- the loader written into every export ----
+
+LOADER_SOURCE = r'''"""Load this exported model and classify raw inputs, without the NAS service.
+
+    python loader.py DIR INPUT_FILE   # .txt: one text per line; .npy: images. Prints JSON lines.
+
+    from loader import load
+    predictor = load(DIR)             # load(DIR, "pytorch") rebuilds from model.safetensors instead
+    predictor.predict(inputs)         # class indices (predictor.classes names them)
+    predictor.logits(inputs)          # (n, classes) array
+
+Inputs: text models take a list of strings; image models a numpy array (n, size, size) or
+(n, channels, size, size) in the original pixel scale. Needs numpy and, by format: onnx ->
+onnxruntime; torchscript -> torch; pytorch -> torch, safetensors and the `search_spaces` package
+(transformer-nas). Text models also need `tokenizers`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BATCH_SIZE = 256
+
+
+class Predictor:
+    def __init__(self, directory: str | Path, backend: str | None = None):
+        self.directory = Path(directory)
+        self.meta = json.loads((self.directory / "arch.json").read_text())
+        self.classes: list[str] = self.meta["classes"]
+        self.kind: str = self.meta["task"]["kind"]
+        self.backend = backend or self.meta["format"]
+        if self.kind == "text":
+            from tokenizers import Tokenizer  # pads and truncates to the model's max_len
+
+            self.tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+        else:
+            self.preprocessing = json.loads((self.directory / "preprocessing.json").read_text())
+        runners = {"onnx": self._onnx, "torchscript": self._torchscript, "pytorch": self._pytorch}
+        if self.backend not in runners:
+            raise ValueError(f"backend: {self.backend!r} not in {sorted(runners)}")
+        self._run = runners[self.backend]()
+
+    def logits(self, inputs) -> np.ndarray:
+        x = self._text(inputs) if self.kind == "text" else self._images(inputs)
+        batches = [self._run(x[i : i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]
+        return np.concatenate(batches) if batches else np.zeros((0, len(self.classes)), np.float32)
+
+    def predict(self, inputs) -> np.ndarray:
+        return self.logits(inputs).argmax(-1)
+
+    def _text(self, texts: list[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("inputs: expected a list of texts, got a single string")
+        return np.array([e.ids for e in self.tokenizer.encode_batch(list(texts))], dtype=np.int64)
+
+    def _images(self, images) -> np.ndarray:
+        p = self.preprocessing
+        x = np.asarray(images, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[:, None]
+        expected = (p["channels"], p["image_size"], p["image_size"])
+        if x.ndim != 4 or x.shape[1:] != expected:
+            raise ValueError(f"inputs: expected images (n, {expected[1]}, {expected[2]}) or (n, {', '.join(map(str, expected))}), got {x.shape}")
+        return ((x / p["max_value"] - p["mean"]) / p["std"]).astype(np.float32)
+
+    def _onnx(self):
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(self.directory / "model.onnx"), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {name: x})[0]
+
+    def _torchscript(self):
+        import torch
+
+        return _torch_runner(torch, torch.jit.load(str(self.directory / "model.pt"), map_location="cpu"))
+
+    def _pytorch(self):
+        import torch
+        from safetensors.torch import load_file
+        from search_spaces import ImageTaskShape, TextTaskShape, get_space
+
+        m = self.meta
+        space = get_space(m["space"], m["preset"], m["choices"])
+        shape = (TextTaskShape if self.kind == "text" else ImageTaskShape)(**m["task"]["shape"])
+        with torch.device("meta"):  # no random init: the weights come from the file
+            model = space.build(space.validate(m["arch"]), shape)
+        model.load_state_dict(load_file(self.directory / "model.safetensors"), strict=True, assign=True)
+        return _torch_runner(torch, model)
+
+
+def _torch_runner(torch, module):
+    module.eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).numpy()
+
+    return run
+
+
+def load(directory: str | Path, backend: str | None = None) -> Predictor:
+    return Predictor(directory, backend)
+
+
+def read_texts(path: Path) -> list[str]:
+    """One text per line; only \n ends a line (str.splitlines would also split inside a text)."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python loader.py EXPORT_DIR INPUT_FILE (.txt one text per line, or .npy images)", file=sys.stderr)
+        return 2
+    predictor = load(argv[0])
+    path = Path(argv[1])
+    inputs = read_texts(path) if predictor.kind == "text" else np.load(path, allow_pickle=False)
+    for i, k in enumerate(predictor.predict(inputs)):
+        print(json.dumps({"index": i, "class": predictor.classes[int(k)]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+'''

@@ -1,0 +1,38 @@
+"""The service's SQL store (SQLAlchemy 2 + Alembic): jobs, candidates, artifacts and events."""
+
+from nas.store.engine import resolve_db_url
+from nas.store.models import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, METRICS
+from nas.store.records import (
+    ArtifactRecord,
+    CandidateNotFound,
+    CandidateRecord,
+    ClaimLost,
+    DuplicateArchitecture,
+    EventRecord,
+    InvalidTransition,
+    JobNotFound,
+    JobRecord,
+    StoreError,
+)
+from nas.store.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, Store
+
+__all__ = [
+    "CANDIDATE_STATUSES",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_STALE_AFTER_S",
+    "FINISHED_JOB_STATUSES",
+    "JOB_STATUSES",
+    "METRICS",
+    "ArtifactRecord",
+    "CandidateNotFound",
+    "CandidateRecord",
+    "ClaimLost",
+    "DuplicateArchitecture",
+    "EventRecord",
+    "InvalidTransition",
+    "JobNotFound",
+    "JobRecord",
+    "Store",
+    "StoreError",
+    "resolve_db_url",
+]

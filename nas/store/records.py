@@ -1,0 +1,114 @@
+"""What the store hands out: frozen snapshots of rows (never live ORM objects) and its errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from nas.store.models import METRICS
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class JobNotFound(StoreError, KeyError):
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        super().__init__(job_id)
+
+    def __str__(self) -> str:  # KeyError's own str would only repr the id
+        return f"job {self.job_id} not found"
+
+
+class CandidateNotFound(StoreError, KeyError):
+    def __init__(self, candidate_id: int):
+        self.candidate_id = candidate_id
+        super().__init__(candidate_id)
+
+    def __str__(self) -> str:
+        return f"candidate {self.candidate_id} not found"
+
+
+class DuplicateArchitecture(StoreError, ValueError):
+    """Architectures already in the job (or repeated in one batch): a job never evaluates one twice."""
+
+    def __init__(self, job_id: int, arch_ids: list[str]):
+        self.job_id, self.arch_ids = job_id, arch_ids
+        super().__init__(f"job {job_id}: architecture(s) already proposed in this job: {', '.join(arch_ids)}")
+
+
+class InvalidTransition(StoreError, ValueError):
+    """A status change the lifecycle does not allow (e.g. recording a result of a finished candidate)."""
+
+
+class ClaimLost(StoreError):
+    """The job is claimed by another worker now (this one was presumed dead and replaced)."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    name: str
+    spec: dict[str, Any]
+    status: str  # queued | running | succeeded | failed | cancelled
+    cancel_requested: bool
+    claimed_by: str | None
+    heartbeat_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    id: int
+    job_id: int
+    seq: int  # proposal order within the job
+    arch_id: str
+    arch: dict[str, Any]
+    status: str  # proposed | running | done | failed
+    accuracy: float | None
+    params: float | None
+    flops: float | None
+    latency_ms: float | None
+    extra_metrics: dict[str, Any]  # reported values beyond the METRICS columns
+    attempt: int
+    worker: str | None
+    error: str | None
+    proposed_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    eval_seconds: float | None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Everything the evaluation reported: the metric columns that are set, and the rest."""
+        columns = {name: getattr(self, name) for name in METRICS if getattr(self, name) is not None}
+        return {**self.extra_metrics, **columns}
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    id: int
+    job_id: int
+    kind: str  # e.g. supernet_checkpoint, export
+    path: str
+    meta: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    job_id: int
+    at: datetime
+    kind: str
+    message: str
+    data: dict[str, Any]

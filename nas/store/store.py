@@ -1,0 +1,486 @@
+"""The store: the service's source of truth for jobs, candidates, artifacts and events.
+
+Every method is one transaction and returns frozen records. Lifecycles:
+  job        queued -> running -> succeeded | failed | cancelled   (a queued job may be cancelled)
+  candidate  proposed -> running -> done | failed                   (a failed attempt may go back
+                                                                     to proposed for a retry)
+
+Claiming: a coordinator claims the oldest claimable job: a queued one, or a running one whose
+heartbeat is older than `stale_after_s` (its coordinator died; the new one resumes it). On
+PostgreSQL the pick is `SELECT ... FOR UPDATE SKIP LOCKED`, so racing coordinators take different
+jobs; on SQLite the write transaction holds the database lock and the update re-checks that the
+row is still claimable. Either way exactly one claimer wins a job.
+
+Cancelling: a queued job becomes `cancelled` at once; a running one gets `cancel_requested` (its
+coordinator stops and finishes it as cancelled); a finished job is left as it is (idempotent: the
+returned record tells what happened).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import numpy as np
+from sqlalchemy import ColumnElement, LargeBinary, and_, func, insert, literal, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from nas.pareto import non_dominated_mask
+from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
+from nas.store.models import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, METRICS, Artifact, Candidate, Event, Job
+from nas.store.records import (
+    ArtifactRecord,
+    CandidateNotFound,
+    CandidateRecord,
+    ClaimLost,
+    DuplicateArchitecture,
+    EventRecord,
+    InvalidTransition,
+    JobNotFound,
+    JobRecord,
+)
+
+DEFAULT_STALE_AFTER_S = 120.0
+DEFAULT_MAX_ATTEMPTS = 3
+_IN_CHUNK = 5000  # ids per `IN (...)`: well under SQLite's bound-parameter limit
+
+R = TypeVar("R")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """Jobs and their candidates in SQLite or PostgreSQL; see `resolve_db_url` for the default URL.
+
+    Opening a store brings the schema up to date (`schema_upgraded` tells whether migrations ran).
+    Times come from this process's clock: coordinators on several machines need synchronised clocks
+    (NTP) for heartbeats to compare.
+    """
+
+    def __init__(self, url: str | None = None):
+        self.url = resolve_db_url(url)
+        self._engine = create_store_engine(self.url)
+        self._writer = self._engine.execution_options(**{WRITE: True})
+        self.backend = self._engine.dialect.name
+        self.schema_upgraded = upgrade_schema(self._engine)
+
+    def __repr__(self) -> str:
+        return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self._engine) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # ---- jobs ----
+
+    def create_job(self, spec: Mapping[str, Any], name: str) -> JobRecord:
+        """A queued job; `spec` is the validated spec's canonical dict (`JobSpec.to_dict()`)."""
+        now = utc_now()
+        with self._write() as s:
+            job = Job(name=name, spec=dict(spec), status="queued", cancel_requested=False, created_at=now)
+            s.add(job)
+            s.flush()
+            self._event(s, job.id, "created", f"job {name!r} queued", at=now)
+            return _record(JobRecord, job)
+
+    def get_job(self, job_id: int) -> JobRecord:
+        with self._read() as s:
+            return _record(JobRecord, self._job(s, job_id))
+
+    def list_jobs(self, status: str | None = None) -> list[JobRecord]:
+        query = select(Job).order_by(Job.id)
+        if status is not None:
+            query = query.where(Job.status == _allowed("status", status, JOB_STATUSES))
+        with self._read() as s:
+            return [_record(JobRecord, job) for job in s.scalars(query)]
+
+    def claim_job(self, worker: str, job_id: int | None = None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> JobRecord | None:
+        """Atomically take the oldest claimable job (or `job_id` if it is claimable) for `worker`:
+        queued, or running with a heartbeat older than `stale_after_s`. None if there is none."""
+        now = utc_now()
+        stale = now - timedelta(seconds=stale_after_s)
+        claimable = or_(
+            Job.status == "queued",
+            and_(Job.status == "running", or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale)),
+        )
+        pick = select(Job.id, Job.status, Job.claimed_by).where(claimable).order_by(Job.id).limit(1)
+        if job_id is not None:
+            pick = pick.where(Job.id == job_id)
+        if self.backend == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        with self._write() as s:
+            if job_id is not None:
+                self._job(s, job_id)
+            row = s.execute(pick).first()
+            if row is None:
+                return None
+            claimed = s.execute(
+                update(Job)
+                .where(Job.id == row.id, claimable)  # re-checked: a guard should the row have moved on
+                .values(status="running", claimed_by=worker, heartbeat_at=now, started_at=func.coalesce(Job.started_at, now))
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:
+                return None
+            if row.status == "running":
+                self._event(s, row.id, "resumed", f"{worker} took over from {row.claimed_by} (heartbeat stale)", {"worker": worker, "previous": row.claimed_by}, at=now)
+            else:
+                self._event(s, row.id, "claimed", f"claimed by {worker}", {"worker": worker}, at=now)
+            return _record(JobRecord, s.get_one(Job, row.id, populate_existing=True))
+
+    def heartbeat(self, job_id: int, worker: str) -> bool:
+        """Refresh `worker`'s claim; False if the job is no longer running under it (claimed by
+        another worker after this one was presumed dead, or finished)."""
+        with self._write() as s:
+            result = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == "running", Job.claimed_by == worker)
+                .values(heartbeat_at=utc_now())
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:
+                return True
+            self._job(s, job_id)  # a missing job is an error, not a lost claim
+            return False
+
+    def request_cancel(self, job_id: int) -> JobRecord:
+        """Queued: cancelled now. Running: `cancel_requested` set for its coordinator. Finished:
+        unchanged (cancelling twice, or after the end, is not an error)."""
+        now = utc_now()
+        with self._write() as s:
+            job = self._job(s, job_id, lock=True)
+            if job.status == "queued":
+                job.status, job.cancel_requested, job.finished_at = "cancelled", True, now
+                self._event(s, job_id, "cancelled", "cancelled before it started", at=now)
+            elif job.status == "running" and not job.cancel_requested:
+                job.cancel_requested = True
+                self._event(s, job_id, "cancel_requested", f"cancel requested; {job.claimed_by} stops it", at=now)
+            return _record(JobRecord, job)
+
+    def finish_job(self, job_id: int, status: str, error: str | None = None, worker: str | None = None) -> JobRecord:
+        """End a queued or running job as succeeded | failed | cancelled. With `worker`, only if it
+        still holds the claim (else ClaimLost)."""
+        _allowed("status", status, FINISHED_JOB_STATUSES)
+        now = utc_now()
+        with self._write() as s:
+            job = self._job(s, job_id, lock=True)
+            if job.status in FINISHED_JOB_STATUSES:
+                raise InvalidTransition(f"job {job_id} already finished as {job.status}; cannot finish it as {status}")
+            if worker is not None and job.claimed_by != worker:
+                raise ClaimLost(f"job {job_id} is claimed by {job.claimed_by!r}, not {worker!r}")
+            job.status, job.error, job.finished_at = status, error, now
+            self._event(s, job_id, "finished", f"{status}" + (f": {error}" if error else ""), {"status": status}, at=now)
+            return _record(JobRecord, job)
+
+    # ---- candidates ----
+
+    def add_candidates(self, job_id: int, archs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[CandidateRecord]:
+        """Propose (arch_id, arch) pairs, numbered after the job's last candidate. An architecture
+        already in the job, or repeated in `archs`, fails the whole batch (DuplicateArchitecture)."""
+        now = utc_now()
+        with self._write() as s:
+            job = self._job(s, job_id, lock=True)  # the lock serialises numbering of concurrent batches
+            if job.status in FINISHED_JOB_STATUSES:
+                raise InvalidTransition(f"job {job_id} is {job.status}; no new candidates")
+            self._check_new_archs(s, job_id, [arch_id for arch_id, _ in archs])
+            start = self._next_seq(s, job_id)
+            rows = [
+                Candidate(job_id=job_id, seq=start + i, arch_id=arch_id, arch=dict(arch), status="proposed", metrics={}, attempt=0, proposed_at=now)
+                for i, (arch_id, arch) in enumerate(archs)
+            ]
+            s.add_all(rows)
+            s.flush()
+            return [_candidate_record(row) for row in rows]
+
+    def get_candidate(self, candidate_id: int) -> CandidateRecord:
+        with self._read() as s:
+            return _candidate_record(self._candidate(s, candidate_id))
+
+    def start_candidate(self, candidate_id: int, worker: str) -> CandidateRecord:
+        """proposed -> running: one more attempt, by `worker`."""
+        with self._write() as s:
+            row = self._candidate(s, candidate_id, expect="proposed", action="start")
+            row.status, row.worker, row.started_at, row.attempt = "running", worker, utc_now(), row.attempt + 1
+            row.error = None
+            return _candidate_record(row)
+
+    def record_result(self, candidate_id: int, metrics: Mapping[str, Any], eval_seconds: float | None = None) -> CandidateRecord:
+        """running -> done with `metrics`: the METRICS keys fill their columns, others go to JSON."""
+        columns, extra = _split_metrics(metrics)
+        with self._write() as s:
+            row = self._candidate(s, candidate_id, expect="running", action="record a result for")
+            for name, value in columns.items():
+                setattr(row, name, value)
+            row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, "done", utc_now(), eval_seconds, None
+            return _candidate_record(row)
+
+    def record_failure(self, candidate_id: int, reason: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> str:
+        """A running attempt failed: back to `proposed` for a retry while attempts < max_attempts,
+        else `failed`. The reason is kept either way. Returns the status after."""
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts: {max_attempts} must be >= 1")
+        with self._write() as s:
+            row = self._candidate(s, candidate_id, expect="running", action="record a failure for")
+            row.error = reason
+            if row.attempt < max_attempts:
+                row.status, row.worker, row.started_at = "proposed", None, None
+            else:
+                row.status, row.finished_at = "failed", utc_now()
+            return row.status
+
+    def reset_running(self, job_id: int) -> int:
+        """Candidates left `running` by a dead coordinator go back to `proposed` (their attempt
+        count kept). Returns how many."""
+        with self._write() as s:
+            self._job(s, job_id)
+            result = s.execute(
+                update(Candidate)
+                .where(Candidate.job_id == job_id, Candidate.status == "running")
+                .values(status="proposed", worker=None, started_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount
+
+    def candidates(self, job_id: int, status: str | None = None) -> list[CandidateRecord]:
+        """The job's candidates in proposal order."""
+        query = select(Candidate).where(Candidate.job_id == job_id).order_by(Candidate.seq)
+        if status is not None:
+            query = query.where(Candidate.status == _allowed("status", status, CANDIDATE_STATUSES))
+        with self._read() as s:
+            self._job(s, job_id)
+            return [_candidate_record(row) for row in s.scalars(query)]
+
+    def counts(self, job_id: int) -> dict[str, int]:
+        """Candidates per status, every status present."""
+        query = select(Candidate.status, func.count()).where(Candidate.job_id == job_id).group_by(Candidate.status)
+        with self._read() as s:
+            self._job(s, job_id)
+            found = {status: n for status, n in s.execute(query)}
+        return {status: found.get(status, 0) for status in CANDIDATE_STATUSES}
+
+    def best(self, job_id: int, metric: str, maximize: bool) -> CandidateRecord | None:
+        """The done candidate with the best `metric` (the earliest proposed among ties)."""
+        column = _metric_column(metric)
+        query = (
+            select(Candidate)
+            .where(Candidate.job_id == job_id, Candidate.status == "done", column.is_not(None))
+            .order_by(column.desc() if maximize else column.asc(), Candidate.seq)
+            .limit(1)
+        )
+        with self._read() as s:
+            self._job(s, job_id)
+            row = s.scalars(query).first()
+            return _candidate_record(row) if row is not None else None
+
+    def pareto(self, job_id: int, objectives: Sequence[tuple[str, bool]]) -> list[CandidateRecord]:
+        """The done candidates no other done candidate dominates on `objectives` ((metric,
+        maximize) pairs; candidates lacking one of the metrics are left out), best first on the
+        first objective, then the next ones, then proposal order."""
+        if not objectives:
+            raise ValueError("objectives: at least one (metric, maximize) pair is needed")
+        columns = [_metric_column(metric) for metric, _ in objectives]
+        maximize = [bool(m) for _, m in objectives]
+        with self._read() as s:
+            self._job(s, job_id)
+            table = _fetch_matrix(s, columns, Candidate.job_id == job_id, Candidate.status == "done", *(c.is_not(None) for c in columns))
+            front_ids = table[non_dominated_mask(table[:, 1:], maximize), 0].astype(np.int64).tolist()
+            front = [_candidate_record(row) for chunk in _chunks(front_ids) for row in s.scalars(select(Candidate).where(Candidate.id.in_(chunk)))]
+
+        def rank(c: CandidateRecord) -> tuple[float | int, ...]:
+            return (*(-getattr(c, m) if up else getattr(c, m) for (m, _), up in zip(objectives, maximize)), c.seq)
+
+        return sorted(front, key=rank)
+
+    def bulk_insert_results(self, job_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert finished candidates in one statement batch: each row has arch_id, arch, metrics
+        and optionally eval_seconds (benchmark replay and insert-throughput measurements)."""
+        now = utc_now()
+        with self._write() as s:
+            self._job(s, job_id, lock=True)
+            start = self._next_seq(s, job_id)
+            payload = []
+            for i, row in enumerate(rows):
+                columns, extra = _split_metrics(row["metrics"])
+                payload.append(
+                    {
+                        "job_id": job_id, "seq": start + i, "arch_id": row["arch_id"], "arch": row["arch"], "status": "done",
+                        **{name: columns.get(name) for name in METRICS}, "metrics": extra, "attempt": 1,
+                        "proposed_at": now, "started_at": now, "finished_at": now, "eval_seconds": row.get("eval_seconds"),
+                    }
+                )  # fmt: skip
+            if not payload:
+                return 0
+            self._check_new_archs(s, job_id, [p["arch_id"] for p in payload])
+            s.execute(insert(Candidate.__table__), payload)  # Core executemany: no ORM bookkeeping per row
+            return len(payload)
+
+    # ---- artifacts and events ----
+
+    def add_artifact(self, job_id: int, kind: str, path: str, meta: Mapping[str, Any] | None = None) -> ArtifactRecord:
+        with self._write() as s:
+            self._job(s, job_id)
+            artifact = Artifact(job_id=job_id, kind=kind, path=str(path), meta=dict(meta or {}), created_at=utc_now())
+            s.add(artifact)
+            s.flush()
+            return _record(ArtifactRecord, artifact)
+
+    def artifacts(self, job_id: int, kind: str | None = None) -> list[ArtifactRecord]:
+        query = select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id)
+        if kind is not None:
+            query = query.where(Artifact.kind == kind)
+        with self._read() as s:
+            self._job(s, job_id)
+            return [_record(ArtifactRecord, a) for a in s.scalars(query)]
+
+    def add_event(self, job_id: int, kind: str, message: str = "", data: Mapping[str, Any] | None = None) -> EventRecord:
+        with self._write() as s:
+            self._job(s, job_id)
+            return self._event(s, job_id, kind, message, data)
+
+    def events(self, job_id: int, since_id: int | None = None) -> list[EventRecord]:
+        """The job's events in order; with `since_id`, only those after it (for following a job)."""
+        query = select(Event).where(Event.job_id == job_id).order_by(Event.id)
+        if since_id is not None:
+            query = query.where(Event.id > since_id)
+        with self._read() as s:
+            self._job(s, job_id)
+            return [_record(EventRecord, e) for e in s.scalars(query)]
+
+    # ---- helpers (inside a transaction) ----
+
+    def _job(self, s: Session, job_id: int, lock: bool = False) -> Job:
+        job = s.get(Job, job_id, with_for_update=lock)  # FOR UPDATE on PostgreSQL; SQLite's write lock is already held
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def _candidate(self, s: Session, candidate_id: int, expect: str | None = None, action: str = "") -> Candidate:
+        row = s.get(Candidate, candidate_id, with_for_update=expect is not None)  # a status change follows
+        if row is None:
+            raise CandidateNotFound(candidate_id)
+        if expect is not None and row.status != expect:
+            raise InvalidTransition(f"cannot {action} candidate {candidate_id}: it is {row.status}, not {expect}")
+        return row
+
+    @staticmethod
+    def _next_seq(s: Session, job_id: int) -> int:
+        return (s.scalar(select(func.max(Candidate.seq)).where(Candidate.job_id == job_id)) or 0) + 1
+
+    @staticmethod
+    def _check_new_archs(s: Session, job_id: int, arch_ids: list[str]) -> None:
+        repeated = {a for a, n in Counter(arch_ids).items() if n > 1}
+        existing = {
+            arch_id
+            for chunk in _chunks(sorted(set(arch_ids)))
+            for arch_id in s.scalars(select(Candidate.arch_id).where(Candidate.job_id == job_id, Candidate.arch_id.in_(chunk)))
+        }
+        if repeated or existing:
+            raise DuplicateArchitecture(job_id, sorted(repeated | existing))
+
+    @staticmethod
+    def _event(s: Session, job_id: int, kind: str, message: str, data: Mapping[str, Any] | None = None, at: datetime | None = None) -> EventRecord:
+        event = Event(job_id=job_id, at=at or utc_now(), kind=kind, message=message, data=dict(data or {}))
+        s.add(event)
+        s.flush()
+        return _record(EventRecord, event)
+
+
+# ---- conversions ----
+
+
+def _record(kind: type[R], row: Any) -> R:
+    return kind(**{f.name: getattr(row, f.name) for f in fields(kind)})  # type: ignore[arg-type]
+
+
+def _candidate_record(row: Candidate) -> CandidateRecord:
+    values = {f.name: getattr(row, f.name) for f in fields(CandidateRecord) if f.name != "extra_metrics"}
+    return CandidateRecord(**values, extra_metrics=dict(row.metrics))
+
+
+def _fetch_matrix(s: Session, columns: Sequence[InstrumentedAttribute[float | None]], *where: ColumnElement[bool]) -> np.ndarray:
+    """(candidate id, *columns) of the candidates matching `where` as a float64 matrix; the
+    columns must be non-NULL there.
+
+    Pareto queries read up to hundreds of thousands of rows, and building a Python object per row
+    and value costs more than the query itself. So PostgreSQL packs every row into one bytea
+    (`int4send(id) || float8send(c1) || ...`, aggregated) that numpy reads in one call, and SQLite
+    rows come from the driver's cursor straight into an array, past SQLAlchemy's Row objects.
+    """
+    width = len(columns) + 1
+    if s.get_bind().dialect.name == "postgresql":
+        packed: ColumnElement[Any] = func.int4send(Candidate.id)
+        for column in columns:
+            packed = packed.op("||")(func.float8send(column))
+        blob = s.scalar(select(func.string_agg(packed, literal(b"", LargeBinary))).where(*where)) or b""
+        rows = np.frombuffer(blob, dtype=np.dtype([("id", ">i4")] + [(f"v{i}", ">f8") for i in range(1, width)]))
+        table = np.empty((len(rows), width), dtype=np.float64)
+        for i, name in enumerate(rows.dtype.names):
+            table[:, i] = rows[name]
+        return table
+    connection = s.connection()
+    # Rendered inline: the only literals here are a job id (an int) and status names.
+    sql = str(select(Candidate.id, *columns).where(*where).compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        rows = cursor.execute(sql).fetchall()
+    finally:
+        cursor.close()
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width).reshape(len(rows), width)
+
+
+def _split_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """(values of the METRICS columns, the rest). Column values must be finite numbers."""
+    columns: dict[str, float] = {}
+    extra: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if key not in METRICS:
+            extra[key] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+            raise ValueError(f"metrics.{key}: expected a finite number, got {value!r}")
+        columns[key] = float(value)
+    try:
+        json.dumps(extra, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metrics: the values beyond {', '.join(METRICS)} must be JSON ({exc})") from None
+    return columns, extra
+
+
+def _metric_column(metric: str) -> InstrumentedAttribute[float | None]:
+    return getattr(Candidate, _allowed("metric", metric, METRICS))
+
+
+def _allowed(what: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what}: {value!r} not in {{{', '.join(allowed)}}}")
+    return value
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+

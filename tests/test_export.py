@@ -1,0 +1,302 @@
+"""Export: TorchScript and ONNX match the PyTorch model, the written loader reproduces its
+predictions in a fresh process with only its format's dependencies, failures leave nothing."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from safetensors.torch import load_file
+from sklearn.datasets import load_digits
+
+import nas.export
+from nas.data import TaskData, _rotten_tomatoes, load_task
+from nas.export import FORMATS, export_from_checkpoint, export_model, resolve_export_dir
+from nas.supernet_training import SupernetTrainer, TrainConfig
+from nas.tokenizer import encode
+from search_spaces import ArchValidationError, get_space
+
+# Two stages (so a residual spatial reduction) of up to three blocks, two of them optional.
+SMALL_VIT = {
+    "stages": [
+        {"widths": [16, 24], "heads": [1, 2], "head_dim": 8, "mlp": [32, 48], "blocks": 3, "optional": [2, 3]},
+        {"widths": [24, 32], "heads": [2, 3], "head_dim": 8, "mlp": [48, 64], "blocks": 3, "optional": [2, 3]},
+    ]
+}
+VIT_DROPPED = {
+    "stages": [
+        {"width": 16, "blocks": [{"heads": 1, "mlp": 32}, None, None]},
+        {"width": 24, "blocks": [{"heads": 2, "mlp": 48}, {"heads": 3, "mlp": 64}, None]},
+    ]
+}
+VIT_FULL = {"stages": [{"width": 24, "blocks": [{"heads": 2, "mlp": 48}] * 3}, {"width": 32, "blocks": [{"heads": 3, "mlp": 64}] * 3}]}
+# Between them every FlexiBERT operation: sa-sdp, sa-wma, lt-dft, lt-dct and dsc-k.
+TEXT_ARCHS = {
+    "attention+transforms": {"layers": [{"hidden": 128, "heads": 2, "op": op, "ff": [512]} for op in ("sa-sdp", "sa-wma", "lt-dft", "lt-dct")]},
+    "span-convolutions": {"layers": [{"hidden": 128, "heads": 4, "op": op, "ff": [512, 512, 512]} for op in ("dsc-5", "dsc-9")]},
+}
+# Modules a loader of each format must not need: a fresh process sees them as uninstalled.
+NOT_NEEDED = {"onnx": ("nas", "search_spaces", "torch", "safetensors"), "torchscript": ("nas", "search_spaces"), "pytorch": ("nas",)}
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory) -> tuple[list[str], TaskData]:
+    """Real review snippets (every 40th of rotten-tomatoes) as a user CSV task, and its raw texts."""
+    directory = tmp_path_factory.mktemp("text-task")
+    all_texts, labels, classes = _rotten_tomatoes()
+    rows = [(all_texts[i], classes[labels[i]]) for i in range(0, 40 * 320, 40)]
+    with open(directory / "reviews.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    task = load_task({"csv": str(directory / "reviews.csv")}, workdir=directory, vocab_size=1000, max_len=32)
+    return [" ".join(text.split()) for text, _ in rows[:40]], task  # one line each
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_task("digits")
+
+
+def raw_digits(n: int = 40) -> np.ndarray:
+    """Images in their original pixel scale (0..16), as a user would pass them."""
+    return load_digits().images[:n].astype(np.float32)
+
+
+def text_model(task, arch_data: dict):
+    space = get_space("flexibert", "nas-bench-bert")
+    arch = space.validate(arch_data)
+    torch.manual_seed(0)
+    model = space.supernet(task.shape).extract(arch).eval()
+    return space, arch, spread_predictions(model, model.classifier, task.val.inputs)
+
+
+def vit_model(task, arch_data: dict, preset_overrides: dict | None = SMALL_VIT):
+    space = get_space("vit-resnas", "small-images", preset_overrides)
+    arch = space.validate(arch_data)
+    torch.manual_seed(0)
+    model = space.supernet(task.shape).extract(arch).eval()
+    return space, arch, spread_predictions(model, model.head, task.val.inputs)
+
+
+def spread_predictions(model, head, inputs: torch.Tensor):
+    """Random weights give every input the same class, which would make comparing predictions
+    vacuous: amplify the head and centre its logits on real inputs so the class depends on the input."""
+    with torch.no_grad():
+        head.weight.mul_(30)
+        head.bias.sub_(model(inputs).mean(0))
+    return model
+
+
+def model_inputs(task, raw) -> torch.Tensor:
+    """What the model sees for raw inputs, computed as training computed it."""
+    if task.kind == "text":
+        from tokenizers import Tokenizer
+
+        return encode(Tokenizer.from_file(str(task.tokenizer_path)), raw)
+    return torch.tensor((raw[:, None] / 16.0 - task.preprocessing["mean"]) / task.preprocessing["std"], dtype=torch.float32)
+
+
+def logits_of(model, inputs: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return model(inputs).numpy()
+
+
+def run_loader(out_dir: Path, raw, tmp_path: Path, fmt: str) -> list[str]:
+    """Class names printed by `python loader.py DIR FILE` in a fresh process where the modules the
+    format must not need cannot be imported."""
+    blocked = tmp_path / "blocked"
+    for module in NOT_NEEDED[fmt]:
+        (blocked / module).mkdir(parents=True, exist_ok=True)
+        (blocked / module / "__init__.py").write_text(f"raise ImportError('{module} must not be needed by a {fmt} export')\n")
+    if isinstance(raw, list):
+        input_file = tmp_path / "inputs.txt"
+        input_file.write_text("\n".join(raw) + "\n", encoding="utf-8")
+    else:
+        input_file = tmp_path / "inputs.npy"
+        np.save(input_file, raw)
+    env = {**os.environ, "PYTHONPATH": str(blocked)}
+    command = [sys.executable, str(out_dir / "loader.py"), str(out_dir), str(input_file)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["index"] for line in lines] == list(range(len(raw)))
+    return [line["class"] for line in lines]
+
+
+def import_loader(out_dir: Path):
+    spec = importlib.util.spec_from_file_location(f"loader_{out_dir.name}", out_dir / "loader.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_export_dir(out_dir: Path, fmt: str, kind: str, result) -> dict:
+    extra = {"pytorch": [], "torchscript": ["model.pt"], "onnx": ["model.onnx"]}[fmt]
+    expected = {"arch.json", "model.safetensors", "loader.py", "tokenizer.json" if kind == "text" else "preprocessing.json", *extra}
+    assert {p.name for p in out_dir.iterdir()} == expected == set(result.files)
+    assert not [p for p in out_dir.parent.iterdir() if p.name.startswith(".")], "staging directories left behind"
+    meta = json.loads((out_dir / "arch.json").read_text())
+    assert meta["format"] == fmt and meta["arch_id"] == result.arch_id and meta["task"]["kind"] == kind
+    assert meta["package_version"] and meta["classes"] and meta["choices"] and meta["cost"]["params"] > 0
+    assert "from nas" not in (out_dir / "loader.py").read_text() and "import nas" not in (out_dir / "loader.py").read_text()
+    return meta
+
+
+# ONNX exports cost seconds each: three models cover every operation, dropped optional blocks and
+# a residual spatial reduction (the full-depth ViT goes through TorchScript in the checkpoint test).
+MODELS = ["text:attention+transforms", "text:span-convolutions", "image:dropped-blocks"]
+
+
+@pytest.mark.parametrize("which", MODELS)
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_torchscript_and_onnx_match_pytorch(which, texts, digits, tmp_path):
+    """Logits of model.pt and model.onnx (onnxruntime, CPU) equal the PyTorch model's on a batch
+    size other than the traced one; the ONNX loader, with neither torch nor our packages, predicts
+    as the PyTorch model does."""
+    kind, name = which.split(":")
+    if kind == "text":
+        raw, task = texts
+        space, arch, model = text_model(task, TEXT_ARCHS[name])
+    else:
+        raw, task = raw_digits(), digits
+        space, arch, model = vit_model(task, VIT_DROPPED)
+    inputs = model_inputs(task, raw)
+    expected = logits_of(model, inputs[:5])  # the export traced a batch of 2
+    predictions = [task.classes[k] for k in logits_of(model, inputs).argmax(-1)]
+    assert len(set(predictions)) > 1, "a constant model would make the prediction check meaningless"
+
+    ts = export_model(model, space, arch, task, "torchscript", tmp_path / "ts", metrics={"note": "random weights"})
+    check_export_dir(tmp_path / "ts", "torchscript", kind, ts)
+    assert ts.max_abs_diff <= 1e-4
+    assert np.abs(logits_of(torch.jit.load(str(tmp_path / "ts" / "model.pt")), inputs[:5]) - expected).max() <= 1e-4
+
+    ox = export_model(model, space, arch, task, "onnx", tmp_path / "onnx")
+    meta = check_export_dir(tmp_path / "onnx", "onnx", kind, ox)
+    assert meta["parity"]["max_abs_diff"] == ox.max_abs_diff <= 1e-4
+    graph = onnx.load(str(tmp_path / "onnx" / "model.onnx"))
+    assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert graph.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # a symbolic batch axis
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_logits = session.run(None, {session.get_inputs()[0].name: inputs[:5].numpy()})[0]
+    assert np.abs(onnx_logits - expected).max() <= 1e-4
+
+    loader = import_loader(tmp_path / "onnx").load(tmp_path / "onnx")
+    assert np.abs(loader.logits(raw[:5]) - expected).max() <= 1e-4  # preprocessing of raw inputs included
+    assert run_loader(tmp_path / "onnx", raw, tmp_path, "onnx") == predictions
+
+
+@pytest.mark.parametrize("kind", ["text", "image"])
+def test_pytorch_loader_in_a_fresh_process(kind, texts, digits, tmp_path):
+    """The `pytorch` loader rebuilds the model with `search_spaces` (not `nas`) and prints the
+    PyTorch model's predictions; images use the unmodified small-images preset with optional
+    blocks dropped. (ONNX loaders run in the parity test, TorchScript in the checkpoint test.)"""
+    fmt = "pytorch"
+    if kind == "text":
+        raw, task = texts
+        space, arch, model = text_model(task, TEXT_ARCHS["span-convolutions"])
+    else:
+        raw, task = raw_digits(), digits
+        block = [{"heads": h, "mlp": m} for h, m in ((3, 96), (6, 192), (6, 384))]
+        dropped = {"stages": [{"width": w, "blocks": [b, None, b, None, b, None]} for w, b in zip((32, 64, 128), block)]}  # slots 2, 4, 6 dropped
+        space, arch, model = vit_model(task, dropped, preset_overrides=None)
+    predictions = [task.classes[k] for k in logits_of(model, model_inputs(task, raw)).argmax(-1)]
+    assert len(set(predictions)) > 1
+    result = export_model(model, space, arch, task, fmt, tmp_path / "export")
+    check_export_dir(tmp_path / "export", fmt, kind, result)
+    assert run_loader(tmp_path / "export", raw, tmp_path, fmt) == predictions
+
+
+def test_export_from_checkpoint_finetunes_and_reports(digits, tmp_path):
+    space = get_space("vit-resnas", "small-images", SMALL_VIT)
+    trainer = SupernetTrainer(space, digits, TrainConfig(epochs=1, batch_size=256, archs_per_step=2, lr=3e-3, seed=0))
+    trainer.train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
+    with pytest.raises(ArchValidationError, match=r"stages\[0\].width"):
+        too_wide = {"stages": [{"width": 64, "blocks": [{"heads": 1, "mlp": 32}]}] * 2}
+        export_from_checkpoint(tmp_path / "ckpt", too_wide, "pytorch", tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+    # No task given: it is loaded again from the checkpoint's metadata.
+    result = export_from_checkpoint(tmp_path / "ckpt", VIT_FULL, "torchscript", tmp_path / "export", finetune_epochs=1, seed=0)
+    meta = check_export_dir(tmp_path / "export", "torchscript", "image", result)
+    metrics = result.metrics
+    assert metrics["finetune_epochs"] == 1 and meta["metrics"] == metrics
+    assert metrics["val_accuracy_finetuned"] > metrics["val_accuracy_inherited"]
+    assert meta["arch"] == space.validate(VIT_FULL).to_dict()
+
+    # The exported weights are the fine-tuned ones: rebuilt from model.safetensors, they score as reported.
+    arch = space.validate(VIT_FULL)
+    model = space.build(arch, digits.shape)
+    model.load_state_dict(load_file(tmp_path / "export" / "model.safetensors"))
+    model.eval()
+    accuracy = (logits_of(model, digits.val.inputs).argmax(-1) == digits.val.labels.numpy()).mean()
+    assert accuracy == pytest.approx(metrics["val_accuracy_finetuned"])
+    raw = raw_digits()
+    predictions = [digits.classes[k] for k in logits_of(model, model_inputs(digits, raw)).argmax(-1)]
+    assert run_loader(tmp_path / "export", raw, tmp_path, "torchscript") == predictions
+
+
+def test_resolve_export_dir(tmp_path):
+    base = tmp_path / "exports"
+    (base / "runs").mkdir(parents=True)
+    assert resolve_export_dir(base, "runs/2024/best") == (base / "runs" / "2024" / "best").resolve()
+    assert resolve_export_dir(base, "runs/../other") == (base / "other").resolve()
+    assert resolve_export_dir(base, str(base / "abs")) == (base / "abs").resolve()  # absolute, but inside
+    (base / "escape").symlink_to(tmp_path)
+    for bad in ("../x", "runs/../../x", "/etc", "/etc/passwd", "escape/x", "escape", "", ".", "runs/.."):
+        with pytest.raises(ValueError, match="^out: "):
+            resolve_export_dir(base, bad)
+
+
+@pytest.fixture
+def small_image_model(digits):
+    return vit_model(digits, VIT_DROPPED)
+
+
+def test_bad_format_and_occupied_out_dir(small_image_model, digits, tmp_path):
+    space, arch, model = small_image_model
+    with pytest.raises(ValueError, match=r"format: 'tflite' not in \{'onnx', 'pytorch', 'torchscript'\}"):
+        export_model(model, space, arch, digits, "tflite", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and FORMATS == ("pytorch", "torchscript", "onnx")
+    (tmp_path / "out").mkdir()
+    export_model(model, space, arch, digits, "pytorch", tmp_path / "out")  # an empty directory is fine
+    with pytest.raises(FileExistsError, match="out: .* not empty.*overwrite=True"):
+        export_model(model, space, arch, digits, "torchscript", tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "arch.json").read_text())["format"] == "pytorch"  # untouched
+    export_model(model, space, arch, digits, "torchscript", tmp_path / "out", overwrite=True)
+    assert json.loads((tmp_path / "out" / "arch.json").read_text())["format"] == "torchscript"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging or old copies left
+
+
+def test_failed_export_leaves_nothing(small_image_model, digits, tmp_path, monkeypatch):
+    space, arch, model = small_image_model
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(nas.export, "_export_onnx", broken)
+    with pytest.raises(RuntimeError, match="exporter crashed"):
+        export_model(model, space, arch, digits, "onnx", tmp_path / "new")
+    assert list(tmp_path.iterdir()) == []
+    export_model(model, space, arch, digits, "pytorch", tmp_path / "old")
+    before = sorted(p.name for p in (tmp_path / "old").iterdir())
+    with pytest.raises(RuntimeError, match="exporter crashed"):
+        export_model(model, space, arch, digits, "onnx", tmp_path / "old", overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == before  # the previous export survives
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+
+
+def test_a_model_of_another_arch_is_refused(small_image_model, digits, tmp_path):
+    space, arch, model = small_image_model
+    other = space.validate(VIT_FULL)
+    with pytest.raises(ValueError, match=f"model: its weights are not those of arch {other.arch_id}"):
+        export_model(model, space, other, digits, "onnx", tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,241 @@
+"""Job specs: parsing, defaults, canonical form, and an error naming the field for every mistake."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nas.spec import (
+    BUILTIN_TASKS,
+    TEXT_MAX_LEN,
+    TEXT_VOCAB_SIZE,
+    JobSpec,
+    SpecError,
+    cheapest_cost,
+    load_spec,
+    parse_spec,
+    submit,
+)
+from nas.store import Store
+from search_spaces import ImageTaskShape, TextTaskShape, get_space
+from surrogates.base import Objective
+from tests.conftest import ALL_PRESETS, REPO
+
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+BASE: dict[str, Any] = {"name": "t", "space": "vit-resnas", "task": "digits"}
+
+
+def spec_with(**changes: Any) -> dict[str, Any]:
+    """BASE with top-level fields replaced; a value of None removes the field."""
+    data = {**BASE, **changes}
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def problems_of(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(data)
+    return info.value.problems
+
+
+# ---- valid specs ----
+
+
+def test_the_documented_examples_exist() -> None:
+    assert {"digits-vit.yaml", "rotten-tomatoes-flexibert.yaml", "nas-bench-bert.yaml"} <= {p.name for p in EXAMPLES}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_parse_and_round_trip(path: Path) -> None:
+    spec = load_spec(path)
+    stored = json.loads(json.dumps(spec.to_dict()))  # what the store keeps is plain JSON
+    assert parse_spec(stored) == spec
+    assert parse_spec(stored).to_dict() == stored
+
+
+def test_defaults_are_filled() -> None:
+    spec = parse_spec(BASE)
+    assert spec.preset == "small-images"
+    assert spec.to_dict() == {
+        "name": "t",
+        "space": "vit-resnas",
+        "preset": "small-images",
+        "task": "digits",
+        "objectives": [{"metric": "accuracy", "goal": "maximize"}],
+        "constraints": {},
+        "strategy": "boshnas",
+        "budget": {"candidates": 100},
+        "supernet": {"epochs": 5, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0},
+        "workers": 1,
+        "seed": 0,
+    }
+
+
+def test_goals_default_by_metric_and_convert_to_objectives() -> None:
+    spec = parse_spec(spec_with(objectives=[{"metric": "accuracy"}, {"metric": "params"}, {"metric": "latency_ms", "goal": "maximize"}]))
+    assert spec.surrogate_objectives() == [Objective("accuracy", True), Objective("params", False), Objective("latency_ms", True)]
+    assert spec.pareto_objectives() == [("accuracy", True), ("params", False), ("latency_ms", True)]
+
+
+def test_benchmark_mode_defaults_its_preset_and_has_no_supernet() -> None:
+    spec = parse_spec({"name": "b", "space": "flexibert", "task": "nas-bench-bert"})
+    assert (spec.preset, spec.supernet, spec.is_benchmark) == ("nas-bench-bert", None, True)
+    assert "supernet" not in spec.to_dict()
+    assert parse_spec({"name": "f", "space": "flexibert", "task": "rotten-tomatoes"}).preset == "flexibert"  # the space's default
+
+
+def test_yaml_and_json_are_told_by_content(tmp_path: Path) -> None:
+    as_json = tmp_path / "spec.yaml"
+    as_json.write_text(json.dumps(BASE))
+    as_yaml = tmp_path / "spec.json"
+    as_yaml.write_text("name: t\nspace: vit-resnas\ntask: digits\n")
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("{name: t, space: vit-resnas, task: digits}")  # starts like JSON, is YAML
+    assert load_spec(as_json) == load_spec(as_yaml) == load_spec(flow) == parse_spec(BASE)
+
+
+def test_user_files_resolve_from_the_spec_directory(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "reviews.csv").write_text("text,label\ngood,1\nbad,0\n")
+    path = tmp_path / "spec.yaml"
+    path.write_text("name: r\nspace: flexibert\ntask: {csv: data/reviews.csv, text_column: text}\nsupernet: {mlm_epochs: 1}\n")
+    spec = load_spec(path)
+    assert spec.to_dict()["task"] == {"csv": str(tmp_path / "data" / "reviews.csv"), "text_column": "text", "label_column": "label"}
+    assert spec.task.to_load_spec() == spec.to_dict()["task"]
+    assert parse_spec(spec.to_dict()) == spec  # absolute now: parses the same from anywhere
+
+
+# ---- invalid specs: every problem names its field ----
+
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    ("unknown metric", spec_with(objectives=[{"metric": "accuracy"}, {"metric": "speed"}]), "objectives[1].metric: 'speed' not in {accuracy, params, flops, latency_ms}"),
+    ("unknown goal", spec_with(objectives=[{"metric": "accuracy", "goal": "up"}]), "objectives[0].goal: 'up' not in {maximize, minimize}"),
+    ("repeated metric", spec_with(objectives=[{"metric": "params"}, {"metric": "accuracy"}, {"metric": "params"}]), "objectives[2].metric: 'params' repeats objectives[0]"),
+    ("no objectives", spec_with(objectives=[]), "objectives: must not be empty"),
+    ("negative budget", spec_with(budget={"candidates": -3}), "budget.candidates: -3 must be >= 1"),
+    ("zero minutes", spec_with(budget={"candidates": 5, "max_minutes": 0}), "budget.max_minutes: 0 must be > 0"),
+    ("unknown preset", spec_with(preset="huge"), "preset: 'huge' not in {tiny, small-images} for space vit-resnas"),
+    ("unknown space", spec_with(space="resnet"), "space: 'resnet' not in {flexibert, vit-resnas}"),
+    ("unknown field", spec_with(frobnicate=1), "frobnicate: unknown field"),
+    ("unknown nested field", spec_with(budget={"candidates": 5, "epochs": 2}), "budget.epochs: unknown field; allowed: {candidates, max_minutes}"),
+    ("missing name", spec_with(name=None), "name: missing required field"),
+    ("unknown strategy", spec_with(strategy="grid"), "strategy: 'grid' not in {boshnas, botorch, evolution, random, tpe, nsga2}"),
+    ("boolean workers", spec_with(workers=True), "workers: expected an integer, got bool True"),
+    ("zero workers", spec_with(workers=0), "workers: 0 must be >= 1"),
+    ("negative seed", spec_with(seed=-1), "seed: -1 must be >= 0"),
+    ("string epochs", spec_with(supernet={"epochs": "5"}), "supernet.epochs: expected an integer, got str '5'"),
+    ("zero epochs", spec_with(supernet={"epochs": 0}), "supernet.epochs: 0 must be >= 1"),
+    ("zero max_train", spec_with(supernet={"max_train": 0}), "supernet.max_train: 0 must be >= 1"),
+    ("archs over batch", spec_with(supernet={"archs_per_step": 64, "batch_size": 32}), "supernet.archs_per_step: 64 exceeds supernet.batch_size=32"),
+    ("mlm on images", spec_with(supernet={"mlm_epochs": 1}), "supernet.mlm_epochs: masked-LM pretraining needs a text task; 'digits' is an image task"),
+    ("zero params_max", spec_with(constraints={"params_max": 0}), "constraints.params_max: 0 must be > 0"),
+    ("impossible params", spec_with(constraints={"params_max": 1000}), "constraints.params_max: 1,000 is below the smallest architecture of vit-resnas/small-images on this task"),
+    ("impossible flops", spec_with(constraints={"flops_max": 1000}), "constraints.flops_max: 1,000 is below the smallest architecture"),
+    ("unknown task", spec_with(task="mnist"), "task: 'mnist' not in {digits, fashion-mnist, rotten-tomatoes, nas-bench-bert}"),
+    ("task of wrong type", spec_with(task=5), "task: expected a task name or a file"),
+    ("missing file", spec_with(task={"npz": "/nonexistent/images.npz"}), "task.npz: file not found: /nonexistent/images.npz"),
+    ("missing csv", spec_with(space="flexibert", task={"csv": "/nonexistent/r.csv"}), "task.csv: file not found: /nonexistent/r.csv"),
+    ("two files", spec_with(task={"csv": "a.csv", "npz": "b.npz"}), "task: give a task name, or exactly one of {csv, jsonl, npz}"),
+    ("columns of images", spec_with(task={"npz": __file__, "label_column": "y"}), "task.label_column: only csv and jsonl tasks have columns"),
+    ("image space, text task", spec_with(task="rotten-tomatoes"), "task: 'rotten-tomatoes' is a text task; space vit-resnas takes image tasks"),
+    ("text space, image task", spec_with(space="flexibert"), "task: 'digits' is an image task; space flexibert takes text tasks"),
+    ("benchmark on vit", spec_with(task="nas-bench-bert"), "space: benchmark mode (task nas-bench-bert) needs space flexibert, got 'vit-resnas'"),
+    ("benchmark preset", spec_with(space="flexibert", preset="flexibert", task="nas-bench-bert"), "preset: benchmark mode (task nas-bench-bert) needs preset nas-bench-bert"),
+    (
+        "benchmark latency objective",
+        spec_with(space="flexibert", task="nas-bench-bert", objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}]),
+        "objectives[1].metric: 'latency_ms' is not available in benchmark mode",
+    ),
+    ("benchmark latency limit", spec_with(space="flexibert", task="nas-bench-bert", constraints={"latency_ms_max": 5}), "constraints.latency_ms_max: latency is not available in benchmark mode"),
+    ("benchmark supernet", spec_with(space="flexibert", task="nas-bench-bert", supernet={"epochs": 1}), "supernet: does not apply in benchmark mode"),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), [(d, e) for _, d, e in INVALID], ids=[name for name, _, _ in INVALID])
+def test_invalid_spec_names_the_field(data: dict[str, Any], expected: str) -> None:
+    problems = problems_of(data)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    data = spec_with(
+        preset="huge",
+        objectives=[{"metric": "accuracy"}, {"metric": "speed"}],
+        budget={"candidates": -3},
+        frobnicate=True,
+        workers=0,
+        task={"npz": "/nonexistent/x.npz"},
+    )
+    with pytest.raises(SpecError) as info:
+        parse_spec(data)
+    paths = [p.split(":")[0] for p in info.value.problems]
+    assert sorted(paths) == sorted(["objectives[1].metric", "budget.candidates", "frobnicate", "workers", "preset", "task.npz"])
+    assert str(info.value) == "\n".join(info.value.problems)
+
+
+def test_cross_field_checks_run_beside_structural_errors() -> None:
+    problems = problems_of(spec_with(seed=-1, space="flexibert", constraints={"params_max": 10}))
+    assert any(p.startswith("seed:") for p in problems) and any(p.startswith("task: 'digits' is an image task") for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "file not found"), ("", "empty file"), ("name: [unclosed", "not valid YAML"), ('{"name": ', "not valid JSON"), ("- a\n- b\n", "expected a mapping")],
+)
+def test_unreadable_spec_files_name_the_file(tmp_path: Path, content: str | None, expected: str) -> None:
+    path = tmp_path / "spec.yaml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.problems[0].startswith(str(path)) and expected in info.value.problems[0]
+
+
+def test_an_invalid_spec_writes_nothing(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'nas.db'}") as store:
+        with pytest.raises(SpecError):
+            submit(store, spec_with(budget={"candidates": -3}))
+        path = tmp_path / "bad.yaml"
+        path.write_text("name: x\nspace: vit-resnas\ntask: digits\nstrategy: grid\n")
+        with pytest.raises(SpecError):
+            submit(store, path)
+        assert store.list_jobs() == []
+        job = submit(store, EXAMPLES[0])
+        assert store.list_jobs() == [job] and job.spec == load_spec(EXAMPLES[0]).to_dict() and job.name == job.spec["name"]
+
+
+# ---- the cheapest architecture, and the task shapes used to cost it ----
+
+
+@pytest.mark.parametrize(("space_name", "preset"), ALL_PRESETS, ids=[f"{s}:{p}" for s, p in ALL_PRESETS])
+def test_cheapest_cost_is_a_lower_bound(space_name: str, preset: str) -> None:
+    space = get_space(space_name, preset)
+    shape = TextTaskShape(vocab_size=TEXT_VOCAB_SIZE, max_len=TEXT_MAX_LEN, num_classes=2) if space_name == "flexibert" else space.default_task()
+    cheapest = cheapest_cost(space_name, preset, shape)
+    rng = random.Random(1)
+    samples = [space.cost(space.sample(rng), shape) for _ in range(200)]
+    smallest = [space.cost(space.extreme(rng, largest=False), shape) for _ in range(20)]
+    assert all(c.params >= cheapest.params and c.flops >= cheapest.flops for c in samples + smallest)
+
+
+def test_builtin_task_shapes_match_the_data() -> None:
+    from nas.data import BUILTIN_TASKS as DATA_TASKS
+    from nas.data import load_task
+
+    assert set(BUILTIN_TASKS) == set(DATA_TASKS)
+    defaults = inspect.signature(load_task).parameters
+    assert (defaults["vocab_size"].default, defaults["max_len"].default) == (TEXT_VOCAB_SIZE, TEXT_MAX_LEN)
+    assert isinstance(BUILTIN_TASKS["fashion-mnist"], ImageTaskShape) and isinstance(BUILTIN_TASKS["rotten-tomatoes"], TextTaskShape)
+    assert dataclasses.asdict(BUILTIN_TASKS["fashion-mnist"]) == {"channels": 1, "image_size": 28, "num_classes": 10}
+
+
+def test_job_spec_is_frozen() -> None:
+    spec = parse_spec(BASE)
+    with pytest.raises(Exception):
+        spec.seed = 3  # type: ignore[misc]
+    assert isinstance(spec, JobSpec)
