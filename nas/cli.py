@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nas import cli_jobs
 from nas.cli_common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents, task_for
 from nas.cli_supernet import supernet_app
 from search_spaces import ArchValidationError, space_names
@@ -28,6 +29,7 @@ arch_app = typer.Typer(help="Validate, cost and import architectures.", no_args_
 app.add_typer(spaces_app, name="spaces")
 app.add_typer(arch_app, name="arch")
 app.add_typer(supernet_app, name="supernet")
+cli_jobs.register(app)
 
 @spaces_app.command("list")
 def spaces_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:

@@ -146,6 +146,9 @@ class SupernetSpec(_Strict):
     batch_size: int = Field(128, ge=1)
     mlm_epochs: int = Field(0, ge=0)  # text tasks: masked-LM pretraining on the task's text first
     max_train: int | None = Field(None, ge=1)  # a deterministic training subset, for fast runs
+    lr: float = Field(2e-3, gt=0)
+    sandwich: bool = True  # every step also trains the largest and the smallest subnet
+    warmup_epochs: int = Field(2, ge=0)  # curriculum: choices widen from the largest over these epochs
 
 
 class JobSpec(_Strict):

@@ -43,6 +43,38 @@ def scratch_url(url: str | None) -> Iterator[str]:
         admin.dispose()
 
 
+def store_figures(url: str | None, n: int = 100_000, batch: int = 10_000, repeats: int = 5) -> dict:
+    """Bulk-insert `n` synthetic results into a scratch database, then time Pareto queries."""
+    rng = np.random.default_rng(0)
+    with scratch_url(url) as scratch, Store(scratch) as store:
+        job = store.create_job({"bench": True}, "bench")
+        accuracy = np.round(rng.random(n), 3)  # rounded: ties and duplicates, as real scores have
+        params = np.round(rng.lognormal(14, 1, n), -3)
+        flops = params * rng.uniform(20, 40, n)
+        start = time.perf_counter()
+        for lo in range(0, n, batch):
+            store.bulk_insert_results(
+                job.id,
+                (
+                    {"arch_id": f"{i:016x}", "arch": {"i": i}, "metrics": {"accuracy": accuracy[i], "params": params[i], "flops": flops[i]}}
+                    for i in range(lo, min(lo + batch, n))
+                ),
+            )
+        insert_s = time.perf_counter() - start
+        figures = {"backend": store.backend, "rows": n, "insert_rows_per_s": n / insert_s, "pareto_ms": {}}
+        print(f"backend {store.backend}: bulk insert {n:,} rows in {insert_s:.2f} s = {n / insert_s:,.0f} rows/s")
+        for objectives in ([("accuracy", True), ("params", False)], [("accuracy", True), ("params", False), ("flops", False)]):
+            times, front = [], []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                front = store.pareto(job.id, objectives)
+                times.append(time.perf_counter() - start)
+            names = ", ".join(f"{m} {'max' if up else 'min'}" for m, up in objectives)
+            figures["pareto_ms"][",".join(m for m, _ in objectives)] = {"median": statistics.median(times) * 1000, "best": min(times) * 1000, "front": len(front)}
+            print(f"  pareto({names}) over {n:,}: median {statistics.median(times) * 1000:.0f} ms, best {min(times) * 1000:.0f} ms, front {len(front)}")
+        return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="database URL (default: a temporary SQLite file)")
@@ -50,31 +82,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000, help="rows per bulk insert")
     parser.add_argument("--repeats", type=int, default=5, help="Pareto queries timed")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    with scratch_url(args.url) as url, Store(url) as store:
-        job = store.create_job({"bench": True}, "bench")
-        accuracy = np.round(rng.random(args.n), 3)  # rounded: ties and duplicates, as real scores have
-        params = np.round(rng.lognormal(14, 1, args.n), -3)
-        flops = params * rng.uniform(20, 40, args.n)
-        start = time.perf_counter()
-        for lo in range(0, args.n, args.batch):
-            store.bulk_insert_results(
-                job.id,
-                (
-                    {"arch_id": f"{i:016x}", "arch": {"i": i}, "metrics": {"accuracy": accuracy[i], "params": params[i], "flops": flops[i]}}
-                    for i in range(lo, min(lo + args.batch, args.n))
-                ),
-            )
-        insert_s = time.perf_counter() - start
-        print(f"backend {store.backend}: bulk insert {args.n:,} rows in {insert_s:.2f} s = {args.n / insert_s:,.0f} rows/s")
-        for objectives in ([("accuracy", True), ("params", False)], [("accuracy", True), ("params", False), ("flops", False)]):
-            times, front = [], []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                front = store.pareto(job.id, objectives)
-                times.append(time.perf_counter() - start)
-            names = ", ".join(f"{m} {'max' if up else 'min'}" for m, up in objectives)
-            print(f"  pareto({names}) over {args.n:,}: median {statistics.median(times) * 1000:.0f} ms, best {min(times) * 1000:.0f} ms, front {len(front)}")
+    store_figures(args.url, args.n, args.batch, args.repeats)
 
 
 if __name__ == "__main__":

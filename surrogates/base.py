@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +38,19 @@ class NoCandidatesLeft(RuntimeError):
 class Strategy(ABC):
     name: str = "strategy"
 
-    def __init__(self, space: SearchSpace, pool: Sequence[Architecture] | None = None, objective: Objective = Objective(), seed: int = 0):
+    def __init__(
+        self,
+        space: SearchSpace,
+        pool: Sequence[Architecture] | None = None,
+        objective: Objective = Objective(),
+        seed: int = 0,
+        feasible: Callable[[Architecture], bool] | None = None,
+    ):
+        """`feasible`: a constraint known before evaluation (e.g. a parameter budget); infeasible
+        architectures are left out of the pool and of sampled candidates."""
         self.space, self.objective, self.seed = space, objective, seed
-        self.pool = list({a.arch_id: a for a in pool}.values()) if pool is not None else None
+        self.feasible = feasible or (lambda arch: True)
+        self.pool = [a for a in {a.arch_id: a for a in pool}.values() if self.feasible(a)] if pool is not None else None
         self.observed: dict[str, tuple[Architecture, dict[str, float]]] = {}  # in the order told
 
     # ---- the interface ----
@@ -122,7 +132,7 @@ class Strategy(ABC):
                 break
             if arch.arch_id not in taken:
                 out.setdefault(arch.arch_id, arch)
-        return list(out.values())
+        return [a for a in out.values() if self.feasible(a)]
 
     def fresh_random(self, n: int, taken: set[str], rng: random.Random, max_tries: int = 100) -> list[Architecture]:
         """Up to n random architectures not in `taken`: from the pool, or sampled from the space."""
@@ -134,6 +144,6 @@ class Strategy(ABC):
         while len(out) < n and tries < max_tries * n:
             arch = self.space.sample(rng)
             tries += 1
-            if arch.arch_id not in taken:
+            if arch.arch_id not in taken and self.feasible(arch):
                 out.setdefault(arch.arch_id, arch)
         return list(out.values())

@@ -45,7 +45,7 @@ class RegularizedEvolution(Strategy):
             child = self.space.mutate(parent, rng)
             if self.pool is not None:
                 child = self.nearest_free(child, taken | set(out), rng)
-            if child is not None and child.arch_id not in taken and child.arch_id not in out:
+            if child is not None and child.arch_id not in taken and child.arch_id not in out and self.feasible(child):
                 out[child.arch_id] = child
         return list(out.values())
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.parego import qLogNParEGO
 from botorch.fit import fit_gpytorch_mll
@@ -100,6 +101,8 @@ class BotorchMultiObjective(Strategy):
 
     def _acquisition(self, model: ModelList, baseline: torch.Tensor, outcomes: torch.Tensor, pending: list[Architecture], standardize: Standardizer):
         x_pending = torch.tensor(standardize(self.features(pending)), dtype=torch.float64) if pending else None
+        if len(self.objectives) == 1:
+            return qLogNoisyExpectedImprovement(model, X_baseline=baseline, X_pending=x_pending, prune_baseline=True, cache_root=False)
         if len(self.objectives) > 3:
             return qLogNParEGO(model, X_baseline=baseline, X_pending=x_pending, prune_baseline=True)
         # Reference point: a little worse than the worst observed value of each objective.

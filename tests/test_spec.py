@@ -70,7 +70,7 @@ def test_defaults_are_filled() -> None:
         "constraints": {},
         "strategy": "boshnas",
         "budget": {"candidates": 100},
-        "supernet": {"epochs": 5, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0},
+        "supernet": {"epochs": 5, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2},
         "workers": 1,
         "seed": 0,
     }

@@ -1,0 +1,212 @@
+"""`nas run | submit | jobs | status | cancel | coordinator | serve | pareto | export`: the search
+service on the command line. Every command takes `--db URL` (or $NAS_DB_URL; default a SQLite
+file in the data directory)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nas.cli_common import emit, fail
+
+DbOption = Annotated[str | None, typer.Option("--db", envvar="NAS_DB_URL", help="Database URL (default: SQLite in the data directory).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+RayOption = Annotated[str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="An existing Ray cluster (default: start a local one).")]
+StaleOption = Annotated[float, typer.Option("--stale-after", min=1.0, help="Seconds without a heartbeat after which a running job is taken over.")]
+
+
+def open_store(db: str | None):
+    from nas.store import Store, StoreError
+
+    try:
+        return Store(db)
+    except (StoreError, ValueError) as exc:
+        fail(f"--db: {exc}")
+
+
+def _service_call(function, *args: Any, **kwargs: Any) -> Any:
+    """Runs a service operation, turning its input errors into exit code 2 with the message."""
+    from nas.service import ServiceError
+    from nas.spec import SpecError
+    from nas.store import StoreError
+
+    try:
+        return function(*args, **kwargs)
+    except SpecError as exc:
+        fail(exc.problems)
+    except (ServiceError, StoreError, ValueError, FileExistsError) as exc:
+        fail(str(exc))
+
+
+def register(app: typer.Typer) -> None:
+    for command in (run, submit, jobs, status, cancel, coordinator, serve, pareto, export):
+        app.command(command.__name__)(command)
+
+
+def run(
+    spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")],
+    db: DbOption = None,
+    ray_address: RayOption = None,
+    as_json: JsonOption = False,
+    progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
+) -> None:
+    """Submit a job and run it here to completion; prints the Pareto front (with --json, the last
+    line is {job_id, status, candidates_done, best, pareto})."""
+    from nas.coordinator import Coordinator
+    from nas.service import job_summary, pareto_rows, submit_job
+
+    store = open_store(db)
+    job = _service_call(submit_job, store, spec)
+    finished = Coordinator(store, ray_address=ray_address, show_progress=progress and sys.stderr.isatty()).run_next(job.id)
+    summary = job_summary(store, finished or store.get_job(job.id))
+    front = pareto_rows(store, job.id) if summary["candidates_done"] else []
+    if as_json:
+        emit({**summary, "job_id": job.id, "pareto": front})
+    else:
+        _print_summary(summary)
+        _print_front(front)
+    if summary["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def submit(spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")], db: DbOption = None) -> None:
+    """Queue a job for a coordinator (`nas coordinator`); prints its id."""
+    from nas.service import submit_job
+
+    job = _service_call(submit_job, open_store(db), spec)
+    emit({"job_id": job.id, "name": job.name, "status": job.status})
+
+
+def jobs(db: DbOption = None, status_filter: Annotated[str | None, typer.Option("--status", help="Only jobs in this status.")] = None, as_json: JsonOption = False) -> None:
+    """List jobs."""
+    from nas.service import job_summary, list_jobs
+
+    store = open_store(db)
+    rows = [job_summary(store, job) for job in _service_call(list_jobs, store, status_filter)]
+    if as_json:
+        emit(rows)
+        return
+    table = Table("id", "name", "status", "space", "strategy", "done", "best")
+    for row in rows:
+        best = row["best"]["metrics"].get(row["objectives"][0]["metric"]) if row["best"] else None
+        table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), "" if best is None else f"{best:.4g}")
+    Console().print(table)
+
+
+def status(job_id: int, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """A job's state, counts and best candidate."""
+    from nas.service import get_job, job_summary
+
+    store = open_store(db)
+    summary = job_summary(store, _service_call(get_job, store, job_id))
+    if as_json:
+        emit(summary)
+    else:
+        _print_summary(summary)
+
+
+def cancel(job_id: int, db: DbOption = None) -> None:
+    """Cancel a job: a queued one at once, a running one at its coordinator's next step. Finished
+    results stay."""
+    from nas.service import cancel_job
+
+    job = _service_call(cancel_job, open_store(db), job_id)
+    emit({"job_id": job.id, "status": job.status, "cancel_requested": job.cancel_requested})
+
+
+def coordinator(
+    db: DbOption = None,
+    ray_address: RayOption = None,
+    job: Annotated[int | None, typer.Option("--job", help="Run only this job.")] = None,
+    once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False,
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between looks for queued jobs.")] = 2.0,
+    stale_after: StaleOption = 120.0,
+    progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
+) -> None:
+    """Run queued jobs (and take over running ones whose coordinator died) until interrupted."""
+    from nas.coordinator import Coordinator
+
+    worker = Coordinator(open_store(db), ray_address=ray_address, stale_after_s=stale_after, show_progress=progress and sys.stderr.isatty())
+    if once or job is not None:
+        finished = worker.run_next(job)
+        emit({"job_id": finished.id, "status": finished.status} if finished else {"job_id": None, "status": "nothing to run"})
+        return
+    try:
+        worker.serve_forever(poll)
+    except KeyboardInterrupt:
+        pass
+
+
+def serve(
+    db: DbOption = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: Annotated[str | None, typer.Option(envvar="NAS_API_TOKEN", help="Bearer token clients must send.")] = None,
+    export_root: Annotated[Path, typer.Option(help="Directory exports are written under.")] = Path("exports"),
+) -> None:
+    """The REST API (OpenAPI schema at /docs and /openapi.json). Jobs it accepts are run by `nas coordinator`."""
+    from nas.api import serve as serve_api
+
+    if not token:
+        fail("--token: required (or set NAS_API_TOKEN); requests must send 'Authorization: Bearer <token>'")
+    open_store(db)  # migrations and a clear error before the server starts
+    serve_api(db, host, port, token, export_root)
+
+
+def pareto(
+    job_id: int,
+    db: DbOption = None,
+    objectives: Annotated[str | None, typer.Option(help="Comma-separated metrics (default: the job's objectives).")] = None,
+    as_json: JsonOption = False,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of all candidates and the front.")] = None,
+) -> None:
+    """The non-dominated candidates of a job."""
+    from nas.service import pareto_plot, pareto_rows
+
+    store = open_store(db)
+    metrics = [m.strip() for m in objectives.split(",")] if objectives else None
+    rows = _service_call(pareto_rows, store, job_id, metrics)
+    if plot is not None:
+        used = metrics or [o["metric"] for o in store.get_job(job_id).spec["objectives"]]
+        pareto_plot(rows, store.candidates(job_id, "done"), used, plot)
+    if as_json:
+        emit(rows)
+    else:
+        _print_front(rows)
+
+
+def export(
+    job_id: int,
+    candidate_id: int,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write (must not exist or be empty).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="pytorch, torchscript or onnx")] = "pytorch",
+    finetune: Annotated[int, typer.Option(min=0, help="Fine-tune the extracted model for this many epochs on the task first.")] = 0,
+    db: DbOption = None,
+) -> None:
+    """Export a candidate as a standalone model with its arch, preprocessing and a loader."""
+    from nas.service import export_candidate
+
+    emit(_service_call(export_candidate, open_store(db), job_id, candidate_id, fmt, out, finetune_epochs=finetune))
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    console = Console()
+    console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""))
+    console.print(f"  {summary['space']}:{summary['preset']} on {summary['task']}, {summary['strategy']}, counts {summary['counts']}")
+    if summary["best"]:
+        console.print(f"  best: candidate {summary['best']['candidate_id']} {summary['best']['metrics']}")
+
+
+def _print_front(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    metrics = sorted({k for row in rows for k in row["metrics"]})
+    table = Table("candidate", "arch id", *metrics, title="Pareto front")
+    for row in rows:
+        table.add_row(str(row["candidate_id"]), row["arch_id"], *(f"{row['metrics'][m]:.4g}" if m in row["metrics"] else "" for m in metrics))
+    Console().print(table)

@@ -1,0 +1,80 @@
+"""Scoring candidates: with weights inherited from a trained supernet, or by looking up
+NAS-Bench-BERT (benchmark mode). The coordinator runs `SupernetEvaluator` inside Ray actors; the
+same class runs in-process for the service benchmark's bare loop, so both do the same work.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from search_spaces import Architecture, get_space
+
+LATENCY_REPEATS = 5  # median of this many single-example forward passes
+
+
+def load_task_from_meta(meta: dict[str, Any]):
+    """The task a checkpoint was trained on, loaded again exactly (same split, same tokenizer)."""
+    from nas.data import load_task
+
+    source = meta["task"]["source"]
+    return load_task(source["spec"], seed=source["seed"], vocab_size=source["vocab_size"], max_len=source["max_len"], max_train=source["max_train"])
+
+
+class SupernetEvaluator:
+    """Validation accuracy with inherited weights, exact params and FLOPs, and the measured CPU
+    latency of the extracted standalone model on one example."""
+
+    def __init__(self, checkpoint_dir: str, threads: int = 1, measure_latency: bool = True):
+        from nas.supernet_training import load_supernet
+
+        torch.set_num_threads(threads)
+        self.supernet, meta = load_supernet(Path(checkpoint_dir))
+        self.space = self.supernet.space
+        self.task = load_task_from_meta(meta)
+        self.measure_latency = measure_latency
+
+    def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
+        from nas.supernet_training import evaluate_subnet
+
+        arch = self.space.validate(arch_data)
+        metrics: dict[str, float] = {"accuracy": evaluate_subnet(self.supernet, arch, self.task.val)}
+        metrics.update({k: float(v) for k, v in self.space.cost(arch, self.task.shape).to_dict().items()})
+        if self.measure_latency:
+            metrics["latency_ms"] = self.latency_ms(arch)
+        return metrics
+
+    @torch.no_grad()
+    def latency_ms(self, arch: Architecture) -> float:
+        model = self.supernet.extract(arch).eval()
+        example = self.task.val.inputs[:1]
+        model(example)  # warm-up: first calls allocate
+        timings = []
+        for _ in range(LATENCY_REPEATS):
+            started = time.perf_counter()
+            model(example)
+            timings.append((time.perf_counter() - started) * 1000)
+        return statistics.median(timings)
+
+    def ping(self) -> bool:
+        return True
+
+
+class BenchmarkEvaluator:
+    """Benchmark mode: the architecture's measured GLUE (mean of its trainings) and exact costs."""
+
+    def __init__(self, path: str | Path):
+        from surrogates.tabular import NasBenchBertTable
+
+        self.table = NasBenchBertTable(path)
+        self.space = get_space("flexibert", "nas-bench-bert")
+
+    def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
+        return self.table.evaluate(self.space.validate(arch_data))
+
+    def ping(self) -> bool:
+        return True

@@ -1,0 +1,218 @@
+"""The service end to end: jobs run by the coordinator on real Ray against real databases,
+crash recovery with real process kills, cancel, and export of what a search found."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from nas.coordinator import SUPERNET_ARTIFACT, Coordinator
+from nas.evaluation import SupernetEvaluator
+from nas.service import export_candidate, pareto_rows
+from nas.spec import submit
+from nas.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+NAS = [sys.executable, "-m", "nas.cli"]
+
+
+def benchmark_spec(**changes) -> dict:
+    spec = yaml.safe_load((REPO / "examples" / "nas-bench-bert.yaml").read_text())
+    spec.update({"strategy": "evolution", "budget": {"candidates": 12}, **changes})
+    return spec
+
+
+def digits_spec(**changes) -> dict:
+    spec = yaml.safe_load((REPO / "examples" / "digits-vit.yaml").read_text())
+    spec.update({"budget": {"candidates": 4}, "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300}, **changes})
+    return spec
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "NAS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+
+
+def assert_non_dominated(front: list[dict], done, objectives: list[tuple[str, bool]]) -> None:
+    """`front` is exactly the set of done candidates no other done candidate dominates."""
+
+    def as_max(c) -> np.ndarray:
+        return np.array([c.metrics[m] if up else -c.metrics[m] for m, up in objectives])
+
+    points = {c.id: as_max(c) for c in done}
+    expected = {i for i, p in points.items() if not any(np.all(q >= p) and np.any(q > p) for q in points.values())}
+    assert {row["candidate_id"] for row in front} == expected
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def digits_job(tmp_path_factory):
+    """One real digits search (supernet trained as a Ray task), shared by the tests that read it."""
+    root = tmp_path_factory.mktemp("digits")
+    store = Store(f"sqlite:///{root / 'nas.db'}")
+    job = submit(store, digits_spec())
+    finished = Coordinator(store, jobs_dir=root / "jobs").run_next(job.id)
+    return store, finished, root
+
+
+def test_digits_search_trains_evaluates_and_exports(digits_job, tmp_path):
+    store, job, _ = digits_job
+    assert job.status == "succeeded", job.error
+    done = store.candidates(job.id, "done")
+    assert len(done) == 4 and len(store.artifacts(job.id, SUPERNET_ARTIFACT)) == 1
+    for candidate in done:
+        assert 0.0 <= candidate.metrics["accuracy"] <= 1.0 and candidate.metrics["latency_ms"] > 0
+        assert candidate.metrics["params"] <= 2_000_000  # the spec's params_max constraint
+    front = pareto_rows(store, job.id)
+    assert_non_dominated(front, done, [("accuracy", True), ("params", False)])
+    # Export the first front member and reload it in a fresh process, without the service.
+    out = tmp_path / "model"
+    export_candidate(store, job.id, front[0]["candidate_id"], "pytorch", out)
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:20]
+    np.save(tmp_path / "images.npy", images)
+    fresh = subprocess.run([sys.executable, str(out / "loader.py"), str(out), str(tmp_path / "images.npy")], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))
+    assert fresh.returncode == 0, fresh.stderr
+    predicted = [json.loads(line)["class"] for line in fresh.stdout.splitlines()]
+    sys.path.insert(0, str(out))
+    try:
+        import loader  # the exported loader, in this process, for the reference predictions
+    finally:
+        sys.path.remove(str(out))
+        sys.modules.pop("loader", None)
+    assert predicted == [loader.load(out).classes[i] for i in loader.load(out).predict(images)]
+
+
+class CrashingEvaluator(SupernetEvaluator):
+    """Kills its own worker process on a quarter of the architectures (first hex digit 0-3)."""
+
+    def evaluate(self, arch_data):
+        if self.space.validate(arch_data).arch_id[0] in "0123":
+            os._exit(1)
+        return super().evaluate(arch_data)
+
+
+def test_dead_workers_candidates_are_retried_then_failed(digits_job):
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
+    store, trained, _ = digits_job
+    job = submit(store, digits_spec(strategy="random", budget={"candidates": 10}))
+    checkpoint = store.artifacts(trained.id, SUPERNET_ARTIFACT)[0].path
+    store.add_artifact(job.id, SUPERNET_ARTIFACT, checkpoint)  # reuse: no second training
+    finished = Coordinator(store, evaluator=CrashingEvaluator, max_attempts=2).run_next(job.id)
+    assert finished.status == "succeeded", finished.error
+    candidates = store.candidates(job.id)
+    failed = [c for c in candidates if c.status == "failed"]
+    assert len(candidates) == 10 and failed, "no architecture hit the crash rule"
+    for candidate in candidates:
+        crashes = candidate.arch_id[0] in "0123"
+        assert candidate.status == ("failed" if crashes else "done")
+        if crashes:
+            assert candidate.attempt == 2 and "Actor" in candidate.error
+
+
+def test_benchmark_job_through_the_cli(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(benchmark_spec(workers=2)))
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    result = subprocess.run([*NAS, "run", str(spec), "--json", "--db", db], capture_output=True, text=True, timeout=300, env=env_for(tmp_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary["status"] == "succeeded" and summary["candidates_done"] == 12
+    store = Store(db)
+    done = store.candidates(summary["job_id"], "done")
+    assert summary["best"]["metrics"]["accuracy"] == max(c.metrics["accuracy"] for c in done)
+    assert_non_dominated(summary["pareto"], done, [("accuracy", True), ("params", False)])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(benchmark_spec(strategy="simulated-annealing", budget={"candidates": -1})))
+    rejected = subprocess.run([*NAS, "run", str(bad), "--db", db], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))
+    assert rejected.returncode == 2 and "strategy" in rejected.stderr and "budget.candidates" in rejected.stderr
+    assert len(store.list_jobs()) == 1  # nothing written for the rejected spec
+
+
+def test_benchmark_job_on_postgresql(postgres_url):
+    store = Store(postgres_url)
+    job = submit(store, benchmark_spec(strategy="boshnas", budget={"candidates": 8}))
+    finished = Coordinator(store).run_next(job.id)
+    assert finished.status == "succeeded", finished.error
+    assert store.counts(job.id) == {"proposed": 0, "running": 0, "done": 8, "failed": 0}
+
+
+def start_coordinator(db: str, job_id: int, tmp_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([*NAS, "coordinator", "--db", db, "--job", str(job_id), "--stale-after", "2", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path), start_new_session=True)  # fmt: skip
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)  # the coordinator and its Ray processes, as a crash would
+    process.wait(timeout=30)
+
+
+def test_killed_coordinator_resumes_without_losing_or_repeating_work(tmp_path):
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    store = Store(db)
+    job = submit(store, benchmark_spec(strategy="tpe", budget={"candidates": 20}))
+    first = start_coordinator(db, job.id, tmp_path)
+    wait_for(lambda: store.counts(job.id).get("done", 0) >= 5, 180, "5 results before the kill")
+    kill_hard(first)
+    before = {c.id: (c.arch_id, c.metrics) for c in store.candidates(job.id, "done")}
+    time.sleep(2.5)  # the dead coordinator's heartbeat goes stale
+    second = start_coordinator(db, job.id, tmp_path)
+    assert second.wait(timeout=300) == 0, second.stderr.read()
+    assert store.get_job(job.id).status == "succeeded"
+    candidates = store.candidates(job.id)
+    assert store.counts(job.id)["done"] == 20 and len(candidates) == 20
+    assert len({c.arch_id for c in candidates}) == 20  # nothing evaluated twice
+    assert all(store.get_candidate(i).metrics == metrics and store.get_candidate(i).arch_id == arch for i, (arch, metrics) in before.items())
+    assert any(e.kind == "resumed" for e in store.events(job.id))
+
+
+def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    store = Store(db)
+    job = submit(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300}, budget={"candidates": 2}))
+    first = start_coordinator(db, job.id, tmp_path)
+    checkpoint = tmp_path / "home" / "jobs" / f"job-{job.id}" / "supernet" / "checkpoint.json"
+    wait_for(checkpoint.exists, 180, "the first epoch's checkpoint")
+    kill_hard(first)
+    step_at_kill = json.loads(checkpoint.read_text())["position"]["global_step"]
+    time.sleep(2.5)
+    second = start_coordinator(db, job.id, tmp_path)
+    assert second.wait(timeout=300) == 0, second.stderr.read()
+    assert store.get_job(job.id).status == "succeeded"
+    assert len(store.artifacts(job.id, SUPERNET_ARTIFACT)) == 1 and store.counts(job.id)["done"] == 2
+    assert json.loads(checkpoint.read_text())["position"]["phase"] == "done"
+    resumed = [e for e in store.events(job.id) if e.kind == "supernet_resumed"]
+    assert step_at_kill > 0 and [e.data["step"] for e in resumed] == [step_at_kill]
+
+
+def test_cancel_stops_a_running_job_and_keeps_results(tmp_path):
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    store = Store(db)
+    job = submit(store, benchmark_spec(strategy="random", budget={"candidates": 400}))
+    running = start_coordinator(db, job.id, tmp_path)
+    wait_for(lambda: store.counts(job.id).get("done", 0) >= 3, 180, "3 results")
+    cancelled = subprocess.run([*NAS, "cancel", str(job.id), "--db", db], capture_output=True, text=True, timeout=60, env=env_for(tmp_path))
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert running.wait(timeout=30) == 0
+    final = store.get_job(job.id)
+    assert final.status == "cancelled" and 3 <= store.counts(job.id)["done"] < 400
+    assert store.counts(job.id)["running"] == 0
