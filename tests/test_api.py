@@ -1,0 +1,365 @@
+"""The REST API and the service operations behind it: auth, job submission (every spec problem by
+field path, nothing written), cancel, Pareto fronts (against brute force, with constraints),
+export errors and an export through the API, the OpenAPI schema, the Pareto plot."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from nas import service
+from nas.api import create_app, serve
+from nas.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "test-token-\N{GREEK SMALL LETTER ALPHA}"  # non-ASCII: the comparison works on bytes
+AUTH = {"Authorization": f"Bearer {TOKEN}".encode()}  # a header's bytes, UTF-8 here
+BENCH_SPEC: dict[str, Any] = yaml.safe_load((REPO / "examples" / "nas-bench-bert.yaml").read_text())
+# A trained (non-benchmark) job; submitting it loads no data.
+DIGITS_SPEC: dict[str, Any] = {"name": "digits-vit", "space": "vit-resnas", "preset": "small-images", "task": "digits"}
+CHEAPEST_BENCH_PARAMS = 4_270_722  # nas.spec.cheapest_cost of flexibert/nas-bench-bert: params_max must be above it
+
+
+@dataclass
+class Api:
+    store: Store
+    client: TestClient  # sends the token
+    anonymous: TestClient  # sends none
+    export_root: Path
+
+
+def make_api(url: str, tmp_path: Path) -> Iterator[Api]:
+    store = Store(url)
+    app = create_app(store, TOKEN, tmp_path / "exports")
+    with TestClient(app, headers=AUTH) as client, TestClient(app) as anonymous:
+        yield Api(store, client, anonymous, tmp_path / "exports")
+    store.close()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    yield from make_api(f"sqlite:///{tmp_path / 'nas.db'}", tmp_path)
+
+
+def add_done(store: Store, job_id: int, metrics: Sequence[dict[str, float]], tag: str = "") -> list[int]:
+    """Done candidates with these metrics; returns their ids."""
+    records = store.add_candidates(job_id, [(f"arch-{tag}{job_id}-{i}", {"i": i}) for i in range(len(metrics))])
+    for record, values in zip(records, metrics):
+        store.start_candidate(record.id, "test")
+        store.record_result(record.id, values)
+    return [r.id for r in records]
+
+
+def brute_force_front(points: dict[int, dict[str, float]], objectives: Sequence[tuple[str, bool]]) -> set[int]:
+    def no_worse(a: dict[str, float], b: dict[str, float]) -> bool:
+        return all(a[m] >= b[m] if up else a[m] <= b[m] for m, up in objectives)
+
+    def dominates(a: dict[str, float], b: dict[str, float]) -> bool:
+        return no_worse(a, b) and any(a[m] != b[m] for m, _ in objectives)
+
+    return {i for i, p in points.items() if not any(dominates(q, p) for j, q in points.items() if j != i)}
+
+
+def random_metrics(rng: random.Random, n: int) -> list[dict[str, float]]:
+    # Accuracy grows with size, with noise, so fronts have many members; coarse values make ties
+    # and exact copies common, as in real fronts.
+    rows = []
+    for _ in range(n):
+        params = rng.randrange(4_500_000, 15_000_000, 500_000)
+        accuracy = round(0.5 + 0.4 * (params - 4_500_000) / 10_500_000 + rng.uniform(-0.08, 0.08), 2)
+        rows.append({"accuracy": accuracy, "params": params, "flops": rng.randint(1, 5) * 1e8})
+    return rows
+
+
+# ---- auth, health, schema ----
+
+
+def test_auth_required_everywhere_but_health(api: Api) -> None:
+    assert api.anonymous.get("/health").json() == {"status": "ok"}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}".encode()}, {"Authorization": "Bearer"}):
+        for method, path in (("get", "/jobs"), ("get", "/jobs/1"), ("post", "/jobs"), ("post", "/jobs/1/cancel"), ("get", "/jobs/1/candidates")):
+            response = api.anonymous.request(method, path, headers=headers, json={})
+            assert response.status_code == 401, (headers, path, response.text)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert api.store.list_jobs() == []  # the unauthorised POSTs wrote nothing
+    assert api.client.get("/jobs").status_code == 200
+
+
+def test_app_and_server_refuse_to_run_without_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    with pytest.raises(ValueError, match="token: required"):
+        create_app(store, "", tmp_path)
+    monkeypatch.delenv("NAS_API_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="NAS_API_TOKEN"):
+        serve(f"sqlite:///{tmp_path / 'nas.db'}", "127.0.0.1", 0, None, tmp_path / "exports")
+
+
+def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
+    schema = api.anonymous.get("/openapi.json").json()
+    expected = {
+        "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get"}, "/jobs/{job_id}/cancel": {"post"},
+        "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"},
+    }  # fmt: skip
+    assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
+    bearer = schema["components"]["securitySchemes"]["HTTPBearer"]
+    assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
+    for path, ops in expected.items():
+        for op in ops:
+            secured = schema["paths"][path][op].get("security") == [{"HTTPBearer": []}]
+            assert secured == (path != "/health"), (path, op)
+    export_body = schema["components"]["schemas"]["ExportRequest"]
+    assert export_body["additionalProperties"] is False
+    assert export_body["properties"]["format"]["enum"] == ["pytorch", "torchscript", "onnx"]
+
+
+def test_export_formats_in_step_with_exporter() -> None:
+    from nas.export import FORMATS
+
+    assert service.EXPORT_FORMATS == FORMATS
+
+
+# ---- jobs ----
+
+
+def test_submit_benchmark_spec_then_list_get_cancel(api: Api) -> None:
+    response = api.client.post("/jobs", json=BENCH_SPEC)
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert job["status"] == "queued" and job["name"] == BENCH_SPEC["name"]
+    assert (job["space"], job["preset"], job["task"], job["strategy"]) == ("flexibert", "nas-bench-bert", "nas-bench-bert", "boshnas")
+    assert job["objectives"] == [{"metric": "accuracy", "goal": "maximize"}, {"metric": "params", "goal": "minimize"}]
+    assert job["budget"] == {"candidates": 50} and job["candidates_done"] == 0 and job["best"] is None
+    assert job["counts"] == {"proposed": 0, "running": 0, "done": 0, "failed": 0}
+    assert job["created_at"].endswith("+00:00") and job["started_at"] is None
+
+    assert [j["id"] for j in api.client.get("/jobs").json()] == [job["id"]]
+    assert [j["id"] for j in api.client.get("/jobs", params={"status": "queued"}).json()] == [job["id"]]
+    assert api.client.get("/jobs", params={"status": "running"}).json() == []
+    bad_status = api.client.get("/jobs", params={"status": "sleeping"})
+    assert bad_status.status_code == 422 and bad_status.json()["detail"][0]["loc"] == ["query", "status"]
+    assert api.client.get(f"/jobs/{job['id']}").json() == job
+
+    cancelled = api.client.post(f"/jobs/{job['id']}/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancel_requested"] is True
+    assert api.store.get_job(job["id"]).status == "cancelled"
+    assert api.client.post(f"/jobs/{job['id']}/cancel").json()["status"] == "cancelled"  # twice is fine
+
+
+def test_invalid_spec_lists_every_field_and_writes_nothing(api: Api) -> None:
+    spec = {
+        **BENCH_SPEC,
+        "name": "",
+        "objectives": [{"metric": "accuracy"}, {"metric": "loss"}],
+        "strategy": "grid",
+        "budget": {"candidates": 0},
+        "colour": "blue",
+    }
+    response = api.client.post("/jobs", json=spec)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    locs = [tuple(problem["loc"]) for problem in detail]
+    assert set(locs) == {
+        ("body", "name"), ("body", "objectives", 1, "metric"), ("body", "strategy"), ("body", "budget", "candidates"), ("body", "colour"),
+    }  # fmt: skip
+    messages = {tuple(p["loc"]): p["msg"] for p in detail}
+    assert "accuracy" in messages[("body", "objectives", 1, "metric")]  # says what is allowed
+    assert "boshnas" in messages[("body", "strategy")] and "allowed" in messages[("body", "colour")]
+
+    # Problems across fields, and a body that is no spec at all.
+    cross = api.client.post("/jobs", json={**BENCH_SPEC, "space": "vit-resnas", "supernet": {"epochs": 1}}).json()["detail"]
+    assert {tuple(p["loc"]) for p in cross} == {("body", "space"), ("body", "supernet")}
+    assert api.client.post("/jobs", json=["not", "a", "spec"]).status_code == 422
+    assert api.client.post("/jobs", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
+    assert api.store.list_jobs() == []
+
+
+def test_unknown_job_is_404(api: Api) -> None:
+    for method, path, body in (
+        ("get", "/jobs/999", None), ("post", "/jobs/999/cancel", None), ("get", "/jobs/999/pareto", None),
+        ("get", "/jobs/999/candidates", None), ("post", "/jobs/999/export", {"candidate_id": 1, "format": "onnx", "out": "x"}),
+    ):  # fmt: skip
+        response = api.client.request(method, path, json=body)
+        assert response.status_code == 404, (path, response.text)
+        assert "job 999 not found" in response.json()["detail"]
+
+
+# ---- Pareto ----
+
+
+def check_pareto_against_brute_force(store: Store, client: TestClient) -> None:
+    job = service.submit_job(store, BENCH_SPEC)  # objectives: accuracy (max), params (min)
+    other = service.submit_job(store, BENCH_SPEC)
+    rng = random.Random(7)
+    metrics = random_metrics(rng, 80)
+    ids = add_done(store, job.id, metrics)
+    add_done(store, other.id, [{"accuracy": 1.0, "params": 1.0, "flops": 1.0}])  # dominates all, in another job
+    pending = store.add_candidates(job.id, [("pending-a", {}), ("pending-b", {})])
+    store.start_candidate(pending[0].id, "test")  # running, no metrics yet
+    points = dict(zip(ids, metrics))
+
+    for query, objectives in (
+        (None, [("accuracy", True), ("params", False)]),
+        ("params,accuracy", [("params", False), ("accuracy", True)]),
+        ("accuracy,params,flops", [("accuracy", True), ("params", False), ("flops", False)]),
+        ("accuracy", [("accuracy", True)]),
+        ("flops", [("flops", False)]),
+    ):
+        response = client.get(f"/jobs/{job.id}/pareto", params={} if query is None else {"objectives": query})
+        assert response.status_code == 200, response.text
+        rows = response.json()
+        expected = brute_force_front(points, objectives)
+        assert {r["candidate_id"] for r in rows} == expected, query
+        assert len(objectives) == 1 or len(expected) >= 5  # a front worth the name
+        first, up = objectives[0]
+        values = [r["metrics"][first] for r in rows]
+        assert values == sorted(values, reverse=up)  # best first on the first objective
+        for row in rows:
+            assert row["metrics"] == points[row["candidate_id"]] and row["arch"] == {"i": ids.index(row["candidate_id"])}
+
+    summary = client.get(f"/jobs/{job.id}").json()
+    best_accuracy = max(m["accuracy"] for m in metrics)
+    assert summary["candidates_done"] == 80 and summary["counts"]["running"] == 1 and summary["counts"]["proposed"] == 1
+    assert summary["best"]["metrics"]["accuracy"] == best_accuracy
+    assert summary["best"]["candidate_id"] == min(i for i, m in points.items() if m["accuracy"] == best_accuracy)  # earliest of the ties
+
+    rows = client.get(f"/jobs/{job.id}/candidates", params={"status": "done"}).json()
+    assert [r["candidate_id"] for r in rows] == ids and all(r["status"] == "done" for r in rows)
+    assert len(client.get(f"/jobs/{job.id}/candidates").json()) == 82
+
+    bad_queries = {"accuracy,loss": "'loss' not in", "latency_ms": "benchmark mode", "": "one or more", "params,params": "more than once"}
+    for query, fragment in bad_queries.items():
+        response = client.get(f"/jobs/{job.id}/pareto", params={"objectives": query})
+        assert response.status_code == 422, query
+        (problem,) = response.json()["detail"]
+        assert problem["loc"] == ["query", "objectives"] and fragment in problem["msg"]
+
+
+def test_pareto_is_the_non_dominated_set(api: Api) -> None:
+    check_pareto_against_brute_force(api.store, api.client)
+
+
+def test_postgres_submit_pareto_cancel(postgres_url: str, tmp_path: Path) -> None:
+    for api in make_api(postgres_url, tmp_path):
+        check_pareto_against_brute_force(api.store, api.client)
+        queued = api.client.post("/jobs", json=BENCH_SPEC).json()
+        assert api.client.post(f"/jobs/{queued['id']}/cancel").json()["status"] == "cancelled"
+        assert api.client.post("/jobs", json={**BENCH_SPEC, "seed": -1}).status_code == 422
+        assert len(api.client.get("/jobs").json()) == 3
+
+
+def test_pareto_honours_constraints(api: Api) -> None:
+    limit = 8_000_000
+    assert limit > CHEAPEST_BENCH_PARAMS
+    job = service.submit_job(api.store, {**BENCH_SPEC, "constraints": {"params_max": limit}})
+    rng = random.Random(3)
+    metrics = random_metrics(rng, 60)
+    # Over the limit and better than everything: it would dominate the whole front if counted.
+    metrics.append({"accuracy": 0.99, "params": limit + 1, "flops": 1e8})
+    ids = add_done(api.store, job.id, metrics)
+    points = dict(zip(ids, metrics))
+    feasible = {i: m for i, m in points.items() if m["params"] <= limit}
+    objectives = [("accuracy", True), ("params", False)]
+    assert brute_force_front(points, objectives) != brute_force_front(feasible, objectives)
+
+    rows = api.client.get(f"/jobs/{job.id}/pareto").json()
+    assert {r["candidate_id"] for r in rows} == brute_force_front(feasible, objectives) and len(rows) >= 3
+    assert all(r["metrics"]["params"] <= limit for r in rows)
+    accuracies = [r["metrics"]["accuracy"] for r in rows]
+    assert accuracies == sorted(accuracies, reverse=True)
+    only_accuracy = api.client.get(f"/jobs/{job.id}/pareto", params={"objectives": "accuracy"}).json()
+    assert {r["candidate_id"] for r in only_accuracy} == brute_force_front(feasible, [("accuracy", True)])
+
+    summary = api.client.get(f"/jobs/{job.id}").json()
+    assert summary["constraints"] == {"params": limit}
+    assert summary["best"]["candidate_id"] == rows[0]["candidate_id"] != ids[-1]  # the best feasible one
+
+
+def test_pareto_plot_writes_png(api: Api, tmp_path: Path) -> None:
+    job = service.submit_job(api.store, BENCH_SPEC)
+    add_done(api.store, job.id, random_metrics(random.Random(1), 30))
+    done = api.store.candidates(job.id, "done")
+    for objectives in (["accuracy", "params"], ["params", "accuracy", "flops"], ["accuracy"]):
+        rows = service.pareto_rows(api.store, job.id, objectives)
+        path = service.pareto_plot(rows, done, objectives, tmp_path / "plots" / f"{'-'.join(objectives)}.png")
+        data = path.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+    with pytest.raises(service.BadRequest, match="objectives: 'loss' not in"):
+        service.pareto_plot([], done, ["loss"], tmp_path / "x.png")
+
+
+# ---- export ----
+
+
+def export_body(candidate_id: int, out: str = "model", **extra: Any) -> dict[str, Any]:
+    return {"candidate_id": candidate_id, "format": "pytorch", "out": out, **extra}
+
+
+def test_export_errors(api: Api) -> None:
+    bench = service.submit_job(api.store, BENCH_SPEC)
+    (bench_done,) = add_done(api.store, bench.id, [{"accuracy": 0.8, "params": 5e6}])
+    trained = service.submit_job(api.store, DIGITS_SPEC)
+    (proposed,) = [c.id for c in api.store.add_candidates(trained.id, [("vit-a", {"stages": []})])]
+    (trained_done,) = add_done(api.store, trained.id, [{"accuracy": 0.5, "params": 1e5}], tag="t")
+
+    for out in ("../x", "/etc", "a/../../x", ".", "", "/"):
+        response = api.client.post(f"/jobs/{bench.id}/export", json=export_body(bench_done, out))
+        assert response.status_code == 422, (out, response.text)
+        assert [p["loc"] for p in response.json()["detail"]] == [["body", "out"]]
+    for body, field in (
+        (export_body(bench_done, format="tflite"), "format"), (export_body(bench_done, finetune_epochs=-1), "finetune_epochs"),
+        (export_body(bench_done, overwrite=True), "overwrite"), ({"format": "onnx", "out": "x"}, "candidate_id"),
+        (export_body(bench_done) | {"candidate_id": "1"}, "candidate_id"),
+    ):  # fmt: skip
+        response = api.client.post(f"/jobs/{bench.id}/export", json=body)
+        assert response.status_code == 422 and ["body", field] in [p["loc"] for p in response.json()["detail"]], (body, response.text)
+
+    conflict = api.client.post(f"/jobs/{bench.id}/export", json=export_body(bench_done))
+    assert conflict.status_code == 409 and "benchmark mode" in conflict.json()["detail"]
+    unfinished = api.client.post(f"/jobs/{trained.id}/export", json=export_body(proposed))
+    assert unfinished.status_code == 409 and f"candidate {proposed} is proposed" in unfinished.json()["detail"]
+    no_checkpoint = api.client.post(f"/jobs/{trained.id}/export", json=export_body(trained_done))
+    assert no_checkpoint.status_code == 409 and "no supernet checkpoint" in no_checkpoint.json()["detail"]
+    elsewhere = api.client.post(f"/jobs/{trained.id}/export", json=export_body(bench_done))
+    assert elsewhere.status_code == 404 and f"not in job {trained.id}" in elsewhere.json()["detail"]
+    missing = api.client.post(f"/jobs/{trained.id}/export", json=export_body(12345))
+    assert missing.status_code == 404 and "candidate 12345 not found" in missing.json()["detail"]
+    assert not api.export_root.exists() and api.store.artifacts(trained.id, "export") == []
+
+
+def test_export_through_api(api: Api, tmp_path: Path) -> None:
+    """A done candidate of a tiny trained supernet, exported under the export root and recorded."""
+    from nas.data import load_task
+    from nas.supernet_training import SupernetTrainer, TrainConfig
+    from search_spaces import get_space
+
+    tiny = {"stages": [{"widths": [16], "heads": [1], "head_dim": 8, "mlp": [32], "blocks": 1, "optional": []}]}
+    space = get_space("vit-resnas", "small-images", tiny)
+    digits = load_task("digits", workdir=tmp_path / "task")
+    SupernetTrainer(space, digits, TrainConfig(epochs=1, batch_size=256, archs_per_step=1, seed=0)).train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
+    job = service.submit_job(api.store, DIGITS_SPEC)
+    api.store.add_artifact(job.id, "supernet_checkpoint", str(tmp_path / "ckpt"))
+    arch = space.sample(random.Random(0))
+    (candidate,) = api.store.add_candidates(job.id, [(arch.arch_id, arch.to_dict())])
+    api.store.start_candidate(candidate.id, "test")
+    api.store.record_result(candidate.id, {"accuracy": 0.3, "params": space.cost(arch).params})
+
+    response = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best", format="torchscript"))
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert result["out_dir"] == "digits/best" and result["format"] == "torchscript" and result["candidate_id"] == candidate.id
+    directory = api.export_root / "digits" / "best"
+    assert {"arch.json", "model.safetensors", "model.pt", "loader.py"} <= set(result["files"]) == {p.name for p in directory.iterdir()}
+    (artifact,) = api.store.artifacts(job.id, "export")
+    assert Path(artifact.path) == directory.resolve()
+    assert (artifact.meta["candidate_id"], artifact.meta["format"], artifact.meta["files"]) == (candidate.id, "torchscript", result["files"])
+
+    again = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
+    assert again.status_code == 409 and "not empty" in again.json()["detail"]
