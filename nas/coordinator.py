@@ -11,6 +11,7 @@ checkpoint is reused, or its training resumed from the last epoch's checkpoint.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import threading
@@ -83,7 +84,11 @@ def train_supernet(spec_data: dict[str, Any], checkpoint_dir: str) -> int:
 class _Flight:
     candidate: CandidateRecord
     actor: int
-    started: float
+    handle: Any  # the actor it was sent to (a replacement actor has a new handle)
+    order: int  # dispatch order: an actor runs its candidates first in, first out
+
+
+SLOTS_PER_ACTOR = 2  # one evaluating, one queued behind it: the actor never waits for our commits
 
 
 @dataclass
@@ -129,6 +134,7 @@ class Coordinator:
         self.jobs_dir = jobs_dir or data_home() / "jobs"
         self.show_progress = show_progress
         self.evaluator = evaluator
+        self._dispatched = itertools.count()
 
     # ---- picking jobs ----
     def run_next(self, job_id: int | None = None) -> JobRecord | None:
@@ -230,7 +236,7 @@ class Coordinator:
         deadline = _deadline(self.store.get_job(job.id), spec)
         primary = spec.surrogate_objectives()[0]
         in_flight: dict[Any, _Flight] = {}
-        idle = list(range(len(actors)))
+        idle = list(range(len(actors))) * SLOTS_PER_ACTOR
         with self._progress() as progress:
             counts = self.store.counts(job.id)
             bar = progress.add_task("candidates", total=budget, completed=counts.get("done", 0) + counts.get("failed", 0))
@@ -254,22 +260,38 @@ class Coordinator:
                     return "succeeded", None
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
                 for ref in ready:
+                    if ref not in in_flight:  # settled with an earlier failure of its actor
+                        continue
                     flight = in_flight.pop(ref)
                     try:
-                        metrics = ray.get(ref)
-                    except (RayActorError, RayTaskError) as exc:
-                        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                        self.store.record_failure(flight.candidate.id, reason, self.max_attempts)
-                        if isinstance(exc, RayActorError):  # the worker died: a fresh one takes its place
-                            actors[flight.actor] = remote.remote(*args)
+                        metrics, seconds = ray.get(ref)
+                    except RayActorError as exc:
+                        self._worker_died(flight, exc, in_flight, actors, idle, lambda: remote.remote(*args))
+                        continue
+                    except RayTaskError as exc:  # the evaluation raised: retried like a crash, up to max_attempts
+                        self.store.record_failure(flight.candidate.id, _reason(exc), self.max_attempts)
                     else:
-                        self.store.record_result(flight.candidate.id, metrics, time.perf_counter() - flight.started)
+                        self.store.record_result(flight.candidate.id, metrics, seconds)
                         strategy.tell(space.validate(flight.candidate.arch), metrics)
                     idle.append(flight.actor)
-                best = self.store.best(job.id, primary.metric, primary.maximize)
-                counts = self.store.counts(job.id)
-                best_text = f"best {primary.metric} {best.metrics[primary.metric]:.4g}" if best else ""
-                progress.update(bar, completed=counts.get("done", 0) + counts.get("failed", 0), description=f"candidates {best_text}")
+                if self.show_progress:
+                    best = self.store.best(job.id, primary.metric, primary.maximize)
+                    counts = self.store.counts(job.id)
+                    best_text = f"best {primary.metric} {best.metrics[primary.metric]:.4g}" if best else ""
+                    progress.update(bar, completed=counts.get("done", 0) + counts.get("failed", 0), description=f"candidates {best_text}")
+
+    def _worker_died(self, flight: _Flight, exc: Exception, in_flight: dict, actors: list, idle: list[int], replacement) -> None:
+        """An actor died: the earliest candidate dispatched to it was running and counts a failed
+        attempt; those queued behind it never started and go back to `proposed` as they were."""
+        lost = sorted([flight, *(f for f in in_flight.values() if f.handle is flight.handle)], key=lambda f: f.order)
+        for ref in [r for r, f in in_flight.items() if f.handle is flight.handle]:
+            del in_flight[ref]
+        self.store.record_failure(lost[0].candidate.id, _reason(exc), self.max_attempts)
+        for queued in lost[1:]:
+            self.store.release_candidate(queued.candidate.id)
+        if actors[flight.actor] is flight.handle:
+            actors[flight.actor] = replacement()
+        idle.extend(f.actor for f in lost)
 
     def _dispatch(self, job: JobRecord, strategy, actors: list, idle: list[int], in_flight: dict, remaining: int) -> None:
         """Give every idle actor a candidate: stored `proposed` ones first (left from before a
@@ -288,12 +310,17 @@ class Coordinator:
                 continue
             candidate = self.store.start_candidate(queued[0].id, self.worker)
             actor = idle.pop(0)
-            ref = actors[actor].evaluate.remote(candidate.arch)
-            in_flight[ref] = _Flight(candidate, actor, time.perf_counter())
+            ref = actors[actor].timed.remote(candidate.arch)
+            in_flight[ref] = _Flight(candidate, actor, actors[actor], next(self._dispatched))
             flying.add(candidate.id)
 
     def _progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not self.show_progress, transient=False)
+
+
+def _reason(exc: Exception) -> str:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first_line}"
 
 
 def _deadline(job: JobRecord, spec: JobSpec) -> float | None:

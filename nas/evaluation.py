@@ -25,7 +25,20 @@ def load_task_from_meta(meta: dict[str, Any]):
     return load_task(source["spec"], seed=source["seed"], vocab_size=source["vocab_size"], max_len=source["max_len"], max_train=source["max_train"])
 
 
-class SupernetEvaluator:
+class Evaluator:
+    """What Ray actors run: `evaluate(arch_data) -> metrics`; `timed` also returns the seconds it
+    took inside the worker (queueing and transfer excluded)."""
+
+    def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def timed(self, arch_data: dict[str, Any]) -> tuple[dict[str, float], float]:
+        started = time.perf_counter()
+        metrics = self.evaluate(arch_data)
+        return metrics, time.perf_counter() - started
+
+
+class SupernetEvaluator(Evaluator):
     """Validation accuracy with inherited weights, exact params and FLOPs, and the measured CPU
     latency of the extracted standalone model on one example."""
 
@@ -60,11 +73,8 @@ class SupernetEvaluator:
             timings.append((time.perf_counter() - started) * 1000)
         return statistics.median(timings)
 
-    def ping(self) -> bool:
-        return True
 
-
-class BenchmarkEvaluator:
+class BenchmarkEvaluator(Evaluator):
     """Benchmark mode: the architecture's measured GLUE (mean of its trainings) and exact costs."""
 
     def __init__(self, path: str | Path):
@@ -75,6 +85,3 @@ class BenchmarkEvaluator:
 
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
         return self.table.evaluate(self.space.validate(arch_data))
-
-    def ping(self) -> bool:
-        return True

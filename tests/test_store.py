@@ -279,6 +279,10 @@ def test_candidate_lifecycle_with_retries(store: Store) -> None:
     with pytest.raises(CandidateNotFound, match="candidate 4242 not found"):
         store.start_candidate(4242, "e1")
 
+    released = store.release_candidate(c.id)  # dispatched, but its worker died before starting it
+    assert (released.status, released.attempt, released.worker) == ("proposed", 0, None)
+    store.start_candidate(c.id, "e1")
+
     assert store.counts(job.id) == {"proposed": 0, "running": 1, "done": 1, "failed": 1}
     assert [x.arch_id for x in store.candidates(job.id)] == ["a", "b", "c"]
     assert [x.arch_id for x in store.candidates(job.id, "running")] == ["c"]

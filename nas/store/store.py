@@ -252,6 +252,14 @@ class Store:
                 row.status, row.finished_at = "failed", utc_now()
             return row.status
 
+    def release_candidate(self, candidate_id: int) -> CandidateRecord:
+        """running -> proposed, the attempt given back: it was dispatched to a worker that died
+        before starting it, so it never ran."""
+        with self._write() as s:
+            row = self._candidate(s, candidate_id, expect="running", action="release")
+            row.status, row.worker, row.started_at, row.attempt = "proposed", None, None, max(0, row.attempt - 1)
+            return _candidate_record(row)
+
     def reset_running(self, job_id: int) -> int:
         """Candidates left `running` by a dead coordinator go back to `proposed` (their attempt
         count kept). Returns how many."""
