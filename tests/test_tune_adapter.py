@@ -18,7 +18,9 @@ def test_tune_runs_trials_proposed_by_the_strategy(nas_bench_bert_path, tmp_path
     def trainable(config, table):
         return table.evaluate(table.space.validate(config["arch"]))  # the trial's final result
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    owns_ray = not ray.is_initialized()  # other tests in this worker may have started Ray already
+    if owns_ray:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         # The table travels once through the object store; reused actors skip a worker start per trial.
         tuner = tune.Tuner(
@@ -28,7 +30,8 @@ def test_tune_runs_trials_proposed_by_the_strategy(nas_bench_bert_path, tmp_path
         )
         results = tuner.fit()
     finally:
-        ray.shutdown()
+        if owns_ray:
+            ray.shutdown()
     assert len(results) == 8 and not results.errors
     ids = [r.config["arch_id"] for r in results]
     assert len(set(ids)) == 8  # never the same arch twice
