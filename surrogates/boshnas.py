@@ -104,14 +104,17 @@ class Boshnas(Strategy):
         p_diversity: float = 0.05,
         starts: int = 5,
         candidates: int = 1000,
-        max_fit: int = 1000,
+        max_fit: int = 300,
+        max_probe: int = 512,
         **common: Any,
     ):
         super().__init__(space, pool, **common)
         self.features = SurrogateFeatures(space, embedding, task, seed=self.seed)
         self.initial, self.k1, self.k2 = initial, k1, k2
         self.p_uncertainty, self.p_diversity, self.starts, self.candidates = p_uncertainty, p_diversity, starts, candidates
-        self.max_fit = max_fit
+        # Fitting cost grows with rows x epochs: the networks see at most `max_fit` observations
+        # (the best half and a random rest) and the student at most `max_probe` candidates.
+        self.max_fit, self.max_probe = max_fit, max_probe
 
     def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
         if len(self.observed) < self.initial:
@@ -129,7 +132,8 @@ class Boshnas(Strategy):
         with torch.random.fork_rng():
             torch.manual_seed(rng.getrandbits(31))
             surrogate = BoshnasSurrogate(x.shape[1])
-            surrogate.fit(x, y, torch.cat([x, cand]))
+            probe_rows = sorted(rng.sample(range(len(cand)), min(len(cand), self.max_probe)))
+            surrogate.fit(x, y, torch.cat([x, cand[probe_rows]]))
             avoid = torch.tensor(standardize(self.features(pending)), dtype=torch.float32) if pending else torch.zeros((0, x.shape[1]))
             picks: list[int] = []
             for _ in range(n):
