@@ -147,3 +147,26 @@ class Strategy(ABC):
             if arch.arch_id not in taken and self.feasible(arch):
                 out.setdefault(arch.arch_id, arch)
         return list(out.values())
+
+
+class ModelBasedStrategy(Strategy):
+    """A strategy that fits a model to the results and scores candidates with it: random picks
+    until `initial` results are in, then `pick` among `candidates` free architectures (all of them
+    when there are no more than `n`)."""
+
+    def __init__(self, space: SearchSpace, pool: Sequence[Architecture] | None = None, *, initial: int = 10, candidates: int = 1000, **common: Any):
+        super().__init__(space, pool, **common)
+        self.initial, self.candidates = initial, candidates
+
+    def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
+        if len(self.observed) < self.initial:
+            return self.fresh_random(n, taken, rng)
+        free = self.scoring_candidates(taken, rng)
+        return free if len(free) <= n else self.pick(n, free, pending, rng)
+
+    def scoring_candidates(self, taken: set[str], rng: random.Random) -> list[Architecture]:
+        return self.candidate_pool(self.candidates, taken, rng)
+
+    @abstractmethod
+    def pick(self, n: int, free: list[Architecture], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
+        """`n` of the `free` candidates (more than `n` of them), given the pending evaluations."""

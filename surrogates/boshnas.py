@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from search_spaces import Architecture, SearchSpace, TaskShape
-from surrogates.base import Strategy
+from surrogates.base import ModelBasedStrategy
 from surrogates.embedding import GraphEmbedding
 from surrogates.features import Standardizer, SurrogateFeatures, clip_low_outliers
 
@@ -87,7 +87,7 @@ class BoshnasSurrogate:
         return mean, epistemic, aleatoric
 
 
-class Boshnas(Strategy):
+class Boshnas(ModelBasedStrategy):
     name = "boshnas"
 
     def __init__(
@@ -108,20 +108,14 @@ class Boshnas(Strategy):
         max_probe: int = 512,
         **common: Any,
     ):
-        super().__init__(space, pool, **common)
+        super().__init__(space, pool, initial=initial, candidates=candidates, **common)
         self.features = SurrogateFeatures(space, embedding, task, seed=self.seed)
-        self.initial, self.k1, self.k2 = initial, k1, k2
-        self.p_uncertainty, self.p_diversity, self.starts, self.candidates = p_uncertainty, p_diversity, starts, candidates
+        self.k1, self.k2, self.p_uncertainty, self.p_diversity, self.starts = k1, k2, p_uncertainty, p_diversity, starts
         # Fitting cost grows with rows x epochs: the networks see at most `max_fit` observations
         # (the best half and a random rest) and the student at most `max_probe` candidates.
         self.max_fit, self.max_probe = max_fit, max_probe
 
-    def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
-        if len(self.observed) < self.initial:
-            return self.fresh_random(n, taken, rng)
-        free = self.candidate_pool(self.candidates, taken, rng)
-        if len(free) <= n:
-            return free
+    def pick(self, n: int, free: list[Architecture], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
         archs, scores = zip(*self.fit_set(self.max_fit, rng))
         raw_x = self.features(list(archs))
         standardize = Standardizer(raw_x)

@@ -28,7 +28,7 @@ from gpytorch.kernels import RBFKernel, ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from search_spaces import Architecture, SearchSpace, TaskShape
-from surrogates.base import Objective, Strategy
+from surrogates.base import ModelBasedStrategy, Objective
 from surrogates.embedding import GraphEmbedding
 from surrogates.features import SurrogateFeatures, Standardizer, clip_low_outliers
 
@@ -44,7 +44,7 @@ def gp_on_features(x: torch.Tensor, y: torch.Tensor) -> SingleTaskGP:
     return model
 
 
-class BotorchMultiObjective(Strategy):
+class BotorchMultiObjective(ModelBasedStrategy):
     """Objectives: `objective` (primary, learned) plus `secondary` (params/FLOPs computed, others learned)."""
 
     name = "botorch"
@@ -62,19 +62,14 @@ class BotorchMultiObjective(Strategy):
         max_fit: int = 300,
         **common: Any,
     ):
-        super().__init__(space, pool, **common)
+        super().__init__(space, pool, initial=initial, candidates=candidates, **common)
         self.objectives = [self.objective, *secondary]
         if len({o.metric for o in self.objectives}) != len(self.objectives):
             raise ValueError(f"objectives: metrics must be distinct, got {[o.metric for o in self.objectives]}")
         self.features = SurrogateFeatures(space, embedding, task, seed=self.seed)
-        self.initial, self.candidates, self.max_fit = initial, candidates, max_fit
+        self.max_fit = max_fit
 
-    def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
-        if len(self.observed) < self.initial:
-            return self.fresh_random(n, taken, rng)
-        free = self.candidate_pool(self.candidates, taken, rng)
-        if len(free) <= n:
-            return free
+    def pick(self, n: int, free: list[Architecture], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
         fit_ids = {a.arch_id for a, _ in self.fit_set(self.max_fit, rng)}
         archs, metrics = zip(*(item for arch_id, item in self.observed.items() if arch_id in fit_ids))
         standardize = Standardizer(self.features(list(archs)))

@@ -22,7 +22,7 @@ from botorch.optim import optimize_acqf_discrete
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from search_spaces import Architecture, SearchSpace
-from surrogates.base import Strategy
+from surrogates.base import ModelBasedStrategy
 from surrogates.encoding import flat_choices
 
 
@@ -43,21 +43,18 @@ class OneHotEncoder:
         return out
 
 
-class OneHotGP(Strategy):
+class OneHotGP(ModelBasedStrategy):
     name = "onehot-gp"
 
     def __init__(self, space: SearchSpace, pool: Sequence[Architecture] | None = None, *, initial: int = 10, candidates: int = 2000, **common: Any):
-        super().__init__(space, pool, **common)
-        self.initial, self.candidates = initial, candidates
+        super().__init__(space, pool, initial=initial, candidates=candidates, **common)
         reference = self.pool if self.pool is not None else [space.sample(random.Random(self.seed)) for _ in range(candidates)]
         self.encode = OneHotEncoder(reference)
 
-    def propose(self, n: int, taken: set[str], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
-        if len(self.observed) < self.initial:
-            return self.fresh_random(n, taken, rng)
-        candidates = self.fresh_random(self.candidates, taken, rng)
-        if len(candidates) <= n:
-            return candidates
+    def scoring_candidates(self, taken: set[str], rng: random.Random) -> list[Architecture]:
+        return self.fresh_random(self.candidates, taken, rng)  # a fresh random sample at every ask
+
+    def pick(self, n: int, candidates: list[Architecture], pending: list[Architecture], rng: random.Random) -> list[Architecture]:
         archs, scores = zip(*self.scores())
         train_x = self.encode(archs)
         train_y = torch.tensor(scores, dtype=torch.float64)[:, None]
