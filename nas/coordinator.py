@@ -300,8 +300,9 @@ class Coordinator:
         while idle and len(in_flight) < remaining:
             queued = [c for c in self.store.candidates(job.id, "proposed") if c.id not in flying]
             if not queued:
-                everything = self.store.candidates(job.id)
-                pending = [strategy.space.validate(c.arch) for c in everything if c.status != "done"]
+                # Everything not done is pending for the strategy (only those rows are read: done ones pile up).
+                unfinished = sorted((c for status in ("proposed", "running", "failed") for c in self.store.candidates(job.id, status)), key=lambda c: c.seq)
+                pending = [strategy.space.validate(c.arch) for c in unfinished]
                 wanted = min(len(idle), remaining - len(in_flight))
                 asked = strategy.ask(wanted, pending=pending)
                 if not asked:
