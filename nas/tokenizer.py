@@ -1,6 +1,6 @@
 """WordPiece tokenizers trained offline on a task's training texts (HF `tokenizers`).
 
-Ids 0..4 are [PAD], [UNK], [CLS], [SEP], [MASK]; models read [CLS] at position 0 and treat id 0
+Ids 0..4 are [PAD], [UNK], [CLS], [SEP], [MASK]; sequences start with [CLS] and models treat id 0
 as padding, so every tokenizer made here keeps that layout.
 """
 

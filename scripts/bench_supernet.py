@@ -52,7 +52,7 @@ class Budget:
     ranked_subnets: int
 
 
-FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=None, bert_mlm_epochs=1, bert_supernet_epochs=4, bert_standalone_epochs=3, ranked_subnets=12)
+FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=None, bert_mlm_epochs=1, bert_supernet_epochs=8, bert_standalone_epochs=3, ranked_subnets=12)
 QUICK = Budget(parity_archs=5, timing_steps=1, vit_supernet_epochs=6, vit_standalone_epochs=3, bert_train_examples=400, bert_mlm_epochs=1, bert_supernet_epochs=1, bert_standalone_epochs=1, ranked_subnets=4)
 
 
@@ -161,6 +161,8 @@ def main() -> None:
     parser.add_argument("--vit-task", choices=["digits", "fashion-mnist"], default="digits", help="task of the ViT-ResNAS ranking (digits sits near 98%% for every subnet)")
     parser.add_argument("--vit-max-train", type=int, help="training examples of the ViT ranking task (deterministic subset)")
     parser.add_argument("--skip-flexibert", action="store_true", help="rank ViT-ResNAS subnets only")
+    parser.add_argument("--skip-vit", action="store_true", help="rank FlexiBERT subnets only")
+    parser.add_argument("--bert-supernet-epochs", type=int, help="override the budget's FlexiBERT supervised supernet epochs")
     parser.add_argument("--vit-supernet-epochs", type=int, help="override the budget's ViT supernet epochs")
     parser.add_argument("--vit-standalone-epochs", type=int, help="override the budget's ViT standalone epochs")
     args = parser.parse_args()
@@ -171,6 +173,7 @@ def main() -> None:
         budget,
         vit_supernet_epochs=args.vit_supernet_epochs or budget.vit_supernet_epochs,
         vit_standalone_epochs=args.vit_standalone_epochs or budget.vit_standalone_epochs,
+        bert_supernet_epochs=args.bert_supernet_epochs or budget.bert_supernet_epochs,
     )
     parts = set(args.only or ["parity", "multi_arch", "ranking"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -184,14 +187,16 @@ def main() -> None:
     if "multi_arch" in parts:
         results["multi_arch"] = {f"vit-resnas:small-images/digits/batch{b}": multi_arch(vit, digits, budget, batch_size=b) for b in (128, 256, 512)}
     if "ranking" in parts:
+        results["ranking"] = {}
+    if "ranking" in parts and not args.skip_vit:
         vit_config = TrainConfig(epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10), lr=2e-3, seed=0)
         vit_options = {"max_train": args.vit_max_train} if args.vit_max_train else {}
-        results["ranking"] = {f"vit-resnas:small-images/{args.vit_task}": ranking(vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)}
+        results["ranking"][f"vit-resnas:small-images/{args.vit_task}"] = ranking(vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
         bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=64, archs_per_step=4, sandwich=True, lr=1e-3, seed=0)
         reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
-        results["ranking"]["flexibert:nas-bench-bert/rotten-tomatoes"] = ranking(bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets, standalone_lr=5e-4)
+        results["ranking"]["flexibert:nas-bench-bert/rotten-tomatoes"] = ranking(bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)
     results["seconds"] = time.perf_counter() - started
     results["peak_rss_mb"] = peak_rss_mb()
     print_table(results)

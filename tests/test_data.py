@@ -44,7 +44,7 @@ def test_rotten_tomatoes_with_its_own_tokenizer(tmp_path):
     task = load_task("rotten-tomatoes", workdir=tmp_path, vocab_size=2000, max_len=32)
     assert task.classes == ["fresh", "rotten"] and task.shape.vocab_size == 2000 and task.shape.max_len == 32
     assert len(task.train) + len(task.val) + len(task.test) == 12808
-    assert (task.train.inputs[:, 0] == 2).all()  # [CLS] first: the classifier reads position 0
+    assert (task.train.inputs[:, 0] == 2).all()  # [CLS] first, as every tokenizer here lays sequences out
     assert task.tokenizer_path.exists() and task.tokenizer_path.parent == tmp_path / "rotten-tomatoes"
     again = load_task("rotten-tomatoes", workdir=tmp_path, vocab_size=2000, max_len=32)
     assert again.tokenizer_path == task.tokenizer_path and torch.equal(again.val.inputs, task.val.inputs)

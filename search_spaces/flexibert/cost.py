@@ -18,7 +18,9 @@ def flexibert_cost(arch: FlexiBertArch, task: TextTaskShape) -> Cost:
     for layer in arch.layers:
         _layer_cost(tally, in_dim, layer, t)
         in_dim = layer.hidden
-    # Pooler and classifier read only the first token.
+    tally.norm(in_dim)  # after the last layer (pre-norm stack)
+    # Mean over the tokens (a product with the mask weights), then pooler and classifier on one vector.
+    tally.matmul(1, t, in_dim)
     tally.linear(in_dim, in_dim, tokens=1)
     tally.linear(in_dim, task.num_classes, tokens=1)
     return tally.result()

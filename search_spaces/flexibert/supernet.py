@@ -116,6 +116,7 @@ class FlexiBertSupernet(Supernet[FlexiBertArch]):
         self.layers = nn.ModuleList(
             FlexiBertLayerParameters(c.ops, hidden, ff_dim, max(c.ff_layers), max_heads, max_head_dim) for _ in range(max(c.num_layers))
         )
+        self.final_norm_weight, self.final_norm_bias = norm_parameters(hidden)
         self.pooler_weight, self.pooler_bias = linear_parameters(hidden, hidden)
         self.classifier_weight, self.classifier_bias = linear_parameters(task.num_classes, hidden)
         # Masked-language-model head, for pretraining on the task's own text.
@@ -147,6 +148,8 @@ class FlexiBertSupernet(Supernet[FlexiBertArch]):
             "encoder.position_embedding.weight": self.position_embedding[:, :h0],
             "encoder.embedding_norm.weight": self.embedding_norm_weight[:h0],
             "encoder.embedding_norm.bias": self.embedding_norm_bias[:h0],
+            "encoder.final_norm.weight": self.final_norm_weight[:last],
+            "encoder.final_norm.bias": self.final_norm_bias[:last],
             "pooler.weight": self.pooler_weight[:last, :last],
             "pooler.bias": self.pooler_bias[:last],
             "classifier.weight": self.classifier_weight[:, :last],
