@@ -202,6 +202,7 @@ def propose_seconds(observations: list[int], repeats: int = 1) -> dict[str, dict
 
 
 SECTIONS = ("search", "tau", "hypervolume", "propose")
+STRATEGIES = ("random", "evolution", "tpe", "onehot-gp", "boshnas")
 
 
 def main() -> None:
@@ -212,6 +213,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--seeds", type=int, help="search seeds (default 20, --quick 5)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--strategies", help=f"search section: comma-separated subset of {','.join(STRATEGIES)}")
     args = parser.parse_args()
     sections = set(args.only.split(","))
     if not sections <= set(SECTIONS):
@@ -233,8 +235,12 @@ def main() -> None:
     started = time.perf_counter()
     queries: dict[str, dict[str, object]] = {}
     curves: dict[str, list[float]] = {}
+    chosen = args.strategies.split(",") if args.strategies else list(factories)
+    if not set(chosen) <= set(factories):
+        parser.error(f"--strategies: {sorted(set(chosen) - set(factories))} not in {list(factories)}")
     if "search" in sections:
-        for name, make in factories.items():
+        for name in chosen:
+            make = factories[name]
             reached: dict[str, list[int]] = {k: [] for k in targets}
             per_seed_curves = []
             for seed in range(seeds):

@@ -95,3 +95,33 @@ def test_hypervolume_2d(table):
     reference = every.min(0) - 1e-9
     assert bench.hypervolume_2d(every, reference) > bench.hypervolume_2d(every[:10], reference) > 0
     assert bench.hypervolume_2d(np.array([[0.0, 0.0]]), np.array([1.0, 1.0])) == 0.0
+
+
+def test_boshnas_fits_independent_networks_in_one_loop_as_if_alone():
+    import torch
+
+    from surrogates.boshnas import fit, mlp
+
+    x, y = torch.randn(40, 5, generator=torch.Generator().manual_seed(0)), torch.randn(40, generator=torch.Generator().manual_seed(1))
+
+    def networks() -> tuple[torch.nn.Module, torch.nn.Module]:
+        torch.manual_seed(0)
+        return mlp(5, 1, hidden=8, dropout=0.2), mlp(5, 2, hidden=8)
+
+    def mse(m: torch.nn.Module) -> torch.Tensor:
+        return ((m(x).squeeze(-1) - y) ** 2).mean()
+
+    def first_output(m: torch.nn.Module) -> torch.Tensor:
+        return ((m(x)[:, 0] - y) ** 2).mean()
+
+    alone_a, alone_b = networks()
+    torch.manual_seed(5)
+    fit([(alone_a, mse)], epochs=20)
+    fit([(alone_b, first_output)], epochs=20)
+    together_a, together_b = networks()
+    torch.manual_seed(5)
+    fit([(together_a, mse), (together_b, first_output)], epochs=20)
+    for alone, together in ((alone_a, together_a), (alone_b, together_b)):
+        for p, q in zip(alone.parameters(), together.parameters()):
+            assert torch.allclose(p, q, atol=1e-6)
+    assert not torch.allclose(next(alone_a.parameters()), next(networks()[0].parameters()))  # it did train
