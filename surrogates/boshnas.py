@@ -86,7 +86,8 @@ class BoshnasSurrogate:
 
         fit([(self.teacher, lambda m: ((m(x).squeeze(-1) - y) ** 2).mean()), (self.aleatoric, nll)], self.epochs)
         spread = self.mc_spread(probe)
-        fit([(self.student, lambda m: ((m(probe).squeeze(-1) - spread) ** 2).mean())], self.epochs)
+        # The student regresses a fixed, smooth target: half the epochs reach the same fit.
+        fit([(self.student, lambda m: ((self.epistemic(m(probe)) - spread) ** 2).mean())], self.epochs // 2)
         for net in (self.teacher, self.student, self.aleatoric):
             net.eval()
 
@@ -97,10 +98,16 @@ class BoshnasSurrogate:
         self.teacher.eval()
         return samples.std(0)
 
+    @staticmethod
+    def epistemic(student_output: torch.Tensor) -> torch.Tensor:
+        """The student's positive spread estimate; trained and read through the same map, so
+        sigma_epistemic is on the scale of the teacher's Monte-Carlo spread."""
+        return torch.nn.functional.softplus(student_output.squeeze(-1))
+
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mean, epistemic sigma, aleatoric sigma); differentiable in x."""
         mean = self.teacher(x).squeeze(-1)
-        epistemic = torch.nn.functional.softplus(self.student(x).squeeze(-1))
+        epistemic = self.epistemic(self.student(x))
         aleatoric = self.aleatoric(x)[..., 1].exp().sqrt()
         return mean, epistemic, aleatoric
 

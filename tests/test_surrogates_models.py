@@ -125,3 +125,23 @@ def test_boshnas_fits_independent_networks_in_one_loop_as_if_alone():
         for p, q in zip(alone.parameters(), together.parameters()):
             assert torch.allclose(p, q, atol=1e-6)
     assert not torch.allclose(next(alone_a.parameters()), next(networks()[0].parameters()))  # it did train
+
+
+def test_boshnas_epistemic_sigma_is_on_the_scale_of_the_teacher_spread():
+    import torch
+
+    from surrogates.boshnas import BoshnasSurrogate
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 6, generator=generator)
+    y = x[:, 0] - 0.5 * x[:, 1] + 0.1 * torch.randn(60, generator=generator)
+    probe = torch.cat([x, 3 * torch.randn(200, 6, generator=generator)])  # far points: larger spread
+    torch.manual_seed(0)
+    surrogate = BoshnasSurrogate(6)
+    surrogate.fit(x, (y - y.mean()) / y.std(), probe)
+    spread = surrogate.mc_spread(probe)
+    with torch.no_grad():
+        _, epistemic, _ = surrogate.parts(probe)
+    # The student reproduces the spread itself, not a monotone transform of it.
+    assert (epistemic - spread).abs().mean() < 0.25 * spread.mean()
+    assert np.corrcoef(epistemic.numpy(), spread.numpy())[0, 1] > 0.8
