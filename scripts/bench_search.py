@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
 import random
 import statistics
@@ -202,6 +203,17 @@ def propose_seconds(observations: list[int], repeats: int = 1) -> dict[str, dict
 
 
 SECTIONS = ("search", "tau", "hypervolume", "propose")
+
+
+def json_object(text: str) -> dict:
+    """--boshnas-options: a JSON object of Boshnas keyword arguments."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object of Boshnas keyword arguments")
+    return value
 STRATEGIES = ("random", "evolution", "tpe", "onehot-gp", "boshnas")
 
 
@@ -212,6 +224,8 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="PNG of best-so-far GLUE vs queries per strategy")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--seeds", type=int, help="search seeds (default 20, --quick 5)")
+    parser.add_argument("--first-seed", type=int, default=0, help="search seeds run from here (a second seed set, to check a choice made on the first)")
+    parser.add_argument("--boshnas-options", type=json_object, default={}, help='BOSHNAS keyword arguments as JSON, e.g. \'{"k1": 0.5, "k2": 0.5}\' (to compare settings)')
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--strategies", help=f"search section: comma-separated subset of {','.join(STRATEGIES)}")
     args = parser.parse_args()
@@ -230,12 +244,15 @@ def main() -> None:
         "evolution": lambda s: RegularizedEvolution(table.space, pool=table.pool, seed=s),
         "tpe": lambda s: OptunaStrategy(table.space, pool=table.pool, seed=s),
         "onehot-gp": lambda s: OneHotGP(table.space, pool=table.pool, seed=s),
-        "boshnas": lambda s: Boshnas(table.space, pool=table.pool, seed=s, embedding=features.embedding, task=NAS_BENCH_BERT_TASK),
+        "boshnas": lambda s: Boshnas(table.space, pool=table.pool, seed=s, embedding=features.embedding, task=NAS_BENCH_BERT_TASK, **args.boshnas_options),
     }
-    results: dict[str, object] = {"seeds": seeds, "budget": budget, "targets": targets}
+    results: dict[str, object] = {"seeds": seeds, "first_seed": args.first_seed, "budget": budget, "targets": targets, "boshnas_options": args.boshnas_options}
     started = time.perf_counter()
     queries: dict[str, dict[str, object]] = {}
     curves: dict[str, list[float]] = {}
+    unknown = set(args.boshnas_options) - set(inspect.signature(Boshnas).parameters)
+    if unknown:
+        parser.error(f"--boshnas-options: {sorted(unknown)} are not Boshnas parameters")
     chosen = args.strategies.split(",") if args.strategies else list(factories)
     if not set(chosen) <= set(factories):
         parser.error(f"--strategies: {sorted(set(chosen) - set(factories))} not in {list(factories)}")
@@ -244,7 +261,7 @@ def main() -> None:
             make = factories[name]
             reached: dict[str, list[int]] = {k: [] for k in targets}
             per_seed_curves = []
-            for seed in range(seeds):
+            for seed in range(args.first_seed, args.first_seed + seeds):
                 hit, curve = run_search(make(seed), table, budget, targets)
                 for k, v in hit.items():
                     reached[k].append(v)
