@@ -76,6 +76,39 @@ def summary(values: list[int]) -> dict[str, float]:
     return {"median": float(median), "iqr": [float(q1), float(q3)], "values": values}
 
 
+def random_draw_quartiles(size: int, hits: int) -> dict[str, float]:
+    """Exact quartiles of the number of uniform draws without replacement from `size` items, `hits`
+    of them targets, until the first target: P(more than t draws) = C(size-hits, t) / C(size, t)."""
+    miss, out = 1.0, {}
+    for t in range(1, size - hits + 2):
+        miss *= (size - hits - t + 1) / (size - t + 1)
+        for name, q in (("q1", 0.25), ("median", 0.5), ("q3", 0.75)):
+            if name not in out and 1 - miss >= q:
+                out[name] = t
+    return {"median": float(out["median"]), "iqr": [float(out["q1"]), float(out["q3"])]}
+
+
+def depth_width(arch: Architecture) -> tuple[int, int]:
+    return len(arch.layers), arch.layers[0].hidden
+
+
+def reference_queries(table: NasBenchBertTable, threshold: float) -> dict[str, object]:
+    """What a top-5 search costs without a model, and with perfect knowledge of depth and width:
+    random search over the whole pool, and over only the (depth, width) group holding the best
+    architecture. The second is the bar a surrogate must clear by ranking archs inside a group."""
+    pool = table.pool
+    group = depth_width(max(pool, key=lambda a: table.glue[a.arch_id]))
+    members = [a for a in pool if depth_width(a) == group]
+
+    def hit(archs: list[Architecture]) -> int:
+        return sum(table.glue[a.arch_id] >= threshold - 1e-9 for a in archs)
+
+    return {
+        "random_in_pool": random_draw_quartiles(len(pool), hit(pool)),
+        "random_in_best_group": {"group": {"layers": group[0], "hidden": group[1]}, "size": len(members), "top5_in_group": hit(members), **random_draw_quartiles(len(members), hit(members))},
+    }
+
+
 def kendall_taus(table: NasBenchBertTable, features: SurrogateFeatures, sizes: list[int], seeds: int) -> dict[str, dict[str, float]]:
     """Surrogate predictions vs true GLUE on held-out archs, same splits for every model."""
     pool = table.pool
@@ -104,6 +137,29 @@ def kendall_taus(table: NasBenchBertTable, features: SurrogateFeatures, sizes: l
                 taus["boshnas"].append(kendalltau(surrogate.parts(x[test].float())[0].numpy(), y[test]).statistic)
         out[str(size)] = {name: float(np.mean(v)) for name, v in taus.items()}
         console.log(f"kendall tau at {size}: {out[str(size)]}")
+    return out
+
+
+def within_group_taus(table: NasBenchBertTable, folds: int = 10) -> dict[str, dict[str, float]]:
+    """How much of GLUE can be predicted inside one (depth, width) group: Kendall tau of 10-fold
+    cross-validated ridge predictions on the one-hot encoding, each fold trained on the rest of
+    the group (~110 archs). GLUE and STS (whose fine-tuning sometimes fails) are reported."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    groups: dict[tuple[int, int], list[Architecture]] = {}
+    for arch in table.pool:
+        groups.setdefault(depth_width(arch), []).append(arch)
+    out = {}
+    for (layers, hidden), members in sorted(groups.items()):
+        x = OneHotEncoder(members)(members).numpy()
+        row: dict[str, float] = {"archs": len(members)}
+        for metric in ("glue", "sts"):
+            target = np.array([table.task_scores[a.arch_id][metric] for a in members])
+            predicted = cross_val_predict(RidgeCV(alphas=np.logspace(-2, 3, 20)), x, target, cv=KFold(folds, shuffle=True, random_state=0))
+            row[f"{metric}_tau"] = float(kendalltau(predicted, target).statistic)
+            row[f"{metric}_std"] = float(target.std())
+        out[f"{layers} layers x {hidden}"] = row
     return out
 
 
@@ -272,9 +328,11 @@ def main() -> None:
             curves[name] = np.mean(per_seed_curves, axis=0).tolist()
             console.log(f"{name}: top5 median {queries[name]['top5']['median']}, best median {queries[name]['best']['median']}")
         results["top1pct_queries"] = queries
+        results["top1pct_reference"] = reference_queries(table, targets["top5"])
     if "tau" in sections:
         results["kendall_tau"] = kendall_taus(table, features, [50, 100, 200], 2 if args.quick else 5)
         results["training_free_tau"] = training_free_taus(table, args.data.with_name("BERT_results_activation.csv"))
+        results["within_group_tau"] = within_group_taus(table)
     if "hypervolume" in sections:
         hypervolume_queries = 30 if args.quick else 50
         results["hypervolume_queries"] = hypervolume_queries
@@ -309,6 +367,8 @@ def print_tables(results: dict) -> None:
         for name, q in results["top1pct_queries"].items():
             table.add_row(name, f"{q['top5']['median']:.0f} {q['top5']['iqr']}", f"{q['best']['median']:.0f} {q['best']['iqr']}")
         out.print(table)
+        for name, ref in results["top1pct_reference"].items():
+            out.print(f"reference, exact: {name} needs a median of {ref['median']:.0f} {ref['iqr']} queries to a top-5 arch")
     if "kendall_tau" in results:
         table = Table(title="Kendall tau on held-out architectures")
         table.add_column("training archs")
@@ -319,6 +379,7 @@ def print_tables(results: dict) -> None:
             table.add_row(size, *(f"{taus[n]:.3f}" for n in names))
         out.print(table)
         out.print({k: round(v, 3) for k, v in results["training_free_tau"].items()})
+        out.print("within (depth, width) groups, 10-fold CV ridge on one-hot:", {g: {k: round(v, 3) for k, v in row.items()} for g, row in results["within_group_tau"].items()})
     for key in ("hypervolume", "propose_seconds"):
         if key in results:
             out.print(key, results[key])

@@ -124,32 +124,78 @@ def config_threads() -> int:
     return int(os.environ.get("BENCH_THREADS", torch.get_num_threads()))
 
 
-def ranking(space: SearchSpace, task_spec: str, task_options: dict, config: TrainConfig, standalone_epochs: int, count: int, standalone_lr: float) -> dict[str, object]:
-    """Train the supernet, then Kendall tau between inherited-weight and standalone validation accuracy."""
+def ranking(
+    space: SearchSpace,
+    task_spec: str,
+    task_options: dict,
+    config: TrainConfig,
+    standalone_epochs: int,
+    count: int,
+    standalone_lr: float,
+    standalone_seeds: int = 1,
+    reuse: dict | None = None,
+) -> dict[str, object]:
+    """Train the supernet, then Kendall tau between inherited-weight and standalone validation
+    accuracy. With `standalone_seeds` > 1 each subnet is trained standalone that many times (seeds
+    differ in initialisation and batch order): the reference is their mean, and the mean tau
+    between two seeds' rankings measures how well the reference itself is determined, the
+    ceiling for any proxy. `reuse`: an earlier run's ranking entry whose standalone accuracies
+    (same task, subnets and budget) serve as the reference, so supernet variants are compared
+    against identical references without retraining them."""
     task = load_task(task_spec, **task_options)
+    task_facts = {"name": task.name, "train": len(task.train), "val": len(task.val), **task_options}
+    archs = spread_by_size(space, task.shape, count)
+    params = [space.cost(arch, task.shape).params for arch in archs]
+    budget = {"epochs": standalone_epochs, "batch_size": 64, "lr": standalone_lr, "seeds": standalone_seeds}
+    if reuse is not None:
+        mismatched = [k for k, mine in (("task", task_facts), ("params", params), ("standalone_budget", budget)) if reuse.get(k) != mine]
+        if mismatched:
+            raise SystemExit(f"--standalone-from: the earlier run differs in {mismatched}; its references do not apply")
     with tempfile.TemporaryDirectory() as directory, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         trained = pool.submit(_train_supernet, space.name, space.preset, task_spec, task_options, config, directory).result()
         supernet, _ = load_supernet(Path(directory))
-    archs = spread_by_size(space, task.shape, count)
-    inherited, standalone, params = [], [], []
+    inherited, per_seed = [], []
     for i, arch in enumerate(archs):
         inherited.append(evaluate_subnet(supernet, arch, task.val))
-        torch.manual_seed(i)
-        model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=i)
-        standalone.append(evaluate(model, task.val))
-        params.append(space.cost(arch, task.shape).params)
-        console.log(f"{space.name} subnet {i + 1}/{count}: params {params[-1]:,} inherited {inherited[-1]:.3f} standalone {standalone[-1]:.3f}")
+        if reuse is not None:
+            runs = reuse["standalone_val_accuracy_per_seed"][i]
+        else:
+            runs = []
+            for s in range(standalone_seeds):
+                seed = i + 1000 * s  # seed 0 of subnet i is seed i, as with a single seed
+                torch.manual_seed(seed)
+                model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=seed)
+                runs.append(evaluate(model, task.val))
+        per_seed.append(runs)
+        console.log(f"{space.name} subnet {i + 1}/{count}: params {params[i]:,} inherited {inherited[-1]:.3f} standalone {' '.join(f'{r:.3f}' for r in runs)}")
+    standalone = [statistics.fmean(runs) for runs in per_seed]
+    seed_columns = list(zip(*per_seed))
+    seed_pairs = [(a, b) for a in range(standalone_seeds) for b in range(a + 1, standalone_seeds)]
     return {
         "kendall_tau": float(kendalltau(inherited, standalone).statistic),
         "kendall_tau_params_vs_standalone": float(kendalltau(params, standalone).statistic),
+        "kendall_tau_params_vs_inherited": float(kendalltau(params, inherited).statistic),
+        # How far two standalone trainings of the same subnets agree: the ceiling for any proxy.
+        "standalone_seed_tau": statistics.fmean(float(kendalltau(seed_columns[a], seed_columns[b]).statistic) for a, b in seed_pairs) if seed_pairs else None,
         "subnets": count,
         "inherited_val_accuracy": inherited,
         "standalone_val_accuracy": standalone,
+        "standalone_val_accuracy_per_seed": per_seed,
         "params": params,
         "supernet": {**trained, "config": config.__dict__},
-        "standalone_budget": {"epochs": standalone_epochs, "batch_size": 64, "lr": standalone_lr},
-        "task": {"name": task.name, "train": len(task.train), "val": len(task.val), **task_options},
+        "standalone_budget": budget,
+        "standalone_reused": reuse is not None,
+        "task": task_facts,
     }
+
+
+def earlier_ranking(path: Path) -> dict[str, dict]:
+    """The `ranking` entries of an earlier run's JSON (its last line, as `--json` prints it)."""
+    try:
+        lines = path.read_text().strip().splitlines()
+        return json.loads(lines[-1])["ranking"] if lines else {}
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"--standalone-from: {path} holds no benchmark JSON with a ranking ({exc})") from None
 
 
 def main() -> None:
@@ -165,7 +211,11 @@ def main() -> None:
     parser.add_argument("--bert-supernet-epochs", type=int, help="override the budget's FlexiBERT supervised supernet epochs")
     parser.add_argument("--vit-supernet-epochs", type=int, help="override the budget's ViT supernet epochs")
     parser.add_argument("--vit-standalone-epochs", type=int, help="override the budget's ViT standalone epochs")
+    parser.add_argument("--standalone-from", type=Path, help="reuse the standalone references of an earlier --json run (same subnets, task and budget)")
+    parser.add_argument("--standalone-seeds", type=int, default=1, help="standalone trainings per ranked subnet (>= 2 also measures seed-to-seed tau)")
     args = parser.parse_args()
+    if args.standalone_seeds < 1:
+        parser.error(f"--standalone-seeds: {args.standalone_seeds} must be >= 1")
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)  # for the training subprocesses
     budget = QUICK if args.quick else FULL
@@ -176,6 +226,16 @@ def main() -> None:
         bert_supernet_epochs=args.bert_supernet_epochs or budget.bert_supernet_epochs,
     )
     parts = set(args.only or ["parity", "multi_arch", "ranking"])
+    earlier = earlier_ranking(args.standalone_from) if args.standalone_from else {}
+
+    def references(key: str) -> dict | None:
+        """The earlier run's entry for `key` when --standalone-from is given (which must hold it)."""
+        if args.standalone_from is None:
+            return None
+        if key not in earlier:
+            parser.error(f"--standalone-from: {args.standalone_from} has no ranking for {key} (it has {sorted(earlier)})")
+        return earlier[key]
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results: dict[str, object] = {"budget": budget.__dict__, "device": device, "threads": args.threads}
     started = time.perf_counter()
@@ -191,12 +251,20 @@ def main() -> None:
     if "ranking" in parts and not args.skip_vit:
         vit_config = TrainConfig(epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10), lr=2e-3, seed=0)
         vit_options = {"max_train": args.vit_max_train} if args.vit_max_train else {}
-        results["ranking"][f"vit-resnas:small-images/{args.vit_task}"] = ranking(vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)
+        key = f"vit-resnas:small-images/{args.vit_task}"
+        results["ranking"][key] = ranking(
+            vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets,
+            standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key),
+        )  # fmt: skip
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
         bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=64, archs_per_step=4, sandwich=True, lr=1e-3, seed=0)
         reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
-        results["ranking"]["flexibert:nas-bench-bert/rotten-tomatoes"] = ranking(bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets, standalone_lr=1e-3)
+        key = "flexibert:nas-bench-bert/rotten-tomatoes"
+        results["ranking"][key] = ranking(
+            bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets,
+            standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key),
+        )  # fmt: skip
     results["seconds"] = time.perf_counter() - started
     results["peak_rss_mb"] = peak_rss_mb()
     print_table(results)
@@ -219,6 +287,8 @@ def print_table(results: dict) -> None:
     for key, value in results.get("ranking", {}).items():
         table.add_row(f"{key}: Kendall tau inherited vs standalone", f"{value['kendall_tau']:.3f}")
         table.add_row(f"{key}: Kendall tau params vs standalone", f"{value['kendall_tau_params_vs_standalone']:.3f}")
+        if value["standalone_seed_tau"] is not None:
+            table.add_row(f"{key}: Kendall tau standalone seed vs seed (ceiling)", f"{value['standalone_seed_tau']:.3f}")
         table.add_row(f"{key}: supernet training peak RSS", f"{value['supernet']['peak_rss_mb']:.0f} MB")
     table.add_row("total seconds", f"{results['seconds']:.0f}")
     table.add_row("peak RSS", f"{results['peak_rss_mb']:.0f} MB")

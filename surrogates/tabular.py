@@ -22,14 +22,16 @@ NAS_BENCH_BERT_TASK = TextTaskShape(vocab_size=30522, max_len=128, num_classes=2
 class NasBenchBertTable:
     def __init__(self, path: str | Path, task: TextTaskShape = NAS_BENCH_BERT_TASK):
         self.space: SearchSpace = get_space("flexibert", "nas-bench-bert")
-        runs: dict[str, list[float]] = defaultdict(list)
+        runs: dict[str, list[dict[str, float]]] = defaultdict(list)
         archs: dict[str, Architecture] = {}
         for record in load_nas_bench_bert(path):
-            runs[record.arch.arch_id].append(record.scores["glue"])
+            runs[record.arch.arch_id].append(record.scores)
             archs[record.arch.arch_id] = record.arch
-        self.runs = dict(runs)
+        self.runs = {arch_id: [scores["glue"] for scores in records] for arch_id, records in runs.items()}
         self.archs = archs
-        self.glue = {arch_id: statistics.fmean(scores) for arch_id, scores in runs.items()}
+        # Per GLUE task (and "glue", their mean), averaged over an arch's repeated trainings.
+        self.task_scores = {arch_id: {task: statistics.fmean(r[task] for r in records) for task in records[0]} for arch_id, records in runs.items()}
+        self.glue = {arch_id: scores["glue"] for arch_id, scores in self.task_scores.items()}
         self.costs = {arch_id: self.space.cost(arch, task) for arch_id, arch in archs.items()}
 
     @property

@@ -83,18 +83,42 @@ def test_botorch_rejects_repeated_objectives():
         BotorchMultiObjective(get_space("flexibert", "nas-bench-bert"), secondary=[Objective("accuracy")])
 
 
-def test_hypervolume_2d(table):
-    """The benchmark's hypervolume: the whole benchmark dominates more than a subset of it."""
+@pytest.fixture(scope="module")
+def bench_search():
     import importlib.util
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location("bench_search", Path(__file__).resolve().parents[1] / "scripts" / "bench_search.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_hypervolume_2d(table, bench_search):
+    """The benchmark's hypervolume: the whole benchmark dominates more than a subset of it."""
+    bench = bench_search
     every = np.array([[table.glue[a.arch_id], -float(table.costs[a.arch_id].params)] for a in table.pool])
     reference = every.min(0) - 1e-9
     assert bench.hypervolume_2d(every, reference) > bench.hypervolume_2d(every[:10], reference) > 0
     assert bench.hypervolume_2d(np.array([[0.0, 0.0]]), np.array([1.0, 1.0])) == 0.0
+
+
+def test_random_draw_quartiles_match_simulation(bench_search):
+    """The exact quartiles of draws-until-first-target agree with shuffled pools."""
+    rng = np.random.default_rng(0)
+    for size, hits in [(133, 5), (491, 5), (10, 1)]:
+        draws = [int(np.argmax(rng.permutation(size) < hits)) + 1 for _ in range(20000)]
+        exact = bench_search.random_draw_quartiles(size, hits)
+        simulated = np.percentile(draws, [25, 50, 75])
+        assert abs(exact["median"] - simulated[1]) <= 1
+        assert np.allclose(exact["iqr"], simulated[[0, 2]], atol=max(1, 0.05 * simulated[2]))
+    assert bench_search.random_draw_quartiles(4, 4) == {"median": 1.0, "iqr": [1.0, 1.0]}
+
+
+def test_reference_group_holds_the_top_architectures(table, bench_search):
+    reference = bench_search.reference_queries(table, table.kth_best(5))["random_in_best_group"]
+    assert reference["group"] == {"layers": 4, "hidden": 256}
+    assert reference["top5_in_group"] == 5 and reference["size"] < len(table.pool)
 
 
 def test_boshnas_fits_independent_networks_in_one_loop_as_if_alone():
