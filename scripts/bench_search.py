@@ -17,7 +17,6 @@ import csv
 import inspect
 import json
 import random
-import statistics
 import sys
 import time
 import warnings
@@ -52,6 +51,11 @@ console = Console(stderr=True)
 warnings.filterwarnings("ignore")
 
 
+def reaches(glue: float, threshold: float) -> bool:
+    """Whether a GLUE score meets a target (thresholds are benchmark values: equal counts)."""
+    return glue >= threshold - 1e-9
+
+
 def run_search(strategy: Strategy, table: NasBenchBertTable, budget: int, targets: dict[str, float]) -> tuple[dict[str, int], list[float]]:
     reached = {name: budget + 1 for name in targets}
     best_so_far: list[float] = []
@@ -63,7 +67,7 @@ def run_search(strategy: Strategy, table: NasBenchBertTable, budget: int, target
         strategy.tell(proposals[0], metrics)
         best_so_far.append(max(metrics["accuracy"], best_so_far[-1] if best_so_far else -1.0))
         for name, threshold in targets.items():
-            if reached[name] > budget and metrics["accuracy"] >= threshold - 1e-9:
+            if reached[name] > budget and reaches(metrics["accuracy"], threshold):
                 reached[name] = query
         if all(v <= budget for v in reached.values()):
             break
@@ -88,8 +92,12 @@ def random_draw_quartiles(size: int, hits: int) -> dict[str, float]:
     return {"median": float(out["median"]), "iqr": [float(out["q1"]), float(out["q3"])]}
 
 
-def depth_width(arch: Architecture) -> tuple[int, int]:
-    return len(arch.layers), arch.layers[0].hidden
+def depth_width_groups(archs: list[Architecture]) -> dict[tuple[int, int], list[Architecture]]:
+    """Architectures by (number of layers, hidden size), the two choices that set most of GLUE."""
+    groups: dict[tuple[int, int], list[Architecture]] = {}
+    for arch in archs:
+        groups.setdefault((len(arch.layers), arch.layers[0].hidden), []).append(arch)
+    return groups
 
 
 def reference_queries(table: NasBenchBertTable, threshold: float) -> dict[str, object]:
@@ -97,16 +105,17 @@ def reference_queries(table: NasBenchBertTable, threshold: float) -> dict[str, o
     random search over the whole pool, and over only the (depth, width) group holding the best
     architecture. The second is the bar a surrogate must clear by ranking archs inside a group."""
     pool = table.pool
-    group = depth_width(max(pool, key=lambda a: table.glue[a.arch_id]))
-    members = [a for a in pool if depth_width(a) == group]
-
-    def hit(archs: list[Architecture]) -> int:
-        return sum(table.glue[a.arch_id] >= threshold - 1e-9 for a in archs)
-
+    best = max(pool, key=lambda a: table.glue[a.arch_id])
+    (layers, hidden), members = next((key, group) for key, group in depth_width_groups(pool).items() if best in group)
+    hits_in_pool = sum(reaches(table.glue[a.arch_id], threshold) for a in pool)
+    hits_in_group = sum(reaches(table.glue[a.arch_id], threshold) for a in members)
     return {
-        "random_in_pool": random_draw_quartiles(len(pool), hit(pool)),
-        "random_in_best_group": {"group": {"layers": group[0], "hidden": group[1]}, "size": len(members), "top5_in_group": hit(members), **random_draw_quartiles(len(members), hit(members))},
-    }
+        "random_in_pool": random_draw_quartiles(len(pool), hits_in_pool),
+        "random_in_best_group": {
+            "group": {"layers": layers, "hidden": hidden}, "size": len(members), "top5_in_group": hits_in_group,
+            **random_draw_quartiles(len(members), hits_in_group),
+        },
+    }  # fmt: skip
 
 
 def kendall_taus(table: NasBenchBertTable, features: SurrogateFeatures, sizes: list[int], seeds: int) -> dict[str, dict[str, float]]:
@@ -147,11 +156,8 @@ def within_group_taus(table: NasBenchBertTable, folds: int = 10) -> dict[str, di
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold, cross_val_predict
 
-    groups: dict[tuple[int, int], list[Architecture]] = {}
-    for arch in table.pool:
-        groups.setdefault(depth_width(arch), []).append(arch)
     out = {}
-    for (layers, hidden), members in sorted(groups.items()):
+    for (layers, hidden), members in sorted(depth_width_groups(table.pool).items()):
         x = OneHotEncoder(members)(members).numpy()
         row: dict[str, float] = {"archs": len(members)}
         for metric in ("glue", "sts"):
