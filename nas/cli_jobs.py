@@ -198,6 +198,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console = Console()
     console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""))
     console.print(f"  {summary['space']}:{summary['preset']} on {summary['task']}, {summary['strategy']}, counts {summary['counts']}")
+    if summary.get("supernet"):
+        console.print(f"  supernet: {summary['supernet']['state']} ({summary['supernet']['message']})")
     if summary["best"]:
         console.print(f"  best: candidate {summary['best']['candidate_id']} {summary['best']['metrics']}")
 

@@ -29,6 +29,8 @@ from nas.spec import JobSpec, parse_spec
 from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, CandidateRecord, JobRecord, Store
 
 SUPERNET_ARTIFACT = "supernet_checkpoint"
+# Event kinds of a job's supernet training, in the order they occur (the service reads the latest).
+SUPERNET_STARTED, SUPERNET_PROGRESS, SUPERNET_TRAINED = "supernet", "supernet_progress", "supernet_trained"
 HEARTBEAT_S = 5.0
 
 
@@ -205,13 +207,16 @@ class Coordinator:
         (resuming a partial checkpoint). None if the job was cancelled or the claim lost meanwhile."""
         import ray
 
+        from nas.supernet_training import checkpoint_progress, describe_progress
+
         finished = self.store.artifacts(job.id, SUPERNET_ARTIFACT)
         if finished:
             return finished[-1].path
         directory = self.jobs_dir / f"job-{job.id}" / "supernet"
         directory.mkdir(parents=True, exist_ok=True)
-        self.store.add_event(job.id, "supernet", f"training the supernet in {directory}", {"epochs": spec.supernet.epochs})
+        self.store.add_event(job.id, SUPERNET_STARTED, f"training the supernet in {directory}", {"epochs": spec.supernet.epochs})
         task = ray.remote(num_cpus=1, max_retries=0)(train_supernet).remote(spec.to_dict(), str(directory))
+        recorded_step = None
         with self._progress() as progress:
             bar = progress.add_task("supernet", total=None)
             while True:
@@ -222,9 +227,16 @@ class Coordinator:
                 if heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested:
                     ray.cancel(task, force=True)
                     return None
-                progress.update(bar, description=f"supernet {_checkpoint_position(directory)}")
+                # Each epoch's checkpoint becomes an event, so `nas status` and the API show progress.
+                now = checkpoint_progress(directory)
+                if now is not None and now["step"] != recorded_step and now["phase"] != "done":
+                    recorded_step = now["step"]
+                    self.store.add_event(job.id, SUPERNET_PROGRESS, describe_progress(now), now)
+                    progress.update(bar, description=f"supernet {describe_progress(now)}")
         if resumed_from:
             self.store.add_event(job.id, "supernet_resumed", f"supernet training resumed at step {resumed_from}", {"step": resumed_from})
+        final = checkpoint_progress(directory)
+        self.store.add_event(job.id, SUPERNET_TRAINED, describe_progress(final) if final else "trained", final)
         self.store.add_artifact(job.id, SUPERNET_ARTIFACT, str(directory), {"space": spec.space, "preset": spec.preset})
         return str(directory)
 
@@ -331,13 +343,3 @@ def _deadline(job: JobRecord, spec: JobSpec) -> float | None:
         return None
     started = job.started_at or datetime.now(timezone.utc)
     return started.timestamp() + spec.budget.max_minutes * 60
-
-
-def _checkpoint_position(directory: Path) -> str:
-    import json
-
-    try:
-        position = json.loads((directory / "checkpoint.json").read_text())["position"]
-    except (FileNotFoundError, KeyError, ValueError):
-        return "starting"
-    return f"{position.get('phase', '')} epoch {position.get('epoch', 0) + 1}"

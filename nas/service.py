@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from nas.coordinator import SUPERNET_ARTIFACT  # the coordinator records the checkpoint directory under this kind
+# The coordinator records the checkpoint directory under SUPERNET_ARTIFACT and training progress as events.
+from nas.coordinator import SUPERNET_ARTIFACT, SUPERNET_PROGRESS, SUPERNET_STARTED, SUPERNET_TRAINED
 from nas.pareto import non_dominated_mask
 from nas.spec import BENCHMARK_METRICS, BENCHMARK_TASK, Constraints, ObjectiveSpec, submit
 from nas.store import METRICS, CandidateNotFound, CandidateRecord, JobNotFound, JobRecord, Store
@@ -111,12 +112,30 @@ def job_summary(store: Store, job: JobRecord) -> dict[str, Any]:
         "counts": counts,
         "candidates_done": counts["done"],
         "best": {k: best[0][k] for k in ("candidate_id", "arch_id", "metrics")} if best else None,
+        "supernet": supernet_state(store, job),
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "error": job.error,
         "cancel_requested": job.cancel_requested,
     }
+
+
+_SUPERNET_STATES = {SUPERNET_STARTED: "starting", SUPERNET_PROGRESS: "training", SUPERNET_TRAINED: "trained"}
+
+
+def supernet_state(store: Store, job: JobRecord) -> dict[str, Any] | None:
+    """Where the job's supernet training stands, from the coordinator's latest supernet event:
+    state pending / starting / training / trained, a one-line message, and the progress figures
+    (phase, epochs done of the phase's epochs, step of total steps, loss). None in benchmark mode,
+    which trains nothing."""
+    if job.spec.get("supernet") is None:
+        return None
+    latest = next((e for e in reversed(store.events(job.id)) if e.kind in _SUPERNET_STATES), None)
+    if latest is None:
+        return {"state": "pending", "message": "not started", "progress": None, "at": None}
+    progress = latest.data if latest.kind != SUPERNET_STARTED else None
+    return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at)}
 
 
 # ---- candidates and the Pareto front ----

@@ -229,6 +229,7 @@ class SupernetTrainer:
         self.optimizer = torch.optim.AdamW(self.supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.sampler = ArchSampler(space, config)
         self.position = Position(phase=self._phases()[0] if self._phases() else PHASES[-1])
+        self.last_loss: float | None = None  # the latest step's loss, recorded in checkpoints
 
     def _phases(self) -> list[str]:
         return [p for p in PHASES if (self.config.mlm_epochs if p == "mlm" else self.config.epochs) > 0]
@@ -282,7 +283,7 @@ class SupernetTrainer:
                 generator = torch.Generator().manual_seed(rng.getrandbits(63))
                 torch.manual_seed(rng.getrandbits(63))  # dropout
                 archs = self.sampler.archs(pos.epoch, rng)
-                loss = self.train_step(inputs, labels, archs, pos.phase, generator)
+                loss = self.last_loss = self.train_step(inputs, labels, archs, pos.phase, generator)
                 steps += 1
                 subnets += min(len(archs), len(inputs))
                 self._advance()
@@ -338,6 +339,7 @@ class SupernetTrainer:
             "task": {"name": self.task.name, "shape": dataclasses.asdict(self.task.shape), "kind": self.task.kind, "source": self.task.source},
             "config": dataclasses.asdict(self.config),
             "position": dataclasses.asdict(self.position),
+            "progress": {"total_steps": self.total_steps(), "epochs": {p: self._epochs(p) for p in self._phases()}, "loss": self.last_loss},
             "optimizer": {"param_groups": opt_state["param_groups"], "scalars": scalars},
         }
         (partial / "checkpoint.json").write_text(json.dumps(meta, indent=2))
@@ -381,6 +383,34 @@ def read_checkpoint_meta(directory: Path) -> dict[str, Any]:
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: checkpoint format {meta.get('format')!r}, this version reads {CHECKPOINT_FORMAT}")
     return meta
+
+
+def checkpoint_progress(directory: Path) -> dict[str, Any] | None:
+    """How far the training checkpointed in `directory` has come, JSON-ready; None before its
+    first checkpoint (or in the instant one replaces another)."""
+    try:
+        meta = read_checkpoint_meta(directory)
+    except (FileNotFoundError, ValueError):
+        return None
+    position, progress = meta["position"], meta.get("progress", {})
+    return {
+        "phase": position["phase"],
+        "epochs_done": position["epoch"],
+        "epochs": progress.get("epochs", {}).get(position["phase"]),
+        "step": position["global_step"],
+        "total_steps": progress.get("total_steps"),
+        "loss": progress.get("loss"),
+    }
+
+
+def describe_progress(progress: dict[str, Any]) -> str:
+    """One line for people: "supervised: epoch 3/8 done, step 300/800 (38%), loss 0.6120"."""
+    loss = "" if progress.get("loss") is None else f", loss {progress['loss']:.4f}"
+    if progress["phase"] == "done":
+        return f"trained: {progress['step']:,} steps{loss}"
+    total = progress.get("total_steps")
+    steps = f"step {progress['step']:,}/{total:,} ({progress['step'] / total:.0%})" if total else f"step {progress['step']:,}"
+    return f"{progress['phase']}: epoch {progress['epochs_done']}/{progress['epochs']} done, {steps}{loss}"
 
 
 def load_supernet(directory: Path, device: str = "cpu") -> tuple[Supernet, dict[str, Any]]:

@@ -136,6 +136,7 @@ def test_submit_benchmark_spec_then_list_get_cancel(api: Api) -> None:
     assert (job["space"], job["preset"], job["task"], job["strategy"]) == ("flexibert", "nas-bench-bert", "nas-bench-bert", "boshnas")
     assert job["objectives"] == [{"metric": "accuracy", "goal": "maximize"}, {"metric": "params", "goal": "minimize"}]
     assert job["budget"] == {"candidates": 50} and job["candidates_done"] == 0 and job["best"] is None
+    assert job["supernet"] is None  # benchmark mode trains nothing
     assert job["counts"] == {"proposed": 0, "running": 0, "done": 0, "failed": 0}
     assert job["created_at"].endswith("+00:00") and job["started_at"] is None
 

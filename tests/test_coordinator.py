@@ -17,7 +17,7 @@ import yaml
 
 from nas.coordinator import SUPERNET_ARTIFACT, Coordinator
 from nas.evaluation import SupernetEvaluator
-from nas.service import export_candidate, pareto_rows
+from nas.service import export_candidate, job_summary, pareto_rows
 from nas.spec import submit
 from nas.store import Store
 
@@ -76,6 +76,9 @@ def test_digits_search_trains_evaluates_and_exports(digits_job, tmp_path):
     assert job.status == "succeeded", job.error
     done = store.candidates(job.id, "done")
     assert len(done) == 4 and len(store.artifacts(job.id, SUPERNET_ARTIFACT)) == 1
+    supernet = job_summary(store, job)["supernet"]
+    assert supernet["state"] == "trained" and supernet["progress"]["phase"] == "done" and supernet["message"].startswith("trained: ")
+    assert supernet["progress"]["step"] == supernet["progress"]["total_steps"] > 0
     for candidate in done:
         assert 0.0 <= candidate.metrics["accuracy"] <= 1.0 and candidate.metrics["latency_ms"] > 0
         assert candidate.metrics["params"] <= 2_000_000  # the spec's params_max constraint
@@ -189,10 +192,16 @@ def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     store = Store(db)
     job = submit(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300}, budget={"candidates": 2}))
+    assert job_summary(store, job)["supernet"]["state"] == "pending"
     first = start_coordinator(db, job.id, tmp_path)
     checkpoint = tmp_path / "home" / "jobs" / f"job-{job.id}" / "supernet" / "checkpoint.json"
-    wait_for(checkpoint.exists, 180, "the first epoch's checkpoint")
+    wait_for(lambda: job_summary(store, job)["supernet"]["state"] == "training", 180, "the first epoch's progress event")
+    progress = job_summary(store, job)["supernet"]["progress"]
+    assert progress["phase"] == "supervised" and progress["epochs"] == 3 and 1 <= progress["epochs_done"] < 3
+    assert progress["total_steps"] == 3 * -(-300 // 64) and progress["loss"] > 0
     kill_hard(first)
+    shown = subprocess.run([*NAS, "status", str(job.id), "--db", db], capture_output=True, text=True, timeout=60, env=env_for(tmp_path))
+    assert shown.returncode == 0 and "supernet: training (supervised: epoch " in shown.stdout, shown.stdout + shown.stderr
     step_at_kill = json.loads(checkpoint.read_text())["position"]["global_step"]
     time.sleep(2.5)
     second = start_coordinator(db, job.id, tmp_path)

@@ -10,7 +10,16 @@ import torch
 from safetensors.torch import load_file
 
 from nas.data import load_task
-from nas.supernet_training import ArchSampler, SupernetTrainer, TrainConfig, evaluate_subnet, load_supernet, mask_tokens
+from nas.supernet_training import (
+    ArchSampler,
+    SupernetTrainer,
+    TrainConfig,
+    checkpoint_progress,
+    describe_progress,
+    evaluate_subnet,
+    load_supernet,
+    mask_tokens,
+)
 from search_spaces import get_space
 
 SMALL_VIT = {
@@ -80,11 +89,19 @@ def test_resume_continues_exactly(digits, tmp_path):
     meta = json.loads((tmp_path / "ckpt" / "checkpoint.json").read_text())
     assert meta["position"] == {"phase": "supervised", "epoch": 0, "step": 4, "global_step": 4}
     assert meta["space"] == "vit-resnas" and meta["task"]["name"] == "digits" and meta["config"]["sandwich"] is True
+    progress = checkpoint_progress(tmp_path / "ckpt")
+    total = 2 * interrupted.steps_per_epoch()
+    assert progress == {"phase": "supervised", "epochs_done": 0, "epochs": 2, "step": 4, "total_steps": total, "loss": pytest.approx(interrupted.last_loss)}
+    assert describe_progress(progress).startswith(f"supervised: epoch 0/2 done, step 4/{total} (")
+    assert checkpoint_progress(tmp_path / "no-checkpoint") is None
     assert set(load_file(tmp_path / "ckpt" / "optimizer.safetensors")) >= {"0.exp_avg", "0.exp_avg_sq"}
     resumed = SupernetTrainer.resume(tmp_path / "ckpt", digits)
     resumed.train(show_progress=False)
     for (name, a), b in zip(straight.supernet.state_dict().items(), resumed.supernet.state_dict().values()):
         assert torch.equal(a, b), name
+    finished = checkpoint_progress(resumed.save_checkpoint(tmp_path / "finished"))
+    assert (finished["phase"], finished["step"]) == ("done", total)
+    assert describe_progress(finished) == f"trained: {total} steps, loss {resumed.last_loss:.4f}"
     supernet, _ = load_supernet(tmp_path / "ckpt")  # the end-of-run checkpoint of the interrupted run
     assert supernet.task == digits.shape
 
