@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
-import tempfile
 import random
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -104,11 +105,33 @@ def multi_arch(space: SearchSpace, task: TaskData, budget: Budget, batch_size: i
     return out
 
 
-def spread_by_size(space: SearchSpace, task_shape, count: int, seed: int = 7) -> list:
-    """`count` distinct archs at evenly spaced size quantiles of 400 random samples."""
+SPREADS = ("quantiles", "range")
+
+
+def spread_by_size(space: SearchSpace, task_shape, count: int, spread: str = "quantiles", seed: int = 7) -> list:
+    """`count` distinct archs over the size range. "quantiles": at evenly spaced size quantiles of
+    400 random samples (random archs cluster mid-size, so this spans the sizes a search meets).
+    "range": nearest to evenly spaced log-parameter counts from the space's smallest arch to its
+    largest; the tails are filled from the space narrowed towards either end, since uniform
+    samples almost never reach them."""
     rng = random.Random(seed)
-    pool = sorted({a.arch_id: a for a in (space.sample(rng) for _ in range(400))}.values(), key=lambda a: space.cost(a, task_shape).params)
-    return [pool[round(i * (len(pool) - 1) / (count - 1))] for i in range(count)]
+    samples = [space.sample(rng) for _ in range(400)]
+    if spread == "range":
+        for keep in (0.0, 0.1, 0.2, 0.3, 0.4):
+            for largest in (True, False):
+                narrowed = space.narrowed(keep, largest)
+                samples += [narrowed.sample(rng) for _ in range(40)]
+    size = {a.arch_id: space.cost(a, task_shape).params for a in samples}
+    pool = sorted({a.arch_id: a for a in samples}.values(), key=lambda a: size[a.arch_id])
+    if spread == "quantiles":
+        return [pool[round(i * (len(pool) - 1) / (count - 1))] for i in range(count)]
+    low, high = math.log(size[pool[0].arch_id]), math.log(size[pool[-1].arch_id])
+    chosen: list = []
+    for i in range(count):
+        target = low + i * (high - low) / (count - 1)
+        free = [a for a in pool if a not in chosen]
+        chosen.append(min(free, key=lambda a: abs(math.log(size[a.arch_id]) - target)))
+    return chosen
 
 
 def _train_supernet(space_name: str, preset: str, task_spec: str, task_options: dict, config: TrainConfig, directory: str) -> dict[str, float]:
@@ -134,6 +157,7 @@ def ranking(
     standalone_lr: float,
     standalone_seeds: int = 1,
     reuse: dict | None = None,
+    spread: str = "quantiles",
 ) -> dict[str, object]:
     """Train the supernet, then Kendall tau between inherited-weight and standalone validation
     accuracy. With `standalone_seeds` > 1 each subnet is trained standalone that many times (seeds
@@ -144,7 +168,7 @@ def ranking(
     against identical references without retraining them."""
     task = load_task(task_spec, **task_options)
     task_facts = {"name": task.name, "train": len(task.train), "val": len(task.val), **task_options}
-    archs = spread_by_size(space, task.shape, count)
+    archs = spread_by_size(space, task.shape, count, spread)
     params = [space.cost(arch, task.shape).params for arch in archs]
     budget = {"epochs": standalone_epochs, "batch_size": 64, "lr": standalone_lr, "seeds": standalone_seeds}
     if reuse is not None:
@@ -178,6 +202,7 @@ def ranking(
         # How far two standalone trainings of the same subnets agree: the ceiling for any proxy.
         "standalone_seed_tau": statistics.fmean(float(kendalltau(seed_columns[a], seed_columns[b]).statistic) for a, b in seed_pairs) if seed_pairs else None,
         "subnets": count,
+        "spread": spread,
         "inherited_val_accuracy": inherited,
         "standalone_val_accuracy": standalone,
         "standalone_val_accuracy_per_seed": per_seed,
@@ -212,6 +237,7 @@ def main() -> None:
     parser.add_argument("--vit-supernet-epochs", type=int, help="override the budget's ViT supernet epochs")
     parser.add_argument("--vit-standalone-epochs", type=int, help="override the budget's ViT standalone epochs")
     parser.add_argument("--standalone-from", type=Path, help="reuse the standalone references of an earlier --json run (same subnets, task and budget)")
+    parser.add_argument("--spread", choices=SPREADS, default="quantiles", help="how ranked subnets cover the size range: quantiles of random archs, or evenly in log params from the smallest arch to the largest")
     parser.add_argument("--standalone-seeds", type=int, default=1, help="standalone trainings per ranked subnet (>= 2 also measures seed-to-seed tau)")
     args = parser.parse_args()
     if args.standalone_seeds < 1:
@@ -254,7 +280,7 @@ def main() -> None:
         key = f"vit-resnas:small-images/{args.vit_task}"
         results["ranking"][key] = ranking(
             vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets,
-            standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key),
+            standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key), spread=args.spread,
         )  # fmt: skip
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
@@ -263,7 +289,7 @@ def main() -> None:
         key = "flexibert:nas-bench-bert/rotten-tomatoes"
         results["ranking"][key] = ranking(
             bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets,
-            standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key),
+            standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key), spread=args.spread,
         )  # fmt: skip
     results["seconds"] = time.perf_counter() - started
     results["peak_rss_mb"] = peak_rss_mb()

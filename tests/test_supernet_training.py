@@ -178,3 +178,30 @@ def test_train_standalone_learns_an_extracted_subnet(digits):
     torch.manual_seed(0)
     model = train_standalone(space.build(arch, digits.shape), digits.train, epochs=4, lr=3e-3)
     assert evaluate(model, digits.val) > 0.7
+
+
+def test_ranking_subnets_span_the_size_range():
+    """The supernet benchmark's "range" spread runs from the space's smallest arch to its largest
+    in even log-size steps; "quantiles" stays inside the sizes random archs have."""
+    import importlib.util
+    import itertools
+    import math
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_supernet", Path(__file__).resolve().parents[1] / "scripts" / "bench_supernet.py")
+    bench = sys.modules["bench_supernet"] = importlib.util.module_from_spec(spec)  # its dataclasses look themselves up there
+    spec.loader.exec_module(bench)
+    space, shape = get_space("vit-resnas", "small-images"), load_task("digits").shape
+    rng = random.Random(0)
+    smallest, largest = (space.cost(space.extreme(rng, largest=big), shape).params for big in (False, True))
+    spans = {}
+    for spread in bench.SPREADS:
+        archs = bench.spread_by_size(space, shape, 12, spread)
+        sizes = [space.cost(a, shape).params for a in archs]
+        assert len({a.arch_id for a in archs}) == 12 and sizes == sorted(sizes)
+        spans[spread] = sizes
+    assert (spans["range"][0], spans["range"][-1]) == (smallest, largest)
+    steps = [math.log(b / a) for a, b in itertools.pairwise(spans["range"])]
+    assert max(steps) < 2 * min(steps)
+    assert smallest < spans["quantiles"][0] and spans["quantiles"][-1] < largest
