@@ -21,7 +21,7 @@ import random
 import resource
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,13 +190,19 @@ def evaluate_subnet(supernet: Supernet, arch: Architecture, split: Split, batch_
         supernet.train(was_training)
 
 
+def adamw(params: Iterable[torch.nn.Parameter], device: torch.device, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW, fused where PyTorch has the kernel: on CPU the default steps each of a supernet's
+    few hundred tensors with a dozen small ops (fused saves ~17 ms of a 250 ms ViT step on 2 cores)."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=device.type in ("cpu", "cuda"))
+
+
 def train_standalone(
     model: torch.nn.Module, split: Split, epochs: int, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.01, lr_warmup: float = 0.1, seed: int = 0
 ) -> torch.nn.Module:
     """Plain supervised training of one model (fine-tuning an extracted subnet, or training one
     from scratch as a reference), with the same learning-rate schedule as supernet training."""
     device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = adamw(model.parameters(), device, lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = -(-len(split) // batch_size)
     step = 0
@@ -226,7 +232,7 @@ class SupernetTrainer:
                 torch.manual_seed(config.seed)
                 supernet = space.supernet(task.shape)
         self.supernet = supernet.to(self.device)
-        self.optimizer = torch.optim.AdamW(self.supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = adamw(self.supernet.parameters(), self.device, lr=config.lr, weight_decay=config.weight_decay)
         self.sampler = ArchSampler(space, config)
         self.position = Position(phase=self._phases()[0] if self._phases() else PHASES[-1])
         self.last_loss: float | None = None  # the latest step's loss, recorded in checkpoints
