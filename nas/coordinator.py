@@ -230,9 +230,9 @@ class Coordinator:
                 # Each epoch's checkpoint becomes an event, so `nas status` and the API show progress.
                 now = checkpoint_progress(directory)
                 if now is not None and now["step"] != recorded_step and now["phase"] != "done":
-                    recorded_step = now["step"]
-                    self.store.add_event(job.id, SUPERNET_PROGRESS, describe_progress(now), now)
-                    progress.update(bar, description=f"supernet {describe_progress(now)}")
+                    recorded_step, line = now["step"], describe_progress(now)
+                    self.store.add_event(job.id, SUPERNET_PROGRESS, line, now)
+                    progress.update(bar, description=f"supernet {line}")
         if resumed_from:
             self.store.add_event(job.id, "supernet_resumed", f"supernet training resumed at step {resumed_from}", {"step": resumed_from})
         final = checkpoint_progress(directory)

@@ -345,7 +345,7 @@ class SupernetTrainer:
             "task": {"name": self.task.name, "shape": dataclasses.asdict(self.task.shape), "kind": self.task.kind, "source": self.task.source},
             "config": dataclasses.asdict(self.config),
             "position": dataclasses.asdict(self.position),
-            "progress": {"total_steps": self.total_steps(), "epochs": {p: self._epochs(p) for p in self._phases()}, "loss": self.last_loss},
+            "progress": {"total_steps": self.total_steps(), "loss": self.last_loss},  # total_steps needs the task's size
             "optimizer": {"param_groups": opt_state["param_groups"], "scalars": scalars},
         }
         (partial / "checkpoint.json").write_text(json.dumps(meta, indent=2))
@@ -398,11 +398,12 @@ def checkpoint_progress(directory: Path) -> dict[str, Any] | None:
         meta = read_checkpoint_meta(directory)
     except (FileNotFoundError, ValueError):
         return None
-    position, progress = meta["position"], meta.get("progress", {})
+    position, progress, config = meta["position"], meta.get("progress", {}), meta["config"]
+    phase_epochs = {"mlm": config["mlm_epochs"], "supervised": config["epochs"]}
     return {
         "phase": position["phase"],
         "epochs_done": position["epoch"],
-        "epochs": progress.get("epochs", {}).get(position["phase"]),
+        "epochs": phase_epochs.get(position["phase"]),
         "step": position["global_step"],
         "total_steps": progress.get("total_steps"),
         "loss": progress.get("loss"),

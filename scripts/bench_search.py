@@ -107,8 +107,11 @@ def reference_queries(table: NasBenchBertTable, threshold: float) -> dict[str, o
     pool = table.pool
     best = max(pool, key=lambda a: table.glue[a.arch_id])
     (layers, hidden), members = next((key, group) for key, group in depth_width_groups(pool).items() if best in group)
-    hits_in_pool = sum(reaches(table.glue[a.arch_id], threshold) for a in pool)
-    hits_in_group = sum(reaches(table.glue[a.arch_id], threshold) for a in members)
+
+    def hits(archs: list[Architecture]) -> int:
+        return sum(reaches(table.glue[a.arch_id], threshold) for a in archs)
+
+    hits_in_pool, hits_in_group = hits(pool), hits(members)
     return {
         "random_in_pool": random_draw_quartiles(len(pool), hits_in_pool),
         "random_in_best_group": {
