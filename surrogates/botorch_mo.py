@@ -30,7 +30,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from search_spaces import Architecture, SearchSpace, TaskShape
 from surrogates.base import ModelBasedStrategy, Objective
 from surrogates.embedding import GraphEmbedding
-from surrogates.features import SurrogateFeatures, Standardizer, clip_low_outliers
+from surrogates.features import Standardizer, SurrogateFeatures, clip_low_outliers
 
 COMPUTED = {"params": "log_params", "flops": "log_flops"}  # objectives read off the cost model
 

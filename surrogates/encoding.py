@@ -8,7 +8,9 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from search_spaces import Architecture
+import torch
+
+from search_spaces import Architecture, SearchSpace
 
 
 def flat_choices(arch: Architecture) -> dict[str, Any]:
@@ -27,6 +29,34 @@ def flat_choices(arch: Architecture) -> dict[str, Any]:
 
     walk(arch.to_dict(), "")
     return out
+
+
+class OneHotEncoder:
+    """One column per (path, value) seen in a reference set of architectures."""
+
+    def __init__(self, reference: Sequence[Architecture]):
+        vocabulary = sorted({(path, repr(value)) for arch in reference for path, value in flat_choices(arch).items()})
+        self.index = {item: i for i, item in enumerate(vocabulary)}
+
+    @classmethod
+    def for_space(cls, space: SearchSpace, pool: Sequence[Architecture] | None, seed: int, samples: int = 2000) -> OneHotEncoder:
+        """The vocabulary of a finite pool, or of `samples` archs drawn from an open space (seeded:
+        a strategy rebuilt from its seed encodes the same columns)."""
+        rng = random.Random(seed)
+        return cls(pool if pool is not None else [space.sample(rng) for _ in range(samples)])
+
+    @property
+    def dim(self) -> int:
+        return len(self.index)
+
+    def __call__(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        out = torch.zeros(len(archs), len(self.index), dtype=torch.float64)
+        for row, arch in enumerate(archs):
+            for path, value in flat_choices(arch).items():
+                column = self.index.get((path, repr(value)))
+                if column is not None:  # a value never seen in the reference set has no column
+                    out[row, column] = 1.0
+        return out
 
 
 def hamming(a: dict[str, Any], b: dict[str, Any]) -> int:

@@ -3,7 +3,9 @@
 Inputs: the graph embedding of an architecture plus its exactly known costs (log parameters and
 log FLOPs from the space's analytic cost model). Costs are free to compute and carry the size
 signal that dominates accuracy (depth and width), which a 16-dimensional embedding of the whole
-graph only partly keeps.
+graph only partly keeps. Optionally the one-hot encoding of the architecture's choices follows:
+a network can weigh single choices (one layer's operation, one layer's feed-forward size) that a
+distance-preserving embedding blurs together (measured on NAS-Bench-BERT, scripts/bench_search.py).
 
 Targets: low outliers are clipped before fitting. Some trainings diverge (NAS-Bench-BERT has
 2-layer models ~10 GLUE below their neighbours); a Gaussian model would spend its length scales
@@ -18,23 +20,28 @@ import numpy as np
 
 from search_spaces import Architecture, SearchSpace, TaskShape
 from surrogates.embedding import GraphEmbedding
+from surrogates.encoding import OneHotEncoder
 
 COST_COLUMNS = ("log_params", "log_flops")
 OUTLIER_MADS = 2.5  # clip targets more than this many robust standard deviations below the median
 
 
 class SurrogateFeatures:
-    """Architecture -> [embedding..., log params, log FLOPs]; rows are cached by arch id."""
+    """Architecture -> [embedding..., log params, log FLOPs, one-hot choices...]; rows are cached by
+    arch id. Without `one_hot` the row ends at the costs."""
 
-    def __init__(self, space: SearchSpace, embedding: GraphEmbedding | None = None, task: TaskShape | None = None, seed: int = 0):
+    def __init__(
+        self, space: SearchSpace, embedding: GraphEmbedding | None = None, task: TaskShape | None = None, seed: int = 0, one_hot: OneHotEncoder | None = None
+    ):
         self.space = space
         self.embedding = embedding or GraphEmbedding(space, seed=seed)
         self.task = task or space.default_task()
+        self.one_hot = one_hot
         self._rows: dict[str, np.ndarray] = {}
 
     @property
     def dim(self) -> int:
-        return self.embedding.dim + len(COST_COLUMNS)
+        return self.embedding.dim + len(COST_COLUMNS) + (self.one_hot.dim if self.one_hot else 0)
 
     def column(self, name: str) -> int:
         """Index of a cost column (e.g. "log_params") in a feature row."""
@@ -44,9 +51,10 @@ class SurrogateFeatures:
         missing = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
         if missing:
             vectors = self.embedding.embed(missing)
-            for arch, vector in zip(missing, vectors):
+            choices = self.one_hot(missing).numpy() if self.one_hot else np.zeros((len(missing), 0))
+            for arch, vector, chosen in zip(missing, vectors, choices):
                 cost = self.space.cost(arch, self.task)
-                self._rows[arch.arch_id] = np.concatenate([vector, [np.log(cost.params), np.log(max(cost.flops, 1))]])
+                self._rows[arch.arch_id] = np.concatenate([vector, [np.log(cost.params), np.log(max(cost.flops, 1))], chosen])
         return np.stack([self._rows[a.arch_id] for a in archs]) if archs else np.zeros((0, self.dim))
 
 

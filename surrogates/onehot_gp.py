@@ -23,24 +23,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from search_spaces import Architecture, SearchSpace
 from surrogates.base import ModelBasedStrategy
-from surrogates.encoding import flat_choices
-
-
-class OneHotEncoder:
-    """One column per (path, value) seen in a reference set of architectures."""
-
-    def __init__(self, reference: Sequence[Architecture]):
-        vocabulary = sorted({(path, repr(value)) for arch in reference for path, value in flat_choices(arch).items()})
-        self.index = {item: i for i, item in enumerate(vocabulary)}
-
-    def __call__(self, archs: Sequence[Architecture]) -> torch.Tensor:
-        out = torch.zeros(len(archs), len(self.index), dtype=torch.float64)
-        for row, arch in enumerate(archs):
-            for path, value in flat_choices(arch).items():
-                column = self.index.get((path, repr(value)))
-                if column is not None:  # a value never seen in the reference set has no column
-                    out[row, column] = 1.0
-        return out
+from surrogates.encoding import OneHotEncoder
 
 
 class OneHotGP(ModelBasedStrategy):
@@ -48,8 +31,7 @@ class OneHotGP(ModelBasedStrategy):
 
     def __init__(self, space: SearchSpace, pool: Sequence[Architecture] | None = None, *, initial: int = 10, candidates: int = 2000, **common: Any):
         super().__init__(space, pool, initial=initial, candidates=candidates, **common)
-        reference = self.pool if self.pool is not None else [space.sample(random.Random(self.seed)) for _ in range(candidates)]
-        self.encode = OneHotEncoder(reference)
+        self.encode = OneHotEncoder.for_space(space, self.pool, self.seed, samples=candidates)
 
     def scoring_candidates(self, taken: set[str], rng: random.Random) -> list[Architecture]:
         return self.fresh_random(self.candidates, taken, rng)  # a fresh random sample at every ask

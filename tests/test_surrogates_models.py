@@ -13,6 +13,7 @@ from surrogates.baselines import RandomSearch
 from surrogates.boshnas import Boshnas
 from surrogates.botorch_mo import BotorchMultiObjective
 from surrogates.embedding import GraphEmbedding
+from surrogates.encoding import OneHotEncoder, flat_choices
 from surrogates.features import SurrogateFeatures, clip_low_outliers
 from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
 
@@ -38,6 +39,19 @@ def test_features_append_exact_costs():
     assert rows.shape == (3, features.dim)
     for arch, row in zip(archs, rows):
         assert np.isclose(np.exp(row[features.column("log_params")]), space.cost(arch, NAS_BENCH_BERT_TASK).params)
+
+
+def test_features_end_with_the_one_hot_choices():
+    space = get_space("flexibert", "nas-bench-bert")
+    encoder = OneHotEncoder.for_space(space, None, seed=5, samples=300)
+    assert OneHotEncoder.for_space(space, None, seed=5, samples=300).index == encoder.index  # seeded vocabulary
+    features = SurrogateFeatures(space, GraphEmbedding(space, landmarks=40, seed=0), NAS_BENCH_BERT_TASK, one_hot=encoder)
+    arch = space.sample(random.Random(11))
+    row = features([arch])[0]
+    assert len(row) == features.dim == features.column("log_flops") + 1 + encoder.dim
+    chosen = row[features.column("log_flops") + 1 :]
+    # One column set per choice the arch makes (every flat path's value was seen in 300 samples).
+    assert set(np.flatnonzero(chosen)) == {encoder.index[(path, repr(value))] for path, value in flat_choices(arch).items()}
 
 
 def test_candidate_pool_of_an_open_space_is_stable_and_free():
