@@ -142,9 +142,10 @@ def kendall_taus(table: NasBenchBertTable, features: SurrogateFeatures, sizes: l
     one-hot columns, to show what each input adds."""
     pool = table.pool
     y = np.array([table.glue[a.arch_id] for a in pool])
-    onehot = OneHotEncoder(pool)(pool)
+    encoder = OneHotEncoder(pool)
+    onehot = encoder(pool)
     rows = features(pool)
-    rows_with_choices = np.concatenate([rows, onehot.numpy()], 1)
+    rows_with_choices = SurrogateFeatures(table.space, features.embedding, features.task, one_hot=encoder)(pool)
     out: dict[str, dict[str, float]] = {}
     for size in sizes:
         taus: dict[str, list[float]] = {"boshnas": [], "boshnas-no-onehot": [], "gp-embedding": [], "gp-onehot": []}
