@@ -32,7 +32,7 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.data import TaskData, load_task  # noqa: E402
+from nas.data import Split, TaskData, load_task  # noqa: E402
 from nas.supernet_training import SupernetTrainer, TrainConfig, evaluate, evaluate_subnet, load_supernet, peak_rss_mb, step_rng, train_standalone  # noqa: E402
 from search_spaces import ImageTaskShape, SearchSpace, TextTaskShape, get_space  # noqa: E402
 from search_spaces.supernet import parity_max_abs_diff  # noqa: E402
@@ -53,7 +53,7 @@ class Budget:
     ranked_subnets: int
 
 
-FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=None, bert_mlm_epochs=1, bert_supernet_epochs=8, bert_standalone_epochs=3, ranked_subnets=12)
+FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=None, bert_mlm_epochs=1, bert_supernet_epochs=24, bert_standalone_epochs=3, ranked_subnets=12)
 QUICK = Budget(parity_archs=5, timing_steps=1, vit_supernet_epochs=6, vit_standalone_epochs=3, bert_train_examples=400, bert_mlm_epochs=1, bert_supernet_epochs=1, bert_standalone_epochs=1, ranked_subnets=4)
 
 
@@ -143,6 +143,13 @@ def _train_supernet(space_name: str, preset: str, task_spec: str, task_options: 
     return {"steps": result.steps, "seconds": result.seconds, "subnets_per_second": result.subnets_per_second, "peak_rss_mb": peak_rss_mb()}
 
 
+def training_sample(task: TaskData, size: int, seed: int = 0) -> Split:
+    """A fixed random subset of the training split, as large as the validation split: inherited
+    accuracy on it beside validation accuracy tells under-fitting (both low) from over-fitting."""
+    idx = torch.randperm(len(task.train), generator=torch.Generator().manual_seed(seed))[:size]
+    return Split(task.train.inputs[idx], task.train.labels[idx])
+
+
 def config_threads() -> int:
     return int(os.environ.get("BENCH_THREADS", torch.get_num_threads()))
 
@@ -178,9 +185,11 @@ def ranking(
     with tempfile.TemporaryDirectory() as directory, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         trained = pool.submit(_train_supernet, space.name, space.preset, task_spec, task_options, config, directory).result()
         supernet, _ = load_supernet(Path(directory))
-    inherited, per_seed = [], []
+    train_sample = training_sample(task, len(task.val))
+    inherited, inherited_train, per_seed = [], [], []
     for i, arch in enumerate(archs):
         inherited.append(evaluate_subnet(supernet, arch, task.val))
+        inherited_train.append(evaluate_subnet(supernet, arch, train_sample))
         if reuse is not None:
             runs = reuse["standalone_val_accuracy_per_seed"][i]
         else:
@@ -191,7 +200,7 @@ def ranking(
                 model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=seed)
                 runs.append(evaluate(model, task.val))
         per_seed.append(runs)
-        console.log(f"{space.name} subnet {i + 1}/{count}: params {params[i]:,} inherited {inherited[-1]:.3f} standalone {' '.join(f'{r:.3f}' for r in runs)}")
+        console.log(f"{space.name} subnet {i + 1}/{count}: params {params[i]:,} inherited {inherited[-1]:.3f} (train {inherited_train[-1]:.3f}) standalone {' '.join(f'{r:.3f}' for r in runs)}")
     standalone = [statistics.fmean(runs) for runs in per_seed]
     seed_columns = list(zip(*per_seed))
     seed_pairs = [(a, b) for a in range(standalone_seeds) for b in range(a + 1, standalone_seeds)]
@@ -207,6 +216,7 @@ def ranking(
         "subnets": count,
         "spread": spread,
         "inherited_val_accuracy": inherited,
+        "inherited_train_accuracy": inherited_train,
         "standalone_val_accuracy": standalone,
         "standalone_val_accuracy_per_seed": per_seed,
         "params": params,
@@ -218,11 +228,16 @@ def ranking(
 
 
 def earlier_ranking(path: Path) -> dict[str, dict]:
-    """The `ranking` entries of an earlier run's JSON (its last line, as `--json` prints it)."""
+    """The `ranking` entries of an earlier run's JSON: a JSON file, or a saved `--json` output
+    (the table, then the JSON object on the last line)."""
     try:
-        lines = path.read_text().strip().splitlines()
-        return json.loads(lines[-1])["ranking"] if lines else {}
-    except (OSError, ValueError, KeyError) as exc:
+        text = path.read_text().strip()
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = json.loads(text.splitlines()[-1]) if text else {"ranking": {}}
+        return document["ranking"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"--standalone-from: {path} holds no benchmark JSON with a ranking ({exc})") from None
 
 
@@ -237,6 +252,11 @@ def main() -> None:
     parser.add_argument("--skip-flexibert", action="store_true", help="rank ViT-ResNAS subnets only")
     parser.add_argument("--skip-vit", action="store_true", help="rank FlexiBERT subnets only")
     parser.add_argument("--bert-supernet-epochs", type=int, help="override the budget's FlexiBERT supervised supernet epochs")
+    parser.add_argument("--bert-mlm-epochs", type=int, help="override the budget's FlexiBERT masked-language-model epochs (0: none)")
+    parser.add_argument(
+        "--bert-archs-per-step", type=int, default=1,
+        help="FlexiBERT subnets per supernet step, each on its slice of the 64-example batch, with the sandwich rule from 2 up (4: the earlier figures, which under-fitted the larger subnets)",
+    )  # fmt: skip
     parser.add_argument("--vit-supernet-epochs", type=int, help="override the budget's ViT supernet epochs")
     parser.add_argument("--vit-standalone-epochs", type=int, help="override the budget's ViT standalone epochs")
     parser.add_argument("--standalone-from", type=Path, help="reuse the standalone references of an earlier --json run (same subnets, task and budget)")
@@ -253,7 +273,10 @@ def main() -> None:
         vit_supernet_epochs=args.vit_supernet_epochs or budget.vit_supernet_epochs,
         vit_standalone_epochs=args.vit_standalone_epochs or budget.vit_standalone_epochs,
         bert_supernet_epochs=args.bert_supernet_epochs or budget.bert_supernet_epochs,
+        bert_mlm_epochs=budget.bert_mlm_epochs if args.bert_mlm_epochs is None else args.bert_mlm_epochs,
     )
+    if not 1 <= args.bert_archs_per_step <= 64:
+        parser.error(f"--bert-archs-per-step: {args.bert_archs_per_step} must be within 1..64 (the batch is 64)")
     parts = set(args.only or ["parity", "multi_arch", "ranking"])
     earlier = earlier_ranking(args.standalone_from) if args.standalone_from else {}
 
@@ -287,7 +310,8 @@ def main() -> None:
         )  # fmt: skip
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
-        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=64, archs_per_step=4, sandwich=True, lr=1e-3, seed=0)
+        n = args.bert_archs_per_step
+        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=64, archs_per_step=n, sandwich=n >= 2, lr=1e-3, seed=0)
         reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
         key = "flexibert:nas-bench-bert/rotten-tomatoes"
         results["ranking"][key] = ranking(
@@ -318,6 +342,10 @@ def print_table(results: dict) -> None:
         table.add_row(f"{key}: Kendall tau params vs standalone", f"{value['kendall_tau_params_vs_standalone']:.3f}")
         if value["standalone_seed_tau"] is not None:
             table.add_row(f"{key}: Kendall tau standalone seed vs seed (ceiling)", f"{value['standalone_seed_tau']:.3f}")
+        table.add_row(
+            f"{key}: inherited accuracy, train sample / val (mean)",
+            f"{statistics.fmean(value['inherited_train_accuracy']):.3f} / {statistics.fmean(value['inherited_val_accuracy']):.3f}",
+        )
         table.add_row(f"{key}: supernet training peak RSS", f"{value['supernet']['peak_rss_mb']:.0f} MB")
     table.add_row("total seconds", f"{results['seconds']:.0f}")
     table.add_row("peak RSS", f"{results['peak_rss_mb']:.0f} MB")

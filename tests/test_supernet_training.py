@@ -180,18 +180,25 @@ def test_train_standalone_learns_an_extracted_subnet(digits):
     assert evaluate(model, digits.val) > 0.7
 
 
-def test_ranking_subnets_span_the_size_range():
-    """The supernet benchmark's "range" spread runs from the space's smallest arch to its largest
-    in even log-size steps; "quantiles" stays inside the sizes random archs have."""
+@pytest.fixture(scope="module")
+def bench_supernet():
     import importlib.util
-    import itertools
-    import math
     import sys
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location("bench_supernet", Path(__file__).resolve().parents[1] / "scripts" / "bench_supernet.py")
     bench = sys.modules["bench_supernet"] = importlib.util.module_from_spec(spec)  # its dataclasses look themselves up there
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_ranking_subnets_span_the_size_range(bench_supernet):
+    """The supernet benchmark's "range" spread runs from the space's smallest arch to its largest
+    in even log-size steps; "quantiles" stays inside the sizes random archs have."""
+    import itertools
+    import math
+
+    bench = bench_supernet
     space, shape = get_space("vit-resnas", "small-images"), load_task("digits").shape
     rng = random.Random(0)
     smallest, largest = (space.cost(space.extreme(rng, largest=big), shape).params for big in (False, True))
@@ -205,3 +212,14 @@ def test_ranking_subnets_span_the_size_range():
     steps = [math.log(b / a) for a, b in itertools.pairwise(spans["range"])]
     assert max(steps) < 2 * min(steps)
     assert smallest < spans["quantiles"][0] and spans["quantiles"][-1] < largest
+
+
+def test_training_sample_is_a_fixed_subset_of_the_training_split(digits, bench_supernet):
+    """The benchmark's under-fitting check compares inherited accuracy on this sample with
+    validation accuracy, so it must be real training examples, the same ones every run."""
+    sample = bench_supernet.training_sample(digits, len(digits.val))
+    again = bench_supernet.training_sample(digits, len(digits.val))
+    assert len(sample) == len(digits.val) and torch.equal(sample.inputs, again.inputs)
+    training_rows = {(tuple(x.flatten().tolist()), y.item()) for x, y in zip(digits.train.inputs, digits.train.labels)}
+    assert all((tuple(x.flatten().tolist()), y.item()) in training_rows for x, y in zip(sample.inputs, sample.labels))
+    assert not torch.equal(sample.inputs, digits.train.inputs[: len(sample)])  # drawn, not the split's head
