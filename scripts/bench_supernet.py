@@ -106,6 +106,7 @@ def multi_arch(space: SearchSpace, task: TaskData, budget: Budget, batch_size: i
 
 
 SPREADS = ("quantiles", "range")
+BERT_BATCH = 64  # FlexiBERT supernet batch: the subnets of a step share it
 
 
 def spread_by_size(space: SearchSpace, task_shape, count: int, spread: str = "range", seed: int = 7) -> list:
@@ -275,8 +276,8 @@ def main() -> None:
         bert_supernet_epochs=args.bert_supernet_epochs or budget.bert_supernet_epochs,
         bert_mlm_epochs=budget.bert_mlm_epochs if args.bert_mlm_epochs is None else args.bert_mlm_epochs,
     )
-    if not 1 <= args.bert_archs_per_step <= 64:
-        parser.error(f"--bert-archs-per-step: {args.bert_archs_per_step} must be within 1..64 (the batch is 64)")
+    if not 1 <= args.bert_archs_per_step <= BERT_BATCH:
+        parser.error(f"--bert-archs-per-step: {args.bert_archs_per_step} must be within 1..{BERT_BATCH} (the batch is {BERT_BATCH})")
     parts = set(args.only or ["parity", "multi_arch", "ranking"])
     earlier = earlier_ranking(args.standalone_from) if args.standalone_from else {}
 
@@ -311,7 +312,7 @@ def main() -> None:
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
         n = args.bert_archs_per_step
-        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=64, archs_per_step=n, sandwich=n >= 2, lr=1e-3, seed=0)
+        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=BERT_BATCH, archs_per_step=n, sandwich=n >= 2, lr=1e-3, seed=0)
         reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
         key = "flexibert:nas-bench-bert/rotten-tomatoes"
         results["ranking"][key] = ranking(
