@@ -24,7 +24,7 @@ def supernet_train(
     epochs: Annotated[int, typer.Option(min=0, help="Supervised epochs.")] = 5,
     mlm_epochs: Annotated[int, typer.Option(min=0, help="Text tasks: masked-LM pretraining epochs on the task's own text first.")] = 0,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
-    archs_per_step: Annotated[int, typer.Option(min=1, help="Subnets per step, each on its own slice of the batch.")] = 4,
+    archs_per_step: Annotated[int | None, typer.Option(min=1, help="Subnets per step, each on its own slice of the batch [default: 4 for images, 1 for text].")] = None,
     sandwich: Annotated[bool, typer.Option(help="Train the largest and smallest subnet in every step.")] = False,
     warmup_epochs: Annotated[int, typer.Option(min=0, help="Curriculum: epochs over which choices widen from the largest.")] = 0,
     lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
@@ -39,6 +39,7 @@ def supernet_train(
 ) -> None:
     """Train a supernet; prints one JSON line with the steps, time and throughput."""
     from nas.data import TaskDataError, load_task, task_spec_from_cli
+    from nas.spec import DEFAULT_ARCHS_PER_STEP
     from nas.supernet_training import SupernetTrainer, TrainConfig
 
     has_checkpoint = (out / "checkpoint.json").exists()
@@ -52,7 +53,7 @@ def supernet_train(
             trainer = SupernetTrainer.resume(out, data, device=device)
         else:
             config = TrainConfig(
-                epochs=epochs, mlm_epochs=mlm_epochs, batch_size=batch_size, archs_per_step=archs_per_step, sandwich=sandwich,
+                epochs=epochs, mlm_epochs=mlm_epochs, batch_size=batch_size, archs_per_step=archs_per_step or DEFAULT_ARCHS_PER_STEP[data.kind], sandwich=sandwich,
                 warmup_epochs=warmup_epochs, lr=lr, seed=seed, device=device,
             )  # fmt: skip
             trainer = SupernetTrainer(open_space(space, preset, overrides), data, config)

@@ -140,14 +140,23 @@ class Budget(_Strict):
     max_minutes: float | None = Field(None, gt=0)
 
 
+# Subnets per supernet step when a spec does not say, by task kind. Image batches are split among
+# four subnets (multi-architectural sampling pays at ViT batch sizes). A text supernet trains one
+# subnet on the whole batch: on rotten-tomatoes, four 16-review slices of a 64-review batch left the
+# larger FlexiBERT subnets under-trained (scripts/bench_supernet.py; README, supernet benchmark).
+DEFAULT_ARCHS_PER_STEP = {"image": 4, "text": 1}
+
+
 class SupernetSpec(_Strict):
     epochs: int = Field(5, ge=1)
-    archs_per_step: int = Field(4, ge=1)
+    archs_per_step: int | None = Field(None, ge=1)  # parse_spec fills DEFAULT_ARCHS_PER_STEP[task kind]
     batch_size: int = Field(128, ge=1)
     mlm_epochs: int = Field(0, ge=0)  # text tasks: masked-LM pretraining on the task's text first
     max_train: int | None = Field(None, ge=1)  # a deterministic training subset, for fast runs
     lr: float = Field(2e-3, gt=0)
-    sandwich: bool = True  # every step also trains the largest and the smallest subnet
+    # Every step also trains the largest and the smallest subnet; parse_spec fills "whenever a
+    # step trains two or more subnets".
+    sandwich: bool | None = None
     warmup_epochs: int = Field(2, ge=0)  # curriculum: choices widen from the largest over these epochs
 
 
@@ -280,6 +289,10 @@ def _resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: 
         out["supernet"] = None
     elif "supernet" in fields:
         supernet = supernet or SupernetSpec()
+        if supernet.archs_per_step is None:
+            supernet = supernet.model_copy(update={"archs_per_step": DEFAULT_ARCHS_PER_STEP["text" if task is not None and task.kind == "text" else "image"]})
+        if supernet.sandwich is None:
+            supernet = supernet.model_copy(update={"sandwich": supernet.archs_per_step >= 2})
         out["supernet"] = supernet
         if supernet.archs_per_step > supernet.batch_size:
             problems.append(f"supernet.archs_per_step: {supernet.archs_per_step} exceeds supernet.batch_size={supernet.batch_size} (each subnet trains on its own slice of a batch)")

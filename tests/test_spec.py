@@ -76,6 +76,18 @@ def test_defaults_are_filled() -> None:
     }
 
 
+def test_subnets_per_step_default_by_task_kind() -> None:
+    """Text supernets train one subnet on the whole batch (so no sandwich); image supernets split
+    the batch among four with the sandwich rule; what a spec sets is kept."""
+    text = spec_with(space="flexibert", task="rotten-tomatoes")
+    assert parse_spec(text).supernet.model_dump(include={"archs_per_step", "sandwich"}) == {"archs_per_step": 1, "sandwich": False}
+    assert parse_spec(spec_with()).supernet.model_dump(include={"archs_per_step", "sandwich"}) == {"archs_per_step": 4, "sandwich": True}
+    chosen = parse_spec({**text, "supernet": {"archs_per_step": 3}}).supernet
+    assert (chosen.archs_per_step, chosen.sandwich) == (3, True)
+    chosen = parse_spec({**text, "supernet": {"archs_per_step": 3, "sandwich": False}}).supernet
+    assert (chosen.archs_per_step, chosen.sandwich) == (3, False)
+
+
 def test_goals_default_by_metric_and_convert_to_objectives() -> None:
     spec = parse_spec(spec_with(objectives=[{"metric": "accuracy"}, {"metric": "params"}, {"metric": "latency_ms", "goal": "maximize"}]))
     assert spec.surrogate_objectives() == [Objective("accuracy", True), Objective("params", False), Objective("latency_ms", True)]
