@@ -159,6 +159,14 @@ def test_benchmark_job_on_postgresql(postgres_url):
     assert store.counts(job.id) == {"proposed": 0, "running": 0, "done": 8, "failed": 0}
 
 
+def test_job_whose_time_budget_runs_out_before_any_result_fails(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit(store, benchmark_spec(budget={"candidates": 8, "max_minutes": 0.001}))  # spent while Ray starts
+    finished = Coordinator(store).run_next(job.id)
+    assert finished.status == "failed" and finished.error.startswith("budget.max_minutes: 0.001 min were spent starting up before any candidate")
+    assert store.counts(job.id).get("done", 0) == 0 and [e.kind for e in store.events(job.id)].count("time_budget") == 1
+
+
 def start_coordinator(db: str, job_id: int, tmp_path: Path) -> subprocess.Popen:
     return subprocess.Popen([*NAS, "coordinator", "--db", db, "--job", str(job_id), "--stale-after", "2", "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path), start_new_session=True)  # fmt: skip
