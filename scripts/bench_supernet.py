@@ -173,16 +173,14 @@ def ranking(
     between two seeds' rankings measures how well the reference itself is determined, the
     ceiling for any proxy. `reuse`: an earlier run's ranking entry whose standalone accuracies
     (same task, subnets and budget) serve as the reference, so supernet variants are compared
-    against identical references without retraining them."""
+    against identical references without retraining them; where it holds fewer seeds than
+    `standalone_seeds`, only the missing seeds are trained."""
     task = load_task(task_spec, **task_options)
     task_facts = {"name": task.name, "train": len(task.train), "val": len(task.val), **task_options}
     archs = spread_by_size(space, task.shape, count, spread)
     params = [space.cost(arch, task.shape).params for arch in archs]
     budget = {"epochs": standalone_epochs, "batch_size": 64, "lr": standalone_lr, "seeds": standalone_seeds}
-    if reuse is not None:
-        mismatched = [k for k, mine in (("task", task_facts), ("params", params), ("standalone_budget", budget)) if reuse.get(k) != mine]
-        if mismatched:
-            raise SystemExit(f"--standalone-from: the earlier run differs in {mismatched}; its references do not apply")
+    earlier_runs = reused_references(reuse, task_facts, params, budget) if reuse is not None else [[] for _ in archs]
     with tempfile.TemporaryDirectory() as directory, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         trained = pool.submit(_train_supernet, space.name, space.preset, task_spec, task_options, config, directory).result()
         supernet, _ = load_supernet(Path(directory))
@@ -191,15 +189,12 @@ def ranking(
     for i, arch in enumerate(archs):
         inherited.append(evaluate_subnet(supernet, arch, task.val))
         inherited_train.append(evaluate_subnet(supernet, arch, train_sample))
-        if reuse is not None:
-            runs = reuse["standalone_val_accuracy_per_seed"][i]
-        else:
-            runs = []
-            for s in range(standalone_seeds):
-                seed = i + 1000 * s  # seed 0 of subnet i is seed i, as with a single seed
-                torch.manual_seed(seed)
-                model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=seed)
-                runs.append(evaluate(model, task.val))
+        runs = earlier_runs[i][:standalone_seeds]
+        for s in range(len(runs), standalone_seeds):
+            seed = i + 1000 * s  # seed 0 of subnet i is seed i, as with a single seed
+            torch.manual_seed(seed)
+            model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=seed)
+            runs.append(evaluate(model, task.val))
         per_seed.append(runs)
         console.log(f"{space.name} subnet {i + 1}/{count}: params {params[i]:,} inherited {inherited[-1]:.3f} (train {inherited_train[-1]:.3f}) standalone {' '.join(f'{r:.3f}' for r in runs)}")
     standalone = [statistics.fmean(runs) for runs in per_seed]
@@ -223,9 +218,25 @@ def ranking(
         "params": params,
         "supernet": {**trained, "config": config.__dict__},
         "standalone_budget": budget,
-        "standalone_reused": reuse is not None,
+        # Seeds per subnet taken from --standalone-from (the rest were trained in this run).
+        "standalone_seeds_reused": min(standalone_seeds, len(earlier_runs[0])),
         "task": task_facts,
     }
+
+
+def reused_references(earlier: dict, task_facts: dict, params: list[int], budget: dict) -> list[list[float]]:
+    """Per subnet, the standalone accuracies of an earlier run's ranking entry, which must be of the
+    same task, subnets and per-training budget (its number of seeds may differ)."""
+
+    def per_training(b: dict) -> dict:
+        return {k: v for k, v in b.items() if k != "seeds"}
+
+    pairs = (("task", task_facts, earlier.get("task")), ("params", params, earlier.get("params")),
+             ("standalone_budget", per_training(budget), per_training(earlier.get("standalone_budget", {}))))  # fmt: skip
+    mismatched = [key for key, mine, theirs in pairs if mine != theirs]
+    if mismatched:
+        raise SystemExit(f"--standalone-from: the earlier run differs in {mismatched}; its references do not apply")
+    return [list(runs) for runs in earlier["standalone_val_accuracy_per_seed"]]
 
 
 def earlier_ranking(path: Path) -> dict[str, dict]:
@@ -260,7 +271,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--vit-supernet-epochs", type=int, help="override the budget's ViT supernet epochs")
     parser.add_argument("--vit-standalone-epochs", type=int, help="override the budget's ViT standalone epochs")
-    parser.add_argument("--standalone-from", type=Path, help="reuse the standalone references of an earlier --json run (same subnets, task and budget)")
+    parser.add_argument("--standalone-from", type=Path, help="reuse the standalone references of an earlier --json run (same subnets, task and budget); with more --standalone-seeds than it holds, only the missing seeds are trained")
     parser.add_argument("--spread", choices=SPREADS, default="range", help="how ranked subnets cover the size range: evenly in log params from the smallest arch to the largest, or quantiles of random archs (the earlier figures)")
     parser.add_argument("--standalone-seeds", type=int, default=1, help="standalone trainings per ranked subnet (>= 2 also measures seed-to-seed tau)")
     args = parser.parse_args()

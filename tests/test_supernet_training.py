@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -184,7 +185,6 @@ def test_train_standalone_learns_an_extracted_subnet(digits):
 def bench_supernet():
     import importlib.util
     import sys
-    from pathlib import Path
 
     spec = importlib.util.spec_from_file_location("bench_supernet", Path(__file__).resolve().parents[1] / "scripts" / "bench_supernet.py")
     bench = sys.modules["bench_supernet"] = importlib.util.module_from_spec(spec)  # its dataclasses look themselves up there
@@ -223,3 +223,15 @@ def test_training_sample_is_a_fixed_subset_of_the_training_split(digits, bench_s
     training_rows = {(tuple(x.flatten().tolist()), y.item()) for x, y in zip(digits.train.inputs, digits.train.labels)}
     assert all((tuple(x.flatten().tolist()), y.item()) in training_rows for x, y in zip(sample.inputs, sample.labels))
     assert not torch.equal(sample.inputs, digits.train.inputs[: len(sample)])  # drawn, not the split's head
+
+
+def test_reused_references_need_the_same_subnets_and_training_budget(bench_supernet):
+    references = json.loads((Path(__file__).resolve().parents[1] / "docs" / "flexibert_standalone_references.json").read_text())
+    earlier = references["ranking"]["flexibert:nas-bench-bert/rotten-tomatoes"]
+    task, params = earlier["task"], earlier["params"]
+    two_seeds = {**earlier["standalone_budget"], "seeds": 2}  # more seeds than it holds: its one is reused
+    assert bench_supernet.reused_references(earlier, task, params, two_seeds) == earlier["standalone_val_accuracy_per_seed"]
+    with pytest.raises(SystemExit, match=r"differs in \['standalone_budget'\]"):
+        bench_supernet.reused_references(earlier, task, params, {**two_seeds, "epochs": 4})
+    with pytest.raises(SystemExit, match=r"differs in \['task', 'params'\]"):
+        bench_supernet.reused_references(earlier, {**task, "max_len": 64}, params[1:], two_seeds)
