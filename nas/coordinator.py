@@ -265,8 +265,8 @@ class Coordinator:
                 if deadline is not None and time.time() >= deadline and not in_flight:
                     self.store.add_event(job.id, "time_budget", f"max_minutes={spec.budget.max_minutes} spent after {finished} candidates")
                     if counts.get("done", 0) == 0:  # a job that found nothing has not succeeded
-                        spent_on = "training the supernet" if spec.supernet is not None else "starting up"
-                        return "failed", f"budget.max_minutes: {spec.budget.max_minutes} min were spent {spent_on} before any candidate was evaluated; raise it (or lower supernet.epochs)"
+                        spent_on, remedy = ("training the supernet", "raise it or lower supernet.epochs") if spec.supernet is not None else ("starting up", "raise it")
+                        return "failed", f"budget.max_minutes: {spec.budget.max_minutes} min were spent {spent_on} before any candidate was evaluated; {remedy}"
                     return "succeeded", None
                 if deadline is None or time.time() < deadline:
                     self._dispatch(job, strategy, actors, idle, in_flight, budget - finished)

@@ -289,10 +289,8 @@ def _resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: 
         out["supernet"] = None
     elif "supernet" in fields:
         supernet = supernet or SupernetSpec()
-        if supernet.archs_per_step is None:
-            supernet = supernet.model_copy(update={"archs_per_step": DEFAULT_ARCHS_PER_STEP["text" if task is not None and task.kind == "text" else "image"]})
-        if supernet.sandwich is None:
-            supernet = supernet.model_copy(update={"sandwich": supernet.archs_per_step >= 2})
+        archs = supernet.archs_per_step or DEFAULT_ARCHS_PER_STEP[task.kind if task is not None else "image"]
+        supernet = supernet.model_copy(update={"archs_per_step": archs, "sandwich": archs >= 2 if supernet.sandwich is None else supernet.sandwich})
         out["supernet"] = supernet
         if supernet.archs_per_step > supernet.batch_size:
             problems.append(f"supernet.archs_per_step: {supernet.archs_per_step} exceeds supernet.batch_size={supernet.batch_size} (each subnet trains on its own slice of a batch)")

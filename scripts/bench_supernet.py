@@ -238,7 +238,7 @@ def reused_references(earlier: dict, task_facts: dict, params: list[int], budget
     mismatched = [key for key, mine, theirs in pairs if mine != theirs]
     if mismatched:
         raise SystemExit(f"--standalone-from: the earlier run differs in {mismatched}; its references do not apply")
-    return [list(runs) for runs in earlier["standalone_val_accuracy_per_seed"]]
+    return earlier["standalone_val_accuracy_per_seed"]
 
 
 def earlier_ranking(path: Path) -> dict[str, dict]:
