@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
-from scipy.stats import kendalltau
+from scipy.stats import kendalltau, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -36,12 +36,13 @@ from botorch.models import SingleTaskGP  # noqa: E402
 from botorch.models.transforms import Standardize  # noqa: E402
 from gpytorch.mlls import ExactMarginalLogLikelihood  # noqa: E402
 
-from search_spaces import Architecture, get_space  # noqa: E402
+from search_spaces import Architecture, get_space, space_names  # noqa: E402
 from search_spaces.flexibert.nas_bench_bert import load_nas_bench_bert  # noqa: E402
 from surrogates.base import Objective, Strategy  # noqa: E402
 from surrogates.baselines import RandomSearch, RegularizedEvolution  # noqa: E402
 from surrogates.boshnas import Boshnas, BoshnasSurrogate  # noqa: E402
 from surrogates.botorch_mo import BotorchMultiObjective, gp_on_features  # noqa: E402
+from surrogates.embedding import GraphEmbedding  # noqa: E402
 from surrogates.encoding import OneHotEncoder  # noqa: E402
 from surrogates.features import Standardizer, SurrogateFeatures, clip_low_outliers  # noqa: E402
 from surrogates.onehot_gp import OneHotGP  # noqa: E402
@@ -254,6 +255,30 @@ def hypervolumes(table: NasBenchBertTable, queries: int, seeds: int) -> dict[str
     return out
 
 
+def embedding_fidelity(pairs: int, timed: int) -> dict[str, dict[str, float]]:
+    """Per space and preset, for the default embedding (16 dims, 128 landmarks): Spearman
+    correlation between embedding distance and WL graph distance on `pairs` random pairs, and
+    seconds to embed `timed` fresh random architectures (graph building included; an already
+    built embedding, as a running search has)."""
+    out: dict[str, dict[str, float]] = {}
+    for name in space_names():
+        for preset in get_space(name).presets:
+            space = get_space(name, preset)
+            rng = random.Random(1)
+            first, second = [space.sample(rng) for _ in range(pairs)], [space.sample(rng) for _ in range(pairs)]
+            many = [space.sample(rng) for _ in range(timed)]
+            embedding = GraphEmbedding(space, seed=0)
+            graph = embedding.graph_distances(first, second)
+            vectors = np.linalg.norm(embedding.embed(first) - embedding.embed(second), axis=1)
+            started = time.perf_counter()
+            embedding.embed(many)
+            seconds = time.perf_counter() - started
+            row = {"spearman": float(spearmanr(graph, vectors).statistic), "explained_variance": embedding.explained, f"seconds_{timed}": seconds}
+            out[f"{name}/{preset}"] = row
+            console.log(f"embedding {name}/{preset}: spearman {row['spearman']:.3f} on {pairs} pairs, {timed} archs in {seconds:.1f} s")
+    return out
+
+
 def propose_seconds(observations: list[int], repeats: int = 1) -> dict[str, dict[str, float]]:
     """Seconds for one ask(8) after `n` synthetic observations on the flexibert preset (accuracy
     from a fixed random linear function of the features plus noise): the first ask embeds every
@@ -285,7 +310,7 @@ def propose_seconds(observations: list[int], repeats: int = 1) -> dict[str, dict
     return out
 
 
-SECTIONS = ("search", "tau", "hypervolume", "propose")
+SECTIONS = ("embedding", "search", "tau", "hypervolume", "propose")
 STRATEGIES = ("random", "evolution", "tpe", "onehot-gp", "boshnas")
 # Boshnas parameters the benchmark sets itself; --boshnas-options may set any other.
 BOSHNAS_SET_BY_BENCHMARK = {"self", "space", "pool", "seed", "embedding", "task", "common"}
@@ -342,6 +367,8 @@ def main() -> None:
     chosen = args.strategies.split(",") if args.strategies else list(factories)
     if not set(chosen) <= set(factories):
         parser.error(f"--strategies: {sorted(set(chosen) - set(factories))} not in {list(factories)}")
+    if "embedding" in sections:
+        results["embedding"] = embedding_fidelity(*((300, 1000) if args.quick else (1000, 10000)))
     if "search" in sections:
         for name in chosen:
             make = factories[name]
@@ -408,6 +435,14 @@ def print_tables(results: dict) -> None:
         out.print(table)
         out.print({k: round(v, 3) for k, v in results["training_free_tau"].items()})
         out.print("within (depth, width) groups, 10-fold CV ridge on one-hot:", {g: {k: round(v, 3) for k, v in row.items()} for g, row in results["within_group_tau"].items()})
+    if "embedding" in results:
+        table = Table(title="graph embedding (16 dims): Spearman of embedding vs graph distance, embedding time")
+        for column in ("space/preset", "Spearman", "explained variance", "seconds"):
+            table.add_column(column)
+        for name, row in results["embedding"].items():
+            seconds = next(f"{v:.1f} ({k.removeprefix('seconds_')} archs)" for k, v in row.items() if k.startswith("seconds_"))
+            table.add_row(name, f"{row['spearman']:.3f}", f"{row['explained_variance']:.2f}", seconds)
+        out.print(table)
     for key in ("hypervolume", "propose_seconds"):
         if key in results:
             out.print(key, results[key])

@@ -1,6 +1,6 @@
-"""Graph embeddings of architectures: an operation-aware Weisfeiler-Lehman distance between the
-spaces' computation graphs, embedded in R^d by landmark MDS so that Euclidean distance between
-vectors tracks graph distance.
+"""Graph embeddings of architectures: an operation-aware Weisfeiler-Lehman kernel distance
+between the spaces' computation graphs, embedded in R^d by landmark MDS so that Euclidean
+distance between vectors tracks graph distance.
 
 The embedding is inductive: an architecture never seen before gets its vector from its distances
 to a fixed set of landmark architectures (de Silva & Tenenbaum's landmark MDS), with no
@@ -28,8 +28,8 @@ from search_spaces import Architecture, SearchSpace
 
 FEATURE_BITS = 16  # hashed WL-feature space of 2^16 buckets per granularity
 # One WL iteration (a node's label with its neighbours'): deeper iterations give near-unique labels
-# per architecture, and 16 dimensions then keep too little of the distance (measured on
-# NAS-Bench-BERT: Spearman 0.93 at depth 1, 0.85 at depth 2, 0.70 at depth 3).
+# per architecture, and 16 dimensions then keep less of the distance (Spearman on 1,000 random
+# pairs of the flexibert preset: 0.975 at depth 1, 0.957 at depth 2, 0.888 at depth 3).
 GRANULARITY_WEIGHTS = (1.0, 1.0, 1.0)  # kind, operation, full label
 
 
@@ -79,7 +79,11 @@ def feature_matrix(graphs: Sequence[nx.DiGraph], iterations: int = 1) -> sparse.
             cols.append(key)
             vals.append(value)
     width = len(GRANULARITY_WEIGHTS) << FEATURE_BITS
-    return sparse.csr_matrix((np.sqrt(vals), (rows, cols)), shape=(len(graphs), width))
+    # Raw counts: Euclidean distance between these rows is the distance the WL subtree kernel
+    # induces. A sqrt of the counts (used before) spread the distance over many rare features that
+    # 16 dimensions cannot hold: Spearman(embedding, graph distance) on 1,000 random pairs of the
+    # flexibert preset was 0.85 (0.75 on flexibert-2), with raw counts 0.975 (0.995).
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(graphs), width))
 
 
 def squared_distances(a: sparse.csr_matrix, b: sparse.csr_matrix) -> np.ndarray:

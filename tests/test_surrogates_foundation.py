@@ -22,15 +22,16 @@ def table(nas_bench_bert_path):
     return NasBenchBertTable(nas_bench_bert_path)
 
 
-def test_embedding_tracks_graph_distance_and_is_inductive():
-    space = get_space("flexibert", "nas-bench-bert")
-    embedding = GraphEmbedding(space, dim=16, landmarks=96, seed=0)
+@pytest.mark.parametrize("space_name,preset", [("flexibert", "nas-bench-bert"), ("flexibert", "flexibert"), ("vit-resnas", "small-images")])
+def test_embedding_tracks_graph_distance_and_is_inductive(space_name, preset):
+    space = get_space(space_name, preset)
+    embedding = GraphEmbedding(space, dim=16, seed=0)
     rng = random.Random(1)
     a = [space.sample(rng) for _ in range(300)]
     b = [space.sample(rng) for _ in range(300)]
     graph = embedding.graph_distances(a, b)
     vectors = np.linalg.norm(embedding.embed(a) - embedding.embed(b), axis=1)
-    assert spearmanr(graph, vectors).statistic > 0.85
+    assert spearmanr(graph, vectors).statistic > 0.9  # the target on random pairs
     # Inductive: embedding more architectures changes nothing about the earlier ones.
     alone = embedding.embed(a[:5])
     together = embedding.embed(a[:5] + b)[:5]
