@@ -7,7 +7,9 @@ architectures. Tabular replay: every query is a lookup of measured GLUE.
     python scripts/bench_search.py --json --plot best_so_far.png
 
 Queries until a top arch: GLUE >= the 5th-best value (74.506), and the best one; an unreached
-target counts as budget + 1. Medians and IQRs over seeds, same seeds for every strategy.
+target counts as budget + 1. Medians and IQRs over seeds, same seeds for every strategy. The
+ceiling section trains each model on 90% of the pool, to show what the search and tau targets ask
+of a surrogate that has seen far more than a search does.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import random
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +48,7 @@ from surrogates.botorch_mo import BotorchMultiObjective, gp_on_features  # noqa:
 from surrogates.embedding import GraphEmbedding  # noqa: E402
 from surrogates.encoding import OneHotEncoder  # noqa: E402
 from surrogates.features import Standardizer, SurrogateFeatures, clip_low_outliers  # noqa: E402
+from surrogates.forest import RandomForestSearch, fit_forest  # noqa: E402
 from surrogates.onehot_gp import OneHotGP  # noqa: E402
 from surrogates.optuna_strategies import OptunaStrategy  # noqa: E402
 from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable  # noqa: E402
@@ -78,9 +82,13 @@ def run_search(strategy: Strategy, table: NasBenchBertTable, budget: int, target
     return reached, best_so_far
 
 
-def summary(values: list[int]) -> dict[str, float]:
+def quartiles(values: Sequence[float]) -> dict[str, object]:
     q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return {"median": float(median), "iqr": [float(q1), float(q3)], "values": values}
+    return {"median": float(median), "iqr": [float(q1), float(q3)]}
+
+
+def summary(values: list[int]) -> dict[str, object]:
+    return {**quartiles(values), "values": values}
 
 
 def random_draw_quartiles(size: int, hits: int) -> dict[str, float]:
@@ -129,6 +137,29 @@ def standardized(rows: np.ndarray, train: np.ndarray) -> torch.Tensor:
     return torch.tensor(Standardizer(rows[train])(rows), dtype=torch.float64)
 
 
+def gp_predictions(x: torch.Tensor, train: np.ndarray, test: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The BoTorch GP's posterior mean on the test rows (the multi-objective strategy's model)."""
+    gp = gp_on_features(x[train], torch.tensor(targets))
+    with torch.no_grad():
+        return gp.posterior(x[test]).mean.squeeze(-1).numpy()
+
+
+def boshnas_rows(table: NasBenchBertTable, features: SurrogateFeatures) -> np.ndarray:
+    """BOSHNAS's inputs as the strategy builds them: embedding, costs and one-hot choices."""
+    return SurrogateFeatures(table.space, features.embedding, features.task, one_hot=OneHotEncoder(table.pool))(table.pool)
+
+
+def choice_rows(table: NasBenchBertTable, features: SurrogateFeatures) -> np.ndarray:
+    """The forest strategy's inputs, which also served ridge and boosting best: the exact log
+    params / FLOPs and the one-hot choices, no embedding."""
+    return SurrogateFeatures(table.space, task=features.task, one_hot=OneHotEncoder(table.pool), graph=False)(table.pool)
+
+
+def forest_predictions(x: np.ndarray, train: np.ndarray, test: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
+    """The forest strategy's model: its mean on the test rows."""
+    return fit_forest(x[train], targets, seed).predict(x[test])
+
+
 def boshnas_predictions(x: torch.Tensor, train: np.ndarray, test: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """The BOSHNAS teacher's mean on the test rows after fitting the training rows (as the strategy fits)."""
     surrogate = BoshnasSurrogate(x.shape[1])
@@ -146,25 +177,26 @@ def kendall_taus(table: NasBenchBertTable, features: SurrogateFeatures, sizes: l
     encoder = OneHotEncoder(pool)
     onehot = encoder(pool)
     rows = features(pool)
-    rows_with_choices = SurrogateFeatures(table.space, features.embedding, features.task, one_hot=encoder)(pool)
+    rows_with_choices = boshnas_rows(table, features)
+    choices = choice_rows(table, features)
     out: dict[str, dict[str, float]] = {}
     for size in sizes:
-        taus: dict[str, list[float]] = {"boshnas": [], "boshnas-no-onehot": [], "gp-embedding": [], "gp-onehot": []}
+        taus: dict[str, list[float]] = {"boshnas": [], "boshnas-no-onehot": [], "gp-embedding": [], "gp-onehot": [], "random-forest": []}
         for seed in range(seeds):
             order = np.random.default_rng(seed).permutation(len(pool))
             train, test = order[:size], order[size:]
             targets = clip_low_outliers(y[train])
             x = standardized(rows, train)
             torch.manual_seed(seed)
-            gp = gp_on_features(x[train], torch.tensor(targets))
+            taus["gp-embedding"].append(kendalltau(gp_predictions(x, train, test, targets), y[test]).statistic)
             # The ablation: BoTorch's default GP on the one-hot encoding, raw targets.
             plain = SingleTaskGP(onehot[train], torch.tensor(y[train])[:, None], outcome_transform=Standardize(m=1))
             fit_gpytorch_mll(ExactMarginalLogLikelihood(plain.likelihood, plain))
             with torch.no_grad():
-                taus["gp-embedding"].append(kendalltau(gp.posterior(x[test]).mean.squeeze(-1).numpy(), y[test]).statistic)
                 taus["gp-onehot"].append(kendalltau(plain.posterior(onehot[test]).mean.squeeze(-1).numpy(), y[test]).statistic)
             taus["boshnas-no-onehot"].append(kendalltau(boshnas_predictions(x, train, test, targets), y[test]).statistic)
             taus["boshnas"].append(kendalltau(boshnas_predictions(standardized(rows_with_choices, train), train, test, targets), y[test]).statistic)
+            taus["random-forest"].append(kendalltau(forest_predictions(choices, train, test, targets, seed), y[test]).statistic)
         out[str(size)] = {name: float(np.mean(v)) for name, v in taus.items()}
         console.log(f"kendall tau at {size}: {out[str(size)]}")
     return out
@@ -187,6 +219,75 @@ def within_group_taus(table: NasBenchBertTable, folds: int = 10) -> dict[str, di
             row[f"{metric}_tau"] = float(kendalltau(predicted, target).statistic)
             row[f"{metric}_std"] = float(target.std())
         out[f"{layers} layers x {hidden}"] = row
+    return out
+
+
+def queries_until_hit(first: Sequence[int], then: Sequence[int], hit: np.ndarray) -> int:
+    """Queries until a target arch is evaluated, evaluating the pool indices `first` and then those
+    of `then` not already evaluated; len(first) + len(then) + 1 if none hits."""
+    done = set(first)
+    sequence = [*first, *(i for i in then if i not in done)]
+    return next((query for query, index in enumerate(sequence, 1) if hit[index]), len(sequence) + 1)
+
+
+def near_full_data_ceiling(
+    table: NasBenchBertTable, features: SurrogateFeatures, folds: int = 10, repeats: int = 5, designs: int = 200, initial: int = 10
+) -> dict[str, object]:
+    """What the search and tau targets ask of a surrogate, measured with far more data than a
+    search ever has: each model is trained on (folds - 1) / folds of the pool (~440 archs) and
+    predicts the held-out fold; `repeats` shuffles of the folds. Per model: Kendall tau on the
+    held-out archs (mean over folds), and, evaluating the pool in the order of these
+    cross-validated predictions, the queries to a top-5 arch from the first query (greedy; one
+    value per repeat) and after `initial` random archs, as the strategies start (median and IQR
+    over `designs` seeded random designs per repeat). Beside them, model-free: after the same
+    random designs, uniformly random archs from the (depth, width) group that holds every top-5
+    arch, i.e. perfect knowledge of depth and width and none of the rest."""
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold
+
+    pool = table.pool
+    y = np.array([table.glue[a.arch_id] for a in pool])
+    hit = np.array([reaches(v, table.kth_best(5)) for v in y])
+    rows = features(pool)
+    rows_with_choices = boshnas_rows(table, features)
+    choices = choice_rows(table, features)
+    predictors: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]] = {
+        "ridge (costs, one-hot)": lambda train, test, targets, seed: RidgeCV(alphas=np.logspace(-2, 3, 20)).fit(choices[train], targets).predict(choices[test]),
+        "random forest (costs, one-hot)": lambda train, test, targets, seed: forest_predictions(choices, train, test, targets, seed),
+        "gradient boosting (costs, one-hot)": lambda train, test, targets, seed: GradientBoostingRegressor(n_estimators=200, max_depth=3, learning_rate=0.05, subsample=0.8, random_state=seed).fit(choices[train], targets).predict(choices[test]),
+        "BoTorch GP (embedding, costs)": lambda train, test, targets, seed: gp_predictions(standardized(rows, train), train, test, targets),
+        "BOSHNAS surrogate (embedding, costs, one-hot)": lambda train, test, targets, seed: boshnas_predictions(standardized(rows_with_choices, train), train, test, targets),
+    }  # fmt: skip
+    rng = np.random.default_rng(0)
+    best = int(np.argmax(y))
+    group = next([pool.index(a) for a in members] for members in depth_width_groups(pool).values() if pool[best] in members)
+    taus: dict[str, list[float]] = {name: [] for name in predictors}
+    greedy: dict[str, list[int]] = {name: [] for name in predictors}
+    after_design: dict[str, list[int]] = {name: [] for name in predictors}
+    in_group: list[int] = []
+    for repeat in range(repeats):
+        predictions = {name: np.zeros(len(pool)) for name in predictors}
+        for fold, (train, test) in enumerate(KFold(folds, shuffle=True, random_state=repeat).split(y)):
+            targets = clip_low_outliers(y[train])
+            for name, predict in predictors.items():
+                torch.manual_seed(repeat * folds + fold)
+                predictions[name][test] = predict(train, test, targets, repeat * folds + fold)
+                taus[name].append(float(kendalltau(predictions[name][test], y[test]).statistic))
+        starts = [rng.choice(len(pool), initial, replace=False).tolist() for _ in range(designs)]
+        for name, predicted in predictions.items():
+            order = np.argsort(-predicted).tolist()
+            greedy[name].append(queries_until_hit([], order, hit))
+            after_design[name] += [queries_until_hit(start, order, hit) for start in starts]
+        in_group += [queries_until_hit(start, rng.permutation(group).tolist(), hit) for start in starts]
+    out: dict[str, object] = {"training_archs": int(len(pool) * (folds - 1) / folds), "folds": folds, "repeats": repeats, "initial": initial, "designs": designs * repeats}
+    out["models"] = {
+        name: {"tau": float(np.mean(taus[name])), "greedy_queries": {**quartiles(greedy[name]), "values": greedy[name]}, "after_random_design": quartiles(after_design[name])}
+        for name in predictors
+    }  # fmt: skip
+    out["random_in_best_group_after_random_design"] = quartiles(in_group)
+    for name, row in out["models"].items():
+        console.log(f"ceiling {name}: tau {row['tau']:.3f}, greedy {row['greedy_queries']['values']}, after {initial} random {row['after_random_design']}")
     return out
 
 
@@ -310,8 +411,8 @@ def propose_seconds(observations: list[int], repeats: int = 1) -> dict[str, dict
     return out
 
 
-SECTIONS = ("embedding", "search", "tau", "hypervolume", "propose")
-STRATEGIES = ("random", "evolution", "tpe", "onehot-gp", "boshnas")
+SECTIONS = ("embedding", "search", "tau", "ceiling", "hypervolume", "propose")
+STRATEGIES = ("random", "evolution", "tpe", "onehot-gp", "forest", "boshnas")
 # Boshnas parameters the benchmark sets itself; --boshnas-options may set any other.
 BOSHNAS_SET_BY_BENCHMARK = {"self", "space", "pool", "seed", "embedding", "task", "common"}
 
@@ -358,6 +459,7 @@ def main() -> None:
         "evolution": lambda s: RegularizedEvolution(table.space, pool=table.pool, seed=s),
         "tpe": lambda s: OptunaStrategy(table.space, pool=table.pool, seed=s),
         "onehot-gp": lambda s: OneHotGP(table.space, pool=table.pool, seed=s),
+        "forest": lambda s: RandomForestSearch(table.space, pool=table.pool, seed=s, task=NAS_BENCH_BERT_TASK),
         "boshnas": lambda s: Boshnas(table.space, pool=table.pool, seed=s, embedding=features.embedding, task=NAS_BENCH_BERT_TASK, **args.boshnas_options),
     }
     results: dict[str, object] = {"seeds": seeds, "first_seed": args.first_seed, "budget": budget, "targets": targets, "boshnas_options": args.boshnas_options}
@@ -388,6 +490,8 @@ def main() -> None:
         results["kendall_tau"] = kendall_taus(table, features, [50, 100] if args.quick else [50, 100, 200], 2 if args.quick else 5)
         results["training_free_tau"] = training_free_taus(table, args.data.with_name("BERT_results_activation.csv"))
         results["within_group_tau"] = within_group_taus(table)
+    if "ceiling" in sections:
+        results["ceiling"] = near_full_data_ceiling(table, features, **({"folds": 5, "repeats": 1} if args.quick else {}))
     if "hypervolume" in sections:
         hypervolume_queries = 20 if args.quick else 50
         results["hypervolume_queries"] = hypervolume_queries
@@ -435,6 +539,17 @@ def print_tables(results: dict) -> None:
         out.print(table)
         out.print({k: round(v, 3) for k, v in results["training_free_tau"].items()})
         out.print("within (depth, width) groups, 10-fold CV ridge on one-hot:", {g: {k: round(v, 3) for k, v in row.items()} for g, row in results["within_group_tau"].items()})
+    if "ceiling" in results:
+        ceiling = results["ceiling"]
+        table = Table(title=f"ceiling: models trained on ~{ceiling['training_archs']} archs ({ceiling['folds']}-fold x {ceiling['repeats']}), the pool evaluated in the order of their held-out predictions")
+        for column in ("model", "held-out tau", "queries to a top-5 arch, greedy (per repeat)", f"after {ceiling['initial']} random archs, median [IQR]"):
+            table.add_column(column)
+        for name, row in ceiling["models"].items():
+            after = row["after_random_design"]
+            table.add_row(name, f"{row['tau']:.3f}", str(row["greedy_queries"]["values"]), f"{after['median']:.0f} {after['iqr']}")
+        group = ceiling["random_in_best_group_after_random_design"]
+        table.add_row("no model: random inside the best (depth, width) group", "", "", f"{group['median']:.0f} {group['iqr']}")
+        out.print(table)
     if "embedding" in results:
         table = Table(title="graph embedding (16 dims): Spearman of embedding vs graph distance, embedding time")
         for column in ("space/preset", "Spearman", "explained variance", "seconds"):

@@ -28,29 +28,40 @@ OUTLIER_MADS = 2.5  # clip targets more than this many robust standard deviation
 
 class SurrogateFeatures:
     """Architecture -> [embedding..., log params, log FLOPs, one-hot choices...]; rows are cached by
-    arch id. Without `one_hot` the row ends at the costs."""
+    arch id. Without `one_hot` the row ends at the costs; with `graph=False` it starts at them (for
+    models that split on single columns and gain nothing from a dense embedding)."""
 
     def __init__(
-        self, space: SearchSpace, embedding: GraphEmbedding | None = None, task: TaskShape | None = None, seed: int = 0, one_hot: OneHotEncoder | None = None
+        self,
+        space: SearchSpace,
+        embedding: GraphEmbedding | None = None,
+        task: TaskShape | None = None,
+        seed: int = 0,
+        one_hot: OneHotEncoder | None = None,
+        graph: bool = True,
     ):
         self.space = space
-        self.embedding = embedding or GraphEmbedding(space, seed=seed)
+        self.embedding = (embedding or GraphEmbedding(space, seed=seed)) if graph else None
         self.task = task or space.default_task()
         self.one_hot = one_hot
         self._rows: dict[str, np.ndarray] = {}
 
     @property
+    def embedding_dim(self) -> int:
+        return self.embedding.dim if self.embedding else 0
+
+    @property
     def dim(self) -> int:
-        return self.embedding.dim + len(COST_COLUMNS) + (self.one_hot.dim if self.one_hot else 0)
+        return self.embedding_dim + len(COST_COLUMNS) + (self.one_hot.dim if self.one_hot else 0)
 
     def column(self, name: str) -> int:
         """Index of a cost column (e.g. "log_params") in a feature row."""
-        return self.embedding.dim + COST_COLUMNS.index(name)
+        return self.embedding_dim + COST_COLUMNS.index(name)
 
     def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
         missing = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
         if missing:
-            vectors = self.embedding.embed(missing)
+            vectors = self.embedding.embed(missing) if self.embedding else np.zeros((len(missing), 0))
             choices = self.one_hot(missing).numpy() if self.one_hot else np.zeros((len(missing), 0))
             for arch, vector, chosen in zip(missing, vectors, choices):
                 cost = self.space.cost(arch, self.task)

@@ -123,14 +123,17 @@ def test_pool_exhaustion_and_bad_input(table):
         RegularizedEvolution(table.space, population=4, sample_size=5)
 
 
-def test_onehot_gp_picks_better_archs_than_random(table):
-    """After 10 shared random starts, the GP's next 10 picks score higher on average than random
+@pytest.mark.parametrize("guided_name", ["onehot-gp", "forest"])
+def test_baseline_models_pick_better_archs_than_random(table, guided_name):
+    """After 10 shared random starts, the model's next 10 picks score higher on average than random
     search's, on every seed (the benchmark script measures queries-to-top-1% over 20 seeds)."""
+    from surrogates.forest import RandomForestSearch
     from surrogates.onehot_gp import OneHotGP
 
+    guided_cls = {"onehot-gp": OneHotGP, "forest": RandomForestSearch}[guided_name]
     for seed in range(2):
         guided = {}
-        for cls in (RandomSearch, OneHotGP):
+        for cls in (RandomSearch, guided_cls):
             strategy = cls(table.space, pool=table.pool, seed=seed)
             for _ in range(10):
                 for arch in strategy.ask(2):
@@ -138,7 +141,7 @@ def test_onehot_gp_picks_better_archs_than_random(table):
             scores = [m["accuracy"] for _, m in strategy.observed.values()]
             assert len(scores) == 20
             guided[cls.name] = sum(scores[10:]) / 10
-        assert guided["onehot-gp"] > guided["random"] + 1.0, guided
+        assert guided[guided_name] > guided["random"] + 1.0, guided
 
 
 def test_tpe_searches_an_open_space_with_conditional_choices():

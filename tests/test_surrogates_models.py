@@ -15,6 +15,7 @@ from surrogates.botorch_mo import BotorchMultiObjective
 from surrogates.embedding import GraphEmbedding
 from surrogates.encoding import OneHotEncoder, flat_choices
 from surrogates.features import SurrogateFeatures, clip_low_outliers
+from surrogates.forest import RandomForestSearch, fit_forest, tree_mean_and_spread
 from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
 
 
@@ -39,6 +40,35 @@ def test_features_append_exact_costs():
     assert rows.shape == (3, features.dim)
     for arch, row in zip(archs, rows):
         assert np.isclose(np.exp(row[features.column("log_params")]), space.cost(arch, NAS_BENCH_BERT_TASK).params)
+
+
+def test_features_without_the_graph_start_at_the_costs():
+    space = get_space("flexibert", "nas-bench-bert")
+    encoder = OneHotEncoder.for_space(space, None, seed=5, samples=300)
+    features = SurrogateFeatures(space, task=NAS_BENCH_BERT_TASK, one_hot=encoder, graph=False)
+    assert features.embedding is None and features.column("log_params") == 0
+    arch = space.sample(random.Random(2))
+    row = features([arch])[0]
+    assert len(row) == features.dim == 2 + encoder.dim
+    assert np.isclose(np.exp(row[0]), space.cost(arch, NAS_BENCH_BERT_TASK).params)
+
+
+def test_forest_spread_shrinks_where_it_has_data_and_it_searches_an_open_space():
+    space = get_space("flexibert", "flexibert")
+    strategy = RandomForestSearch(space, seed=0, initial=8, candidates=300, trees=50)
+    rng = random.Random(0)
+    for _ in range(8):
+        for arch in strategy.ask(2):
+            assert space.contains(arch) and arch.arch_id not in strategy.observed
+            # Accuracy grows with size, as on real tasks.
+            strategy.tell(arch, {"accuracy": float(np.log(space.cost(arch, strategy.features.task).params)) + rng.gauss(0, 0.1)})
+    observed = [a for a, _ in strategy.observed.values()]
+    x = strategy.features(observed)
+    forest = fit_forest(x, np.array([m["accuracy"] for _, m in strategy.observed.values()]), seed=0, trees=50)
+    fresh = strategy.features([space.sample(random.Random(100 + i)) for i in range(50)])
+    assert tree_mean_and_spread(forest, x)[1].mean() < tree_mean_and_spread(forest, fresh)[1].mean()
+    picks = strategy.ask(3)
+    assert len({a.arch_id for a in picks}) == 3 and all(space.contains(a) for a in picks)
 
 
 def test_features_end_with_the_one_hot_choices():
@@ -67,7 +97,7 @@ def test_candidate_pool_of_an_open_space_is_stable_and_free():
     assert len({a.arch_id for a in first}) == len(first) > 40 and not ({a.arch_id for a in first} & taken)
 
 
-@pytest.mark.parametrize("name", ["boshnas", "botorch"])
+@pytest.mark.parametrize("name", ["boshnas", "botorch", "forest"])
 def test_model_based_contract_batch_and_replay(table, name):
     """Batches are distinct and avoid pending archs; replaying the results into a fresh strategy
     gives the same next proposals."""
@@ -76,6 +106,8 @@ def test_model_based_contract_batch_and_replay(table, name):
     def fresh():
         if name == "boshnas":
             return Boshnas(table.space, pool=table.pool, seed=1, embedding=embedding, initial=6, candidates=200, task=NAS_BENCH_BERT_TASK)
+        if name == "forest":
+            return RandomForestSearch(table.space, pool=table.pool, seed=1, initial=6, trees=50, task=NAS_BENCH_BERT_TASK)
         return BotorchMultiObjective(table.space, pool=table.pool, seed=2, initial=6, embedding=embedding, task=NAS_BENCH_BERT_TASK,
                                      secondary=[Objective("params", maximize=False)])  # fmt: skip
 
@@ -133,6 +165,27 @@ def test_reference_group_holds_the_top_architectures(table, bench_search):
     reference = bench_search.reference_queries(table, table.kth_best(5))["random_in_best_group"]
     assert reference["group"] == {"layers": 4, "hidden": 256}
     assert reference["top5_in_group"] == 5 and reference["size"] < len(table.pool)
+
+
+def test_queries_until_hit_evaluates_the_design_first_and_skips_repeats(bench_search):
+    hit = np.array([False, False, True, False])
+    assert bench_search.queries_until_hit([0, 1], [1, 3, 2], hit) == 4  # 0, 1, 3, then 2
+    assert bench_search.queries_until_hit([2, 0], [0, 1], hit) == 1
+    assert bench_search.queries_until_hit([], [3, 1], hit) == 3  # none hits: one past the end
+
+
+def test_ceiling_models_trained_on_most_of_the_pool_rank_held_out_archs(table, bench_search):
+    """Every ceiling model, trained on two thirds of the pool, ranks the rest far better than
+    parameter count alone (tau 0.49), and its evaluation order reaches a top-5 arch."""
+    features = bench_search.SurrogateFeatures(table.space, task=bench_search.NAS_BENCH_BERT_TASK, seed=0)
+    ceiling = bench_search.near_full_data_ceiling(table, features, folds=3, repeats=1, designs=20)
+    assert ceiling["training_archs"] == 327 and ceiling["designs"] == 20
+    for name, row in ceiling["models"].items():
+        assert row["tau"] > 0.65, name
+        assert 1 <= row["greedy_queries"]["median"] <= len(table.pool), name
+        assert row["after_random_design"]["iqr"][0] <= row["after_random_design"]["median"] <= row["after_random_design"]["iqr"][1]
+    # All five top archs are in the 133-arch group: some design or group draw hits within it.
+    assert 1 <= ceiling["random_in_best_group_after_random_design"]["median"] <= 10 + 133
 
 
 def test_boshnas_fits_independent_networks_in_one_loop_as_if_alone():
