@@ -111,13 +111,19 @@ def depth_width_groups(archs: list[Architecture]) -> dict[tuple[int, int], list[
     return groups
 
 
+def best_group(table: NasBenchBertTable) -> tuple[tuple[int, int], list[Architecture]]:
+    """The (depth, width) group holding the best architecture, and its members."""
+    pool = table.pool
+    best = max(pool, key=lambda a: table.glue[a.arch_id])
+    return next((key, group) for key, group in depth_width_groups(pool).items() if best in group)
+
+
 def reference_queries(table: NasBenchBertTable, threshold: float) -> dict[str, object]:
     """What a top-5 search costs without a model, and with perfect knowledge of depth and width:
     random search over the whole pool, and over only the (depth, width) group holding the best
     architecture. The second is the bar a surrogate must clear by ranking archs inside a group."""
     pool = table.pool
-    best = max(pool, key=lambda a: table.glue[a.arch_id])
-    (layers, hidden), members = next((key, group) for key, group in depth_width_groups(pool).items() if best in group)
+    (layers, hidden), members = best_group(table)
 
     def hits(archs: list[Architecture]) -> int:
         return sum(reaches(table.glue[a.arch_id], threshold) for a in archs)
@@ -260,8 +266,7 @@ def near_full_data_ceiling(
         "BOSHNAS surrogate (embedding, costs, one-hot)": lambda train, test, targets, seed: boshnas_predictions(standardized(rows_with_choices, train), train, test, targets),
     }  # fmt: skip
     rng = np.random.default_rng(0)
-    best = int(np.argmax(y))
-    group = next([pool.index(a) for a in members] for members in depth_width_groups(pool).values() if pool[best] in members)
+    group = [pool.index(a) for a in best_group(table)[1]]
     taus: dict[str, list[float]] = {name: [] for name in predictors}
     greedy: dict[str, list[int]] = {name: [] for name in predictors}
     after_design: dict[str, list[int]] = {name: [] for name in predictors}
