@@ -22,6 +22,7 @@ from nas.cli_supernet import supernet_app
 from search_spaces import ArchValidationError, space_names
 from search_spaces.flexibert.nas_bench_bert import load_nas_bench_bert
 from search_spaces.registry import SPACES
+from surrogates.benchmarks import nas_bench_bert_file
 
 app = typer.Typer(help="Neural architecture search for transformers.", no_args_is_help=True, add_completion=False)
 spaces_app = typer.Typer(help="Inspect and sample search spaces.", no_args_is_help=True)
@@ -133,13 +134,13 @@ def arch_cost(
 @arch_app.command("import")
 def arch_import(
     source: Annotated[str, typer.Argument(help="Benchmark format; supported: nas-bench-bert.")],
-    file: Annotated[Path, typer.Argument(help="The benchmark file, e.g. BERT_benchmark.json.")],
+    file: Annotated[Path | None, typer.Argument(help="The benchmark file (BERT_benchmark.json); default: the copy shipped with the package.")] = None,
 ) -> None:
     """Benchmark records as JSON lines: {"record_id", "arch_id", "arch"}."""
     if source != "nas-bench-bert":
         fail(f"source: {source!r} not in {{'nas-bench-bert'}}")
     try:
-        records = load_nas_bench_bert(file)
+        records = load_nas_bench_bert(file if file is not None else nas_bench_bert_file())
     except ArchValidationError as err:
         fail([str(p) for p in err.problems])
     for record in records:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas.cli_common import emit, fail
+from nas.formatting import format_counts, format_metric, format_metrics, metric_label
 
 DbOption = Annotated[str | None, typer.Option("--db", envvar="NAS_DB_URL", help="Database URL (default: SQLite in the data directory).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -69,7 +70,7 @@ def run(
         emit({**summary, "job_id": job.id, "pareto": front})
     else:
         _print_summary(summary)
-        _print_front(front)
+        _print_front(front, summary["task"])
     if summary["status"] != "succeeded":
         raise typer.Exit(1)
 
@@ -94,7 +95,9 @@ def jobs(db: DbOption = None, status_filter: Annotated[str | None, typer.Option(
     table = Table("id", "name", "status", "space", "strategy", "done", "best")
     for row in rows:
         best = row["best"]["metrics"].get(row["objectives"][0]["metric"]) if row["best"] else None
-        table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), "" if best is None else f"{best:.4g}")
+        primary = row["objectives"][0]["metric"]
+        shown = format_metric(primary, best, accuracy_is_fraction=_accuracy_is_fraction(row["task"]))
+        table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), shown and f"{primary} {shown}")
     Console().print(table)
 
 
@@ -177,7 +180,7 @@ def pareto(
     if as_json:
         emit(rows)
     else:
-        _print_front(rows)
+        _print_front(rows, store.get_job(job_id).spec.get("task"))
 
 
 def export(
@@ -194,21 +197,41 @@ def export(
     emit(_service_call(export_candidate, open_store(db), job_id, candidate_id, fmt, out, finetune_epochs=finetune))
 
 
+def _accuracy_is_fraction(task: Any) -> bool:
+    """Benchmark mode scores GLUE points (0-100); every trained task scores a fraction."""
+    from nas.spec import BENCHMARK_TASK
+
+    return task != BENCHMARK_TASK
+
+
+def _task_label(task: Any) -> str:
+    if isinstance(task, dict):
+        return ", ".join(f"{k} {v}" for k, v in task.items())
+    return str(task)
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
-    console = Console()
+    console = Console(highlight=False)
+    fraction = _accuracy_is_fraction(summary["task"])
     console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""))
-    console.print(f"  {summary['space']}:{summary['preset']} on {summary['task']}, {summary['strategy']}, counts {summary['counts']}")
+    console.print(f"  {summary['space']}:{summary['preset']} on {_task_label(summary['task'])}, strategy {summary['strategy']}")
+    console.print(f"  candidates: {format_counts(summary['counts'])}")
     if summary.get("supernet"):
         console.print(f"  supernet: {summary['supernet']['state']} ({summary['supernet']['message']})")
     if summary["best"]:
-        console.print(f"  best: candidate {summary['best']['candidate_id']} {summary['best']['metrics']}")
+        console.print(f"  best: candidate {summary['best']['candidate_id']}, {format_metrics(summary['best']['metrics'], accuracy_is_fraction=fraction)}", soft_wrap=True)
 
 
-def _print_front(rows: list[dict[str, Any]]) -> None:
+def _print_front(rows: list[dict[str, Any]], task: Any = None) -> None:
     if not rows:
         return
-    metrics = sorted({k for row in rows for k in row["metrics"]})
-    table = Table("candidate", "arch id", *metrics, title="Pareto front")
+    fraction = _accuracy_is_fraction(task)
+    order = ("accuracy", "params", "flops", "latency_ms")
+    present = {k for row in rows for k in row["metrics"]}
+    metrics = [m for m in order if m in present] + sorted(present - set(order))
+    table = Table("candidate", "arch id", *map(metric_label, metrics), title="Pareto front")
+    for column in table.columns[2:]:
+        column.justify = "right"
     for row in rows:
-        table.add_row(str(row["candidate_id"]), row["arch_id"], *(f"{row['metrics'][m]:.4g}" if m in row["metrics"] else "" for m in metrics))
+        table.add_row(str(row["candidate_id"]), row["arch_id"], *(format_metric(m, row["metrics"].get(m), accuracy_is_fraction=fraction) for m in metrics))
     Console().print(table)

@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nas.log import silenced
 from nas.paths import data_home
 from nas.spec import JobSpec, parse_spec
 from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, CandidateRecord, JobRecord, Store
@@ -38,20 +40,16 @@ def default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def nas_bench_bert_path() -> Path:
-    """NAS-Bench-BERT's table: $NAS_BENCH_BERT, else the shared copy beside this checkout, else the data directory."""
-    if os.environ.get("NAS_BENCH_BERT"):
-        return Path(os.environ["NAS_BENCH_BERT"])
-    beside = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "nas_bench_bert" / "BERT_benchmark.json"
-    return beside if beside.exists() else data_home() / "nas_bench_bert" / "BERT_benchmark.json"
-
-
 def init_ray(address: str | None) -> None:
     import ray
 
     if not ray.is_initialized():
         # Local by default; an existing cluster by address (or RAY_ADDRESS, which ray reads itself).
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        # A local cluster gets Ray's token auth by default; Ray's warning announcing that default
+        # would be the first line of every local run, so it is silenced for local starts only.
+        with silenced("ray._private.authentication.authentication_token_setup") if address is None else nullcontext():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
 def train_supernet(spec_data: dict[str, Any], checkpoint_dir: str) -> int:
@@ -172,9 +170,10 @@ class Coordinator:
         init_ray(self.ray_address)
         if spec.is_benchmark:
             from nas.evaluation import BenchmarkEvaluator
+            from surrogates.benchmarks import nas_bench_bert_file
             from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
 
-            path = nas_bench_bert_path()
+            path = nas_bench_bert_file()
             evaluator, args, shape = BenchmarkEvaluator, (str(path),), NAS_BENCH_BERT_TASK
             pool = NasBenchBertTable(path).pool
         else:

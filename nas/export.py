@@ -38,6 +38,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from nas.data import TaskData, load_task
+from nas.log import silenced
 from nas.supernet_training import evaluate, load_supernet, train_standalone
 from search_spaces import Architecture, SearchSpace
 from search_spaces.validation import format_choices
@@ -265,7 +266,8 @@ def _export_torchscript(model: nn.Module, trace_inputs: torch.Tensor, path: Path
 def _export_onnx(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> Runner:
     import onnxruntime  # imported here: only ONNX exports need it
 
-    with warnings.catch_warnings():
+    # torch's exporter logs a warning per torchvision operator it cannot register; our models use none.
+    with warnings.catch_warnings(), silenced("torch.onnx._internal.exporter._registration"):
         warnings.simplefilter("ignore", FutureWarning)  # torch-internal pytree deprecations
         # The dynamo exporter (torch.export + onnxscript): the legacy TorchScript exporter cannot
         # export layer_norm over a shape read from the input.

@@ -142,8 +142,8 @@ class Budget(_Strict):
 
 # Subnets per supernet step when a spec does not say, by task kind. Image batches are split among
 # four subnets (multi-architectural sampling pays at ViT batch sizes). A text supernet trains one
-# subnet on the whole batch: on rotten-tomatoes, four 16-review slices of a 64-review batch left the
-# larger FlexiBERT subnets under-trained (scripts/bench_supernet.py; README, supernet benchmark).
+# subnet on the whole batch: slices of a text batch under-train the larger FlexiBERT subnets
+# (docs/benchmarks/supernet.md).
 DEFAULT_ARCHS_PER_STEP = {"image": 4, "text": 1}
 
 

@@ -42,6 +42,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood  # noqa: E402
 from search_spaces import Architecture, get_space, space_names  # noqa: E402
 from search_spaces.flexibert.nas_bench_bert import load_nas_bench_bert  # noqa: E402
 from surrogates.base import Objective, Strategy  # noqa: E402
+from surrogates.benchmarks import nas_bench_bert_file  # noqa: E402
 from surrogates.baselines import RandomSearch, RegularizedEvolution  # noqa: E402
 from surrogates.boshnas import Boshnas, BoshnasSurrogate  # noqa: E402
 from surrogates.botorch_mo import BotorchMultiObjective, gp_on_features  # noqa: E402
@@ -53,7 +54,6 @@ from surrogates.onehot_gp import OneHotGP  # noqa: E402
 from surrogates.optuna_strategies import OptunaStrategy  # noqa: E402
 from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "nas_bench_bert" / "BERT_benchmark.json"
 console = Console(stderr=True)
 warnings.filterwarnings("ignore")
 
@@ -438,7 +438,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--plot", type=Path, help="PNG of best-so-far GLUE vs queries per strategy")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=None, help="a BERT_benchmark.json (default: the copy shipped with the package)")
     parser.add_argument("--seeds", type=int, help="search seeds (default 20, --quick 5)")
     parser.add_argument("--first-seed", type=int, default=0, help="search seeds run from here (a second seed set, to check a choice made on the first)")
     parser.add_argument("--boshnas-options", type=json_object, default={}, help='BOSHNAS keyword arguments as JSON, e.g. \'{"k1": 0.5, "k2": 0.5}\' (to compare settings)')
@@ -453,9 +453,10 @@ def main() -> None:
         parser.error(f"--boshnas-options: {sorted(set(args.boshnas_options) - settable)} not in {sorted(settable)}")
     torch.set_num_threads(1)
     # --quick must finish in under 3 minutes on 2 cores: the GP strategies' cost grows with the budget
-    # (budget 40 took 4 min on a slow day; 35 took 2.4 min).
+    # (docs/benchmarks/search.md).
     seeds, budget = (5, 35) if args.quick else (20, 150)
     seeds = args.seeds or seeds
+    args.data = args.data or nas_bench_bert_file()
     table = NasBenchBertTable(args.data)
     features = SurrogateFeatures(table.space, task=NAS_BENCH_BERT_TASK, seed=0)
     targets = {"top5": table.kth_best(5), "best": table.kth_best(1)}

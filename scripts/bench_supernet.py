@@ -55,7 +55,7 @@ class Budget:
 
 
 FULL = Budget(parity_archs=50, timing_steps=8, vit_supernet_epochs=60, vit_standalone_epochs=15, bert_train_examples=None, bert_mlm_epochs=1, bert_supernet_epochs=24, bert_standalone_epochs=3, ranked_subnets=12, timing_batches=(128, 256, 512))
-# --quick stays under 3 minutes on 2 cores (with 6 / 3 ViT epochs and three timing batches it took 3.5).
+# --quick stays under 3 minutes on 2 cores (docs/benchmarks/supernet.md).
 QUICK = Budget(parity_archs=5, timing_steps=1, vit_supernet_epochs=2, vit_standalone_epochs=1, bert_train_examples=300, bert_mlm_epochs=1, bert_supernet_epochs=1, bert_standalone_epochs=1, ranked_subnets=4, timing_batches=(128, 512))
 
 

@@ -71,8 +71,8 @@ def fit(jobs: Sequence[tuple[nn.Module, Callable[[nn.Module], torch.Tensor]]], e
 class BoshnasSurrogate:
     """The three networks, fit on standardised inputs and targets."""
 
-    # 150 full-batch epochs: held-out Kendall tau on NAS-Bench-BERT is the same at 100, 150, 200
-    # and 300 epochs (0.70 with 100 training archs, 0.72 with 200), at half the cost of 300.
+    # 150 full-batch epochs: held-out tau is the same from 100 to 300 epochs, at half the cost of
+    # 300 (docs/benchmarks/search.md).
     def __init__(self, dim: int, dropout: float = 0.2, mc_samples: int = 30, epochs: int = 150):
         self.teacher = mlp(dim, 1, dropout=dropout)
         self.student = mlp(dim, 1)
@@ -126,10 +126,8 @@ class Boshnas(ModelBasedStrategy):
         embedding: GraphEmbedding | None = None,
         task: TaskShape | None = None,
         initial: int = 10,
-        # Acquisition defaults measured on NAS-Bench-BERT over 60 seeds (chosen on seeds 20-39,
-        # confirmed on 0-19 and 40-59): a smaller epistemic bonus, no bonus for aleatoric noise
-        # (noisy archs are not better ones) and fewer off-policy picks reach the best arch in 105
-        # median queries instead of 129 (Wilcoxon p < 0.001) and a top-5 arch in 19 instead of 23.
+        # No bonus for aleatoric noise: archs whose trainings disagree are not better ones. Chosen
+        # on NAS-Bench-BERT seeds and confirmed on others (docs/benchmarks/search.md).
         k1: float = 0.25,
         k2: float = 0.0,
         p_uncertainty: float = 0.05,
@@ -138,9 +136,8 @@ class Boshnas(ModelBasedStrategy):
         candidates: int = 1000,
         max_fit: int = 300,
         max_probe: int = 512,
-        # One-hot choices as extra inputs: on NAS-Bench-BERT (seeds 0-39) the best arch is found in
-        # a median of 45.5 queries instead of 109.5 (a top-5 arch in 19 either way), and held-out
-        # tau at 100 archs is 0.72 vs 0.70.
+        # One-hot choices as extra inputs: the networks can weigh single choices the embedding
+        # blurs, which finds the very best archs sooner (docs/benchmarks/search.md).
         one_hot: bool = True,
         **common: Any,
     ):
@@ -196,7 +193,7 @@ class Boshnas(ModelBasedStrategy):
         starts = sorted(open_rows, key=lambda i: -score[i].item())[: self.starts]
         low, high = cand.min(0).values, cand.max(0).values
         z = cand[starts].clone().requires_grad_(True)
-        # 10 iterations: on NAS-Bench-BERT the snapped candidate was the same after 10, 20 and 40.
+        # 10 iterations: more did not change the snapped candidate (docs/benchmarks/search.md).
         optimizer = torch.optim.LBFGS([z], lr=0.5, max_iter=10, line_search_fn="strong_wolfe")
 
         def ucb(points: torch.Tensor) -> torch.Tensor:

@@ -37,8 +37,8 @@ COMPUTED = {"params": "log_params", "flops": "log_flops"}  # objectives read off
 
 def gp_on_features(x: torch.Tensor, y: torch.Tensor) -> SingleTaskGP:
     """An exact GP with one length scale: the features are standardised, and one scale estimated
-    from a few dozen points generalises better here than one per dimension (measured on
-    NAS-Bench-BERT, scripts/bench_search.py)."""
+    from a few dozen points generalises better here than one per dimension (see
+    docs/benchmarks/search.md)."""
     model = SingleTaskGP(x, y[:, None], covar_module=ScaleKernel(RBFKernel()), outcome_transform=Standardize(m=1))
     fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
     return model

@@ -28,8 +28,7 @@ from search_spaces import Architecture, SearchSpace
 
 FEATURE_BITS = 16  # hashed WL-feature space of 2^16 buckets per granularity
 # One WL iteration (a node's label with its neighbours'): deeper iterations give near-unique labels
-# per architecture, and 16 dimensions then keep less of the distance (Spearman on 1,000 random
-# pairs of the flexibert preset: 0.975 at depth 1, 0.957 at depth 2, 0.888 at depth 3).
+# per architecture, and 16 dimensions then keep less of the distance (docs/benchmarks/search.md).
 GRANULARITY_WEIGHTS = (1.0, 1.0, 1.0)  # kind, operation, full label
 
 
@@ -80,9 +79,7 @@ def feature_matrix(graphs: Sequence[nx.DiGraph], iterations: int = 1) -> sparse.
             vals.append(value)
     width = len(GRANULARITY_WEIGHTS) << FEATURE_BITS
     # Raw counts: Euclidean distance between these rows is the distance the WL subtree kernel
-    # induces. A sqrt of the counts (used before) spread the distance over many rare features that
-    # 16 dimensions cannot hold: Spearman(embedding, graph distance) on 1,000 random pairs of the
-    # flexibert preset was 0.85 (0.75 on flexibert-2), with raw counts 0.975 (0.995).
+    # induces, which 16 dimensions keep; a sqrt of the counts would not (docs/benchmarks/search.md).
     return sparse.csr_matrix((vals, (rows, cols)), shape=(len(graphs), width))
 
 

@@ -5,7 +5,7 @@ log FLOPs from the space's analytic cost model). Costs are free to compute and c
 signal that dominates accuracy (depth and width), which a 16-dimensional embedding of the whole
 graph only partly keeps. Optionally the one-hot encoding of the architecture's choices follows:
 a network can weigh single choices (one layer's operation, one layer's feed-forward size) that a
-distance-preserving embedding blurs together (measured on NAS-Bench-BERT, scripts/bench_search.py).
+distance-preserving embedding blurs together (see docs/benchmarks/search.md).
 
 Targets: low outliers are clipped before fitting. Some trainings diverge (NAS-Bench-BERT has
 2-layer models ~10 GLUE below their neighbours); a Gaussian model would spend its length scales

@@ -2,9 +2,8 @@
 one-hot choices and the exact log params / FLOPs (no graph embedding), scored by an upper
 confidence bound over its trees, mean + k * spread.
 
-On NAS-Bench-BERT the forest ranks held-out architectures better than every other surrogate here
-(Kendall tau 0.760 with 100 training archs; BOSHNAS's networks 0.726) yet does not search better
-(scripts/bench_search.py): ranking the bulk of a pool and ranking its top are different tasks.
+On NAS-Bench-BERT the forest ranks held-out architectures best of our surrogates yet does not
+search better (docs/benchmarks/search.md): ranking a pool's bulk and ranking its top differ.
 
 Batches (n > 1) and pending evaluations use the kriging believer: each pending or already picked
 architecture joins the training set with the forest's own prediction as its value, which shrinks
@@ -30,8 +29,7 @@ TREES = 200
 
 def fit_forest(x: np.ndarray, y: np.ndarray, seed: int, trees: int = TREES) -> RandomForestRegressor:
     """A third of the columns per split and at least 3 archs per leaf: the best of the settings
-    tried on NAS-Bench-BERT at 100 training archs (300 trees on one-hot choices and log params,
-    10 splits: tau 0.770; 0.758 with every column at every split, 0.763 with leaves of one arch)."""
+    tried on NAS-Bench-BERT (docs/benchmarks/search.md)."""
     return RandomForestRegressor(trees, min_samples_leaf=3, max_features=0.33, random_state=seed).fit(x, y)
 
 
@@ -51,8 +49,7 @@ class RandomForestSearch(ModelBasedStrategy):
         task: TaskShape | None = None,
         initial: int = 10,
         candidates: int = 1000,
-        # On NAS-Bench-BERT (seeds 0-19) the bonus hardly matters: a top-5 arch in a median of 26.5,
-        # 25, 26 and 24 queries for k = 0, 0.25, 0.5 and 1.
+        # The spread bonus hardly matters on NAS-Bench-BERT (docs/benchmarks/search.md).
         k: float = 0.5,
         trees: int = TREES,
         max_fit: int = 300,

@@ -14,13 +14,16 @@ from pathlib import Path
 
 from search_spaces import Architecture, SearchSpace, TextTaskShape, get_space
 from search_spaces.flexibert.nas_bench_bert import load_nas_bench_bert
+from surrogates.benchmarks import nas_bench_bert_file
 
 # The benchmark's models: ELECTRA-small-style vocabulary, sequence length 128, GLUE heads aside.
 NAS_BENCH_BERT_TASK = TextTaskShape(vocab_size=30522, max_len=128, num_classes=2)
 
 
 class NasBenchBertTable:
-    def __init__(self, path: str | Path, task: TextTaskShape = NAS_BENCH_BERT_TASK):
+    def __init__(self, path: str | Path | None = None, task: TextTaskShape = NAS_BENCH_BERT_TASK):
+        """`path`: a BERT_benchmark.json; by default the copy shipped with the package."""
+        path = nas_bench_bert_file() if path is None else path
         self.space: SearchSpace = get_space("flexibert", "nas-bench-bert")
         runs: dict[str, list[dict[str, float]]] = defaultdict(list)
         archs: dict[str, Architecture] = {}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -9,10 +10,9 @@ import pytest
 import torch
 
 from search_spaces import get_space
+from surrogates.benchmarks import nas_bench_bert_file
 
 REPO = Path(__file__).resolve().parents[1]
-NAS_BENCH_BERT = REPO.parent / "shared" / "benchmarks" / "nas_bench_bert" / "BERT_benchmark.json"
-
 # (space, preset) for every preset of every space.
 ALL_PRESETS = [("flexibert", "nas-bench-bert"), ("flexibert", "flexibert"), ("flexibert", "flexibert-2"), ("vit-resnas", "tiny"), ("vit-resnas", "small-images")]
 
@@ -27,13 +27,38 @@ def space(request):
 
 @pytest.fixture(scope="session")
 def nas_bench_bert_path() -> Path:
-    if not NAS_BENCH_BERT.exists():
-        pytest.fail(f"NAS-Bench-BERT not found at {NAS_BENCH_BERT} (expected ../shared beside the checkout)")
-    return NAS_BENCH_BERT
+    return nas_bench_bert_file()  # the package's own copy
 
 
-# PostgreSQL for store tests: CI runs a server; a test that needs it fails (never skips) without it.
+# PostgreSQL for store tests (marker `postgres`). Where no server answers they are skipped with
+# the reason; NAS_REQUIRE_POSTGRES=1 (set by CI) turns that skip into a failure.
 POSTGRES_TEST_URL = os.environ.get("NAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("NAS_REQUIRE_POSTGRES", "") not in ("", "0")
+
+
+@functools.cache
+def _postgres_unavailable() -> str | None:
+    """Why the test server cannot be used, checked once per process (a dead server would otherwise
+    cost each test its connect timeout)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(POSTGRES_TEST_URL, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except OperationalError as exc:
+        reason = " ".join(str(exc.orig).split())  # psycopg's message spans lines; a skip reason is one
+        return f"PostgreSQL is needed at {POSTGRES_TEST_URL} (set NAS_TEST_POSTGRES_URL to use another): {reason}"
+    finally:
+        engine.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:  # every test that opens the server carries the marker, however it asks
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture
@@ -42,16 +67,16 @@ def postgres_url() -> Iterator[str]:
     tests running in parallel (and other test files) never see each other's tables."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError
 
+    problem = _postgres_unavailable()
+    if problem:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"{problem} (NAS_REQUIRE_POSTGRES is set)", pytrace=False)
+        pytest.skip(problem)
     admin = create_engine(POSTGRES_TEST_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
     schema = f"nas_{uuid.uuid4().hex[:16]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL is needed at {POSTGRES_TEST_URL} (set NAS_TEST_POSTGRES_URL to use another): {exc.orig}", pytrace=False)
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
         yield make_url(POSTGRES_TEST_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
     finally:

@@ -103,6 +103,7 @@ def test_unknown_space_preset_and_missing_file():
 def test_import_nas_bench_bert(nas_bench_bert_path):
     result = nas("arch", "import", "nas-bench-bert", str(nas_bench_bert_path))
     assert result.returncode == 0
+    assert nas("arch", "import", "nas-bench-bert").stdout == result.stdout  # the shipped copy by default
     rows = json_lines(result.stdout)
     assert len(rows) == 500 and len({r["arch_id"] for r in rows}) == 491
     assert set(rows[0]) == {"record_id", "arch_id", "arch"}
@@ -112,6 +113,7 @@ def test_import_nas_bench_bert(nas_bench_bert_path):
     assert nas("arch", "import", "nas-bench-201", str(nas_bench_bert_path)).returncode == 2
 
 
+@pytest.mark.slow
 def test_supernet_train_resume_and_evaluate(tmp_path):
     small = ["--set", 'stages=[{"widths": [16, 32], "heads": [1, 2], "head_dim": 8, "mlp": [32], "blocks": 2, "optional": [2]}, {"widths": [32], "heads": [2], "head_dim": 8, "mlp": [64], "blocks": 2, "optional": [2]}]']
     out = tmp_path / "ckpt"
@@ -133,6 +135,7 @@ def test_supernet_train_resume_and_evaluate(tmp_path):
     assert outside.returncode == 2 and "not in" in outside.stderr  # arch of the full preset: outside this supernet's space
 
 
+@pytest.mark.slow
 def test_supernet_train_rejects_bad_input(tmp_path):
     bad_task = nas("supernet", "train", "vit-resnas", "--task", "imagenet", "--out", str(tmp_path / "a"))
     assert bad_task.returncode == 2 and "task: 'imagenet' not in" in bad_task.stderr

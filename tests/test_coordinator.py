@@ -21,6 +21,8 @@ from nas.service import export_candidate, job_summary, pareto_rows
 from nas.spec import submit
 from nas.store import Store
 
+pytestmark = pytest.mark.slow  # every test runs real jobs on Ray (supernet training, process kills)
+
 REPO = Path(__file__).resolve().parents[1]
 NAS = [sys.executable, "-m", "nas.cli"]
 
@@ -144,6 +146,11 @@ def test_benchmark_job_through_the_cli(tmp_path):
     done = store.candidates(summary["job_id"], "done")
     assert summary["best"]["metrics"]["accuracy"] == max(c.metrics["accuracy"] for c in done)
     assert_non_dominated(summary["pareto"], done, [("accuracy", True), ("params", False)])
+    assert "Token authentication" not in result.stderr  # Ray's notice stays off a local run's terminal
+    human = subprocess.run([*NAS, "status", str(summary["job_id"]), "--db", db], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))
+    assert "candidates: 12 done, 0 failed" in human.stdout and "{" not in human.stdout
+    best = summary["best"]["metrics"]
+    assert f"accuracy {best['accuracy']:.2f}, params {best['params'] / 1e6:.3g} M" in human.stdout  # GLUE points, not a percentage
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(benchmark_spec(strategy="simulated-annealing", budget={"candidates": -1})))
     rejected = subprocess.run([*NAS, "run", str(bad), "--db", db], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))

@@ -156,6 +156,7 @@ def check_export_dir(out_dir: Path, fmt: str, kind: str, result) -> dict:
 MODELS = ["text:attention+transforms", "text:span-convolutions", "image:dropped-blocks"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", MODELS)
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_torchscript_and_onnx_match_pytorch(which, texts, digits, tmp_path):
@@ -194,6 +195,7 @@ def test_torchscript_and_onnx_match_pytorch(which, texts, digits, tmp_path):
     assert run_loader(tmp_path / "onnx", raw, tmp_path, "onnx") == predictions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["text", "image"])
 def test_pytorch_loader_in_a_fresh_process(kind, texts, digits, tmp_path):
     """The `pytorch` loader rebuilds the model with `search_spaces` (not `nas`) and prints the
@@ -215,6 +217,7 @@ def test_pytorch_loader_in_a_fresh_process(kind, texts, digits, tmp_path):
     assert run_loader(tmp_path / "export", raw, tmp_path, fmt) == predictions
 
 
+@pytest.mark.slow
 def test_export_from_checkpoint_finetunes_and_reports(digits, tmp_path):
     space = get_space("vit-resnas", "small-images", SMALL_VIT)
     trainer = SupernetTrainer(space, digits, TrainConfig(epochs=1, batch_size=256, archs_per_step=2, lr=3e-3, seed=0))

@@ -27,7 +27,7 @@ from nas.store import (
 from nas.store.engine import MIGRATIONS
 from nas.store.models import SCHEMA_REVISION, Base
 
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)

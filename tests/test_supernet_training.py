@@ -66,6 +66,7 @@ def test_sampler_sandwich_and_curriculum():
     assert any(a.stages[0].width not in widths[-2:] for a in later)
 
 
+@pytest.mark.slow
 def test_training_learns_digits(digits):
     """Inherited-weight accuracy of random subnets rises far above chance (10%)."""
     space = small_vit()
@@ -123,6 +124,7 @@ def _npz(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_mlm_pretraining_then_classification(tmp_path):
     rows = [f"{'great' if i % 2 else 'awful'} movie with {'superb' if i % 2 else 'terrible'} acting number {i}" for i in range(400)]
     (tmp_path / "r.jsonl").write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(rows)))

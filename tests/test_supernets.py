@@ -23,6 +23,7 @@ def example(task, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, task.channels, task.image_size, task.image_size)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, preset", ALL_PRESETS, ids=[f"{n}:{p}" for n, p in ALL_PRESETS])
 def test_extracted_models_match_the_supernet(name, preset):
     """50 random archs per preset: standalone(x) == supernet(x, arch) in eval mode, and the

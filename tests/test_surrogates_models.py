@@ -97,7 +97,7 @@ def test_candidate_pool_of_an_open_space_is_stable_and_free():
     assert len({a.arch_id for a in first}) == len(first) > 40 and not ({a.arch_id for a in first} & taken)
 
 
-@pytest.mark.parametrize("name", ["boshnas", "botorch", "forest"])
+@pytest.mark.parametrize("name", ["boshnas", pytest.param("botorch", marks=pytest.mark.slow), "forest"])
 def test_model_based_contract_batch_and_replay(table, name):
     """Batches are distinct and avoid pending archs; replaying the results into a fresh strategy
     gives the same next proposals."""
@@ -174,6 +174,7 @@ def test_queries_until_hit_evaluates_the_design_first_and_skips_repeats(bench_se
     assert bench_search.queries_until_hit([], [3, 1], hit) == 3  # none hits: one past the end
 
 
+@pytest.mark.slow
 def test_ceiling_models_trained_on_most_of_the_pool_rank_held_out_archs(table, bench_search):
     """Every ceiling model, trained on two thirds of the pool, ranks the rest far better than
     parameter count alone (tau 0.49), and its evaluation order reaches a top-5 arch."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import ray
 from ray import tune
 
@@ -10,6 +11,7 @@ from surrogates.tabular import NasBenchBertTable
 from surrogates.tune_adapter import StrategySearcher
 
 
+@pytest.mark.slow
 def test_tune_runs_trials_proposed_by_the_strategy(nas_bench_bert_path, tmp_path):
     table = NasBenchBertTable(nas_bench_bert_path)
     strategy = RegularizedEvolution(table.space, pool=table.pool, seed=0, population=4, sample_size=2)

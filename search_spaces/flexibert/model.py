@@ -98,9 +98,8 @@ def heads_forward(op: str, x: torch.Tensor, mask: torch.Tensor, p: Params, prefi
 def layer_forward(x: torch.Tensor, mask: torch.Tensor, p: Params, prefix: str, in_dim: int, layer: Layer, dropout: float, training: bool) -> torch.Tensor:
     """Pre-norm layer: project (if the width changes), then x + out_proj(heads(norm(x))) and
     x + FF(norm(x)). Pre-norm rather than BERT's post-norm: the residual stream of a shallow subnet
-    is the deep one's with the last layers skipped, which a supernet with elastic depth needs. On
-    rotten-tomatoes (4 supernet epochs, sandwich) 3 of 5 probe subnets stayed at the majority
-    class with post-norm; with pre-norm all five reached 0.60-0.65."""
+    is the deep one's with the last layers skipped, which a supernet with elastic depth needs
+    (post-norm left subnets at the majority class; docs/benchmarks/supernet.md)."""
     if in_dim != layer.hidden:
         x = linear(x, p, prefix + "input_proj")
     normed = layer_norm(x, p, prefix + "norm1")
