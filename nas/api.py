@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nas import service
 from nas.service import EXPORT_FORMATS, BadRequest, Conflict, NotFound
-from nas.spec import SpecError
+from nas.job.errors import SpecError
 from nas.store import CANDIDATE_STATUSES, JOB_STATUSES, Store
 
 TOKEN_ENV = "NAS_API_TOKEN"
@@ -116,7 +116,7 @@ def create_app(store: Store, token: str, export_root: Path) -> FastAPI:
     @jobs.post("/{job_id}/export", status_code=status.HTTP_201_CREATED)
     def export(job_id: int, request: ExportRequest) -> dict[str, Any]:
         """Write a done candidate as a standalone model under the export root."""
-        from nas.export import resolve_export_dir  # imports torch: only exports pay for it
+        from nas.export.exporter import resolve_export_dir  # imports torch: only exports pay for it
 
         try:
             out_dir = resolve_export_dir(export_root, request.out)

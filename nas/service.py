@@ -3,10 +3,11 @@
 Each takes a `Store` and returns JSON-ready dicts. Bad input raises a `ServiceError` naming the
 field: `NotFound` (API 404), `Conflict` (the request is fine but the job or candidate is not in a
 state that allows it, API 409) or `BadRequest` (API 422; also a ValueError). An invalid job spec
-raises `nas.spec.SpecError`, which lists every problem.
+raises `nas.job.errors.SpecError`, which lists every problem. Every stored spec is read back
+typed, through `JobSpec.from_stored`.
 
-Nothing heavy is imported here: torch comes with `nas.export` inside `export_candidate`,
-matplotlib inside `pareto_plot`.
+Nothing heavy is imported here: torch comes with `nas.export.exporter` inside `export_candidate`,
+matplotlib with `nas.results.plots`.
 """
 
 from __future__ import annotations
@@ -18,24 +19,13 @@ from typing import Any
 
 import numpy as np
 
-# The coordinator records the checkpoint directory under SUPERNET_ARTIFACT and training progress as events.
-from nas.coordinator import SUPERNET_ARTIFACT, SUPERNET_PROGRESS, SUPERNET_STARTED, SUPERNET_TRAINED
-from nas.pareto import non_dominated_mask
-from nas.spec import BENCHMARK_METRICS, BENCHMARK_TASK, Constraints, ObjectiveSpec, submit
-from nas.store import METRICS, CandidateNotFound, CandidateRecord, JobNotFound, JobRecord, Store
-
-# nas.export.FORMATS, spelled out because importing nas.export imports torch (a test keeps them in step).
-EXPORT_FORMATS: tuple[str, ...] = ("pytorch", "torchscript", "onnx")
-EXPORT_ARTIFACT = "export"
-
-# What the plot's axes show: label and the factor taking a stored value to the plotted unit.
-_AXES: dict[str, tuple[str, float]] = {
-    "accuracy": ("accuracy", 1.0),
-    "params": ("parameters (millions)", 1e-6),
-    "flops": ("FLOPs per example (millions)", 1e-6),
-    "latency_ms": ("latency (ms per batch)", 1.0),
-}
-
+from nas.export.formats import EXPORT_FORMATS
+from nas.job.metrics import METRICS
+from nas.job.parse import load_spec, parse_spec
+from nas.job.schema import JobSpec, ObjectiveSpec
+from nas.results.pareto import non_dominated_mask
+from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, JobNotFound, JobRecord, Store
+from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK
 
 # ---- errors ----
 
@@ -66,7 +56,13 @@ class BadRequest(ServiceError, ValueError):
 def submit_job(store: Store, data: Mapping[str, Any] | Path) -> JobRecord:
     """Validate a spec (decoded data, or a YAML/JSON file) and queue it. SpecError, listing every
     problem, before anything is written."""
-    return submit(store, data)
+    spec = load_spec(data) if isinstance(data, Path) else parse_spec(data)
+    return store.create_job(spec.to_dict(), spec.name)
+
+
+def job_spec(job: JobRecord) -> JobSpec:
+    """The job's spec, typed (the stored canonical form read back)."""
+    return JobSpec.from_stored(job.spec)
 
 
 def get_job(store: Store, job_id: int) -> JobRecord:
@@ -94,25 +90,24 @@ def cancel_job(store: Store, job_id: int) -> JobRecord:
 def job_summary(store: Store, job: JobRecord) -> dict[str, Any]:
     """What `nas status` and GET /jobs/{id} show: the spec's essentials, candidate counts and the
     best done candidate on the primary objective (within the spec's constraints)."""
-    spec = job.spec
+    spec = job_spec(job)
     counts = store.counts(job.id)
-    primary = _objectives(spec)[0].metric
-    best = pareto_rows(store, job.id, [primary]) if counts["done"] else []
+    best = pareto_rows(store, job.id, [spec.objectives[0].metric]) if counts[CandidateStatus.DONE] else []
     return {
         "id": job.id,
         "name": job.name,
         "status": job.status,
-        "space": spec.get("space"),
-        "preset": spec.get("preset"),
-        "task": spec.get("task"),
-        "strategy": spec.get("strategy"),
-        "objectives": [o.model_dump() for o in _objectives(spec)],
+        "space": spec.space,
+        "preset": spec.preset,
+        "task": spec.task.to_load_spec(),
+        "strategy": spec.strategy,
+        "objectives": [o.model_dump() for o in spec.objectives],
         "constraints": _constraints(spec),
-        "budget": spec.get("budget", {}),
+        "budget": spec.budget.model_dump(exclude_none=True),
         "counts": counts,
-        "candidates_done": counts["done"],
+        "candidates_done": counts[CandidateStatus.DONE],
         "best": {k: best[0][k] for k in ("candidate_id", "arch_id", "metrics")} if best else None,
-        "supernet": supernet_state(store, job),
+        "supernet": supernet_state(store, job, spec),
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
@@ -121,20 +116,20 @@ def job_summary(store: Store, job: JobRecord) -> dict[str, Any]:
     }
 
 
-_SUPERNET_STATES = {SUPERNET_STARTED: "starting", SUPERNET_PROGRESS: "training", SUPERNET_TRAINED: "trained"}
+_SUPERNET_STATES = {EventKind.SUPERNET_STARTED: "starting", EventKind.SUPERNET_PROGRESS: "training", EventKind.SUPERNET_TRAINED: "trained"}
 
 
-def supernet_state(store: Store, job: JobRecord) -> dict[str, Any] | None:
+def supernet_state(store: Store, job: JobRecord, spec: JobSpec) -> dict[str, Any] | None:
     """Where the job's supernet training stands, from the coordinator's latest supernet event:
     state pending / starting / training / trained, a one-line message, and the progress figures
     (phase, epochs done of the phase's epochs, step of total steps, loss). None in benchmark mode,
     which trains nothing."""
-    if job.spec.get("supernet") is None:
+    if spec.supernet is None:
         return None
     latest = next((e for e in reversed(store.events(job.id)) if e.kind in _SUPERNET_STATES), None)
     if latest is None:
         return {"state": "pending", "message": "not started", "progress": None, "at": None}
-    progress = latest.data if latest.kind != SUPERNET_STARTED else None
+    progress = latest.data if latest.kind != EventKind.SUPERNET_STARTED else None
     return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at)}
 
 
@@ -169,8 +164,9 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
     first objective. A metric's goal is the spec's where the spec lists it, else the default one
     (accuracy maximised, costs minimised)."""
     job = get_job(store, job_id)
-    pairs = resolve_objectives(job, objectives)
-    limits = _constraints(job.spec)
+    spec = job_spec(job)
+    pairs = resolve_objectives(spec, objectives)
+    limits = _constraints(spec)
     if not limits:
         return [_row(c) for c in store.pareto(job_id, pairs)]  # the store's query reads only the columns
     # With constraints the front is that of the feasible candidates: one dominated only by an
@@ -178,7 +174,7 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
     # A candidate lacking a constrained metric cannot be shown to meet it and is left out.
     feasible = [
         c
-        for c in store.candidates(job_id, "done")
+        for c in store.candidates(job_id, CandidateStatus.DONE)
         if all(getattr(c, m) is not None for m, _ in pairs)
         and all(getattr(c, m) is not None and getattr(c, m) <= limit for m, limit in limits.items())
     ]
@@ -191,13 +187,13 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
     return [_row(c) for c in front]
 
 
-def resolve_objectives(job: JobRecord, objectives: Sequence[str] | None = None) -> list[tuple[str, bool]]:
+def resolve_objectives(spec: JobSpec, objectives: Sequence[str] | None = None) -> list[tuple[str, bool]]:
     """(metric, maximize) pairs for `objectives` (default: the job spec's), goals from the spec."""
-    declared = {o.metric: o.maximize for o in _objectives(job.spec)}
+    declared = {o.metric: o.maximize for o in spec.objectives}
     metrics = list(declared) if objectives is None else [m.strip() for m in objectives]
     if not metrics or not all(metrics):
         raise BadRequest("objectives", f"give one or more metrics of {_choices(METRICS)}, separated by commas")
-    benchmark = job.spec.get("task") == BENCHMARK_TASK
+    benchmark = spec.is_benchmark
     for metric in metrics:
         if metric not in METRICS:
             raise BadRequest("objectives", f"{metric!r} not in {_choices(METRICS)}")
@@ -211,52 +207,12 @@ def resolve_objectives(job: JobRecord, objectives: Sequence[str] | None = None) 
     return [(m, declared[m] if m in declared else ObjectiveSpec(metric=m).maximize) for m in metrics]
 
 
-def pareto_plot(
-    rows: Sequence[Mapping[str, Any]], all_done_candidates: Sequence[CandidateRecord], objectives: Sequence[str], path: Path
-) -> Path:
-    """A PNG of every done candidate (grey) and the front `rows` (highlighted, joined) on the first
-    two objectives; with one objective, that metric against proposal order."""
-    # A bare Figure renders with Agg and leaves pyplot's global state (and any display) alone,
-    # which matters in a threaded server.
-    from matplotlib.figure import Figure
+def pareto_plot(store: Store, job_id: int, objectives: Sequence[str] | None, path: Path) -> Path:
+    """A PNG of the job's done candidates with its front on `objectives` (default: the spec's)."""
+    from nas.results.plots import plot_front  # imports matplotlib: only plots pay for it
 
-    if not objectives:
-        raise BadRequest("objectives", f"give one or more metrics of {_choices(METRICS)}")
-    unknown = [m for m in objectives if m not in _AXES]
-    if unknown:
-        raise BadRequest("objectives", f"{unknown[0]!r} not in {_choices(METRICS)}")
-    front_ids = {row["candidate_id"] for row in rows}
-    fig = Figure(figsize=(6.4, 4.8), dpi=120)
-    ax = fig.subplots()
-    if len(objectives) == 1:
-        (metric,) = objectives
-        label, scale = _AXES[metric]
-        done = [(c.seq, getattr(c, metric)) for c in all_done_candidates if getattr(c, metric) is not None]
-        best = sorted((c.seq, getattr(c, metric)) for c in all_done_candidates if c.id in front_ids and getattr(c, metric) is not None)
-        ax.set_xlabel("candidate (proposal order)")
-    else:
-        x_metric, y_metric = objectives[:2]
-        label, scale = _AXES[y_metric]
-        x_label, x_scale = _AXES[x_metric]
-        done = [
-            (x * x_scale, y)
-            for c in all_done_candidates
-            if (x := getattr(c, x_metric)) is not None and (y := getattr(c, y_metric)) is not None
-        ]
-        best = sorted((row["metrics"][x_metric] * x_scale, row["metrics"][y_metric]) for row in rows)
-        ax.set_xlabel(x_label)
-    ax.scatter([p[0] for p in done], [p[1] * scale for p in done], s=12, c="0.7", label=f"done candidates ({len(done)})")
-    ax.plot([p[0] for p in best], [p[1] * scale for p in best], "o-", c="tab:red", ms=5, lw=1.5, label=f"Pareto front ({len(rows)})")
-    ax.set_ylabel(label)
-    if len(objectives) > 2:
-        ax.set_title(f"front on {', '.join(objectives)}; shown on the first two", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    metrics = [m for m, _ in resolve_objectives(job_spec(get_job(store, job_id)), objectives)]
+    return plot_front(pareto_rows(store, job_id, metrics), store.candidates(job_id, CandidateStatus.DONE), metrics, path)
 
 
 # ---- export ----
@@ -271,49 +227,43 @@ def export_candidate(store: Store, job_id: int, candidate_id: int, fmt: str, out
     if finetune_epochs < 0:
         raise BadRequest("finetune_epochs", f"{finetune_epochs} must be >= 0")
     job = get_job(store, job_id)
+    spec = job_spec(job)
     try:
         candidate = store.get_candidate(candidate_id)
     except CandidateNotFound as exc:
         raise NotFound("candidate_id", str(exc)) from None
     if candidate.job_id != job_id:
         raise NotFound("candidate_id", f"candidate {candidate_id} is not in job {job_id} (it belongs to job {candidate.job_id})")
-    if job.spec.get("task") == BENCHMARK_TASK:
+    if spec.is_benchmark:
         raise Conflict(
             "job_id", f"job {job_id} runs in benchmark mode (task {BENCHMARK_TASK}): its results come from a table and it has no trained weights to export"
         )
-    if candidate.status != "done":
+    if candidate.status != CandidateStatus.DONE:
         raise Conflict("candidate_id", f"candidate {candidate_id} is {candidate.status}; only done candidates can be exported")
-    checkpoints = store.artifacts(job_id, SUPERNET_ARTIFACT)
+    checkpoints = store.artifacts(job_id, ArtifactKind.SUPERNET_CHECKPOINT)
     if not checkpoints:
         raise Conflict("job_id", f"job {job_id} ({job.status}) has no supernet checkpoint to export from")
 
-    from nas.export import export_from_checkpoint  # imports torch: only exports pay for it
+    from nas.export.exporter import export_from_checkpoint  # imports torch: only exports pay for it
 
     try:
         result = export_from_checkpoint(
             Path(checkpoints[-1].path), candidate.arch, fmt, Path(out_dir),
-            finetune_epochs=finetune_epochs, seed=int(job.spec.get("seed", 0)),
+            finetune_epochs=finetune_epochs, seed=spec.seed,
         )  # fmt: skip
     except FileExistsError as exc:
         raise Conflict("out", str(exc).removeprefix("out: ")) from None
     meta = {"candidate_id": candidate_id, "format": fmt, "files": result.files, "arch_id": result.arch_id, "metrics": result.metrics}
-    store.add_artifact(job_id, EXPORT_ARTIFACT, str(result.directory), meta)
+    store.add_artifact(job_id, ArtifactKind.EXPORT, str(result.directory), meta)
     return {"out_dir": str(result.directory), **meta}
 
 
 # ---- helpers ----
 
 
-def _objectives(spec: Mapping[str, Any]) -> list[ObjectiveSpec]:
-    # The stored spec was validated on submission; re-reading its parts through the spec's own
-    # models fills the default goals without re-running the whole (file-checking) validation.
-    return [ObjectiveSpec.model_validate(o) for o in spec.get("objectives") or [{"metric": "accuracy"}]]
-
-
-def _constraints(spec: Mapping[str, Any]) -> dict[str, float]:
+def _constraints(spec: JobSpec) -> dict[str, float]:
     """{metric: upper limit} for the limits the spec sets (params_max -> params, ...)."""
-    constraints = Constraints.model_validate(spec.get("constraints") or {})
-    return {name.removesuffix("_max"): limit for name, limit in constraints.model_dump().items() if limit is not None}
+    return {name.removesuffix("_max"): limit for name, limit in spec.constraints.model_dump().items() if limit is not None}
 
 
 def _row(c: CandidateRecord) -> dict[str, Any]:

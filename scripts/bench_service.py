@@ -28,12 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from bench_store import store_figures  # noqa: E402
 
-from nas.coordinator import SUPERNET_ARTIFACT, Coordinator  # noqa: E402
-from nas.data import load_task  # noqa: E402
-from nas.evaluation import SupernetEvaluator  # noqa: E402
-from nas.spec import submit  # noqa: E402
-from nas.store import Store  # noqa: E402
-from nas.supernet_training import SupernetTrainer, TrainConfig  # noqa: E402
+from nas.search.coordinator import Coordinator  # noqa: E402
+from nas.service import submit_job  # noqa: E402
+from nas.tasks.data import load_task  # noqa: E402
+from nas.search.evaluation import SupernetEvaluator  # noqa: E402
+from nas.store import ArtifactKind, Store  # noqa: E402
+from nas.training.config import TrainConfig  # noqa: E402
+from nas.training.trainer import SupernetTrainer  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -42,7 +43,7 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 def train_checkpoint(directory: Path) -> Path:
     """A briefly trained digits supernet: evaluation cost does not depend on how well it learned."""
     space = get_space("vit-resnas", "small-images")
-    trainer = SupernetTrainer(space, load_task("digits", max_train=300), TrainConfig(epochs=1, batch_size=64, archs_per_step=2, seed=0, device="cpu"))
+    trainer = SupernetTrainer(space, load_task("digits", max_train=300), TrainConfig(epochs=1, batch_size=64, archs_per_step=2, sandwich=False, warmup_epochs=0, mlm_epochs=0, lr=1e-3, seed=0, device="cpu"))
     trainer.train(show_progress=False, checkpoint_dir=directory)
     return directory
 
@@ -61,8 +62,8 @@ def through_service(checkpoint: Path, archs: list, workers: int, root: Path) -> 
         "name": f"bench-{workers}", "space": "vit-resnas", "preset": "small-images", "task": "digits", "strategy": "random",
         "budget": {"candidates": len(archs)}, "supernet": {"epochs": 1, "max_train": 300}, "workers": workers,
     }  # fmt: skip
-    job = submit(store, spec)
-    store.add_artifact(job.id, SUPERNET_ARTIFACT, str(checkpoint))
+    job = submit_job(store, spec)
+    store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, str(checkpoint))
     store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in archs])
     started = time.perf_counter()
     finished = Coordinator(store, jobs_dir=root / "jobs").run_next(job.id)

@@ -32,8 +32,11 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.data import Split, TaskData, load_task  # noqa: E402
-from nas.supernet_training import SupernetTrainer, TrainConfig, evaluate, evaluate_subnet, load_supernet, peak_rss_mb, step_rng, train_standalone  # noqa: E402
+from nas.tasks.data import Split, TaskData, load_task  # noqa: E402
+from nas.training.checkpoint import load_supernet  # noqa: E402
+from nas.training.config import TrainConfig  # noqa: E402
+from nas.training.standalone import evaluate, evaluate_subnet, train_standalone  # noqa: E402
+from nas.training.trainer import SupernetTrainer, peak_rss_mb, step_rng  # noqa: E402
 from search_spaces import ImageTaskShape, SearchSpace, TextTaskShape, get_space  # noqa: E402
 from search_spaces.supernet import parity_max_abs_diff  # noqa: E402
 
@@ -82,7 +85,7 @@ def multi_arch(space: SearchSpace, task: TaskData, budget: Budget, batch_size: i
     archs and one batch; n=8 trains them in one step, n=4 in two steps, n=1 in eight steps, so
     every setting does the same work on the same archs and the arch-size spread cancels."""
     settings = [1, 4, 8]
-    trainers = {n: SupernetTrainer(space, task, TrainConfig(batch_size=batch_size, archs_per_step=n, seed=0)) for n in settings}
+    trainers = {n: SupernetTrainer(space, task, TrainConfig(epochs=1, batch_size=batch_size, archs_per_step=n, sandwich=False, warmup_epochs=0, mlm_epochs=0, lr=1e-3, seed=0)) for n in settings}
     seconds: dict[int, list[float]] = {n: [] for n in settings}
     generator = torch.Generator().manual_seed(0)
     for round_ in range(budget.timing_steps + 1):
@@ -315,7 +318,7 @@ def main() -> None:
     if "ranking" in parts:
         results["ranking"] = {}
     if "ranking" in parts and not args.skip_vit:
-        vit_config = TrainConfig(epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10), lr=2e-3, seed=0)
+        vit_config = TrainConfig(epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10), mlm_epochs=0, lr=2e-3, seed=0)
         vit_options = {"max_train": args.vit_max_train} if args.vit_max_train else {}
         key = f"vit-resnas:small-images/{args.vit_task}"
         results["ranking"][key] = ranking(
@@ -325,7 +328,7 @@ def main() -> None:
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
         n = args.bert_archs_per_step
-        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=BERT_BATCH, archs_per_step=n, sandwich=n >= 2, lr=1e-3, seed=0)
+        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=BERT_BATCH, archs_per_step=n, sandwich=n >= 2, warmup_epochs=0, lr=1e-3, seed=0)
         reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
         key = "flexibert:nas-bench-bert/rotten-tomatoes"
         results["ranking"][key] = ranking(

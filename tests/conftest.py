@@ -2,19 +2,43 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import torch
 
+from nas.training.config import TrainConfig
 from search_spaces import get_space
 from surrogates.benchmarks import nas_bench_bert_file
 
 REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 # (space, preset) for every preset of every space.
 ALL_PRESETS = [("flexibert", "nas-bench-bert"), ("flexibert", "flexibert"), ("flexibert", "flexibert-2"), ("vit-resnas", "tiny"), ("vit-resnas", "small-images")]
+
+def plain_config(**changes: Any) -> TrainConfig:
+    """A trainer config for tests of the trainer's mechanics: one subnet-slice rule and nothing
+    else (no sandwich, no curriculum, no MLM) unless a test asks for it."""
+    values: dict[str, Any] = {"epochs": 5, "batch_size": 128, "archs_per_step": 4, "sandwich": False, "warmup_epochs": 0, "mlm_epochs": 0, "lr": 1e-3, "seed": 0}
+    return TrainConfig(**{**values, **changes})
+
+
+def poll(condition: Callable[[], T], timeout: float, what: str = "the condition", every: float = 0.05) -> T:
+    """The first truthy value of `condition()`, asked every `every` seconds; an AssertionError
+    naming `what` after `timeout` seconds. Tests wait on conditions, never on fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
 
 torch.set_num_threads(1)  # tests run in parallel workers; one thread each avoids oversubscription
 

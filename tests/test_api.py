@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from nas import service
 from nas.api import create_app, serve
 from nas.store import Store
+from tests.conftest import plain_config
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-\N{GREEK SMALL LETTER ALPHA}"  # non-ASCII: the comparison works on bytes
@@ -24,7 +25,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}".encode()}  # a header's bytes, UTF-8 
 BENCH_SPEC: dict[str, Any] = yaml.safe_load((REPO / "examples" / "nas-bench-bert.yaml").read_text())
 # A trained (non-benchmark) job; submitting it loads no data.
 DIGITS_SPEC: dict[str, Any] = {"name": "digits-vit", "space": "vit-resnas", "preset": "small-images", "task": "digits"}
-CHEAPEST_BENCH_PARAMS = 4_270_722  # nas.spec.cheapest_cost of flexibert/nas-bench-bert: params_max must be above it
 
 
 @dataclass
@@ -117,12 +117,6 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     export_body = schema["components"]["schemas"]["ExportRequest"]
     assert export_body["additionalProperties"] is False
     assert export_body["properties"]["format"]["enum"] == ["pytorch", "torchscript", "onnx"]
-
-
-def test_export_formats_in_step_with_exporter() -> None:
-    from nas.export import FORMATS
-
-    assert service.EXPORT_FORMATS == FORMATS
 
 
 # ---- jobs ----
@@ -257,8 +251,11 @@ def test_postgres_submit_pareto_cancel(postgres_url: str, tmp_path: Path) -> Non
 
 
 def test_pareto_honours_constraints(api: Api) -> None:
+    from nas.job.checks import cheapest_cost
+    from surrogates.tabular import NAS_BENCH_BERT_TASK
+
     limit = 8_000_000
-    assert limit > CHEAPEST_BENCH_PARAMS
+    assert limit > cheapest_cost("flexibert", "nas-bench-bert", NAS_BENCH_BERT_TASK).params  # else the spec is rejected
     job = service.submit_job(api.store, {**BENCH_SPEC, "constraints": {"params_max": limit}})
     rng = random.Random(3)
     metrics = random_metrics(rng, 60)
@@ -286,14 +283,13 @@ def test_pareto_honours_constraints(api: Api) -> None:
 def test_pareto_plot_writes_png(api: Api, tmp_path: Path) -> None:
     job = service.submit_job(api.store, BENCH_SPEC)
     add_done(api.store, job.id, random_metrics(random.Random(1), 30))
-    done = api.store.candidates(job.id, "done")
-    for objectives in (["accuracy", "params"], ["params", "accuracy", "flops"], ["accuracy"]):
-        rows = service.pareto_rows(api.store, job.id, objectives)
-        path = service.pareto_plot(rows, done, objectives, tmp_path / "plots" / f"{'-'.join(objectives)}.png")
+    for objectives in (["accuracy", "params"], ["params", "accuracy", "flops"], ["accuracy"], None):
+        path = service.pareto_plot(api.store, job.id, objectives, tmp_path / "plots" / f"{'-'.join(objectives or ['default'])}.png")
         data = path.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
     with pytest.raises(service.BadRequest, match="objectives: 'loss' not in"):
-        service.pareto_plot([], done, ["loss"], tmp_path / "x.png")
+        service.pareto_plot(api.store, job.id, ["loss"], tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
 
 
 # ---- export ----
@@ -337,14 +333,14 @@ def test_export_errors(api: Api) -> None:
 
 def test_export_through_api(api: Api, tmp_path: Path) -> None:
     """A done candidate of a tiny trained supernet, exported under the export root and recorded."""
-    from nas.data import load_task
-    from nas.supernet_training import SupernetTrainer, TrainConfig
+    from nas.tasks.data import load_task
+    from nas.training.trainer import SupernetTrainer
     from search_spaces import get_space
 
     tiny = {"stages": [{"widths": [16], "heads": [1], "head_dim": 8, "mlp": [32], "blocks": 1, "optional": []}]}
     space = get_space("vit-resnas", "small-images", tiny)
     digits = load_task("digits", workdir=tmp_path / "task")
-    SupernetTrainer(space, digits, TrainConfig(epochs=1, batch_size=256, archs_per_step=1, seed=0)).train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
+    SupernetTrainer(space, digits, plain_config(epochs=1, batch_size=256, archs_per_step=1, seed=0)).train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
     job = service.submit_job(api.store, DIGITS_SPEC)
     api.store.add_artifact(job.id, "supernet_checkpoint", str(tmp_path / "ckpt"))
     arch = space.sample(random.Random(0))

@@ -140,7 +140,7 @@ def test_supernet_train_rejects_bad_input(tmp_path):
     bad_task = nas("supernet", "train", "vit-resnas", "--task", "imagenet", "--out", str(tmp_path / "a"))
     assert bad_task.returncode == 2 and "task: 'imagenet' not in" in bad_task.stderr
     bad_config = nas("supernet", "train", "vit-resnas", "--task", "digits", "--out", str(tmp_path / "b"), "--archs-per-step", "1", "--sandwich")
-    assert bad_config.returncode == 2 and "sandwich: needs archs_per_step >= 2" in bad_config.stderr
+    assert bad_config.returncode == 2 and "--sandwich: needs --archs-per-step >= 2" in bad_config.stderr
     mlm_on_images = nas("supernet", "train", "vit-resnas", "--task", "digits", "--out", str(tmp_path / "c"), "--mlm-epochs", "1")
     assert mlm_on_images.returncode == 2 and "needs a text task" in mlm_on_images.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

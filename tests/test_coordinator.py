@@ -4,26 +4,28 @@ crash recovery with real process kills, cancel, and export of what a search foun
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
-import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from nas.coordinator import SUPERNET_ARTIFACT, Coordinator
-from nas.evaluation import SupernetEvaluator
-from nas.service import export_candidate, job_summary, pareto_rows
-from nas.spec import submit
-from nas.store import Store
+from nas.search.coordinator import Coordinator
+from nas.search.evaluation import SupernetEvaluator
+from nas.service import export_candidate, job_summary, pareto_rows, submit_job
+from nas.store import ArtifactKind, EventKind, Store
+from tests.conftest import poll
 
 pytestmark = pytest.mark.slow  # every test runs real jobs on Ray (supernet training, process kills)
 
 REPO = Path(__file__).resolve().parents[1]
+STALE_AFTER_S = 2.0  # the coordinators these tests start take a job over after this long without a heartbeat
 NAS = [sys.executable, "-m", "nas.cli"]
 
 
@@ -54,13 +56,10 @@ def assert_non_dominated(front: list[dict], done, objectives: list[tuple[str, bo
     assert {row["candidate_id"] for row in front} == expected
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+def heartbeat_stale(store: Store, job_id: int, stale_after_s: float = STALE_AFTER_S) -> bool:
+    """Whether a coordinator started with --stale-after `stale_after_s` may take the job over."""
+    beat = store.get_job(job_id).heartbeat_at
+    return beat is not None and (datetime.now(timezone.utc) - beat).total_seconds() > stale_after_s
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,7 @@ def digits_job(tmp_path_factory):
     """One real digits search (supernet trained as a Ray task), shared by the tests that read it."""
     root = tmp_path_factory.mktemp("digits")
     store = Store(f"sqlite:///{root / 'nas.db'}")
-    job = submit(store, digits_spec())
+    job = submit_job(store, digits_spec())
     finished = Coordinator(store, jobs_dir=root / "jobs").run_next(job.id)
     return store, finished, root
 
@@ -77,7 +76,7 @@ def test_digits_search_trains_evaluates_and_exports(digits_job, tmp_path):
     store, job, _ = digits_job
     assert job.status == "succeeded", job.error
     done = store.candidates(job.id, "done")
-    assert len(done) == 4 and len(store.artifacts(job.id, SUPERNET_ARTIFACT)) == 1
+    assert len(done) == 4 and len(store.artifacts(job.id, ArtifactKind.SUPERNET_CHECKPOINT)) == 1
     supernet = job_summary(store, job)["supernet"]
     assert supernet["state"] == "trained" and supernet["progress"]["phase"] == "done" and supernet["message"].startswith("trained: ")
     assert supernet["progress"]["step"] == supernet["progress"]["total_steps"] > 0
@@ -119,9 +118,9 @@ def test_dead_workers_candidates_are_retried_then_failed(digits_job):
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
     store, trained, _ = digits_job
-    job = submit(store, digits_spec(strategy="random", budget={"candidates": 10}))
-    checkpoint = store.artifacts(trained.id, SUPERNET_ARTIFACT)[0].path
-    store.add_artifact(job.id, SUPERNET_ARTIFACT, checkpoint)  # reuse: no second training
+    job = submit_job(store, digits_spec(strategy="random", budget={"candidates": 10}))
+    checkpoint = store.artifacts(trained.id, ArtifactKind.SUPERNET_CHECKPOINT)[0].path
+    store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, checkpoint)  # reuse: no second training
     finished = Coordinator(store, evaluator=CrashingEvaluator, max_attempts=2).run_next(job.id)
     assert finished.status == "succeeded", finished.error
     candidates = store.candidates(job.id)
@@ -147,6 +146,11 @@ def test_benchmark_job_through_the_cli(tmp_path):
     assert summary["best"]["metrics"]["accuracy"] == max(c.metrics["accuracy"] for c in done)
     assert_non_dominated(summary["pareto"], done, [("accuracy", True), ("params", False)])
     assert "Token authentication" not in result.stderr  # Ray's notice stays off a local run's terminal
+    assert "claimed by" not in result.stderr  # the service logs at INFO only with --verbose
+    verbose = subprocess.run([*NAS, "--verbose", "run", str(spec), "--json", "--db", db], capture_output=True, text=True, timeout=300, env=env_for(tmp_path))
+    assert verbose.returncode == 0 and "INFO nas.search.coordinator: job 2 (" in verbose.stderr and "claimed by" in verbose.stderr
+    version = subprocess.run([*NAS, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("transformer-nas ")
     human = subprocess.run([*NAS, "status", str(summary["job_id"]), "--db", db], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))
     assert "candidates: 12 done, 0 failed" in human.stdout and "{" not in human.stdout
     best = summary["best"]["metrics"]
@@ -155,12 +159,12 @@ def test_benchmark_job_through_the_cli(tmp_path):
     bad.write_text(yaml.safe_dump(benchmark_spec(strategy="simulated-annealing", budget={"candidates": -1})))
     rejected = subprocess.run([*NAS, "run", str(bad), "--db", db], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))
     assert rejected.returncode == 2 and "strategy" in rejected.stderr and "budget.candidates" in rejected.stderr
-    assert len(store.list_jobs()) == 1  # nothing written for the rejected spec
+    assert len(store.list_jobs()) == 2  # nothing written for the rejected spec
 
 
 def test_benchmark_job_on_postgresql(postgres_url):
     store = Store(postgres_url)
-    job = submit(store, benchmark_spec(strategy="boshnas", budget={"candidates": 8}))
+    job = submit_job(store, benchmark_spec(strategy="boshnas", budget={"candidates": 8}))
     finished = Coordinator(store).run_next(job.id)
     assert finished.status == "succeeded", finished.error
     assert store.counts(job.id) == {"proposed": 0, "running": 0, "done": 8, "failed": 0}
@@ -168,14 +172,27 @@ def test_benchmark_job_on_postgresql(postgres_url):
 
 def test_job_whose_time_budget_runs_out_before_any_result_fails(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = submit(store, benchmark_spec(budget={"candidates": 8, "max_minutes": 0.001}))  # spent while Ray starts
+    job = submit_job(store, benchmark_spec(budget={"candidates": 8, "max_minutes": 0.001}))  # spent while Ray starts
     finished = Coordinator(store).run_next(job.id)
     assert finished.status == "failed" and finished.error.startswith("budget.max_minutes: 0.001 min were spent starting up before any candidate")
     assert store.counts(job.id).get("done", 0) == 0 and [e.kind for e in store.events(job.id)].count("time_budget") == 1
 
 
+def test_a_job_failing_on_an_error_keeps_its_traceback(tmp_path, monkeypatch, caplog):
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit_job(store, benchmark_spec())
+    monkeypatch.setenv("NAS_BENCH_BERT", str(tmp_path / "missing" / "BERT_benchmark.json"))  # the table vanished after submission
+    with caplog.at_level(logging.ERROR, logger="nas"):
+        finished = Coordinator(store).run_next(job.id)
+    assert finished.status == "failed" and "BERT_benchmark.json: no such file" in finished.error
+    error = [e for e in store.events(job.id) if e.kind == EventKind.ERROR]
+    assert len(error) == 1 and error[0].message == finished.error
+    assert "Traceback (most recent call last)" in error[0].data["traceback"] and "NasBenchBertTable" in error[0].data["traceback"]
+    assert any(r.name == "nas.search.coordinator" and f"job {job.id} failed" in r.getMessage() for r in caplog.records)
+
+
 def start_coordinator(db: str, job_id: int, tmp_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([*NAS, "coordinator", "--db", db, "--job", str(job_id), "--stale-after", "2", "--no-progress"],
+    return subprocess.Popen([*NAS, "coordinator", "--db", db, "--job", str(job_id), "--stale-after", str(STALE_AFTER_S), "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path), start_new_session=True)  # fmt: skip
 
 
@@ -187,12 +204,12 @@ def kill_hard(process: subprocess.Popen) -> None:
 def test_killed_coordinator_resumes_without_losing_or_repeating_work(tmp_path):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     store = Store(db)
-    job = submit(store, benchmark_spec(strategy="tpe", budget={"candidates": 20}))
+    job = submit_job(store, benchmark_spec(strategy="tpe", budget={"candidates": 20}))
     first = start_coordinator(db, job.id, tmp_path)
-    wait_for(lambda: store.counts(job.id).get("done", 0) >= 5, 180, "5 results before the kill")
+    poll(lambda: store.counts(job.id).get("done", 0) >= 5, 180, "5 results before the kill")
     kill_hard(first)
     before = {c.id: (c.arch_id, c.metrics) for c in store.candidates(job.id, "done")}
-    time.sleep(2.5)  # the dead coordinator's heartbeat goes stale
+    poll(lambda: heartbeat_stale(store, job.id), 60, "the dead coordinator's heartbeat to go stale")
     second = start_coordinator(db, job.id, tmp_path)
     assert second.wait(timeout=300) == 0, second.stderr.read()
     assert store.get_job(job.id).status == "succeeded"
@@ -206,11 +223,11 @@ def test_killed_coordinator_resumes_without_losing_or_repeating_work(tmp_path):
 def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     store = Store(db)
-    job = submit(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300}, budget={"candidates": 2}))
+    job = submit_job(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300}, budget={"candidates": 2}))
     assert job_summary(store, job)["supernet"]["state"] == "pending"
     first = start_coordinator(db, job.id, tmp_path)
     checkpoint = tmp_path / "home" / "jobs" / f"job-{job.id}" / "supernet" / "checkpoint.json"
-    wait_for(lambda: job_summary(store, job)["supernet"]["state"] == "training", 180, "the first epoch's progress event")
+    poll(lambda: job_summary(store, job)["supernet"]["state"] == "training", 180, "the first epoch's progress event")
     progress = job_summary(store, job)["supernet"]["progress"]
     assert progress["phase"] == "supervised" and progress["epochs"] == 3 and 1 <= progress["epochs_done"] < 3
     assert progress["total_steps"] == 3 * -(-300 // 64) and progress["loss"] > 0
@@ -218,11 +235,11 @@ def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):
     shown = subprocess.run([*NAS, "status", str(job.id), "--db", db], capture_output=True, text=True, timeout=60, env=env_for(tmp_path))
     assert shown.returncode == 0 and "supernet: training (supervised: epoch " in shown.stdout, shown.stdout + shown.stderr
     step_at_kill = json.loads(checkpoint.read_text())["position"]["global_step"]
-    time.sleep(2.5)
+    poll(lambda: heartbeat_stale(store, job.id), 60, "the dead coordinator's heartbeat to go stale")
     second = start_coordinator(db, job.id, tmp_path)
     assert second.wait(timeout=300) == 0, second.stderr.read()
     assert store.get_job(job.id).status == "succeeded"
-    assert len(store.artifacts(job.id, SUPERNET_ARTIFACT)) == 1 and store.counts(job.id)["done"] == 2
+    assert len(store.artifacts(job.id, ArtifactKind.SUPERNET_CHECKPOINT)) == 1 and store.counts(job.id)["done"] == 2
     assert json.loads(checkpoint.read_text())["position"]["phase"] == "done"
     resumed = [e for e in store.events(job.id) if e.kind == "supernet_resumed"]
     # Ray's workers can outlive the killed coordinator by a moment and save one more epoch.
@@ -232,9 +249,9 @@ def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):
 def test_cancel_stops_a_running_job_and_keeps_results(tmp_path):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     store = Store(db)
-    job = submit(store, benchmark_spec(strategy="random", budget={"candidates": 400}))
+    job = submit_job(store, benchmark_spec(strategy="random", budget={"candidates": 400}))
     running = start_coordinator(db, job.id, tmp_path)
-    wait_for(lambda: store.counts(job.id).get("done", 0) >= 3, 180, "3 results")
+    poll(lambda: store.counts(job.id).get("done", 0) >= 3, 180, "3 results")
     cancelled = subprocess.run([*NAS, "cancel", str(job.id), "--db", db], capture_output=True, text=True, timeout=60, env=env_for(tmp_path))
     assert cancelled.returncode == 0, cancelled.stderr
     assert running.wait(timeout=30) == 0
@@ -247,7 +264,7 @@ def test_flexibert_search_on_reviews_exports_onnx(tmp_path):
     spec = yaml.safe_load((REPO / "examples" / "rotten-tomatoes-flexibert.yaml").read_text())
     spec.update({"budget": {"candidates": 3}, "supernet": {"epochs": 1, "mlm_epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "lr": 0.001}})
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = submit(store, spec)
+    job = submit_job(store, spec)
     finished = Coordinator(store, jobs_dir=tmp_path / "jobs").run_next(job.id)
     assert finished.status == "succeeded", finished.error
     done = store.candidates(job.id, "done")

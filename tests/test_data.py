@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from nas import data as data_module
-from nas.data import TaskDataError, load_task, stratified_split
+from nas.tasks import data as data_module
+from nas.tasks.data import TaskDataError, load_task, stratified_split
 
 
 def test_digits_split_is_deterministic_stratified_and_disjoint(tmp_path):

@@ -19,12 +19,14 @@ import torch
 from safetensors.torch import load_file
 from sklearn.datasets import load_digits
 
-import nas.export
-from nas.data import TaskData, _rotten_tomatoes, load_task
-from nas.export import FORMATS, export_from_checkpoint, export_model, resolve_export_dir
-from nas.supernet_training import SupernetTrainer, TrainConfig
-from nas.tokenizer import encode
+import nas.export.exporter
+from nas.tasks.data import TaskData, _rotten_tomatoes, load_task
+from nas.export.exporter import export_from_checkpoint, export_model, resolve_export_dir
+from nas.export.formats import EXPORT_FORMATS
+from nas.training.trainer import SupernetTrainer
+from nas.tasks.tokenizer import encode
 from search_spaces import ArchValidationError, get_space
+from tests.conftest import plain_config
 
 # Two stages (so a residual spatial reduction) of up to three blocks, two of them optional.
 SMALL_VIT = {
@@ -220,7 +222,7 @@ def test_pytorch_loader_in_a_fresh_process(kind, texts, digits, tmp_path):
 @pytest.mark.slow
 def test_export_from_checkpoint_finetunes_and_reports(digits, tmp_path):
     space = get_space("vit-resnas", "small-images", SMALL_VIT)
-    trainer = SupernetTrainer(space, digits, TrainConfig(epochs=1, batch_size=256, archs_per_step=2, lr=3e-3, seed=0))
+    trainer = SupernetTrainer(space, digits, plain_config(epochs=1, batch_size=256, archs_per_step=2, lr=3e-3, seed=0))
     trainer.train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
     with pytest.raises(ArchValidationError, match=r"stages\[0\].width"):
         too_wide = {"stages": [{"width": 64, "blocks": [{"heads": 1, "mlp": 32}]}] * 2}
@@ -268,7 +270,7 @@ def test_bad_format_and_occupied_out_dir(small_image_model, digits, tmp_path):
     space, arch, model = small_image_model
     with pytest.raises(ValueError, match=r"format: 'tflite' not in \{'onnx', 'pytorch', 'torchscript'\}"):
         export_model(model, space, arch, digits, "tflite", tmp_path / "out")
-    assert not (tmp_path / "out").exists() and FORMATS == ("pytorch", "torchscript", "onnx")
+    assert not (tmp_path / "out").exists() and EXPORT_FORMATS == ("pytorch", "torchscript", "onnx")
     (tmp_path / "out").mkdir()
     export_model(model, space, arch, digits, "pytorch", tmp_path / "out")  # an empty directory is fine
     with pytest.raises(FileExistsError, match="out: .* not empty.*overwrite=True"):
@@ -285,7 +287,7 @@ def test_failed_export_leaves_nothing(small_image_model, digits, tmp_path, monke
     def broken(*args, **kwargs):
         raise RuntimeError("exporter crashed")
 
-    monkeypatch.setattr(nas.export, "_export_onnx", broken)
+    monkeypatch.setattr(nas.export.exporter, "_export_onnx", broken)
     with pytest.raises(RuntimeError, match="exporter crashed"):
         export_model(model, space, arch, digits, "onnx", tmp_path / "new")
     assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from nas.formatting import format_counts, format_metric, format_metrics, si
+from nas.cli.formatting import format_counts, format_metric, format_metrics, si
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import random
 from pathlib import Path
@@ -11,18 +10,13 @@ from typing import Any
 
 import pytest
 
-from nas.spec import (
-    BUILTIN_TASKS,
-    TEXT_MAX_LEN,
-    TEXT_VOCAB_SIZE,
-    JobSpec,
-    SpecError,
-    cheapest_cost,
-    load_spec,
-    parse_spec,
-    submit,
-)
+from nas.job.checks import cheapest_cost
+from nas.job.errors import SpecError
+from nas.job.parse import load_spec, parse_spec
+from nas.job.schema import JobSpec
+from nas.service import submit_job
 from nas.store import Store
+from nas.tasks.catalog import BUILTIN_TASKS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
 from search_spaces import ImageTaskShape, TextTaskShape, get_space
 from surrogates.base import Objective
 from tests.conftest import ALL_PRESETS, REPO
@@ -145,6 +139,8 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("zero max_train", spec_with(supernet={"max_train": 0}), "supernet.max_train: 0 must be >= 1"),
     ("archs over batch", spec_with(supernet={"archs_per_step": 64, "batch_size": 32}), "supernet.archs_per_step: 64 exceeds supernet.batch_size=32"),
     ("mlm on images", spec_with(supernet={"mlm_epochs": 1}), "supernet.mlm_epochs: masked-LM pretraining needs a text task; 'digits' is an image task"),
+    ("sandwich of one subnet", spec_with(supernet={"archs_per_step": 1, "sandwich": True}), "supernet.sandwich: needs supernet.archs_per_step >= 2"),
+    ("curriculum past the epochs", spec_with(supernet={"epochs": 3, "warmup_epochs": 4}), "supernet.warmup_epochs: 4 exceeds supernet.epochs=3"),
     ("zero params_max", spec_with(constraints={"params_max": 0}), "constraints.params_max: 0 must be > 0"),
     ("impossible params", spec_with(constraints={"params_max": 1000}), "constraints.params_max: 1,000 is below the smallest architecture of vit-resnas/small-images on this task"),
     ("impossible flops", spec_with(constraints={"flops_max": 1000}), "constraints.flops_max: 1,000 is below the smallest architecture"),
@@ -211,13 +207,13 @@ def test_unreadable_spec_files_name_the_file(tmp_path: Path, content: str | None
 def test_an_invalid_spec_writes_nothing(tmp_path: Path) -> None:
     with Store(f"sqlite:///{tmp_path / 'nas.db'}") as store:
         with pytest.raises(SpecError):
-            submit(store, spec_with(budget={"candidates": -3}))
+            submit_job(store, spec_with(budget={"candidates": -3}))
         path = tmp_path / "bad.yaml"
         path.write_text("name: x\nspace: vit-resnas\ntask: digits\nstrategy: grid\n")
         with pytest.raises(SpecError):
-            submit(store, path)
+            submit_job(store, path)
         assert store.list_jobs() == []
-        job = submit(store, EXAMPLES[0])
+        job = submit_job(store, EXAMPLES[0])
         assert store.list_jobs() == [job] and job.spec == load_spec(EXAMPLES[0]).to_dict() and job.name == job.spec["name"]
 
 
@@ -235,13 +231,12 @@ def test_cheapest_cost_is_a_lower_bound(space_name: str, preset: str) -> None:
     assert all(c.params >= cheapest.params and c.flops >= cheapest.flops for c in samples + smallest)
 
 
-def test_builtin_task_shapes_match_the_data() -> None:
-    from nas.data import BUILTIN_TASKS as DATA_TASKS
-    from nas.data import load_task
+def test_builtin_task_shapes_match_the_data(tmp_path: Path) -> None:
+    from nas.tasks.data import load_task
 
-    assert set(BUILTIN_TASKS) == set(DATA_TASKS)
-    defaults = inspect.signature(load_task).parameters
-    assert (defaults["vocab_size"].default, defaults["max_len"].default) == (TEXT_VOCAB_SIZE, TEXT_MAX_LEN)
+    # The catalog's shapes (what specs are costed with) are those of the loaded data.
+    for name in ("digits", "rotten-tomatoes"):
+        assert load_task(name, workdir=tmp_path).shape == BUILTIN_TASKS[name]
     assert isinstance(BUILTIN_TASKS["fashion-mnist"], ImageTaskShape) and isinstance(BUILTIN_TASKS["rotten-tomatoes"], TextTaskShape)
     assert dataclasses.asdict(BUILTIN_TASKS["fashion-mnist"]) == {"channels": 1, "image_size": 28, "num_classes": 10}
 
@@ -251,3 +246,29 @@ def test_job_spec_is_frozen() -> None:
     with pytest.raises(Exception):
         spec.seed = 3  # type: ignore[misc]
     assert isinstance(spec, JobSpec)
+
+
+def test_warmup_default_fits_the_epochs() -> None:
+    # The curriculum's default (2 epochs) shrinks to the supervised epochs instead of being clamped later.
+    assert parse_spec(spec_with(supernet={"epochs": 1})).supernet.warmup_epochs == 1
+    assert parse_spec(spec_with(supernet={"epochs": 8})).supernet.warmup_epochs == 2
+    assert parse_spec(spec_with(supernet={"epochs": 8, "warmup_epochs": 0})).supernet.warmup_epochs == 0
+
+
+def test_a_stored_spec_reads_back_typed_without_rechecking(tmp_path: Path) -> None:
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngood,1\nbad,0\n")
+    spec = parse_spec({"name": "r", "space": "flexibert", "task": {"csv": str(data)}, "constraints": {"params_max": 9e6}})
+    stored = json.loads(json.dumps(spec.to_dict()))  # as the store keeps it
+    data.unlink()  # checked at submission only: the coordinator and the service read it back as is
+    again = JobSpec.from_stored(stored)
+    assert again == spec and again.task.csv == str(data) and again.supernet.archs_per_step == 1
+    with pytest.raises(Exception):
+        JobSpec.from_stored({**stored, "workers": "2"})  # but its structure is still checked
+
+
+def test_strategy_names_come_from_one_registry() -> None:
+    from surrogates.registry import STRATEGIES, STRATEGY_NAMES
+
+    assert JobSpec.model_fields["strategy"].annotation.__args__ == STRATEGY_NAMES == tuple(STRATEGIES)
+    assert any(f"strategy: 'grid' not in {{{', '.join(STRATEGY_NAMES)}}}" in p for p in problems_of(spec_with(strategy="grid")))

@@ -6,7 +6,6 @@ import multiprocessing
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from nas.pareto import non_dominated_mask
+from nas.results.pareto import non_dominated_mask
 from nas.store import (
     CandidateNotFound,
     ClaimLost,
@@ -26,6 +25,7 @@ from nas.store import (
 )
 from nas.store.engine import MIGRATIONS
 from nas.store.models import SCHEMA_REVISION, Base
+from tests.conftest import poll
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -154,8 +154,7 @@ def test_a_stale_running_job_is_reclaimed_and_a_live_one_is_not(store: Store) ->
     first = store.claim_job("w1")
     assert store.claim_job("w2", stale_after_s=60) is None
     assert store.heartbeat(job.id, "w1")
-    time.sleep(0.3)
-    resumed = store.claim_job("w2", stale_after_s=0.2)  # w1's heartbeat is 0.3 s old: presumed dead
+    resumed = poll(lambda: store.claim_job("w2", stale_after_s=0.2), timeout=30)  # w1 stops beating: presumed dead once 0.2 s old
     assert resumed is not None and resumed.claimed_by == "w2" and resumed.status == "running"
     assert resumed.started_at == first.started_at  # the job's start is kept across the takeover
     assert not store.heartbeat(job.id, "w1")
@@ -367,14 +366,6 @@ def test_non_dominated_mask_keeps_copies_and_rejects_nan() -> None:
         non_dominated_mask(np.array([[np.nan, 1.0]]), [True, False])
     with pytest.raises(ValueError, match="2 flags for 3 objectives"):
         non_dominated_mask(np.zeros((2, 3)), [True, False])
-
-
-@pytest.mark.parametrize("k", [2, 3])
-def test_non_dominated_mask_is_fast(k: int) -> None:
-    values = np.random.default_rng(0).random((100_000, k))
-    start = time.perf_counter()
-    non_dominated_mask(values, [True] + [False] * (k - 1))
-    assert time.perf_counter() - start < 0.5  # typically 20-60 ms; loose for loaded CI machines
 
 
 def test_store_pareto_matches_brute_force(store: Store) -> None:

@@ -10,18 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from nas.data import load_task
-from nas.supernet_training import (
-    ArchSampler,
-    SupernetTrainer,
-    TrainConfig,
-    checkpoint_progress,
-    describe_progress,
-    evaluate_subnet,
-    load_supernet,
-    mask_tokens,
-)
+from nas.tasks.data import load_task
+from nas.training.checkpoint import checkpoint_progress, describe_progress, load_supernet
+from nas.training.standalone import evaluate_subnet
+from nas.training.trainer import ArchSampler, SupernetTrainer, mask_tokens
 from search_spaces import get_space
+from tests.conftest import plain_config
 
 SMALL_VIT = {
     "stages": [
@@ -42,22 +36,22 @@ def small_vit():
 
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="archs_per_step: 0 must be >= 1"):
-        TrainConfig(archs_per_step=0)
+        plain_config(archs_per_step=0)
     with pytest.raises(ValueError, match="sandwich: needs archs_per_step >= 2"):
-        TrainConfig(archs_per_step=1, sandwich=True)
+        plain_config(archs_per_step=1, sandwich=True)
     with pytest.raises(ValueError, match="epochs: -1 must be >= 0"):
-        TrainConfig(epochs=-1)
+        plain_config(epochs=-1)
 
 
 def test_sampler_sandwich_and_curriculum():
     space = get_space("vit-resnas", "small-images")
     rng = random.Random(0)
-    sandwich = ArchSampler(space, TrainConfig(archs_per_step=4, sandwich=True)).archs(0, rng)
+    sandwich = ArchSampler(space, plain_config(archs_per_step=4, sandwich=True)).archs(0, rng)
     costs = [space.cost(a).params for a in sandwich]
     assert len({a.arch_id for a in sandwich}) == 4
     assert costs[0] == space.cost(space.extreme(rng, True)).params  # largest: every choice at its maximum
     assert costs[1] < min(costs[2:]) and costs[0] > max(costs[2:])
-    curriculum = ArchSampler(space, TrainConfig(archs_per_step=4, warmup_epochs=3))
+    curriculum = ArchSampler(space, plain_config(archs_per_step=4, warmup_epochs=3))
     first = [a for _ in range(10) for a in curriculum.archs(0, rng)]
     later = [a for _ in range(10) for a in curriculum.archs(3, rng)]
     widths = space.choices.stages[0].widths
@@ -70,7 +64,7 @@ def test_sampler_sandwich_and_curriculum():
 def test_training_learns_digits(digits):
     """Inherited-weight accuracy of random subnets rises far above chance (10%)."""
     space = small_vit()
-    trainer = SupernetTrainer(space, digits, TrainConfig(epochs=6, batch_size=64, archs_per_step=4, lr=3e-3, seed=0))
+    trainer = SupernetTrainer(space, digits, plain_config(epochs=6, batch_size=64, archs_per_step=4, lr=3e-3, seed=0))
     rng = random.Random(1)
     archs = [space.sample(rng) for _ in range(4)]
     before = [evaluate_subnet(trainer.supernet, a, digits.val) for a in archs]
@@ -82,7 +76,7 @@ def test_training_learns_digits(digits):
 
 def test_resume_continues_exactly(digits, tmp_path):
     space = small_vit()
-    config = TrainConfig(epochs=2, batch_size=256, archs_per_step=3, sandwich=True, warmup_epochs=1, seed=4)
+    config = plain_config(epochs=2, batch_size=256, archs_per_step=3, sandwich=True, warmup_epochs=1, seed=4)
     straight = SupernetTrainer(space, digits, config)
     straight.train(show_progress=False)
     interrupted = SupernetTrainer(space, digits, config)
@@ -109,7 +103,7 @@ def test_resume_continues_exactly(digits, tmp_path):
 
 
 def test_resume_rejects_a_different_task(digits, tmp_path):
-    trainer = SupernetTrainer(small_vit(), digits, TrainConfig(epochs=1, batch_size=512, archs_per_step=2))
+    trainer = SupernetTrainer(small_vit(), digits, plain_config(epochs=1, batch_size=512, archs_per_step=2))
     trainer.save_checkpoint(tmp_path / "ckpt")
     other = load_task({"npz": str(_npz(tmp_path))}, workdir=tmp_path)
     with pytest.raises(ValueError, match="trained for task shape"):
@@ -130,7 +124,7 @@ def test_mlm_pretraining_then_classification(tmp_path):
     (tmp_path / "r.jsonl").write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(rows)))
     task = load_task({"jsonl": str(tmp_path / "r.jsonl")}, workdir=tmp_path, vocab_size=120, max_len=16)
     space = get_space("flexibert", "nas-bench-bert", {"hidden": [128], "num_layers": [2], "ff_dims": [512], "ff_layers": [1]})
-    trainer = SupernetTrainer(space, task, TrainConfig(epochs=6, mlm_epochs=2, batch_size=32, archs_per_step=4, lr=2e-3))
+    trainer = SupernetTrainer(space, task, plain_config(epochs=6, mlm_epochs=2, batch_size=32, archs_per_step=4, lr=2e-3))
     arch = space.sample(random.Random(0))
     masked, targets = mask_tokens(task.val.inputs, 0.15, task.shape.vocab_size, torch.Generator().manual_seed(0))
 
@@ -149,7 +143,7 @@ def test_mlm_pretraining_then_classification(tmp_path):
     accuracies = [evaluate_subnet(trainer.supernet, space.sample(rng), task.val) for _ in range(4)]
     assert sum(accuracies) / len(accuracies) >= 0.8, accuracies
     with pytest.raises(ValueError, match="needs a text task"):
-        SupernetTrainer(small_vit(), load_task("digits", workdir=tmp_path), TrainConfig(mlm_epochs=1))
+        SupernetTrainer(small_vit(), load_task("digits", workdir=tmp_path), plain_config(mlm_epochs=1))
 
 
 def test_mask_tokens_masks_only_real_tokens():
@@ -164,7 +158,7 @@ def test_mask_tokens_masks_only_real_tokens():
 
 
 def test_learning_rate_warms_up_then_decays():
-    from nas.supernet_training import learning_rate
+    from nas.training.optim import learning_rate
 
     rates = [learning_rate(1.0, step, 100, 0.1) for step in range(100)]
     assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
@@ -174,7 +168,7 @@ def test_learning_rate_warms_up_then_decays():
 
 
 def test_train_standalone_learns_an_extracted_subnet(digits):
-    from nas.supernet_training import evaluate, train_standalone
+    from nas.training.standalone import evaluate, train_standalone
 
     space = small_vit()
     arch = space.sample(random.Random(2))

@@ -1,7 +1,9 @@
 """The service's SQL store (SQLAlchemy 2 + Alembic): jobs, candidates, artifacts and events."""
 
+from nas.store.artifacts import ArtifactKind
 from nas.store.engine import resolve_db_url
-from nas.store.models import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, METRICS
+from nas.store.events import EventKind
+from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactRecord,
     CandidateNotFound,
@@ -22,16 +24,19 @@ __all__ = [
     "DEFAULT_STALE_AFTER_S",
     "FINISHED_JOB_STATUSES",
     "JOB_STATUSES",
-    "METRICS",
+    "ArtifactKind",
     "ArtifactRecord",
     "CandidateNotFound",
     "CandidateRecord",
+    "CandidateStatus",
     "ClaimLost",
     "DuplicateArchitecture",
+    "EventKind",
     "EventRecord",
     "InvalidTransition",
     "JobNotFound",
     "JobRecord",
+    "JobStatus",
     "Store",
     "StoreError",
     "resolve_db_url",

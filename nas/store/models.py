@@ -1,5 +1,5 @@
 """The tables of the store (SQLAlchemy 2 typed ORM). Only the store module uses these classes;
-everything outside it sees the frozen records of `nas.store.store`."""
+everything outside it sees the frozen records of `nas.store.records`."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Float, ForeignK
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# The metrics every evaluation may report, each a nullable float column of `candidates` so that
-# Pareto and best-of queries read plain columns. Job specs choose objectives among these.
-METRICS: tuple[str, ...] = ("accuracy", "params", "flops", "latency_ms")
+from nas.store.statuses import CANDIDATE_STATUSES, JOB_STATUSES
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINISHED_JOB_STATUSES = ("succeeded", "failed", "cancelled")
-CANDIDATE_STATUSES = ("proposed", "running", "done", "failed")
+# Every metric (nas.job.metrics) is a nullable float column of `candidates`, so that Pareto and
+# best-of queries read plain columns.
 
 # The Alembic revision these models describe; a test checks it is the migrations' head.
 SCHEMA_REVISION = "0001"

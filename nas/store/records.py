@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from nas.store.models import METRICS
+from nas.job.metrics import METRICS
 
 
 class StoreError(Exception):

@@ -32,9 +32,12 @@ import numpy as np
 from sqlalchemy import ColumnElement, LargeBinary, and_, func, insert, literal, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from nas.pareto import non_dominated_mask
+from nas.results.pareto import non_dominated_mask
 from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
-from nas.store.models import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, METRICS, Artifact, Candidate, Event, Job
+from nas.job.metrics import METRICS
+from nas.store.events import EventKind
+from nas.store.models import Artifact, Candidate, Event, Job
+from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactRecord,
     CandidateNotFound,
@@ -101,10 +104,10 @@ class Store:
         """A queued job; `spec` is the validated spec's canonical dict (`JobSpec.to_dict()`)."""
         now = utc_now()
         with self._write() as s:
-            job = Job(name=name, spec=dict(spec), status="queued", cancel_requested=False, created_at=now)
+            job = Job(name=name, spec=dict(spec), status=JobStatus.QUEUED, cancel_requested=False, created_at=now)
             s.add(job)
             s.flush()
-            self._event(s, job.id, "created", f"job {name!r} queued", at=now)
+            self._event(s, job.id, EventKind.CREATED, f"job {name!r} queued", at=now)
             return _record(JobRecord, job)
 
     def get_job(self, job_id: int) -> JobRecord:
@@ -124,8 +127,8 @@ class Store:
         now = utc_now()
         stale = now - timedelta(seconds=stale_after_s)
         claimable = or_(
-            Job.status == "queued",
-            and_(Job.status == "running", or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale)),
+            Job.status == JobStatus.QUEUED,
+            and_(Job.status == JobStatus.RUNNING, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale)),
         )
         pick = select(Job.id, Job.status, Job.claimed_by).where(claimable).order_by(Job.id).limit(1)
         if job_id is not None:
@@ -141,15 +144,15 @@ class Store:
             claimed = s.execute(
                 update(Job)
                 .where(Job.id == row.id, claimable)  # re-checked: a guard should the row have moved on
-                .values(status="running", claimed_by=worker, heartbeat_at=now, started_at=func.coalesce(Job.started_at, now))
+                .values(status=JobStatus.RUNNING, claimed_by=worker, heartbeat_at=now, started_at=func.coalesce(Job.started_at, now))
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:
                 return None
-            if row.status == "running":
-                self._event(s, row.id, "resumed", f"{worker} took over from {row.claimed_by} (heartbeat stale)", {"worker": worker, "previous": row.claimed_by}, at=now)
+            if row.status == JobStatus.RUNNING:
+                self._event(s, row.id, EventKind.RESUMED, f"{worker} took over from {row.claimed_by} (heartbeat stale)", {"worker": worker, "previous": row.claimed_by}, at=now)
             else:
-                self._event(s, row.id, "claimed", f"claimed by {worker}", {"worker": worker}, at=now)
+                self._event(s, row.id, EventKind.CLAIMED, f"claimed by {worker}", {"worker": worker}, at=now)
             return _record(JobRecord, s.get_one(Job, row.id, populate_existing=True))
 
     def heartbeat(self, job_id: int, worker: str) -> bool:
@@ -158,7 +161,7 @@ class Store:
         with self._write() as s:
             result = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == "running", Job.claimed_by == worker)
+                .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.claimed_by == worker)
                 .values(heartbeat_at=utc_now())
                 .execution_options(synchronize_session=False)
             )
@@ -173,12 +176,12 @@ class Store:
         now = utc_now()
         with self._write() as s:
             job = self._job(s, job_id, lock=True)
-            if job.status == "queued":
-                job.status, job.cancel_requested, job.finished_at = "cancelled", True, now
-                self._event(s, job_id, "cancelled", "cancelled before it started", at=now)
-            elif job.status == "running" and not job.cancel_requested:
+            if job.status == JobStatus.QUEUED:
+                job.status, job.cancel_requested, job.finished_at = JobStatus.CANCELLED, True, now
+                self._event(s, job_id, EventKind.CANCELLED, "cancelled before it started", at=now)
+            elif job.status == JobStatus.RUNNING and not job.cancel_requested:
                 job.cancel_requested = True
-                self._event(s, job_id, "cancel_requested", f"cancel requested; {job.claimed_by} stops it", at=now)
+                self._event(s, job_id, EventKind.CANCEL_REQUESTED, f"cancel requested; {job.claimed_by} stops it", at=now)
             return _record(JobRecord, job)
 
     def finish_job(self, job_id: int, status: str, error: str | None = None, worker: str | None = None) -> JobRecord:
@@ -193,7 +196,7 @@ class Store:
             if worker is not None and job.claimed_by != worker:
                 raise ClaimLost(f"job {job_id} is claimed by {job.claimed_by!r}, not {worker!r}")
             job.status, job.error, job.finished_at = status, error, now
-            self._event(s, job_id, "finished", f"{status}" + (f": {error}" if error else ""), {"status": status}, at=now)
+            self._event(s, job_id, EventKind.FINISHED, f"{status}" + (f": {error}" if error else ""), {"status": status}, at=now)
             return _record(JobRecord, job)
 
     # ---- candidates ----
@@ -209,7 +212,7 @@ class Store:
             self._check_new_archs(s, job_id, [arch_id for arch_id, _ in archs])
             start = self._next_seq(s, job_id)
             rows = [
-                Candidate(job_id=job_id, seq=start + i, arch_id=arch_id, arch=dict(arch), status="proposed", metrics={}, attempt=0, proposed_at=now)
+                Candidate(job_id=job_id, seq=start + i, arch_id=arch_id, arch=dict(arch), status=CandidateStatus.PROPOSED, metrics={}, attempt=0, proposed_at=now)
                 for i, (arch_id, arch) in enumerate(archs)
             ]
             s.add_all(rows)
@@ -223,8 +226,8 @@ class Store:
     def start_candidate(self, candidate_id: int, worker: str) -> CandidateRecord:
         """proposed -> running: one more attempt, by `worker`."""
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect="proposed", action="start")
-            row.status, row.worker, row.started_at, row.attempt = "running", worker, utc_now(), row.attempt + 1
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.PROPOSED, action="start")
+            row.status, row.worker, row.started_at, row.attempt = CandidateStatus.RUNNING, worker, utc_now(), row.attempt + 1
             row.error = None
             return _candidate_record(row)
 
@@ -232,10 +235,10 @@ class Store:
         """running -> done with `metrics`: the METRICS keys fill their columns, others go to JSON."""
         columns, extra = _split_metrics(metrics)
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect="running", action="record a result for")
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a result for")
             for name, value in columns.items():
                 setattr(row, name, value)
-            row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, "done", utc_now(), eval_seconds, None
+            row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, CandidateStatus.DONE, utc_now(), eval_seconds, None
             return _candidate_record(row)
 
     def record_failure(self, candidate_id: int, reason: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> str:
@@ -244,20 +247,20 @@ class Store:
         if max_attempts < 1:
             raise ValueError(f"max_attempts: {max_attempts} must be >= 1")
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect="running", action="record a failure for")
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a failure for")
             row.error = reason
             if row.attempt < max_attempts:
-                row.status, row.worker, row.started_at = "proposed", None, None
+                row.status, row.worker, row.started_at = CandidateStatus.PROPOSED, None, None
             else:
-                row.status, row.finished_at = "failed", utc_now()
+                row.status, row.finished_at = CandidateStatus.FAILED, utc_now()
             return row.status
 
     def release_candidate(self, candidate_id: int) -> CandidateRecord:
         """running -> proposed, the attempt given back: it was dispatched to a worker that died
         before starting it, so it never ran."""
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect="running", action="release")
-            row.status, row.worker, row.started_at, row.attempt = "proposed", None, None, max(0, row.attempt - 1)
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="release")
+            row.status, row.worker, row.started_at, row.attempt = CandidateStatus.PROPOSED, None, None, max(0, row.attempt - 1)
             return _candidate_record(row)
 
     def reset_running(self, job_id: int) -> int:
@@ -267,8 +270,8 @@ class Store:
             self._job(s, job_id)
             result = s.execute(
                 update(Candidate)
-                .where(Candidate.job_id == job_id, Candidate.status == "running")
-                .values(status="proposed", worker=None, started_at=None)
+                .where(Candidate.job_id == job_id, Candidate.status == CandidateStatus.RUNNING)
+                .values(status=CandidateStatus.PROPOSED, worker=None, started_at=None)
                 .execution_options(synchronize_session=False)
             )
             return result.rowcount
@@ -295,7 +298,7 @@ class Store:
         column = _metric_column(metric)
         query = (
             select(Candidate)
-            .where(Candidate.job_id == job_id, Candidate.status == "done", column.is_not(None))
+            .where(Candidate.job_id == job_id, Candidate.status == CandidateStatus.DONE, column.is_not(None))
             .order_by(column.desc() if maximize else column.asc(), Candidate.seq)
             .limit(1)
         )
@@ -314,7 +317,7 @@ class Store:
         maximize = [bool(m) for _, m in objectives]
         with self._read() as s:
             self._job(s, job_id)
-            table = _fetch_matrix(s, columns, Candidate.job_id == job_id, Candidate.status == "done", *(c.is_not(None) for c in columns))
+            table = _fetch_matrix(s, columns, Candidate.job_id == job_id, Candidate.status == CandidateStatus.DONE, *(c.is_not(None) for c in columns))
             front_ids = table[non_dominated_mask(table[:, 1:], maximize), 0].astype(np.int64).tolist()
             front = [_candidate_record(row) for chunk in _chunks(front_ids) for row in s.scalars(select(Candidate).where(Candidate.id.in_(chunk)))]
 
@@ -335,7 +338,7 @@ class Store:
                 columns, extra = _split_metrics(row["metrics"])
                 payload.append(
                     {
-                        "job_id": job_id, "seq": start + i, "arch_id": row["arch_id"], "arch": row["arch"], "status": "done",
+                        "job_id": job_id, "seq": start + i, "arch_id": row["arch_id"], "arch": row["arch"], "status": CandidateStatus.DONE,
                         **{name: columns.get(name) for name in METRICS}, "metrics": extra, "attempt": 1,
                         "proposed_at": now, "started_at": now, "finished_at": now, "eval_seconds": row.get("eval_seconds"),
                     }

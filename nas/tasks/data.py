@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from nas.paths import data_home
-from nas.tokenizer import encode, tokenizer_for
+from nas.tasks.catalog import BUILTIN_TASKS, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
+from nas.tasks.tokenizer import encode, tokenizer_for
 from search_spaces import ImageTaskShape, TaskShape, TextTaskShape
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
-BUILTIN_TASKS = ("digits", "fashion-mnist", "rotten-tomatoes")
 VAL_FRACTION = TEST_FRACTION = 0.1
 DIGITS_MAX_PIXEL = 16.0  # scikit-learn's digits are 4-bit intensities
 
@@ -84,8 +84,8 @@ def load_task(
     spec: str | Mapping[str, Any],
     seed: int = 0,
     workdir: Path | None = None,
-    vocab_size: int = 8000,
-    max_len: int = 64,
+    vocab_size: int = TEXT_VOCAB_SIZE,
+    max_len: int = TEXT_MAX_LEN,
     max_train: int | None = None,
 ) -> TaskData:
     """Load a built-in task by name or a user task from {csv|jsonl: path, text_column, label_column}
@@ -115,7 +115,7 @@ def load_task(
 def task_spec_from_cli(task: str, text_column: str = "text", label_column: str = "label") -> str | dict[str, str]:
     """A built-in name stays a name; a .csv/.jsonl/.npz path becomes a file spec."""
     suffix = Path(task).suffix.lower().lstrip(".")
-    if suffix in ("csv", "jsonl", "npz"):
+    if suffix in FILE_FORMATS:
         return {suffix: task} if suffix == "npz" else {suffix: task, "text_column": text_column, "label_column": label_column}
     return task
 

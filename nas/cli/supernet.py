@@ -6,10 +6,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from nas.cli_common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents
+from nas.cli.common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents
+from nas.job.errors import format_error
+from nas.job.schema import SupernetSpec
 
 # torch-heavy modules are imported inside the commands: `nas spaces ...` starts in a fraction of a second.
+
+_DEFAULTS = SupernetSpec()  # the job spec's supernet defaults are this command's too
 
 supernet_app = typer.Typer(help="Train weight-sharing supernets and evaluate subnets with inherited weights.", no_args_is_help=True)
 
@@ -21,13 +26,13 @@ def supernet_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint directory (safetensors + checkpoint.json).")],
     preset: PresetOption = None,
     overrides: SetOption = None,
-    epochs: Annotated[int, typer.Option(min=0, help="Supervised epochs.")] = 5,
-    mlm_epochs: Annotated[int, typer.Option(min=0, help="Text tasks: masked-LM pretraining epochs on the task's own text first.")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    epochs: Annotated[int | None, typer.Option(min=1, help=f"Supervised epochs [default: {_DEFAULTS.epochs}].")] = None,
+    mlm_epochs: Annotated[int | None, typer.Option(min=0, help=f"Text tasks: masked-LM pretraining epochs on the task's own text first [default: {_DEFAULTS.mlm_epochs}].")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help=f"[default: {_DEFAULTS.batch_size}]")] = None,
     archs_per_step: Annotated[int | None, typer.Option(min=1, help="Subnets per step, each on its own slice of the batch [default: 4 for images, 1 for text].")] = None,
-    sandwich: Annotated[bool, typer.Option(help="Train the largest and smallest subnet in every step.")] = False,
-    warmup_epochs: Annotated[int, typer.Option(min=0, help="Curriculum: epochs over which choices widen from the largest.")] = 0,
-    lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    sandwich: Annotated[bool | None, typer.Option("--sandwich/--no-sandwich", help="Train the largest and smallest subnet in every step [default: when a step trains two or more].")] = None,
+    warmup_epochs: Annotated[int | None, typer.Option(min=0, help="Curriculum: epochs over which choices widen from the largest [default: min(2, epochs)].")] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate, > 0 [default: {_DEFAULTS.lr}].")] = None,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
     max_train: Annotated[int | None, typer.Option(min=1, help="Train on a deterministic subset of this many examples.")] = None,
@@ -38,29 +43,40 @@ def supernet_train(
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
 ) -> None:
     """Train a supernet; prints one JSON line with the steps, time and throughput."""
-    from nas.data import TaskDataError, load_task, task_spec_from_cli
-    from nas.spec import DEFAULT_ARCHS_PER_STEP
-    from nas.supernet_training import SupernetTrainer, TrainConfig
+    from nas.tasks.data import TaskDataError, load_task, task_spec_from_cli
+    from nas.training.config import TrainConfig
+    from nas.training.trainer import SupernetTrainer
 
     has_checkpoint = (out / "checkpoint.json").exists()
     if has_checkpoint and not resume:
         fail(f"--out: {out} already holds a checkpoint; pass --resume to continue it or choose another directory")
     if resume and not has_checkpoint:
         fail(f"--resume: no checkpoint in {out}")
+    given = {"epochs": epochs, "mlm_epochs": mlm_epochs, "batch_size": batch_size, "archs_per_step": archs_per_step, "sandwich": sandwich, "warmup_epochs": warmup_epochs, "lr": lr, "max_train": max_train}
+    try:
+        settings = SupernetSpec(**{name: value for name, value in given.items() if value is not None})
+    except ValidationError as err:
+        fail([_as_option("supernet." + format_error(e, SupernetSpec)) for e in err.errors()])
     try:
         data = load_task(task_spec_from_cli(task, text_column, label_column), seed=seed, max_train=max_train)
         if resume:
             trainer = SupernetTrainer.resume(out, data, device=device)
         else:
-            config = TrainConfig(
-                epochs=epochs, mlm_epochs=mlm_epochs, batch_size=batch_size, archs_per_step=archs_per_step or DEFAULT_ARCHS_PER_STEP[data.kind], sandwich=sandwich,
-                warmup_epochs=warmup_epochs, lr=lr, seed=seed, device=device,
-            )  # fmt: skip
-            trainer = SupernetTrainer(open_space(space, preset, overrides), data, config)
+            problems = [_as_option(p) for p in settings.resolved(data.kind).problems()]
+            if problems:
+                fail(problems)
+            trainer = SupernetTrainer(open_space(space, preset, overrides), data, TrainConfig.from_spec(settings, data.kind, seed=seed, device=device))
     except (TaskDataError, ValueError) as exc:
         fail(str(exc))
     result = trainer.train(show_progress=progress, checkpoint_dir=out, checkpoint_every=checkpoint_every)
     emit({"checkpoint": str(out), "steps": result.steps, "seconds": round(result.seconds, 2), "subnets_per_second": round(result.subnets_per_second, 2), "last_loss": result.last_loss, "peak_rss_mb": round(result.peak_rss_mb)})
+
+
+def _as_option(problem: str) -> str:
+    """"supernet.archs_per_step: ... supernet.batch_size=4" in this command's option names."""
+    import re
+
+    return re.sub(r"supernet\.([a-z_]+)", lambda m: "--" + m.group(1).replace("_", "-"), problem)
 
 
 @supernet_app.command("evaluate")
@@ -71,15 +87,15 @@ def supernet_evaluate(
     device: str = "cpu",
 ) -> None:
     """Accuracy of each architecture with weights inherited from the supernet, plus params and FLOPs."""
-    from nas.data import TaskDataError, load_task
-    from nas.supernet_training import evaluate_subnet, load_supernet
+    from nas.tasks.data import TaskDataError
+    from nas.training.checkpoint import load_checkpoint_task, load_supernet
+    from nas.training.standalone import evaluate_subnet
 
     if split not in ("val", "test"):
         fail(f"--split: {split!r} not in {{'val', 'test'}}")
     try:
         supernet, meta = load_supernet(checkpoint, device=device)
-        source = meta["task"]["source"]
-        data = load_task(source["spec"], seed=source["seed"], vocab_size=source["vocab_size"], max_len=source["max_len"], max_train=source["max_train"])
+        data = load_checkpoint_task(meta)
     except (FileNotFoundError, TaskDataError, ValueError, KeyError) as exc:
         fail(f"{checkpoint}: {exc}")
     archs, errors = parse_documents(supernet.space, file)

@@ -16,9 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nas import cli_jobs
-from nas.cli_common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents, task_for
-from nas.cli_supernet import supernet_app
+from nas.cli import jobs as cli_jobs
+from nas.cli.common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents, task_for
+from nas.cli.supernet import supernet_app
+from nas.log import configure_cli_logging
 from search_spaces import ArchValidationError, space_names
 from search_spaces.flexibert.nas_bench_bert import load_nas_bench_bert
 from search_spaces.registry import SPACES
@@ -31,6 +32,23 @@ app.add_typer(spaces_app, name="spaces")
 app.add_typer(arch_app, name="arch")
 app.add_typer(supernet_app, name="supernet")
 cli_jobs.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import importlib.metadata
+
+        typer.echo(f"transformer-nas {importlib.metadata.version('transformer-nas')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _common(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the service does (to stderr).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    configure_cli_logging(verbose)
+
 
 @spaces_app.command("list")
 def spaces_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
@@ -151,5 +169,3 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()

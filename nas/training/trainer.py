@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import random
 import resource
 import shutil
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,56 +30,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from safetensors.torch import load_file, save_file
 
-from nas.data import Split, TaskData
-from nas.tokenizer import MASK_ID, PAD_ID
+from nas.tasks.data import TaskData
+from nas.training.checkpoint import CHECKPOINT_FORMAT, read_checkpoint_meta
+from nas.training.config import TrainConfig
+from nas.training.optim import adamw, learning_rate
+from nas.tasks.tokenizer import MASK_ID
 from search_spaces import Architecture, SearchSpace, get_space
 from search_spaces.supernet import Supernet
 
-CHECKPOINT_FORMAT = 1
 PHASES = ("mlm", "supervised")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 5  # supervised epochs
-    batch_size: int = 128
-    archs_per_step: int = 4  # subnets per optimizer step, each on its own slice of the batch
-    sandwich: bool = False  # include the largest and the smallest subnet in every step
-    warmup_epochs: int = 0  # curriculum: epochs over which choice sets widen from the largest values
-    mlm_epochs: int = 0  # text tasks: masked-language-model pretraining epochs first
-    mask_prob: float = 0.15
-    lr: float = 1e-3
-    lr_warmup: float = 0.1  # share of all steps with a linear warm-up (then cosine decay to 0)
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str = "auto"  # "auto" picks CUDA when available
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("epochs", "warmup_epochs", "mlm_epochs"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name}: {getattr(self, name)} must be >= 0")
-        for name in ("batch_size", "archs_per_step"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name}: {getattr(self, name)} must be >= 1")
-        if self.archs_per_step > self.batch_size:
-            problems.append(f"archs_per_step: {self.archs_per_step} exceeds batch_size={self.batch_size} (each subnet needs examples)")
-        if self.sandwich and self.archs_per_step < 2:
-            problems.append("sandwich: needs archs_per_step >= 2 (largest and smallest)")
-        if not 0 < self.mask_prob < 1:
-            problems.append(f"mask_prob: {self.mask_prob} must be within (0, 1)")
-        if self.lr <= 0:
-            problems.append(f"lr: {self.lr} must be > 0")
-        if not 0 <= self.lr_warmup < 1:
-            problems.append(f"lr_warmup: {self.lr_warmup} must be within [0, 1)")
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    def resolved_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
 
 
 @dataclass
@@ -105,16 +62,6 @@ class TrainResult:
     @property
     def subnets_per_second(self) -> float:
         return self.subnets_trained / self.seconds if self.seconds else 0.0
-
-
-def learning_rate(base: float, step: int, total: int, warmup: float) -> float:
-    """Linear warm-up over the first `warmup` share of `total` steps, then cosine decay to 0.
-    Transformers trained from scratch on small data sit at chance for epochs without the warm-up."""
-    warmup_steps = max(1, round(warmup * total))
-    if step < warmup_steps:
-        return base * (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total - warmup_steps)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def step_rng(seed: int, *where: Any) -> random.Random:
@@ -165,60 +112,6 @@ def mask_tokens(input_ids: torch.Tensor, prob: float, vocab_size: int, generator
     swap = chosen & (roll >= 0.8) & (roll < 0.9)
     inputs[swap] = random_tokens[swap]
     return inputs, targets
-
-
-@torch.no_grad()
-def evaluate(model: Callable[..., torch.Tensor], split: Split, batch_size: int = 512, device: torch.device | None = None, **kwargs: Any) -> float:
-    """Accuracy of `model(inputs, **kwargs)` on a split."""
-    correct = 0
-    for start in range(0, len(split), batch_size):
-        inputs = split.inputs[start : start + batch_size]
-        labels = split.labels[start : start + batch_size]
-        if device is not None:
-            inputs, labels = inputs.to(device), labels.to(device)
-        correct += (model(inputs, **kwargs).argmax(-1) == labels).sum().item()
-    return correct / max(1, len(split))
-
-
-def evaluate_subnet(supernet: Supernet, arch: Architecture, split: Split, batch_size: int = 512) -> float:
-    """Validation accuracy of `arch` with weights inherited from the supernet."""
-    was_training = supernet.training
-    supernet.eval()
-    try:
-        return evaluate(supernet, split, batch_size, next(supernet.parameters()).device, arch=arch)
-    finally:
-        supernet.train(was_training)
-
-
-def adamw(params: Iterable[torch.nn.Parameter], device: torch.device, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW, fused where PyTorch has the kernel: on CPU the default steps each of a supernet's
-    few hundred tensors with a dozen small ops (docs/benchmarks/supernet.md)."""
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=device.type in ("cpu", "cuda"))
-
-
-def train_standalone(
-    model: torch.nn.Module, split: Split, epochs: int, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.01, lr_warmup: float = 0.1, seed: int = 0
-) -> torch.nn.Module:
-    """Plain supervised training of one model (fine-tuning an extracted subnet, or training one
-    from scratch as a reference), with the same learning-rate schedule as supernet training."""
-    device = next(model.parameters()).device
-    optimizer = adamw(model.parameters(), device, lr=lr, weight_decay=weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    steps_per_epoch = -(-len(split) // batch_size)
-    step = 0
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(split), generator=generator)
-        for start in range(0, len(split), batch_size):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(lr, step, epochs * steps_per_epoch, lr_warmup)
-            step += 1
-            idx = order[start : start + batch_size]
-            loss = F.cross_entropy(model(split.inputs[idx].to(device)), split.labels[idx].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return model.eval()
 
 
 class SupernetTrainer:
@@ -378,53 +271,3 @@ class SupernetTrainer:
         trainer.optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
         trainer.position = Position(**meta["position"])
         return trainer
-
-
-def read_checkpoint_meta(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "checkpoint.json"
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no checkpoint here") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {meta.get('format')!r}, this version reads {CHECKPOINT_FORMAT}")
-    return meta
-
-
-def checkpoint_progress(directory: Path) -> dict[str, Any] | None:
-    """How far the training checkpointed in `directory` has come, JSON-ready; None before its
-    first checkpoint (or in the instant one replaces another)."""
-    try:
-        meta = read_checkpoint_meta(directory)
-    except (FileNotFoundError, ValueError):
-        return None
-    position, progress, config = meta["position"], meta.get("progress", {}), meta["config"]
-    phase_epochs = {"mlm": config["mlm_epochs"], "supervised": config["epochs"]}
-    return {
-        "phase": position["phase"],
-        "epochs_done": position["epoch"],
-        "epochs": phase_epochs.get(position["phase"]),
-        "step": position["global_step"],
-        "total_steps": progress.get("total_steps"),
-        "loss": progress.get("loss"),
-    }
-
-
-def describe_progress(progress: dict[str, Any]) -> str:
-    """One line for people: "supervised: epoch 3/8 done, step 300/800 (38%), loss 0.6120"."""
-    loss = "" if progress.get("loss") is None else f", loss {progress['loss']:.4f}"
-    if progress["phase"] == "done":
-        return f"trained: {progress['step']:,} steps{loss}"
-    total = progress.get("total_steps")
-    steps = f"step {progress['step']:,}/{total:,} ({progress['step'] / total:.0%})" if total else f"step {progress['step']:,}"
-    return f"{progress['phase']}: epoch {progress['epochs_done']}/{progress['epochs']} done, {steps}{loss}"
-
-
-def load_supernet(directory: Path, device: str = "cpu") -> tuple[Supernet, dict[str, Any]]:
-    """A trained supernet from a checkpoint (for evaluation), with the checkpoint's metadata."""
-    meta = read_checkpoint_meta(directory)
-    space = get_space(meta["space"], meta["preset"], meta["choices"])
-    shape_cls = type(space.default_task())
-    supernet = space.supernet(shape_cls(**meta["task"]["shape"]))
-    supernet.load_state_dict(load_file(Path(directory) / "supernet.safetensors", device=device))
-    return supernet.to(device).eval(), meta

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from nas.cli_common import emit, fail
-from nas.formatting import format_counts, format_metric, format_metrics, metric_label
+from nas.cli.common import emit, fail
+from nas.store.statuses import JobStatus
+from nas.tasks.catalog import BENCHMARK_TASK
+from nas.cli.formatting import format_counts, format_metric, format_metrics, metric_label
 
+T = TypeVar("T")
 DbOption = Annotated[str | None, typer.Option("--db", envvar="NAS_DB_URL", help="Database URL (default: SQLite in the data directory).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RayOption = Annotated[str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="An existing Ray cluster (default: start a local one).")]
@@ -30,17 +34,19 @@ def open_store(db: str | None):
         fail(f"--db: {exc}")
 
 
-def _service_call(function, *args: Any, **kwargs: Any) -> Any:
-    """Runs a service operation, turning its input errors into exit code 2 with the message."""
+def _service_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs a service operation, turning the user's mistakes it reports (an invalid spec, an
+    unknown job, a state that forbids the operation) into exit code 2 with the message. Anything
+    else is a bug and keeps its traceback."""
+    from nas.job.errors import SpecError
     from nas.service import ServiceError
-    from nas.spec import SpecError
     from nas.store import StoreError
 
     try:
         return function(*args, **kwargs)
     except SpecError as exc:
         fail(exc.problems)
-    except (ServiceError, StoreError, ValueError, FileExistsError) as exc:
+    except (ServiceError, StoreError) as exc:
         fail(str(exc))
 
 
@@ -58,7 +64,7 @@ def run(
 ) -> None:
     """Submit a job and run it here to completion; prints the Pareto front (with --json, the last
     line is {job_id, status, candidates_done, best, pareto})."""
-    from nas.coordinator import Coordinator
+    from nas.search.coordinator import Coordinator
     from nas.service import job_summary, pareto_rows, submit_job
 
     store = open_store(db)
@@ -70,8 +76,8 @@ def run(
         emit({**summary, "job_id": job.id, "pareto": front})
     else:
         _print_summary(summary)
-        _print_front(front, summary["task"])
-    if summary["status"] != "succeeded":
+        _print_front(front, summary["task"] == BENCHMARK_TASK)
+    if summary["status"] != JobStatus.SUCCEEDED:
         raise typer.Exit(1)
 
 
@@ -96,7 +102,7 @@ def jobs(db: DbOption = None, status_filter: Annotated[str | None, typer.Option(
     for row in rows:
         best = row["best"]["metrics"].get(row["objectives"][0]["metric"]) if row["best"] else None
         primary = row["objectives"][0]["metric"]
-        shown = format_metric(primary, best, accuracy_is_fraction=_accuracy_is_fraction(row["task"]))
+        shown = format_metric(primary, best, accuracy_is_fraction=row["task"] != BENCHMARK_TASK)
         table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), shown and f"{primary} {shown}")
     Console().print(table)
 
@@ -132,7 +138,7 @@ def coordinator(
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
 ) -> None:
     """Run queued jobs (and take over running ones whose coordinator died) until interrupted."""
-    from nas.coordinator import Coordinator
+    from nas.search.coordinator import Coordinator
 
     worker = Coordinator(open_store(db), ray_address=ray_address, stale_after_s=stale_after, show_progress=progress and sys.stderr.isatty())
     if once or job is not None:
@@ -169,18 +175,17 @@ def pareto(
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of all candidates and the front.")] = None,
 ) -> None:
     """The non-dominated candidates of a job."""
-    from nas.service import pareto_plot, pareto_rows
+    from nas.service import get_job, job_spec, pareto_plot, pareto_rows
 
     store = open_store(db)
     metrics = [m.strip() for m in objectives.split(",")] if objectives else None
     rows = _service_call(pareto_rows, store, job_id, metrics)
     if plot is not None:
-        used = metrics or [o["metric"] for o in store.get_job(job_id).spec["objectives"]]
-        pareto_plot(rows, store.candidates(job_id, "done"), used, plot)
+        _service_call(pareto_plot, store, job_id, metrics, plot)
     if as_json:
         emit(rows)
     else:
-        _print_front(rows, store.get_job(job_id).spec.get("task"))
+        _print_front(rows, job_spec(get_job(store, job_id)).is_benchmark)
 
 
 def export(
@@ -197,13 +202,6 @@ def export(
     emit(_service_call(export_candidate, open_store(db), job_id, candidate_id, fmt, out, finetune_epochs=finetune))
 
 
-def _accuracy_is_fraction(task: Any) -> bool:
-    """Benchmark mode scores GLUE points (0-100); every trained task scores a fraction."""
-    from nas.spec import BENCHMARK_TASK
-
-    return task != BENCHMARK_TASK
-
-
 def _task_label(task: Any) -> str:
     if isinstance(task, dict):
         return ", ".join(f"{k} {v}" for k, v in task.items())
@@ -212,7 +210,7 @@ def _task_label(task: Any) -> str:
 
 def _print_summary(summary: dict[str, Any]) -> None:
     console = Console(highlight=False)
-    fraction = _accuracy_is_fraction(summary["task"])
+    fraction = summary["task"] != BENCHMARK_TASK
     console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""))
     console.print(f"  {summary['space']}:{summary['preset']} on {_task_label(summary['task'])}, strategy {summary['strategy']}")
     console.print(f"  candidates: {format_counts(summary['counts'])}")
@@ -222,10 +220,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(f"  best: candidate {summary['best']['candidate_id']}, {format_metrics(summary['best']['metrics'], accuracy_is_fraction=fraction)}", soft_wrap=True)
 
 
-def _print_front(rows: list[dict[str, Any]], task: Any = None) -> None:
+def _print_front(rows: list[dict[str, Any]], benchmark: bool) -> None:
+    """The front as a table. Benchmark mode scores GLUE points (0-100), trained tasks a fraction."""
     if not rows:
         return
-    fraction = _accuracy_is_fraction(task)
+    fraction = not benchmark
     order = ("accuracy", "params", "flops", "latency_ms")
     present = {k for row in rows for k in row["metrics"]}
     metrics = [m for m in order if m in present] + sorted(present - set(order))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from nas.store.statuses import CandidateStatus
+
 _SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
@@ -53,7 +55,8 @@ def format_metrics(metrics: Mapping[str, float | None], *, accuracy_is_fraction:
 
 def format_counts(counts: Mapping[str, int]) -> str:
     """{'proposed': 0, 'running': 2, 'done': 22, 'failed': 0} -> '22 done, 2 running, 0 failed'."""
-    order = ("done", "running", "proposed", "failed")
-    shown = [n for n in order if n in counts and (counts[n] or n in ("done", "failed"))]
+    order = (CandidateStatus.DONE, CandidateStatus.RUNNING, CandidateStatus.PROPOSED, CandidateStatus.FAILED)
+    always = (CandidateStatus.DONE, CandidateStatus.FAILED)  # shown even at 0: "24 done, 0 failed"
+    shown = [n for n in order if n in counts and (counts[n] or n in always)]
     shown += sorted(n for n in counts if n not in order and counts[n])
     return ", ".join(f"{counts[n]:,} {n}" for n in shown)

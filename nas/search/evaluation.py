@@ -17,14 +17,6 @@ from search_spaces import Architecture, get_space
 LATENCY_REPEATS = 5  # median of this many single-example forward passes
 
 
-def load_task_from_meta(meta: dict[str, Any]):
-    """The task a checkpoint was trained on, loaded again exactly (same split, same tokenizer)."""
-    from nas.data import load_task
-
-    source = meta["task"]["source"]
-    return load_task(source["spec"], seed=source["seed"], vocab_size=source["vocab_size"], max_len=source["max_len"], max_train=source["max_train"])
-
-
 class Evaluator:
     """What Ray actors run: `evaluate(arch_data) -> metrics`; `timed` also returns the seconds it
     took inside the worker (queueing and transfer excluded)."""
@@ -43,16 +35,16 @@ class SupernetEvaluator(Evaluator):
     latency of the extracted standalone model on one example."""
 
     def __init__(self, checkpoint_dir: str, threads: int = 1, measure_latency: bool = True):
-        from nas.supernet_training import load_supernet
+        from nas.training.checkpoint import load_checkpoint_task, load_supernet
 
         torch.set_num_threads(threads)
         self.supernet, meta = load_supernet(Path(checkpoint_dir))
         self.space = self.supernet.space
-        self.task = load_task_from_meta(meta)
+        self.task = load_checkpoint_task(meta)
         self.measure_latency = measure_latency
 
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
-        from nas.supernet_training import evaluate_subnet
+        from nas.training.standalone import evaluate_subnet
 
         arch = self.space.validate(arch_data)
         metrics: dict[str, float] = {"accuracy": evaluate_subnet(self.supernet, arch, self.task.val)}

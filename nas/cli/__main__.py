@@ -1,0 +1,3 @@
+from nas.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Exporting a candidate as a standalone model (the exporter imports torch; formats does not)."""

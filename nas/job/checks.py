@@ -1,0 +1,176 @@
+"""The checks of a spec that depend on several fields (space and preset, task and space,
+benchmark mode, metric names, supernet settings, constraints no architecture can meet), run once
+at submission. Each problem is appended as "field.path: message"."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import random
+from pathlib import Path
+from typing import Any
+
+from nas.job.errors import choices
+from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, Constraints, SupernetSpec, TaskSpec
+from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
+from search_spaces import Cost, SearchSpace, TaskShape, TextTaskShape, get_space, space_names
+from search_spaces.registry import SPACES
+from surrogates.tabular import NAS_BENCH_BERT_TASK
+
+_CHEAPEST_MAX_DRAWS = 5000
+_KIND_PHRASE = {"text": "a text", "image": "an image"}
+
+
+def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: list[str]) -> dict[str, Any]:
+    """Check what depends on several fields, appending to `problems`, and return the fields with
+    their defaults resolved. `fields` holds only the structurally valid fields."""
+    out = {name: value for name, value in fields.items()}
+    task = _check_task(fields["task"], base_dir, problems) if "task" in fields else None
+    if task is not None:
+        out["task"] = task
+    benchmark = task is not None and task.is_benchmark
+
+    space = _check_space(fields, task, problems)
+    if space is not None:
+        out["preset"] = space.preset
+
+    for i, objective in enumerate(fields.get("objectives", [])):
+        earlier = [j for j, o in enumerate(fields["objectives"][:i]) if o.metric == objective.metric]
+        if earlier:
+            problems.append(f"objectives[{i}].metric: {objective.metric!r} repeats objectives[{earlier[0]}]; each metric once")
+        if benchmark and objective.metric not in BENCHMARK_METRICS:
+            problems.append(f"objectives[{i}].metric: {objective.metric!r} is not available in benchmark mode (task {BENCHMARK_TASK}); choose from {choices(BENCHMARK_METRICS)}")
+
+    constraints: Constraints | None = fields.get("constraints")
+    if constraints is not None:
+        if benchmark and constraints.latency_ms_max is not None:
+            problems.append(f"constraints.latency_ms_max: latency is not available in benchmark mode (task {BENCHMARK_TASK})")
+        if space is not None and task is not None:
+            _check_reachable(constraints, space, _task_shape(task, space), problems)
+
+    supernet: SupernetSpec | None = fields.get("supernet")
+    if benchmark:
+        if "supernet" in given:
+            problems.append(f"supernet: does not apply in benchmark mode (task {BENCHMARK_TASK} replays a table; nothing is trained)")
+        out["supernet"] = None
+    elif "supernet" in fields:
+        supernet = (supernet or SupernetSpec()).resolved(task.kind if task is not None else "image")
+        out["supernet"] = supernet
+        problems.extend(supernet.problems())
+        if supernet.mlm_epochs and task is not None and task.kind == "image":
+            problems.append(f"supernet.mlm_epochs: masked-LM pretraining needs a text task; {_task_label(task)} is {_KIND_PHRASE['image']} task")
+    return out
+
+
+def _check_task(task: TaskSpec, base_dir: Path, problems: list[str]) -> TaskSpec | None:
+    """The task with file paths made absolute and the text columns' defaults filled; None (after
+    recording why) if it does not name one known task or one file."""
+    given = [key for key in ("name", *FILE_FORMATS) if getattr(task, key) is not None]
+    if len(given) != 1:
+        problems.append(f"task: give a task name, or exactly one of {choices(FILE_FORMATS)} with a path; got {choices(given) if given else 'none'}")
+        return None
+    key = given[0]
+    updates: dict[str, Any] = {}
+    if key == "name":
+        known = (*BUILTIN_TASKS, BENCHMARK_TASK)
+        if task.name not in known:
+            problems.append(f"task: {task.name!r} not in {choices(known)}; or give a file: {{csv: path}}, {{jsonl: path}} or {{npz: path}}")
+            return None
+    else:
+        path = Path(getattr(task, key)).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if not path.exists():
+            problems.append(f"task.{key}: file not found: {path}")
+        elif not path.is_file():
+            problems.append(f"task.{key}: not a file: {path}")
+        updates[key] = str(path.resolve())
+    if key in ("csv", "jsonl"):
+        updates["text_column"] = task.text_column or "text"
+        updates["label_column"] = task.label_column or "label"
+    else:
+        for column in ("text_column", "label_column"):
+            if getattr(task, column) is not None:
+                problems.append(f"task.{column}: only csv and jsonl tasks have columns")
+    return task.model_copy(update=updates)
+
+
+def _check_space(fields: dict[str, Any], task: TaskSpec | None, problems: list[str]) -> SearchSpace | None:
+    """The configured space (its preset resolved), or None after recording why there is none:
+    an unknown space or preset, or one that cannot take the task."""
+    name, preset = fields.get("space"), fields.get("preset")
+    if name is None:
+        return None
+    if name not in SPACES:
+        problems.append(f"space: {name!r} not in {choices(space_names())}")
+        return None
+    benchmark = task is not None and task.is_benchmark
+    if benchmark and name != BENCHMARK_SPACE:
+        problems.append(f"space: benchmark mode (task {BENCHMARK_TASK}) needs space {BENCHMARK_SPACE}, got {name!r}")
+        return None
+    if preset is not None and preset not in SPACES[name].presets:
+        problems.append(f"preset: {preset!r} not in {choices(SPACES[name].presets)} for space {name}")
+        return None
+    space = get_space(name, BENCHMARK_PRESET if benchmark and preset is None else preset)
+    if benchmark and space.preset != BENCHMARK_PRESET:
+        problems.append(f"preset: benchmark mode (task {BENCHMARK_TASK}) needs preset {BENCHMARK_PRESET}, got {space.preset!r}")
+        return None
+    if task is not None and not benchmark and task.kind != _space_kind(space):
+        problems.append(f"task: {_task_label(task)} is {_KIND_PHRASE[task.kind]} task; space {name} takes {_space_kind(space)} tasks")
+        return None
+    return space
+
+
+def _space_kind(space: SearchSpace) -> str:
+    return "text" if isinstance(space.default_task(), TextTaskShape) else "image"
+
+
+def _task_label(task: TaskSpec) -> str:
+    kind, value = task.source or ("name", "the task")
+    return repr(value if kind == "name" else Path(value).name)
+
+
+def _task_shape(task: TaskSpec, space: SearchSpace) -> TaskShape:
+    """The task's input shape, for costing. User files are not opened here: their shape is
+    approximated by the preset's default task with the load_task text settings and two classes
+    (the fewest a classification has), so the estimate errs towards accepting a constraint."""
+    if task.is_benchmark:
+        return NAS_BENCH_BERT_TASK
+    if task.name is not None:
+        return BUILTIN_TASKS[task.name]
+    default = space.default_task()
+    if isinstance(default, TextTaskShape):
+        return dataclasses.replace(default, vocab_size=TEXT_VOCAB_SIZE, max_len=TEXT_MAX_LEN, num_classes=2)
+    return dataclasses.replace(default, num_classes=2)
+
+
+def _check_reachable(constraints: Constraints, space: SearchSpace, shape: TaskShape, problems: list[str]) -> None:
+    """A params / FLOPs limit below the cheapest architecture of the space cannot be met."""
+    if constraints.params_max is None and constraints.flops_max is None:
+        return
+    cheapest = cheapest_cost(space.name, space.preset, shape)
+    for field, limit, least in (("params_max", constraints.params_max, cheapest.params), ("flops_max", constraints.flops_max, cheapest.flops)):
+        if limit is not None and limit < least:
+            what = field.removesuffix("_max")
+            problems.append(f"constraints.{field}: {limit:,.0f} is below the smallest architecture of {space.name}/{space.preset} on this task ({least:,} {what}); raise it to at least {least:,}")
+
+
+@functools.lru_cache(maxsize=64)
+def cheapest_cost(space_name: str, preset: str, shape: TaskShape) -> Cost:
+    """The fewest parameters and the fewest FLOPs (each minimised on its own) of any architecture
+    of the preset on `shape`.
+
+    The minimum lies in the space cut to its smallest choices (`extreme(rng, largest=False)`
+    draws from it), but unordered decisions such as operation types stay open there and change
+    the cost, so that sub-space is enumerated by sampling until all its `size()` members are seen
+    (presets' smallest sub-spaces have at most a few hundred).
+    """
+    space = get_space(space_name, preset)
+    smallest = space.narrowed(0.0, largest=False)
+    rng, size, seen = random.Random(0), smallest.size(), {}
+    for _ in range(_CHEAPEST_MAX_DRAWS):
+        arch = smallest.sample(rng)
+        seen.setdefault(arch.arch_id, arch)
+        if len(seen) >= size:
+            break
+    costs = [space.cost(arch, shape) for arch in seen.values()]
+    return Cost(params=min(c.params for c in costs), flops=min(c.flops for c in costs))

@@ -1,0 +1,95 @@
+"""Invalid specs: `SpecError` lists every problem, each "field.path: message"; pydantic's errors
+are turned into that form here."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import ErrorDetails
+
+from nas.job.metrics import GOALS, METRICS
+from surrogates.registry import STRATEGY_NAMES
+
+
+class SpecError(ValueError):
+    """An invalid spec; `problems` lists every problem found, each "field.path: message"."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+_CHOICES_BY_FIELD = {"metric": METRICS, "goal": GOALS, "strategy": STRATEGY_NAMES}
+
+
+def format_error(error: ErrorDetails, root: type[BaseModel]) -> str:
+    """One pydantic error of validating `root` as "path: message"."""
+    loc, value, kind, ctx = error["loc"], error.get("input"), error["type"], error.get("ctx", {})
+    path = field_path(loc) or "spec"
+    if kind == "extra_forbidden":
+        allowed = _fields_at(root, loc[:-1])
+        return f"{path}: unknown field" + (f"; allowed: {choices(allowed)}" if allowed else "")
+    if kind == "missing":
+        return f"{path}: missing required field"
+    if kind == "literal_error":
+        allowed = _CHOICES_BY_FIELD.get(str(loc[-1]))
+        return f"{path}: {describe(value)} not in " + (choices(allowed) if allowed else f"{{{ctx.get('expected')}}}")
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()))
+        return f"{path}: {describe(value)} must be {sign} {bound}"
+    if kind in ("too_short", "string_too_short"):
+        return f"{path}: must not be empty"
+    if kind == "string_too_long":
+        return f"{path}: longer than {ctx.get('max_length')} characters"
+    expected = {
+        "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+        "float_type": "a number", "float_parsing": "a number", "string_type": "a string",
+        "model_type": "an object (mapping)", "dict_type": "an object (mapping)", "list_type": "a list",
+    }.get(kind)  # fmt: skip
+    if expected is not None:
+        return f"{path}: expected {expected}, got {type(value).__name__} {describe(value)}"
+    if kind == "value_error":
+        return f"{path}: {ctx.get('error')}"
+    return f"{path}: {error['msg']}"
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """("objectives", 1, "metric") -> "objectives[1].metric"."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The field names of the model at `loc` (for "unknown field" messages)."""
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue  # a list index: the item model was found with its list
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside an annotation such as `list[X]` or `X | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def choices(values: Any) -> str:
+    return "{" + ", ".join(str(v) for v in values) + "}"
+
+
+def describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

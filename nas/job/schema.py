@@ -1,0 +1,200 @@
+"""Job specs: what a user asks the service to search. The pydantic models here check structure
+(types, ranges, unknown fields); `nas.job.parse` adds the checks across fields and fills the
+defaults at submission, and `JobSpec.from_stored` reads the stored canonical form back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nas.job.errors import describe
+from nas.job.metrics import GOALS, METRICS, default_goal
+from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, builtin_kind
+from search_spaces import SearchSpace, get_space
+from surrogates.base import Objective
+from surrogates.registry import STRATEGY_NAMES
+
+BENCHMARK_SPACE, BENCHMARK_PRESET = "flexibert", "nas-bench-bert"
+
+
+class _Strict(BaseModel):
+    # strict: YAML's `true` is not a count and "5" is not a number.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ObjectiveSpec(_Strict):
+    metric: Literal[METRICS]  # type: ignore[valid-type]
+    goal: Literal[GOALS] = "maximize"  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_goal(cls, data: Any) -> Any:
+        # A goal is only needed to go against the metric's usual direction.
+        if isinstance(data, Mapping) and "goal" not in data and data.get("metric") in METRICS:
+            return {**data, "goal": default_goal(data["metric"])}
+        return data
+
+    @property
+    def maximize(self) -> bool:
+        return self.goal == "maximize"
+
+
+class TaskSpec(_Strict):
+    """A built-in task by name (written as a plain string) or a user file: exactly one of
+    name, csv, jsonl, npz."""
+
+    name: str | None = None
+    csv: str | None = None
+    jsonl: str | None = None
+    npz: str | None = None
+    text_column: str | None = None  # csv / jsonl only; default "text"
+    label_column: str | None = None  # csv / jsonl only; default "label"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a task name or a file such as {{csv: path, text_column: text, label_column: label}}, got {describe(data)}")
+        return data
+
+    @property
+    def source(self) -> tuple[str, str] | None:
+        """(kind, value): ("name", "digits"), ("csv", "/abs/reviews.csv"), ...; None if not exactly one."""
+        given = [(key, value) for key in ("name", *FILE_FORMATS) if (value := getattr(self, key)) is not None]
+        return given[0] if len(given) == 1 else None
+
+    @property
+    def is_benchmark(self) -> bool:
+        return self.name == BENCHMARK_TASK
+
+    @property
+    def kind(self) -> str:
+        """text | image | benchmark."""
+        if self.is_benchmark:
+            return "benchmark"
+        if self.name is not None:
+            return builtin_kind(self.name) if self.name in BUILTIN_TASKS else "image"
+        return "image" if self.npz is not None else "text"
+
+    def to_load_spec(self) -> str | dict[str, str]:
+        """What `nas.tasks.data.load_task` takes (and the form the store keeps)."""
+        if self.name is not None:
+            return self.name
+        return self.model_dump(exclude_none=True)
+
+
+class Constraints(_Strict):
+    params_max: float | None = Field(None, gt=0)
+    flops_max: float | None = Field(None, gt=0)
+    latency_ms_max: float | None = Field(None, gt=0)
+
+
+class Budget(_Strict):
+    candidates: int = Field(100, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+
+
+# Subnets per supernet step when a spec does not say, by task kind. Image batches are split among
+# four subnets (multi-architectural sampling pays at ViT batch sizes). A text supernet trains one
+# subnet on the whole batch: slices of a text batch under-train the larger FlexiBERT subnets
+# (docs/benchmarks/supernet.md).
+DEFAULT_ARCHS_PER_STEP = {"image": 4, "text": 1}
+
+
+DEFAULT_WARMUP_EPOCHS = 2
+
+
+class SupernetSpec(_Strict):
+    """How the job's supernet trains. The one place its defaults live: `nas run`, `nas supernet
+    train` and `TrainConfig.from_spec` all read them from here. Three depend on the task and are
+    filled by `resolved` (at submission): archs_per_step, sandwich, warmup_epochs."""
+
+    epochs: int = Field(5, ge=1)
+    archs_per_step: int | None = Field(None, ge=1)  # default DEFAULT_ARCHS_PER_STEP[task kind]
+    batch_size: int = Field(128, ge=1)
+    mlm_epochs: int = Field(0, ge=0)  # text tasks: masked-LM pretraining on the task's text first
+    max_train: int | None = Field(None, ge=1)  # a deterministic training subset, for fast runs
+    lr: float = Field(2e-3, gt=0)
+    # Every step also trains the largest and the smallest subnet; default: whenever a step
+    # trains two or more subnets.
+    sandwich: bool | None = None
+    # Curriculum: choices widen from the largest over these epochs; default min(2, epochs).
+    warmup_epochs: int | None = Field(None, ge=0)
+
+    def resolved(self, task_kind: str) -> SupernetSpec:
+        """These settings with every default filled for a task of `task_kind` (text | image)."""
+        archs = self.archs_per_step or DEFAULT_ARCHS_PER_STEP[task_kind]
+        return self.model_copy(
+            update={
+                "archs_per_step": archs,
+                "sandwich": archs >= 2 if self.sandwich is None else self.sandwich,
+                "warmup_epochs": min(DEFAULT_WARMUP_EPOCHS, self.epochs) if self.warmup_epochs is None else self.warmup_epochs,
+            }
+        )
+
+    def problems(self) -> list[str]:
+        """Combinations that cannot train, as "supernet.field: message"."""
+        out = []
+        if self.archs_per_step is not None and self.archs_per_step > self.batch_size:
+            out.append(f"supernet.archs_per_step: {self.archs_per_step} exceeds supernet.batch_size={self.batch_size} (each subnet trains on its own slice of a batch)")
+        if self.sandwich and self.archs_per_step is not None and self.archs_per_step < 2:
+            out.append(f"supernet.sandwich: needs supernet.archs_per_step >= 2 (the largest and the smallest subnet), got {self.archs_per_step}")
+        if self.warmup_epochs is not None and self.warmup_epochs > self.epochs:
+            out.append(f"supernet.warmup_epochs: {self.warmup_epochs} exceeds supernet.epochs={self.epochs} (the curriculum runs inside the supervised epochs)")
+        return out
+
+
+class JobSpec(_Strict):
+    """A validated job. Build it with `parse_spec` / `load_spec`: this model's own validation is
+    structural only; the checks across fields, and the filled defaults, come from `parse_spec`."""
+
+    name: str = Field(min_length=1, max_length=200)
+    space: str
+    preset: str | None = None  # parse_spec fills the space's default (nas-bench-bert in benchmark mode)
+    task: TaskSpec
+    objectives: list[ObjectiveSpec] = Field(default_factory=lambda: [ObjectiveSpec(metric="accuracy")], min_length=1)
+    constraints: Constraints = Constraints()
+    strategy: Literal[STRATEGY_NAMES] = "boshnas"  # type: ignore[valid-type]
+    budget: Budget = Budget()
+    supernet: SupernetSpec | None = None  # parse_spec fills the defaults, except in benchmark mode
+    workers: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0)
+
+    @property
+    def is_benchmark(self) -> bool:
+        return self.task.is_benchmark
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical JSON-ready form, as stored: defaults filled, unset options left out."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["task"] = self.task.to_load_spec()
+        return data
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> JobSpec:
+        """The spec back from its stored form (`to_dict`), checking structure only: the checks
+        across fields (files, costs, defaults) ran once, when the job was submitted."""
+        return cls.model_validate(data)
+
+    @property
+    def supernet_settings(self) -> SupernetSpec:
+        """The resolved supernet settings of a trained job (benchmark jobs have none)."""
+        if self.supernet is None:
+            raise ValueError(f"job {self.name!r} runs in benchmark mode: it trains no supernet")
+        return self.supernet
+
+    def search_space(self) -> SearchSpace:
+        return get_space(self.space, self.preset)
+
+    def surrogate_objectives(self) -> list[Objective]:
+        """The objectives as strategies take them; the first is primary."""
+        return [Objective(o.metric, o.maximize) for o in self.objectives]
+
+    def pareto_objectives(self) -> list[tuple[str, bool]]:
+        """(metric, maximize) pairs, as `Store.pareto` takes them."""
+        return [(o.metric, o.maximize) for o in self.objectives]

@@ -1,0 +1,1 @@
+"""What a job found: Pareto fronts and plots."""

@@ -1,0 +1,1 @@
+"""Running a job: the coordinator loop, the Ray evaluator pool, heartbeats, strategies."""

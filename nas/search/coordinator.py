@@ -1,0 +1,267 @@
+"""The coordinator: claims a job from the store, trains (or reuses) its supernet as a Ray task,
+then loops strategy.ask -> Ray actors evaluate -> commit -> strategy.tell until the budget or the
+time is spent, or the job is cancelled.
+
+The store is the source of truth, which is what makes a job resumable after a crash: results are
+committed as each evaluation finishes; on (re)start, candidates left `running` go back to
+`proposed` and are evaluated before anything new is asked; the strategy is rebuilt by replaying
+the stored results (strategies are deterministic in what they have been told); the supernet
+checkpoint is reused, or its training resumed from the last epoch's checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from nas.job.schema import JobSpec
+from nas.paths import data_home
+from nas.search.cluster import init_ray
+from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
+from nas.search.heartbeat import Heartbeat
+from nas.search.supernet_task import train_supernet
+from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, EventKind, JobRecord, JobStatus, Store
+from search_spaces import SearchSpace, TaskShape
+from surrogates.base import Strategy
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_S = 5.0
+# What a search step returns: the job's final status, with an error message when it failed;
+# None when the claim was lost (the coordinator that took over finishes the job).
+Outcome = tuple[JobStatus, str | None] | None
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Coordinator:
+    def __init__(
+        self,
+        store: Store,
+        worker: str | None = None,
+        ray_address: str | None = None,
+        stale_after_s: float = DEFAULT_STALE_AFTER_S,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        jobs_dir: Path | None = None,
+        show_progress: bool = False,
+        evaluator: type | None = None,
+    ):
+        """`evaluator`: the class Ray actors run for trained jobs (default SupernetEvaluator; its
+        constructor takes the checkpoint directory, and `evaluate(arch_data)` returns metrics)."""
+        self.store, self.worker = store, worker or default_worker_name()
+        self.ray_address, self.stale_after_s, self.max_attempts = ray_address, stale_after_s, max_attempts
+        self.jobs_dir = jobs_dir or data_home() / "jobs"
+        self.show_progress = show_progress
+        self.evaluator = evaluator
+
+    # ---- picking jobs ----
+    def run_next(self, job_id: int | None = None) -> JobRecord | None:
+        """Claim and run one job (queued, or running with a stale heartbeat); None if none is claimable."""
+        job = self.store.claim_job(self.worker, job_id=job_id, stale_after_s=self.stale_after_s)
+        return self.run_job(job) if job is not None else None
+
+    def serve_forever(self, poll_s: float = 2.0, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        logger.info("coordinator %s: waiting for jobs", self.worker)
+        while not stop.is_set():
+            if self.run_next() is None:
+                stop.wait(poll_s)
+
+    # ---- one job ----
+    def run_job(self, job: JobRecord) -> JobRecord:
+        logger.info("job %d (%s): claimed by %s", job.id, job.name, self.worker)
+        heartbeat = Heartbeat(self.store, job.id, self.worker, min(HEARTBEAT_S, self.stale_after_s / 4))
+        heartbeat.start()
+        try:
+            outcome = self._search(job, heartbeat)
+        except Exception as exc:  # the job fails with the reason; the coordinator lives on
+            logger.exception("job %d failed", job.id)
+            error = f"{type(exc).__name__}: {exc}"
+            self.store.add_event(job.id, EventKind.ERROR, error, {"traceback": traceback.format_exc()})
+            outcome = (JobStatus.FAILED, error)
+        finally:
+            heartbeat.stop.set()
+        if outcome is None:  # claim lost: the other coordinator finishes the job
+            logger.warning("job %d: another coordinator took it over; stopping", job.id)
+            return self.store.get_job(job.id)
+        status, error = outcome
+        logger.info("job %d: %s%s", job.id, status, f" ({error})" if error else "")
+        return self.store.finish_job(job.id, status, error=error, worker=self.worker)
+
+    def _search(self, job: JobRecord, heartbeat: Heartbeat) -> Outcome:
+        spec = JobSpec.from_stored(job.spec)
+        self.store.reset_running(job.id)
+        init_ray(self.ray_address)
+        space = spec.search_space()
+        if spec.is_benchmark:
+            from nas.search.evaluation import BenchmarkEvaluator
+            from surrogates.benchmarks import nas_bench_bert_file
+            from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
+
+            path = nas_bench_bert_file()
+            evaluator, args, shape = BenchmarkEvaluator, (str(path),), NAS_BENCH_BERT_TASK
+            pool = NasBenchBertTable(path).pool
+        else:
+            from nas.search.evaluation import SupernetEvaluator
+            from nas.training.checkpoint import read_checkpoint_meta
+
+            checkpoint = self._supernet(job, spec, heartbeat)
+            if checkpoint is None:
+                return (JobStatus.CANCELLED, None) if self.store.get_job(job.id).cancel_requested else None
+            meta = read_checkpoint_meta(Path(checkpoint))
+            shape = type(space.default_task())(**meta["task"]["shape"])
+            evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint,), None
+        strategy = self._strategy(job, spec, space, shape, pool)
+        evaluators = EvaluatorPool(evaluator, args, spec.workers)
+        try:
+            return self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat)
+        finally:
+            evaluators.shutdown()
+
+    def _strategy(self, job: JobRecord, spec: JobSpec, space: SearchSpace, shape: TaskShape, pool: list | None) -> Strategy:
+        """The spec's strategy, told every stored result: it becomes what it was before a restart."""
+        from nas.search.strategies import make_strategy
+
+        strategy = make_strategy(spec, space, shape, pool)
+        done = sorted(self.store.candidates(job.id, CandidateStatus.DONE), key=lambda c: (c.finished_at or datetime.min.replace(tzinfo=timezone.utc), c.seq))
+        for candidate in done:
+            strategy.tell(space.validate(candidate.arch), candidate.metrics)
+        if done:
+            logger.info("job %d: strategy %s replayed %d stored results", job.id, spec.strategy, len(done))
+        return strategy
+
+    def _supernet(self, job: JobRecord, spec: JobSpec, heartbeat: Heartbeat) -> str | None:
+        """The job's checkpoint directory: reused if training finished, else trained as a Ray task
+        (resuming a partial checkpoint). None if the job was cancelled or the claim lost meanwhile."""
+        import ray
+
+        from nas.training.checkpoint import checkpoint_progress, describe_progress
+
+        finished = self.store.artifacts(job.id, ArtifactKind.SUPERNET_CHECKPOINT)
+        if finished:
+            return finished[-1].path
+        directory = self.jobs_dir / f"job-{job.id}" / "supernet"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.store.add_event(job.id, EventKind.SUPERNET_STARTED, f"training the supernet in {directory}", {"epochs": spec.supernet_settings.epochs})
+        logger.info("job %d: training the supernet in %s", job.id, directory)
+        task = ray.remote(num_cpus=1, max_retries=0)(train_supernet).remote(spec, str(directory))
+        recorded_step = None
+        with self._progress() as progress:
+            bar = progress.add_task("supernet", total=None)
+            while True:
+                ready, _ = ray.wait([task], timeout=1.0)
+                if ready:
+                    resumed_from = ray.get(task)
+                    break
+                if heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested:
+                    ray.cancel(task, force=True)
+                    return None
+                # Each epoch's checkpoint becomes an event, so `nas status` and the API show progress.
+                now = checkpoint_progress(directory)
+                if now is not None and now["step"] != recorded_step and now["phase"] != "done":
+                    recorded_step, line = now["step"], describe_progress(now)
+                    self.store.add_event(job.id, EventKind.SUPERNET_PROGRESS, line, now)
+                    progress.update(bar, description=f"supernet {line}")
+        if resumed_from:
+            self.store.add_event(job.id, EventKind.SUPERNET_RESUMED, f"supernet training resumed at step {resumed_from}", {"step": resumed_from})
+        final = checkpoint_progress(directory)
+        self.store.add_event(job.id, EventKind.SUPERNET_TRAINED, describe_progress(final) if final else "trained", final)
+        self.store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, str(directory), {"space": spec.space, "preset": spec.preset})
+        return str(directory)
+
+    def _evaluate_loop(self, job: JobRecord, spec: JobSpec, space: SearchSpace, strategy: Strategy, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
+        budget = spec.budget.candidates
+        deadline = _deadline(self.store.get_job(job.id), spec)
+        primary = spec.surrogate_objectives()[0]
+        with self._progress() as progress:
+            bar = progress.add_task("candidates", total=budget, completed=self._finished(job.id))
+            while True:
+                if heartbeat.lost.is_set():
+                    return None
+                if self.store.get_job(job.id).cancel_requested:
+                    self.store.reset_running(job.id)  # unfinished evaluations are dropped, finished ones stay
+                    return JobStatus.CANCELLED, None
+                finished = self._finished(job.id)
+                if finished >= budget:
+                    return JobStatus.SUCCEEDED, None
+                out_of_time = deadline is not None and time.time() >= deadline
+                if out_of_time and not evaluators.in_flight:
+                    return self._time_spent(job, spec, finished)
+                if not out_of_time:
+                    self._dispatch(job, strategy, evaluators, budget - finished)
+                if not evaluators.in_flight:
+                    self.store.add_event(job.id, EventKind.EXHAUSTED, f"no candidates left to evaluate after {finished}")
+                    return JobStatus.SUCCEEDED, None
+                for outcome in evaluators.wait(timeout=1.0):
+                    if isinstance(outcome, Evaluated):
+                        self.store.record_result(outcome.flight.candidate.id, outcome.metrics, outcome.seconds)
+                        strategy.tell(space.validate(outcome.flight.candidate.arch), outcome.metrics)
+                    elif isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
+                        self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts)
+                    elif isinstance(outcome, Died):
+                        self.store.record_failure(outcome.running.candidate.id, outcome.reason, self.max_attempts)
+                        for queued in outcome.queued:
+                            self.store.release_candidate(queued.candidate.id)
+                if self.show_progress:
+                    best = self.store.best(job.id, primary.metric, primary.maximize)
+                    best_text = f"best {primary.metric} {best.metrics[primary.metric]:.4g}" if best else ""
+                    progress.update(bar, completed=self._finished(job.id), description=f"candidates {best_text}")
+
+    def _finished(self, job_id: int) -> int:
+        counts = self.store.counts(job_id)
+        return counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0)
+
+    def _time_spent(self, job: JobRecord, spec: JobSpec, finished: int) -> Outcome:
+        self.store.add_event(job.id, EventKind.TIME_BUDGET, f"max_minutes={spec.budget.max_minutes} spent after {finished} candidates")
+        if self.store.counts(job.id).get(CandidateStatus.DONE, 0) == 0:  # a job that found nothing has not succeeded
+            spent_on, remedy = ("training the supernet", "raise it or lower supernet.epochs") if spec.supernet is not None else ("starting up", "raise it")
+            return JobStatus.FAILED, f"budget.max_minutes: {spec.budget.max_minutes} min were spent {spent_on} before any candidate was evaluated; {remedy}"
+        return JobStatus.SUCCEEDED, None
+
+    def _dispatch(self, job: JobRecord, strategy: Strategy, evaluators: EvaluatorPool, remaining: int) -> None:
+        """Give every idle slot a candidate: stored `proposed` ones first (left from before a
+        restart, or retries), then new proposals from the strategy."""
+        flying = evaluators.flying_ids()
+        while evaluators.idle and len(evaluators.in_flight) < remaining:
+            queued = [c for c in self.store.candidates(job.id, CandidateStatus.PROPOSED) if c.id not in flying]
+            if not queued:
+                # Everything not done is pending for the strategy (only those rows are read: done ones pile up).
+                unfinished = sorted(
+                    (c for status in (CandidateStatus.PROPOSED, CandidateStatus.RUNNING, CandidateStatus.FAILED) for c in self.store.candidates(job.id, status)),
+                    key=lambda c: c.seq,
+                )
+                pending = [strategy.space.validate(c.arch) for c in unfinished]
+                wanted = min(len(evaluators.idle), remaining - len(evaluators.in_flight))
+                asked = strategy.ask(wanted, pending=pending)
+                if not asked:
+                    return
+                self.store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in asked])
+                continue
+            evaluators.send(self.store.start_candidate(queued[0].id, self.worker))
+            flying.add(queued[0].id)
+
+    def _progress(self) -> Progress:
+        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not self.show_progress, transient=False)
+
+
+def _deadline(job: JobRecord, spec: JobSpec) -> float | None:
+    """Wall-clock end of the job's time budget, counted from its first start (a resumed job does
+    not get a fresh budget)."""
+    if spec.budget.max_minutes is None:
+        return None
+    started = job.started_at or datetime.now(timezone.utc)
+    return started.timestamp() + spec.budget.max_minutes * 60
+
+

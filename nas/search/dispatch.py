@@ -1,0 +1,150 @@
+"""The pool of Ray evaluator actors a job's candidates run on.
+
+Each actor holds the job's supernet (or benchmark table) and has `SLOTS_PER_ACTOR` candidates
+at a time: one evaluating, one queued behind it, so it never waits for the coordinator's commits.
+The pool knows nothing of the store: `wait` reports what happened and the coordinator records it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nas.store import CandidateRecord
+
+logger = logging.getLogger(__name__)
+
+SLOTS_PER_ACTOR = 2
+
+
+@dataclass
+class Flight:
+    """A candidate sent to an actor."""
+
+    candidate: CandidateRecord
+    slot: int  # index of the actor in the pool
+    handle: Any  # the actor it was sent to (a replacement actor has a new handle)
+    order: int  # dispatch order: an actor runs its candidates first in, first out
+
+
+@dataclass
+class Evaluated:
+    flight: Flight
+    metrics: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class Raised:
+    """The evaluation raised inside the actor; the actor lives on."""
+
+    flight: Flight
+    reason: str
+
+
+@dataclass
+class Died:
+    """The actor died: `running` had started and counts an attempt; `queued` never started."""
+
+    running: Flight
+    queued: list[Flight]
+    reason: str
+
+
+Outcome = Evaluated | Raised | Died
+
+
+def one_line(exc: BaseException) -> str:
+    """'Type: first line of the message': what a candidate's error keeps (Ray's own messages run
+    to a traceback)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+class EvaluatorPool:
+    def __init__(self, evaluator: type, args: Sequence[Any], size: int):
+        import ray
+
+        self._remote = ray.remote(num_cpus=1, max_restarts=0)(evaluator)
+        self._args = tuple(args)
+        self.actors = [self._new_actor() for _ in range(size)]
+        self.idle: list[int] = list(range(size)) * SLOTS_PER_ACTOR
+        self.in_flight: dict[Any, Flight] = {}
+        self._order = itertools.count()
+
+    def _new_actor(self) -> Any:
+        return self._remote.remote(*self._args)
+
+    def flying_ids(self) -> set[int]:
+        return {f.candidate.id for f in self.in_flight.values()}
+
+    def send(self, candidate: CandidateRecord) -> None:
+        """Evaluate `candidate` on the next idle slot (there must be one)."""
+        slot = self.idle.pop(0)
+        ref = self.actors[slot].timed.remote(candidate.arch)
+        self.in_flight[ref] = Flight(candidate, slot, self.actors[slot], next(self._order))
+
+    def wait(self, timeout: float) -> list[Outcome]:
+        """What finished within `timeout` seconds (at least one result, unless time ran out)."""
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=timeout)
+        outcomes: list[Outcome] = []
+        for ref in ready:
+            if ref not in self.in_flight:  # settled with an earlier failure of its actor
+                continue
+            flight = self.in_flight.pop(ref)
+            try:
+                metrics, seconds = ray.get(ref)
+            except RayActorError as exc:
+                outcomes.extend(self._actor_died(flight, one_line(exc)))
+                continue
+            except RayTaskError as exc:
+                logger.info("candidate %d raised in its actor: %s", flight.candidate.id, one_line(exc))
+                outcomes.append(Raised(flight, one_line(exc)))
+            else:
+                outcomes.append(Evaluated(flight, metrics, seconds))
+            self.idle.append(flight.slot)
+        return outcomes
+
+    def _actor_died(self, flight: Flight, reason: str) -> list[Outcome]:
+        """Everything sent to the dead actor, settled: what it finished before it died keeps its
+        result (stored before the next candidate started); of the others, the earliest sent was
+        running and counts an attempt, those behind it never started. The actor is replaced once."""
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        others = {ref: f for ref, f in self.in_flight.items() if f.handle is flight.handle}
+        for ref in others:
+            del self.in_flight[ref]
+        outcomes: list[Outcome] = []
+        unfinished = [flight]
+        for ref, other in others.items():
+            if not ray.wait([ref], timeout=0)[0]:
+                unfinished.append(other)
+                continue
+            try:
+                metrics, seconds = ray.get(ref)
+            except RayActorError:  # lost with the actor
+                unfinished.append(other)
+            except RayTaskError as exc:
+                outcomes.append(Raised(other, one_line(exc)))
+            else:
+                outcomes.append(Evaluated(other, metrics, seconds))
+        unfinished.sort(key=lambda f: f.order)
+        if self.actors[flight.slot] is flight.handle:
+            logger.warning("evaluator actor %d died (%s); starting a replacement", flight.slot, reason)
+            self.actors[flight.slot] = self._new_actor()
+        self.idle.extend(f.slot for f in [flight, *others.values()])
+        outcomes.append(Died(unfinished[0], unfinished[1:], reason))
+        return outcomes
+
+    def shutdown(self) -> None:
+        import ray
+
+        for actor in self.actors:
+            ray.kill(actor)

@@ -1,0 +1,29 @@
+"""The Ray task that trains a job's supernet, checkpointing every epoch (resumes a partial run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nas.job.schema import JobSpec
+
+
+def train_supernet(spec: JobSpec, checkpoint_dir: str) -> int:
+    """Train `spec`'s supernet into `checkpoint_dir`, resuming a checkpoint found there. Returns
+    the step it started from (0 for a fresh run)."""
+    import torch
+
+    from nas.tasks.data import load_task
+    from nas.training.config import TrainConfig
+    from nas.training.trainer import SupernetTrainer
+
+    torch.set_num_threads(1)
+    settings = spec.supernet_settings
+    data = load_task(spec.task.to_load_spec(), seed=spec.seed, max_train=settings.max_train)
+    directory = Path(checkpoint_dir)
+    if (directory / "checkpoint.json").exists():
+        trainer = SupernetTrainer.resume(directory, data, device="cpu")
+    else:
+        trainer = SupernetTrainer(spec.search_space(), data, TrainConfig.from_spec(settings, data.kind, seed=spec.seed, device="cpu"))
+    started_at = trainer.position.global_step
+    trainer.train(show_progress=False, checkpoint_dir=directory, checkpoint_every=trainer.steps_per_epoch())
+    return started_at

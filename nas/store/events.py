@@ -1,0 +1,23 @@
+"""The kinds of a job's events, the log `nas status`, the API and the dashboard read."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    # the store's own, written with each transition
+    CREATED = "created"
+    CLAIMED = "claimed"
+    RESUMED = "resumed"  # another coordinator took over a job whose heartbeat went stale
+    CANCELLED = "cancelled"
+    CANCEL_REQUESTED = "cancel_requested"
+    FINISHED = "finished"
+    # the coordinator's, in the order they occur (the service reads the latest supernet one)
+    SUPERNET_STARTED = "supernet"
+    SUPERNET_PROGRESS = "supernet_progress"
+    SUPERNET_RESUMED = "supernet_resumed"
+    SUPERNET_TRAINED = "supernet_trained"
+    TIME_BUDGET = "time_budget"
+    EXHAUSTED = "exhausted"
+    ERROR = "error"  # a job failed on an unexpected exception; its data holds the traceback

@@ -1,0 +1,1 @@
+"""Supernet training: its configuration, the trainer, checkpoints, standalone training."""

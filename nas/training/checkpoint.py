@@ -1,0 +1,76 @@
+"""Supernet checkpoints on disk: `supernet.safetensors`, `optimizer.safetensors` and
+`checkpoint.json` (space, preset and choices, task and its source, config, position), written by
+`SupernetTrainer.save_checkpoint`; read here for progress, evaluation and export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file
+
+from search_spaces import get_space
+from search_spaces.supernet import Supernet
+
+CHECKPOINT_FORMAT = 1
+
+
+def read_checkpoint_meta(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / "checkpoint.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no checkpoint here") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: checkpoint format {meta.get('format')!r}, this version reads {CHECKPOINT_FORMAT}")
+    return meta
+
+
+def checkpoint_progress(directory: Path) -> dict[str, Any] | None:
+    """How far the training checkpointed in `directory` has come, JSON-ready; None before its
+    first checkpoint (or in the instant one replaces another)."""
+    try:
+        meta = read_checkpoint_meta(directory)
+    except (FileNotFoundError, ValueError):
+        return None
+    position, progress, config = meta["position"], meta.get("progress", {}), meta["config"]
+    phase_epochs = {"mlm": config["mlm_epochs"], "supervised": config["epochs"]}
+    return {
+        "phase": position["phase"],
+        "epochs_done": position["epoch"],
+        "epochs": phase_epochs.get(position["phase"]),
+        "step": position["global_step"],
+        "total_steps": progress.get("total_steps"),
+        "loss": progress.get("loss"),
+    }
+
+
+def describe_progress(progress: dict[str, Any]) -> str:
+    """One line for people: "supervised: epoch 3/8 done, step 300/800 (38%), loss 0.6120"."""
+    loss = "" if progress.get("loss") is None else f", loss {progress['loss']:.4f}"
+    if progress["phase"] == "done":
+        return f"trained: {progress['step']:,} steps{loss}"
+    total = progress.get("total_steps")
+    steps = f"step {progress['step']:,}/{total:,} ({progress['step'] / total:.0%})" if total else f"step {progress['step']:,}"
+    return f"{progress['phase']}: epoch {progress['epochs_done']}/{progress['epochs']} done, {steps}{loss}"
+
+
+def load_supernet(directory: Path, device: str = "cpu") -> tuple[Supernet, dict[str, Any]]:
+    """A trained supernet from a checkpoint (for evaluation), with the checkpoint's metadata."""
+    meta = read_checkpoint_meta(directory)
+    space = get_space(meta["space"], meta["preset"], meta["choices"])
+    shape_cls = type(space.default_task())
+    supernet = space.supernet(shape_cls(**meta["task"]["shape"]))
+    supernet.load_state_dict(load_file(Path(directory) / "supernet.safetensors", device=device))
+    return supernet.to(device).eval(), meta
+
+
+def load_checkpoint_task(meta: dict[str, Any]):
+    """The task a checkpoint was trained on, loaded again exactly (same split, same tokenizer)."""
+    from nas.tasks.data import load_task  # imports torch and the data readers: only callers pay
+
+    source = meta["task"].get("source") or {}  # load_task's own arguments, as it recorded them
+    if "spec" not in source:
+        raise ValueError("task: the checkpoint does not record how to load its task")
+    return load_task(**source)

@@ -1,0 +1,64 @@
+"""The search package's parts on their own: the strategy registry, the heartbeat, the loader file."""
+
+from __future__ import annotations
+
+import ast
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from nas.job.parse import parse_spec
+from nas.search.heartbeat import Heartbeat
+from nas.search.strategies import make_strategy
+from nas.store import Store
+from surrogates.registry import STRATEGY_NAMES
+from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
+from tests.conftest import poll
+
+
+@pytest.fixture(scope="module")
+def table() -> NasBenchBertTable:
+    return NasBenchBertTable()
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_every_registered_strategy_builds_from_a_spec_and_proposes(name: str, table: NasBenchBertTable) -> None:
+    spec = parse_spec({"name": "s", "space": "flexibert", "task": "nas-bench-bert", "strategy": name, "objectives": [{"metric": "accuracy"}, {"metric": "params"}]})
+    strategy = make_strategy(spec, table.space, NAS_BENCH_BERT_TASK, table.pool)
+    asked = strategy.ask(3)
+    pool_ids = {a.arch_id for a in table.pool}
+    assert len({a.arch_id for a in asked}) == 3 and all(a.arch_id in pool_ids for a in asked)
+
+
+def test_heartbeat_logs_a_failed_beat_and_keeps_beating(tmp_path, monkeypatch, caplog) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = store.create_job({}, "j")
+    store.claim_job("w1")
+    real_beat, calls = store.heartbeat, []
+
+    def flaky(job_id: int, worker: str) -> bool:  # the database drops the first beat
+        calls.append(job_id)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
+        return real_beat(job_id, worker)
+
+    monkeypatch.setattr(store, "heartbeat", flaky)
+    beat = Heartbeat(store, job.id, "w1", interval=0.01)
+    with caplog.at_level(logging.WARNING, logger="nas"):
+        beat.start()
+        poll(lambda: len(calls) >= 3, 10, "two beats after the failed one")
+        beat.stop.set()
+    assert not beat.lost.is_set()
+    assert any("heartbeat failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_the_export_loader_is_a_standalone_module() -> None:
+    from nas.export import loader
+    from nas.export.exporter import LOADER_FILE
+
+    assert LOADER_FILE.is_file() and LOADER_FILE.resolve() == Path(loader.__file__).resolve()
+    imported = {n.module if isinstance(n, ast.ImportFrom) else a.name for n in ast.walk(ast.parse(LOADER_FILE.read_text())) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+    assert not any(str(name).startswith("nas") for name in imported)  # runs where the service is not installed
+    assert callable(loader.load) and callable(loader.main)
