@@ -10,23 +10,29 @@ shape, one entry per problem, `loc` being the field path. Jobs accepted here are
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at definition,
 # and the auth dependency refers to a local of create_app.
 import hmac
+import json
 import importlib.metadata
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from nas import service
 from nas.service import EXPORT_FORMATS, BadRequest, Conflict, NotFound
+from nas.documents import DocumentError, load_json
 from nas.job.errors import SpecError
+from nas.paths import data_home
 from nas.store import CANDIDATE_STATUSES, JOB_STATUSES, Store
 
 TOKEN_ENV = "NAS_API_TOKEN"
+MAX_BODY_BYTES = 1_000_000  # a job spec is a few hundred bytes
+DEFAULT_PAGE, MAX_PAGE = 20, 500  # a page of summaries costs a few queries per job
 _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")  # "objectives[1].metric" -> objectives, 1, metric
 
 _SPEC_EXAMPLE = {
@@ -50,27 +56,44 @@ class ExportRequest(BaseModel):
     finetune_epochs: int = Field(0, ge=0, description="Fine-tune the extracted model on the task's training split first.")
 
 
-def create_app(store: Store, token: str, export_root: Path) -> FastAPI:
-    """The API over `store`; clients must send `token`; exports are written under `export_root`."""
+def create_app(store: Store, token: str, export_root: Path, data_root: Path | None = None) -> FastAPI:
+    """The API over `store`; clients must send `token`; exports are written under `export_root`;
+    job specs may name task files inside `data_root` only (default: `<data directory>/data`)."""
     if not token:
         raise ValueError(f"token: required (pass one or set {TOKEN_ENV}); requests must send 'Authorization: Bearer <token>'")
     expected = token.encode()
     bearer = HTTPBearer(auto_error=False, description="The token the server was started with (`nas serve --token`).")
+    data_root = Path(data_root) if data_root is not None else data_home() / "data"
+
+    def token_ok(header: str | None) -> bool:
+        # Constant-time comparison of the bytes sent (Starlette decodes headers as latin-1), so
+        # non-ASCII tokens work too.
+        scheme, _, sent = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode("latin-1"), expected)
 
     def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        # Our own 401 (auto_error would answer 403 to a missing header); constant-time comparison
-        # of the bytes sent (Starlette decoded them as latin-1), so non-ASCII tokens work too.
-        if credentials is None or not hmac.compare_digest(credentials.credentials.encode("latin-1"), expected):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing or invalid bearer token: send 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        """Declares the bearer scheme in OpenAPI; the middleware below has already checked it."""
 
     app = FastAPI(
         title="transformer-nas", version=_version(), description="Neural architecture search for transformers: jobs, Pareto fronts, exports."
     )
     _add_error_handlers(app)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        # Before any body is read: an unauthenticated client learns nothing from how its body
+        # parses, and an oversized body is refused unread.
+        if request.url.path.startswith("/jobs"):
+            if not token_ok(request.headers.get("authorization")):
+                return JSONResponse(
+                    {"detail": "missing or invalid bearer token: send 'Authorization: Bearer <token>'"},
+                    status_code=status.HTTP_401_UNAUTHORIZED,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                return JSONResponse({"detail": f"body: larger than {MAX_BODY_BYTES:,} bytes"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
+        return await call_next(request)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:
@@ -78,26 +101,48 @@ def create_app(store: Store, token: str, export_root: Path) -> FastAPI:
 
     jobs = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(authorize)])
 
-    @jobs.post("", status_code=status.HTTP_201_CREATED)
-    def submit_job(
-        spec: Annotated[dict[str, Any], Body(description="A job spec, as in examples/*.yaml.", examples=[_SPEC_EXAMPLE])],
-    ) -> dict[str, Any]:
-        """Validate and queue a job; 422 lists every problem of the spec."""
-        job = service.submit_job(store, spec)
-        return service.job_summary(store, job)
+    def summary(job: Any) -> dict[str, Any]:
+        row = service.job_summary(store, job)
+        return {**row, "error": service.public_error(row["error"])}
+
+    @jobs.post("", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}, "example": _SPEC_EXAMPLE}}}})
+    async def submit_job(request: Request) -> dict[str, Any]:
+        """Validate and queue a job (a JSON spec, as in examples/*.yaml); 422 lists every problem
+        of the spec. Task files are named relative to the server's data directory."""
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _too_large()
+        try:
+            data = load_json(body.decode("utf-8"), "body")
+        except (UnicodeDecodeError, json.JSONDecodeError, DocumentError) as exc:
+            message = str(exc).removeprefix("body: ") if isinstance(exc, DocumentError) else f"not valid JSON ({getattr(exc, 'msg', None) or exc})"
+            return _unprocessable([{"loc": ["body"], "msg": message, "type": "value_error"}])
+        if not isinstance(data, dict):
+            return _unprocessable([{"loc": ["body"], "msg": f"expected a JSON object of spec fields, got {type(data).__name__}", "type": "value_error"}])
+        return summary(service.submit_job(store, data, data_root=data_root))
 
     @jobs.get("")
-    def list_jobs(status: Literal[JOB_STATUSES] | None = None) -> list[dict[str, Any]]:  # type: ignore[valid-type]
-        return [service.job_summary(store, job) for job in service.list_jobs(store, status)]
+    def list_jobs(
+        response: Response,
+        status: Literal[JOB_STATUSES] | None = None,  # type: ignore[valid-type]
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Jobs per page.")] = DEFAULT_PAGE,
+        after: Annotated[int | None, Query(ge=0, description="Only jobs with a larger id: the X-Next-After header of the previous page.")] = None,
+    ) -> list[dict[str, Any]]:
+        """Jobs in id order, a page at a time; `X-Next-After` names the next page when there is one."""
+        page = service.list_jobs(store, status, limit=limit + 1, after=after)
+        if len(page) > limit:
+            page = page[:limit]
+            response.headers["X-Next-After"] = str(page[-1].id)
+        return [{**row, "error": service.public_error(row["error"])} for row in service.job_summaries(store, page)]
 
     @jobs.get("/{job_id}")
     def get_job(job_id: int) -> dict[str, Any]:
-        return service.job_summary(store, service.get_job(store, job_id))
+        return summary(service.get_job(store, job_id))
 
     @jobs.post("/{job_id}/cancel")
     def cancel_job(job_id: int) -> dict[str, Any]:
         """A queued job is cancelled at once; a running one at its coordinator's next step."""
-        return service.job_summary(store, service.cancel_job(store, job_id))
+        return summary(service.cancel_job(store, job_id))
 
     @jobs.get("/{job_id}/candidates")
     def candidates(
@@ -122,9 +167,12 @@ def create_app(store: Store, token: str, export_root: Path) -> FastAPI:
             out_dir = resolve_export_dir(export_root, request.out)
         except ValueError as exc:
             raise BadRequest("out", str(exc).removeprefix("out: ")) from None
-        result = service.export_candidate(
-            store, job_id, request.candidate_id, request.format, out_dir, finetune_epochs=request.finetune_epochs
-        )
+        try:
+            result = service.export_candidate(store, job_id, request.candidate_id, request.format, out_dir, finetune_epochs=request.finetune_epochs)
+        except Conflict as exc:
+            if exc.field != "out":
+                raise
+            raise Conflict("out", f"{request.out!r} exists and is not empty; choose another directory") from None  # not the server's path
         # The server's own directory layout is not the client's business: the path is given as asked.
         return {**result, "out_dir": out_dir.relative_to(Path(export_root).resolve()).as_posix()}
 
@@ -133,7 +181,7 @@ def create_app(store: Store, token: str, export_root: Path) -> FastAPI:
 
 
 def serve(
-    store_url: str | None, host: str = "127.0.0.1", port: int = 8000, token: str | None = None, export_root: Path = Path("exports")
+    store_url: str | None, host: str = "127.0.0.1", port: int = 8000, token: str | None = None, export_root: Path = Path("exports"), data_root: Path | None = None
 ) -> None:
     """Run the API with uvicorn until interrupted. The token is `token`, else $NAS_API_TOKEN."""
     import uvicorn
@@ -143,7 +191,10 @@ def serve(
         raise ValueError(f"token: required (--token or {TOKEN_ENV}); the API refuses to run without authentication")
     export_root = Path(export_root)
     export_root.mkdir(parents=True, exist_ok=True)
-    uvicorn.run(create_app(Store(store_url), token, export_root), host=host, port=port)
+    if data_root is not None:
+        Path(data_root).mkdir(parents=True, exist_ok=True)
+    app = create_app(Store(store_url), token, export_root, data_root)
+    uvicorn.run(app, host=host, port=port)
 
 
 # ---- errors ----
@@ -164,6 +215,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         where = "query" if request.method == "GET" else "body"
         return _unprocessable([{"loc": [where, exc.field], "msg": exc.message, "type": "value_error"}])
 
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, which need not be JSON (NaN): keep where and what.
+        return _unprocessable([{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", "value_error"))} for e in exc.errors()])
+
     @app.exception_handler(SpecError)
     def invalid_spec(_: Request, exc: SpecError) -> JSONResponse:
         return _unprocessable([_spec_problem(p) for p in exc.problems])
@@ -176,6 +232,10 @@ def _spec_problem(problem: str) -> dict[str, Any]:
         return {"loc": ["body"], "msg": problem, "type": "value_error"}
     parts = [] if path == "spec" else [int(index) if index else name for index, name in _PATH_PART.findall(path)]
     return {"loc": ["body", *parts], "msg": message, "type": "value_error"}
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse({"detail": f"body: larger than {MAX_BODY_BYTES:,} bytes"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
 
 
 def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:

@@ -12,6 +12,7 @@ matplotlib with `nas.results.plots`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from nas.export.formats import EXPORT_FORMATS
 from nas.job.metrics import METRICS
 from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, ObjectiveSpec
+from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask
 from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, JobNotFound, JobRecord, Store
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK
@@ -53,10 +55,10 @@ class BadRequest(ServiceError, ValueError):
 # ---- jobs ----
 
 
-def submit_job(store: Store, data: Mapping[str, Any] | Path) -> JobRecord:
+def submit_job(store: Store, data: Mapping[str, Any] | Path, data_root: Path | None = None) -> JobRecord:
     """Validate a spec (decoded data, or a YAML/JSON file) and queue it. SpecError, listing every
-    problem, before anything is written."""
-    spec = load_spec(data) if isinstance(data, Path) else parse_spec(data)
+    problem, before anything is written. `data_root`: where a server's clients may point tasks."""
+    spec = load_spec(data) if isinstance(data, Path) else parse_spec(data, data_root=data_root)
     return store.create_job(spec.to_dict(), spec.name)
 
 
@@ -72,9 +74,10 @@ def get_job(store: Store, job_id: int) -> JobRecord:
         raise NotFound("job_id", str(exc)) from None
 
 
-def list_jobs(store: Store, status: str | None = None) -> list[JobRecord]:
+def list_jobs(store: Store, status: str | None = None, limit: int | None = None, after: int | None = None) -> list[JobRecord]:
+    """Jobs in id order; a page of at most `limit` with ids above `after`."""
     try:
-        return store.list_jobs(status)
+        return store.list_jobs(status, limit=limit, after=after)
     except ValueError as exc:  # the store names the field and the allowed statuses
         raise BadRequest("status", str(exc).removeprefix("status: ")) from None
 
@@ -87,12 +90,21 @@ def cancel_job(store: Store, job_id: int) -> JobRecord:
         raise NotFound("job_id", str(exc)) from None
 
 
-def job_summary(store: Store, job: JobRecord) -> dict[str, Any]:
+def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
     """What `nas status` and GET /jobs/{id} show: the spec's essentials, candidate counts and the
-    best done candidate on the primary objective (within the spec's constraints)."""
+    best done candidate on the primary objective (within the spec's constraints). `counts`: the
+    job's candidate counts, when the caller has them already (job lists fetch them in one query)."""
     spec = job_spec(job)
-    counts = store.counts(job.id)
-    best = pareto_rows(store, job.id, [spec.objectives[0].metric]) if counts[CandidateStatus.DONE] else []
+    counts = dict(counts) if counts is not None else store.counts(job.id)
+    primary = spec.objectives[0]
+    best: dict[str, Any] | None = None
+    if counts[CandidateStatus.DONE]:
+        if spec.constraints == type(spec.constraints)():  # no constraints: one indexed query
+            found = store.best(job.id, primary.metric, primary.maximize)
+            best = _row(found) if found is not None else None
+        else:
+            rows = pareto_rows(store, job.id, [primary.metric])
+            best = rows[0] if rows else None
     return {
         "id": job.id,
         "name": job.name,
@@ -106,7 +118,7 @@ def job_summary(store: Store, job: JobRecord) -> dict[str, Any]:
         "budget": spec.budget.model_dump(exclude_none=True),
         "counts": counts,
         "candidates_done": counts[CandidateStatus.DONE],
-        "best": {k: best[0][k] for k in ("candidate_id", "arch_id", "metrics")} if best else None,
+        "best": {k: best[k] for k in ("candidate_id", "arch_id", "metrics")} if best else None,
         "supernet": supernet_state(store, job, spec),
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
@@ -114,6 +126,12 @@ def job_summary(store: Store, job: JobRecord) -> dict[str, Any]:
         "error": job.error,
         "cancel_requested": job.cancel_requested,
     }
+
+
+def job_summaries(store: Store, jobs: Sequence[JobRecord]) -> list[dict[str, Any]]:
+    """`job_summary` of each job, the counts of all of them read at once."""
+    counts = store.counts_of([job.id for job in jobs])
+    return [job_summary(store, job, counts.get(job.id)) for job in jobs]
 
 
 _SUPERNET_STATES = {EventKind.SUPERNET_STARTED: "starting", EventKind.SUPERNET_PROGRESS: "training", EventKind.SUPERNET_TRAINED: "trained"}
@@ -268,6 +286,18 @@ def _constraints(spec: JobSpec) -> dict[str, float]:
 
 def _row(c: CandidateRecord) -> dict[str, Any]:
     return {"candidate_id": c.id, "arch_id": c.arch_id, "arch": c.arch, "metrics": c.metrics}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def public_error(message: str | None) -> str | None:
+    """A job's error as a remote client sees it: the first line, no terminal colour codes, no
+    traceback (Ray's errors carry the worker's), no path of the server's data directory."""
+    if message is None:
+        return None
+    line = _ANSI.sub("", message).strip().splitlines()[0] if message.strip() else ""
+    return line.replace(str(data_home()), "<server data>")
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -6,6 +6,7 @@ so a user fixing a file sees the whole list at once.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,9 +52,14 @@ def format_choices(allowed: Collection[Any]) -> str:
     return "{" + ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values) + "}"
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong, _SHORT.maxlist, _SHORT.maxdict = 3, 58, 58, 58, 8, 8
+
+
 def describe(value: Any) -> str:
-    """A short rendering of a bad value for an error message (huge inputs are cut)."""
-    text = repr(value)
+    """A short rendering of a bad value for an error message: huge and deeply nested inputs are
+    cut (a plain repr of a very deep value would itself overflow the stack)."""
+    text = _SHORT.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -133,6 +134,53 @@ def test_dead_workers_candidates_are_retried_then_failed(digits_job):
             assert candidate.attempt == 2 and "Actor" in candidate.error
 
 
+class SlowEvaluator(SupernetEvaluator):
+    """Takes far longer than the job's time budget for every candidate."""
+
+    def evaluate(self, arch_data):
+        time.sleep(60)
+        return super().evaluate(arch_data)
+
+
+def test_the_time_budget_ends_a_job_with_evaluations_in_flight(digits_job):
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    store, trained, _ = digits_job
+    job = submit_job(store, digits_spec(strategy="random", budget={"candidates": 10, "max_minutes": 0.2}))
+    store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, store.artifacts(trained.id, ArtifactKind.SUPERNET_CHECKPOINT)[0].path)
+    started = time.monotonic()
+    finished = Coordinator(store, evaluator=SlowEvaluator).run_next(job.id)
+    assert time.monotonic() - started < 45  # 12 s of budget, not the 60 s an evaluation takes
+    assert finished.status == "failed" and finished.error.startswith("budget.max_minutes: 0.2 min were spent")
+    spent = [e for e in store.events(job.id) if e.kind == EventKind.TIME_BUDGET]
+    assert len(spent) == 1 and spent[0].data["dropped"] >= 1
+    assert store.counts(job.id)["running"] == 0  # the dropped evaluations' candidates were released
+
+
+def test_more_workers_than_cpus_runs_as_many_evaluators_as_fit(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit_job(store, benchmark_spec(workers=(os.cpu_count() or 1) + 2, budget={"candidates": 12, "max_minutes": 5}))
+    finished = Coordinator(store).run_next(job.id)
+    assert finished.status == "succeeded" and store.counts(job.id)["done"] == 12
+    (note,) = [e for e in store.events(job.id) if e.kind == EventKind.RESOURCES]
+    assert note.data["evaluators"] == note.data["cpus"] < note.data["asked"]
+
+
+def test_ctrl_c_on_nas_run_cancels_the_job(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(benchmark_spec(strategy="random", budget={"candidates": 400})))
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    store = Store(db)
+    run = subprocess.Popen([*NAS, "run", str(spec), "--db", db, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path), start_new_session=True)
+    poll(lambda: store.list_jobs() and store.counts(store.list_jobs()[0].id)["done"] >= 3, 180, "3 results")
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    (job,) = store.list_jobs()
+    assert run.returncode == 130 and f"job {job.id} cancelled (interrupted)" in err, err
+    assert job.status == "cancelled" and store.counts(job.id)["running"] == 0 and store.counts(job.id)["done"] >= 3
+
+
 def test_benchmark_job_through_the_cli(tmp_path):
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(benchmark_spec(workers=2)))
@@ -218,6 +266,51 @@ def test_killed_coordinator_resumes_without_losing_or_repeating_work(tmp_path):
     assert len({c.arch_id for c in candidates}) == 20  # nothing evaluated twice
     assert all(store.get_candidate(i).metrics == metrics and store.get_candidate(i).arch_id == arch for i, (arch, metrics) in before.items())
     assert any(e.kind == "resumed" for e in store.events(job.id))
+
+
+def pause_between_transactions(process: subprocess.Popen, sqlite_file: Path) -> None:
+    """SIGSTOP `process` at a moment it holds no SQLite write lock. (Paused inside a write, it
+    would block every writer of the file: SQLite has one writer at a time, which no fencing can
+    change; PostgreSQL coordinators hold no lock between their short transactions either.)"""
+    import sqlite3
+
+    for _ in range(200):
+        os.kill(process.pid, signal.SIGSTOP)
+        probe = sqlite3.connect(sqlite_file, timeout=0.2, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # it was mid-write: let it finish and try again
+            os.kill(process.pid, signal.SIGCONT)
+            time.sleep(0.02)
+        finally:
+            probe.close()
+    raise AssertionError("could not pause the coordinator between two of its transactions")
+
+
+def test_a_paused_coordinator_that_lost_its_job_stops_quietly(tmp_path):
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    store = Store(db)
+    budget = 400
+    job = submit_job(store, benchmark_spec(strategy="random", budget={"candidates": budget}))
+    first = start_coordinator(db, job.id, tmp_path)
+    poll(lambda: store.counts(job.id)["done"] >= 3, 180, "3 results before the pause")
+    pause_between_transactions(first, tmp_path / "nas.db")  # paused past its heartbeat, as a stalled VM would be
+    try:
+        poll(lambda: heartbeat_stale(store, job.id), 60, "the paused coordinator's heartbeat to go stale")
+        second = start_coordinator(db, job.id, tmp_path)
+        poll(lambda: any(e.kind == "resumed" for e in store.events(job.id)), 120, "the takeover")
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and "Traceback" not in err, err  # it stops quietly
+    assert json.loads(out.splitlines()[-1])["job_id"] == job.id
+    assert second.wait(timeout=300) == 0, second.stderr.read()
+    assert store.get_job(job.id).status == "succeeded"
+    candidates = store.candidates(job.id)
+    assert store.counts(job.id)["running"] == 0 and store.counts(job.id)["done"] == budget  # nothing left running, nothing lost
+    assert len(candidates) == budget and len({c.arch_id for c in candidates}) == budget  # nothing evaluated twice
 
 
 def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):

@@ -34,18 +34,18 @@ def test_every_registered_strategy_builds_from_a_spec_and_proposes(name: str, ta
 
 def test_heartbeat_logs_a_failed_beat_and_keeps_beating(tmp_path, monkeypatch, caplog) -> None:
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = store.create_job({}, "j")
-    store.claim_job("w1")
+    store.create_job({}, "j")
+    claim = store.claim_job("w1").claim
     real_beat, calls = store.heartbeat, []
 
-    def flaky(job_id: int, worker: str) -> bool:  # the database drops the first beat
+    def flaky(job_id: int, worker: str, epoch: int | None = None) -> bool:  # the database drops the first beat
         calls.append(job_id)
         if len(calls) == 1:
             raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
-        return real_beat(job_id, worker)
+        return real_beat(job_id, worker, epoch)
 
     monkeypatch.setattr(store, "heartbeat", flaky)
-    beat = Heartbeat(store, job.id, "w1", interval=0.01)
+    beat = Heartbeat(store, claim, interval=0.01)
     with caplog.at_level(logging.WARNING, logger="nas"):
         beat.start()
         poll(lambda: len(calls) >= 3, 10, "two beats after the failed one")

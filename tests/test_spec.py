@@ -272,3 +272,37 @@ def test_strategy_names_come_from_one_registry() -> None:
 
     assert JobSpec.model_fields["strategy"].annotation.__args__ == STRATEGY_NAMES == tuple(STRATEGIES)
     assert any(f"strategy: 'grid' not in {{{', '.join(STRATEGY_NAMES)}}}" in p for p in problems_of(spec_with(strategy="grid")))
+
+
+def test_task_data_is_checked_at_submission(tmp_path: Path) -> None:
+    import numpy as np
+
+    (tmp_path / "cols.csv").write_text("body,stars\ngood,5\nbad,1\n")
+    (tmp_path / "one.csv").write_text("text,label\ngood,1\nfine,1\n")
+    np.savez(tmp_path / "keys.npz", pictures=np.zeros((2, 8, 8)), labels=np.array([0, 1]))
+    text = {"name": "t", "space": "flexibert"}
+    assert any("task.csv: " in p and "no column 'text'" in p for p in problems_of({**text, "task": {"csv": str(tmp_path / "cols.csv")}}))
+    assert any("only one class ('1')" in p for p in problems_of({**text, "task": {"csv": str(tmp_path / "one.csv")}}))
+    assert any("missing array 'images'" in p for p in problems_of(spec_with(task={"npz": str(tmp_path / "keys.npz")})))
+    parse_spec({**text, "task": {"csv": str(tmp_path / "cols.csv"), "text_column": "body", "label_column": "stars"}})  # the right columns pass
+
+
+def test_a_servers_data_root_confines_task_files_and_hides_its_paths(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    (tmp_path / "secret.csv").write_text("SECRET-1,api_key=hunter2\n1,2\n")
+    (root / "reviews.csv").write_text("body,label\ngood,1\nbad,0\n")
+    text = {"name": "t", "space": "flexibert"}
+
+    def problems(task: dict[str, Any]) -> list[str]:
+        with pytest.raises(SpecError) as info:
+            parse_spec({**text, "task": task}, data_root=root)
+        return info.value.problems
+
+    for outside in (str(tmp_path / "secret.csv"), "../secret.csv", str(tmp_path / "missing.csv")):  # existing or not: one answer
+        (message,) = problems({"csv": outside})
+        assert message == f"task.csv: {outside!r} is not inside the server's data directory; upload the file there and name it relative to it"
+    (message,) = problems({"csv": "reviews.csv"})  # the default column 'text' is missing
+    assert "no column 'text'" in message and "body" not in message and str(root) not in message
+    spec = parse_spec({**text, "task": {"csv": "reviews.csv", "text_column": "body"}}, data_root=root)
+    assert spec.task.csv == str((root / "reviews.csv").resolve())

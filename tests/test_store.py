@@ -394,3 +394,41 @@ def test_store_pareto_matches_brute_force(store: Store) -> None:
     assert store.pareto(store.create_job({}, "empty").id, [("accuracy", True)]) == []
     with pytest.raises(ValueError, match="metric: 'speed' not in"):
         store.pareto(job.id, [("speed", True)])
+
+
+def test_writes_under_a_lost_claim_are_fenced_off(store: Store) -> None:
+    job = store.create_job({}, "j")
+    first = store.claim_job("w1")
+    old = first.claim
+    a, b = store.add_candidates(job.id, [("a", {}), ("b", {})], claim=old)
+    store.start_candidate(a.id, "w1", claim=old)
+    # w1 stops beating (paused, say); w2 takes the job over with the next claim epoch.
+    new = poll(lambda: store.claim_job("w2", stale_after_s=0.05), timeout=30).claim
+    assert (new.worker, new.epoch) == ("w2", old.epoch + 1)
+    before = [(c.id, c.status, c.attempt, c.metrics) for c in store.candidates(job.id)]
+    stale_writes = [
+        lambda: store.add_candidates(job.id, [("c", {})], claim=old),
+        lambda: store.start_candidate(b.id, "w1", claim=old),
+        lambda: store.record_result(a.id, {"accuracy": 0.5}, claim=old),
+        lambda: store.record_failure(a.id, "boom", claim=old),
+        lambda: store.release_candidate(a.id, claim=old),
+        lambda: store.reset_running(job.id, claim=old),
+        lambda: store.finish_job(job.id, "succeeded", claim=old),
+    ]
+    for write in stale_writes:
+        with pytest.raises(ClaimLost, match="claimed by 'w2'"):
+            write()
+    assert [(c.id, c.status, c.attempt, c.metrics) for c in store.candidates(job.id)] == before  # nothing half-written
+    assert not store.heartbeat(job.id, "w1", old.epoch)
+    assert store.reset_running(job.id, claim=new) == 1  # the new holder takes a over
+    store.start_candidate(a.id, "w2", claim=new)
+    finished = store.finish_job(job.id, "succeeded", claim=new)
+    assert finished.status == "succeeded" and store.counts(job.id)["running"] == 0  # nothing left running
+
+
+def test_a_claim_covers_only_its_own_job(store: Store) -> None:
+    mine, other = store.create_job({}, "mine"), store.create_job({}, "other")
+    claim = store.claim_job("w1", job_id=mine.id).claim
+    (candidate,) = store.add_candidates(other.id, [("x", {})])
+    with pytest.raises(ClaimLost, match=f"does not cover job {other.id}"):
+        store.start_candidate(candidate.id, "w1", claim=claim)

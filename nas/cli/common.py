@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from nas.documents import DocumentError, load_json
 from search_spaces import Architecture, ArchValidationError, SearchSpace, get_space
 
 INVALID_INPUT = 2
@@ -66,14 +67,18 @@ def read_documents(path: Path) -> list[tuple[str, Any]]:
     if not text.strip():
         fail(f"{path}: empty file, expected a JSON architecture or JSON lines")
     try:
-        docs = [(str(path), json.loads(text))]
+        docs = [(str(path), load_json(text, str(path)))]
+    except DocumentError as exc:
+        fail(str(exc))
     except json.JSONDecodeError:
         docs = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                docs.append((f"{path}:{number}", json.loads(line)))
+                docs.append((f"{path}:{number}", load_json(line, f"{path}:{number}")))
+            except DocumentError as exc:
+                fail(str(exc))
             except json.JSONDecodeError as exc:
                 fail(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})")
     return [(where, doc["arch"] if isinstance(doc, dict) and "arch" in doc else doc) for where, doc in docs]

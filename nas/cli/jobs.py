@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -69,7 +69,11 @@ def run(
 
     store = open_store(db)
     job = _service_call(submit_job, store, spec)
-    finished = Coordinator(store, ray_address=ray_address, show_progress=progress and sys.stderr.isatty()).run_next(job.id)
+    coordinator = Coordinator(store, ray_address=ray_address, show_progress=progress and sys.stderr.isatty())
+    try:
+        finished = coordinator.run_next(job.id)
+    except KeyboardInterrupt:
+        _interrupted(store, job.id, coordinator.worker)
     summary = job_summary(store, finished or store.get_job(job.id))
     front = pareto_rows(store, job.id) if summary["candidates_done"] else []
     if as_json:
@@ -81,6 +85,19 @@ def run(
         raise typer.Exit(1)
 
 
+def _interrupted(store, job_id: int, worker: str) -> NoReturn:
+    """Ctrl-C during `nas run`: the job ends cancelled at once (not `running` until another
+    coordinator's stale timeout), its results kept; exit 130 as for any interrupted command."""
+    from nas.store import ClaimLost, InvalidTransition
+
+    try:
+        store.finish_job(job_id, JobStatus.CANCELLED, error="interrupted (Ctrl-C in nas run)", worker=worker)
+        sys.stderr.write(f"\njob {job_id} cancelled (interrupted); its results so far are kept: nas status {job_id}\n")
+    except (ClaimLost, InvalidTransition):  # finished meanwhile, or never claimed here
+        sys.stderr.write(f"\ninterrupted; job {job_id} is {store.get_job(job_id).status}\n")
+    raise typer.Exit(130)
+
+
 def submit(spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")], db: DbOption = None) -> None:
     """Queue a job for a coordinator (`nas coordinator`); prints its id."""
     from nas.service import submit_job
@@ -89,21 +106,27 @@ def submit(spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")
     emit({"job_id": job.id, "name": job.name, "status": job.status})
 
 
-def jobs(db: DbOption = None, status_filter: Annotated[str | None, typer.Option("--status", help="Only jobs in this status.")] = None, as_json: JsonOption = False) -> None:
-    """List jobs."""
-    from nas.service import job_summary, list_jobs
+def jobs(
+    db: DbOption = None,
+    status_filter: Annotated[str | None, typer.Option("--status", help="Only jobs in this status.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many jobs (default: all).")] = None,
+    after: Annotated[int | None, typer.Option(min=0, help="Only jobs with a larger id (the last id of the previous page).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List jobs in id order."""
+    from nas.service import job_summaries, list_jobs
 
     store = open_store(db)
-    rows = [job_summary(store, job) for job in _service_call(list_jobs, store, status_filter)]
+    rows = job_summaries(store, _service_call(list_jobs, store, status_filter, limit=limit, after=after))
     if as_json:
         emit(rows)
         return
-    table = Table("id", "name", "status", "space", "strategy", "done", "best")
+    table = Table("id", "name", "status", "space", "strategy", "done", "best (primary objective)")
     for row in rows:
         best = row["best"]["metrics"].get(row["objectives"][0]["metric"]) if row["best"] else None
         primary = row["objectives"][0]["metric"]
         shown = format_metric(primary, best, accuracy_is_fraction=row["task"] != BENCHMARK_TASK)
-        table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), shown and f"{primary} {shown}")
+        table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), shown)
     Console().print(table)
 
 
@@ -157,6 +180,7 @@ def serve(
     port: int = 8000,
     token: Annotated[str | None, typer.Option(envvar="NAS_API_TOKEN", help="Bearer token clients must send.")] = None,
     export_root: Annotated[Path, typer.Option(help="Directory exports are written under.")] = Path("exports"),
+    data_root: Annotated[Path | None, typer.Option(help="The only directory job specs may read task files from [default: <data directory>/data].")] = None,
 ) -> None:
     """The REST API (OpenAPI schema at /docs and /openapi.json). Jobs it accepts are run by `nas coordinator`."""
     from nas.api import serve as serve_api
@@ -164,7 +188,7 @@ def serve(
     if not token:
         fail("--token: required (or set NAS_API_TOKEN); requests must send 'Authorization: Bearer <token>'")
     open_store(db)  # migrations and a clear error before the server starts
-    serve_api(db, host, port, token, export_root)
+    serve_api(db, host, port, token, export_root, data_root)
 
 
 def pareto(

@@ -70,11 +70,16 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+MAX_OUT_CHARS, MAX_NAME_BYTES = 1024, 255  # what every filesystem the service runs on accepts
+
+
 def resolve_export_dir(base: Path, requested: str) -> Path:
     """`requested` (relative to `base`, or absolute inside it) as a resolved path strictly inside
     `base`. `..` and symlinks are resolved first, so neither can lead out of `base`."""
     if not requested or "\0" in requested:
         raise ValueError("out: must be a non-empty path inside the export directory")
+    if len(requested) > MAX_OUT_CHARS or any(len(part.encode()) > MAX_NAME_BYTES for part in Path(requested).parts):
+        raise ValueError(f"out: at most {MAX_OUT_CHARS} characters, each directory name at most {MAX_NAME_BYTES} bytes")
     root = Path(base).resolve()
     target = (root / requested).resolve()  # an absolute `requested` replaces root here
     if target == root or not target.is_relative_to(root):

@@ -21,11 +21,11 @@ _CHEAPEST_MAX_DRAWS = 5000
 _KIND_PHRASE = {"text": "a text", "image": "an image"}
 
 
-def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: list[str]) -> dict[str, Any]:
+def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: list[str], data_root: Path | None = None) -> dict[str, Any]:
     """Check what depends on several fields, appending to `problems`, and return the fields with
     their defaults resolved. `fields` holds only the structurally valid fields."""
     out = {name: value for name, value in fields.items()}
-    task = _check_task(fields["task"], base_dir, problems) if "task" in fields else None
+    task = _check_task(fields["task"], base_dir, problems, data_root) if "task" in fields else None
     if task is not None:
         out["task"] = task
     benchmark = task is not None and task.is_benchmark
@@ -34,10 +34,11 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
     if space is not None:
         out["preset"] = space.preset
 
+    first_at: dict[str, int] = {}
     for i, objective in enumerate(fields.get("objectives", [])):
-        earlier = [j for j, o in enumerate(fields["objectives"][:i]) if o.metric == objective.metric]
-        if earlier:
-            problems.append(f"objectives[{i}].metric: {objective.metric!r} repeats objectives[{earlier[0]}]; each metric once")
+        earlier = first_at.setdefault(objective.metric, i)
+        if earlier != i:
+            problems.append(f"objectives[{i}].metric: {objective.metric!r} repeats objectives[{earlier}]; each metric once")
         if benchmark and objective.metric not in BENCHMARK_METRICS:
             problems.append(f"objectives[{i}].metric: {objective.metric!r} is not available in benchmark mode (task {BENCHMARK_TASK}); choose from {choices(BENCHMARK_METRICS)}")
 
@@ -62,9 +63,13 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
     return out
 
 
-def _check_task(task: TaskSpec, base_dir: Path, problems: list[str]) -> TaskSpec | None:
+def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: Path | None = None) -> TaskSpec | None:
     """The task with file paths made absolute and the text columns' defaults filled; None (after
-    recording why) if it does not name one known task or one file."""
+    recording why) if it does not name one known task or one file. Its data is read as far as
+    needed to know it will load (columns, arrays, two classes).
+
+    With `data_root` (a server's), a file must lie inside it, relative paths are taken from it, and
+    messages quote the path as given, never the server's own paths or the file's content."""
     given = [key for key in ("name", *FILE_FORMATS) if getattr(task, key) is not None]
     if len(given) != 1:
         problems.append(f"task: give a task name, or exactly one of {choices(FILE_FORMATS)} with a path; got {choices(given) if given else 'none'}")
@@ -77,12 +82,18 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str]) -> TaskSpec
             problems.append(f"task: {task.name!r} not in {choices(known)}; or give a file: {{csv: path}}, {{jsonl: path}} or {{npz: path}}")
             return None
     else:
-        path = Path(getattr(task, key)).expanduser()
-        path = path if path.is_absolute() else base_dir / path
+        requested = getattr(task, key)
+        path = _task_path(requested, base_dir, data_root)
+        shown = repr(requested) if data_root is not None else str(path)
+        if path is None:
+            problems.append(f"task.{key}: {requested!r} is not inside the server's data directory; upload the file there and name it relative to it")
+            return None
         if not path.exists():
-            problems.append(f"task.{key}: file not found: {path}")
-        elif not path.is_file():
-            problems.append(f"task.{key}: not a file: {path}")
+            problems.append(f"task.{key}: file not found: {shown}")
+            return None
+        if not path.is_file():
+            problems.append(f"task.{key}: not a file: {shown}")
+            return None
         updates[key] = str(path.resolve())
     if key in ("csv", "jsonl"):
         updates["text_column"] = task.text_column or "text"
@@ -91,7 +102,32 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str]) -> TaskSpec
         for column in ("text_column", "label_column"):
             if getattr(task, column) is not None:
                 problems.append(f"task.{column}: only csv and jsonl tasks have columns")
-    return task.model_copy(update=updates)
+    checked = task.model_copy(update=updates)
+    if key != "name" or checked.name == "fashion-mnist":
+        _check_data(checked, key, data_root, problems)
+    return checked
+
+
+def _task_path(requested: str, base_dir: Path, data_root: Path | None) -> Path | None:
+    """The file a task names; None if a server's data root is given and it lies outside."""
+    if data_root is None:
+        path = Path(requested).expanduser()
+        return path if path.is_absolute() else base_dir / path
+    root = data_root.resolve()
+    path = (root / requested).resolve()  # `..` and symlinks resolved before the check
+    return path if path.is_relative_to(root) and path != root else None
+
+
+def _check_data(task: TaskSpec, key: str, data_root: Path | None, problems: list[str]) -> None:
+    from nas.tasks.data import TaskDataError, check_task_data  # reads the data: only file tasks pay
+
+    try:
+        check_task_data(task.to_load_spec())
+    except TaskDataError as exc:
+        message = str(exc)
+        if data_root is not None:  # a client sees its own name for the file, and no content of it
+            message = message.replace(str(getattr(task, key)), repr(Path(getattr(task, key)).name)).split("; columns are")[0].split("; found")[0]
+        problems.append(f"task.{key}: {message}" if key != "name" else f"task: {message}")
 
 
 def _check_space(fields: dict[str, Any], task: TaskSpec | None, problems: list[str]) -> SearchSpace | None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
 from nas.job.metrics import GOALS, METRICS
+from search_spaces.validation import describe
 from surrogates.registry import STRATEGY_NAMES
 
 
@@ -40,6 +41,10 @@ def format_error(error: ErrorDetails, root: type[BaseModel]) -> str:
         sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()))
         return f"{path}: {describe(value)} must be {sign} {bound}"
+    if kind == "finite_number":
+        return f"{path}: {describe(value)} is not a finite number"
+    if kind == "too_long":
+        return f"{path}: {ctx.get('actual_length')} items; at most {ctx.get('max_length')}"
     if kind in ("too_short", "string_too_short"):
         return f"{path}: must not be empty"
     if kind == "string_too_long":
@@ -89,7 +94,3 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def choices(values: Any) -> str:
     return "{" + ", ".join(str(v) for v in values) + "}"
 
-
-def describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

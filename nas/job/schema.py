@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nas.job.errors import describe
 from nas.job.metrics import GOALS, METRICS, default_goal
@@ -18,11 +18,13 @@ from surrogates.base import Objective
 from surrogates.registry import STRATEGY_NAMES
 
 BENCHMARK_SPACE, BENCHMARK_PRESET = "flexibert", "nas-bench-bert"
+MAX_WORKERS = 256  # evaluator actors of one job
 
 
 class _Strict(BaseModel):
-    # strict: YAML's `true` is not a count and "5" is not a number.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # strict: YAML's `true` is not a count and "5" is not a number; infinities and NaN are no
+    # budget, limit or rate.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class ObjectiveSpec(_Strict):
@@ -95,7 +97,7 @@ class Constraints(_Strict):
 
 
 class Budget(_Strict):
-    candidates: int = Field(100, ge=1)
+    candidates: int = Field(100, ge=1, le=1_000_000)
     max_minutes: float | None = Field(None, gt=0)
 
 
@@ -157,13 +159,20 @@ class JobSpec(_Strict):
     space: str
     preset: str | None = None  # parse_spec fills the space's default (nas-bench-bert in benchmark mode)
     task: TaskSpec
-    objectives: list[ObjectiveSpec] = Field(default_factory=lambda: [ObjectiveSpec(metric="accuracy")], min_length=1)
+    objectives: list[ObjectiveSpec] = Field(default_factory=lambda: [ObjectiveSpec(metric="accuracy")], min_length=1, max_length=len(METRICS))
     constraints: Constraints = Constraints()
     strategy: Literal[STRATEGY_NAMES] = "boshnas"  # type: ignore[valid-type]
     budget: Budget = Budget()
     supernet: SupernetSpec | None = None  # parse_spec fills the defaults, except in benchmark mode
-    workers: int = Field(1, ge=1)
-    seed: int = Field(0, ge=0)
+    workers: int = Field(1, ge=1, le=MAX_WORKERS)
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # what every RNG the search seeds accepts
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, name: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise ValueError("must not contain control characters (newlines, tabs, NUL, ...)")
+        return name
 
     @property
     def is_benchmark(self) -> bool:

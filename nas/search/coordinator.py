@@ -30,7 +30,7 @@ from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
 from nas.search.heartbeat import Heartbeat
 from nas.search.supernet_task import train_supernet
-from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, EventKind, JobRecord, JobStatus, Store
+from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, ClaimLost, EventKind, JobRecord, JobStatus, Store
 from search_spaces import SearchSpace, TaskShape
 from surrogates.base import Strategy
 
@@ -81,14 +81,21 @@ class Coordinator:
 
     # ---- one job ----
     def run_job(self, job: JobRecord) -> JobRecord:
-        logger.info("job %d (%s): claimed by %s", job.id, job.name, self.worker)
-        heartbeat = Heartbeat(self.store, job.id, self.worker, min(HEARTBEAT_S, self.stale_after_s / 4))
+        """Run a job this coordinator has just claimed (`job` as `claim_job` returned it: its
+        claim is the fencing token of every write below)."""
+        claim = job.claim
+        if claim is None or claim.worker != self.worker:
+            raise ValueError(f"job {job.id} is not claimed by this coordinator ({self.worker})")
+        logger.info("job %d (%s): claimed by %s (claim %d)", job.id, job.name, self.worker, claim.epoch)
+        heartbeat = Heartbeat(self.store, claim, min(HEARTBEAT_S, self.stale_after_s / 4))
         heartbeat.start()
         try:
             outcome = self._search(job, heartbeat)
+        except ClaimLost:  # a write was fenced off: another coordinator has the job now
+            outcome = None
         except Exception as exc:  # the job fails with the reason; the coordinator lives on
             logger.exception("job %d failed", job.id)
-            error = f"{type(exc).__name__}: {exc}"
+            error = _failure(exc)
             self.store.add_event(job.id, EventKind.ERROR, error, {"traceback": traceback.format_exc()})
             outcome = (JobStatus.FAILED, error)
         finally:
@@ -98,11 +105,15 @@ class Coordinator:
             return self.store.get_job(job.id)
         status, error = outcome
         logger.info("job %d: %s%s", job.id, status, f" ({error})" if error else "")
-        return self.store.finish_job(job.id, status, error=error, worker=self.worker)
+        try:
+            return self.store.finish_job(job.id, status, error=error, claim=claim)
+        except ClaimLost:
+            logger.warning("job %d: another coordinator took it over before it finished here", job.id)
+            return self.store.get_job(job.id)
 
     def _search(self, job: JobRecord, heartbeat: Heartbeat) -> Outcome:
         spec = JobSpec.from_stored(job.spec)
-        self.store.reset_running(job.id)
+        self.store.reset_running(job.id, claim=job.claim)
         init_ray(self.ray_address)
         space = spec.search_space()
         if spec.is_benchmark:
@@ -124,11 +135,25 @@ class Coordinator:
             shape = type(space.default_task())(**meta["task"]["shape"])
             evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint,), None
         strategy = self._strategy(job, spec, space, shape, pool)
-        evaluators = EvaluatorPool(evaluator, args, spec.workers)
+        evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec))
         try:
             return self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat)
         finally:
             evaluators.shutdown()
+
+    def _actor_count(self, job: JobRecord, spec: JobSpec) -> int:
+        """`spec.workers`, or as many one-CPU evaluators as the cluster can ever place: an actor
+        Ray cannot schedule would hold its candidates forever."""
+        import ray
+
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if spec.workers <= cpus:
+            return spec.workers
+        count = max(1, cpus)
+        message = f"workers: {spec.workers} asked, but the Ray cluster has {cpus} CPUs; running {count} evaluator{'s' * (count > 1)}"
+        logger.warning("job %d: %s", job.id, message)
+        self.store.add_event(job.id, EventKind.RESOURCES, message, {"asked": spec.workers, "cpus": cpus, "evaluators": count})
+        return count
 
     def _strategy(self, job: JobRecord, spec: JobSpec, space: SearchSpace, shape: TaskShape, pool: list | None) -> Strategy:
         """The spec's strategy, told every stored result: it becomes what it was before a restart."""
@@ -182,7 +207,7 @@ class Coordinator:
         return str(directory)
 
     def _evaluate_loop(self, job: JobRecord, spec: JobSpec, space: SearchSpace, strategy: Strategy, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
-        budget = spec.budget.candidates
+        budget, claim = spec.budget.candidates, job.claim
         deadline = _deadline(self.store.get_job(job.id), spec)
         primary = spec.surrogate_objectives()[0]
         with self._progress() as progress:
@@ -191,29 +216,29 @@ class Coordinator:
                 if heartbeat.lost.is_set():
                     return None
                 if self.store.get_job(job.id).cancel_requested:
-                    self.store.reset_running(job.id)  # unfinished evaluations are dropped, finished ones stay
+                    self.store.reset_running(job.id, claim=claim)  # unfinished evaluations are dropped, finished ones stay
                     return JobStatus.CANCELLED, None
                 finished = self._finished(job.id)
                 if finished >= budget:
                     return JobStatus.SUCCEEDED, None
-                out_of_time = deadline is not None and time.time() >= deadline
-                if out_of_time and not evaluators.in_flight:
-                    return self._time_spent(job, spec, finished)
-                if not out_of_time:
-                    self._dispatch(job, strategy, evaluators, budget - finished)
+                if deadline is not None and time.time() >= deadline:
+                    # Evaluations still in flight are dropped (their actors are killed on the
+                    # way out) and finishing the job releases their candidates.
+                    return self._time_spent(job, spec, finished, len(evaluators.in_flight))
+                self._dispatch(job, strategy, evaluators, budget - finished)
                 if not evaluators.in_flight:
                     self.store.add_event(job.id, EventKind.EXHAUSTED, f"no candidates left to evaluate after {finished}")
                     return JobStatus.SUCCEEDED, None
                 for outcome in evaluators.wait(timeout=1.0):
                     if isinstance(outcome, Evaluated):
-                        self.store.record_result(outcome.flight.candidate.id, outcome.metrics, outcome.seconds)
+                        self.store.record_result(outcome.flight.candidate.id, outcome.metrics, outcome.seconds, claim=claim)
                         strategy.tell(space.validate(outcome.flight.candidate.arch), outcome.metrics)
                     elif isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
-                        self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts)
+                        self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                     elif isinstance(outcome, Died):
-                        self.store.record_failure(outcome.running.candidate.id, outcome.reason, self.max_attempts)
+                        self.store.record_failure(outcome.running.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                         for queued in outcome.queued:
-                            self.store.release_candidate(queued.candidate.id)
+                            self.store.release_candidate(queued.candidate.id, claim=claim)
                 if self.show_progress:
                     best = self.store.best(job.id, primary.metric, primary.maximize)
                     best_text = f"best {primary.metric} {best.metrics[primary.metric]:.4g}" if best else ""
@@ -223,8 +248,9 @@ class Coordinator:
         counts = self.store.counts(job_id)
         return counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0)
 
-    def _time_spent(self, job: JobRecord, spec: JobSpec, finished: int) -> Outcome:
-        self.store.add_event(job.id, EventKind.TIME_BUDGET, f"max_minutes={spec.budget.max_minutes} spent after {finished} candidates")
+    def _time_spent(self, job: JobRecord, spec: JobSpec, finished: int, dropped: int) -> Outcome:
+        dropped_text = f"; {dropped} evaluation{'s' * (dropped != 1)} in flight dropped" if dropped else ""
+        self.store.add_event(job.id, EventKind.TIME_BUDGET, f"max_minutes={spec.budget.max_minutes} spent after {finished} candidates{dropped_text}", {"dropped": dropped})
         if self.store.counts(job.id).get(CandidateStatus.DONE, 0) == 0:  # a job that found nothing has not succeeded
             spent_on, remedy = ("training the supernet", "raise it or lower supernet.epochs") if spec.supernet is not None else ("starting up", "raise it")
             return JobStatus.FAILED, f"budget.max_minutes: {spec.budget.max_minutes} min were spent {spent_on} before any candidate was evaluated; {remedy}"
@@ -247,13 +273,22 @@ class Coordinator:
                 asked = strategy.ask(wanted, pending=pending)
                 if not asked:
                     return
-                self.store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in asked])
+                self.store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in asked], claim=job.claim)
                 continue
-            evaluators.send(self.store.start_candidate(queued[0].id, self.worker))
+            evaluators.send(self.store.start_candidate(queued[0].id, self.worker, claim=job.claim))
             flying.add(queued[0].id)
 
     def _progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not self.show_progress, transient=False)
+
+
+def _failure(exc: Exception) -> str:
+    """'Type: message' of what failed the job; of a Ray task's error, its cause (Ray's own text
+    carries the worker's traceback, which the job's error event keeps instead)."""
+    cause = getattr(exc, "cause", None)
+    cause = cause if isinstance(cause, BaseException) else exc
+    text = str(cause).strip()
+    return f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _deadline(job: JobRecord, spec: JobSpec) -> float | None:

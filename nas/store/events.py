@@ -19,5 +19,6 @@ class EventKind(StrEnum):
     SUPERNET_RESUMED = "supernet_resumed"
     SUPERNET_TRAINED = "supernet_trained"
     TIME_BUDGET = "time_budget"
+    RESOURCES = "resources"  # fewer evaluators than asked: the cluster cannot place them all
     EXHAUSTED = "exhausted"
     ERROR = "error"  # a job failed on an unexpected exception; its data holds the traceback

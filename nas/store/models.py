@@ -16,7 +16,7 @@ from nas.store.statuses import CANDIDATE_STATUSES, JOB_STATUSES
 # best-of queries read plain columns.
 
 # The Alembic revision these models describe; a test checks it is the migrations' head.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -59,6 +59,9 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     claimed_by: Mapped[str | None] = mapped_column(Text)
+    # Raised by every claim: a write on behalf of a claim checks it, so a coordinator that lost the
+    # job (paused past its heartbeat) cannot write once another has taken over.
+    claim_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]

@@ -55,6 +55,7 @@ class JobRecord:
     status: str  # queued | running | succeeded | failed | cancelled
     cancel_requested: bool
     claimed_by: str | None
+    claim_epoch: int
     heartbeat_at: datetime | None
     created_at: datetime
     started_at: datetime | None
@@ -64,6 +65,21 @@ class JobRecord:
     @property
     def finished(self) -> bool:
         return self.finished_at is not None
+
+    @property
+    def claim(self) -> Claim | None:
+        """The claim this snapshot shows (None before the first claim)."""
+        return Claim(self.id, self.claimed_by, self.claim_epoch) if self.claimed_by is not None else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who holds a running job, and which of its claims this is: the fencing token that every
+    write on the holder's behalf carries."""
+
+    job_id: int
+    worker: str
+    epoch: int
 
 
 @dataclass(frozen=True)

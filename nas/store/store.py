@@ -42,6 +42,7 @@ from nas.store.records import (
     ArtifactRecord,
     CandidateNotFound,
     CandidateRecord,
+    Claim,
     ClaimLost,
     DuplicateArchitecture,
     EventRecord,
@@ -114,10 +115,15 @@ class Store:
         with self._read() as s:
             return _record(JobRecord, self._job(s, job_id))
 
-    def list_jobs(self, status: str | None = None) -> list[JobRecord]:
+    def list_jobs(self, status: str | None = None, limit: int | None = None, after: int | None = None) -> list[JobRecord]:
+        """Jobs in id order, optionally one status; a page of at most `limit` with ids above `after`."""
         query = select(Job).order_by(Job.id)
         if status is not None:
             query = query.where(Job.status == _allowed("status", status, JOB_STATUSES))
+        if after is not None:
+            query = query.where(Job.id > min(max(after, 0), MAX_ROW_ID))
+        if limit is not None:
+            query = query.limit(limit)
         with self._read() as s:
             return [_record(JobRecord, job) for job in s.scalars(query)]
 
@@ -144,7 +150,9 @@ class Store:
             claimed = s.execute(
                 update(Job)
                 .where(Job.id == row.id, claimable)  # re-checked: a guard should the row have moved on
-                .values(status=JobStatus.RUNNING, claimed_by=worker, heartbeat_at=now, started_at=func.coalesce(Job.started_at, now))
+                .values(
+                    status=JobStatus.RUNNING, claimed_by=worker, claim_epoch=Job.claim_epoch + 1, heartbeat_at=now, started_at=func.coalesce(Job.started_at, now)
+                )
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:
@@ -155,13 +163,15 @@ class Store:
                 self._event(s, row.id, EventKind.CLAIMED, f"claimed by {worker}", {"worker": worker}, at=now)
             return _record(JobRecord, s.get_one(Job, row.id, populate_existing=True))
 
-    def heartbeat(self, job_id: int, worker: str) -> bool:
-        """Refresh `worker`'s claim; False if the job is no longer running under it (claimed by
-        another worker after this one was presumed dead, or finished)."""
+    def heartbeat(self, job_id: int, worker: str, epoch: int | None = None) -> bool:
+        """Refresh `worker`'s claim (the claim of that `epoch`, if given); False if the job is no
+        longer running under it (claimed by another worker after this one was presumed dead, or
+        finished)."""
         with self._write() as s:
+            fenced = [Job.claim_epoch == epoch] if epoch is not None else []
             result = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.claimed_by == worker)
+                .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.claimed_by == worker, *fenced)
                 .values(heartbeat_at=utc_now())
                 .execution_options(synchronize_session=False)
             )
@@ -184,28 +194,37 @@ class Store:
                 self._event(s, job_id, EventKind.CANCEL_REQUESTED, f"cancel requested; {job.claimed_by} stops it", at=now)
             return _record(JobRecord, job)
 
-    def finish_job(self, job_id: int, status: str, error: str | None = None, worker: str | None = None) -> JobRecord:
-        """End a queued or running job as succeeded | failed | cancelled. With `worker`, only if it
-        still holds the claim (else ClaimLost)."""
+    def finish_job(self, job_id: int, status: str, error: str | None = None, worker: str | None = None, claim: Claim | None = None) -> JobRecord:
+        """End a queued or running job as succeeded | failed | cancelled. With `worker` (or a
+        `claim`), only if it still holds the claim (else ClaimLost). Candidates still running go
+        back to `proposed`: a finished job leaves nothing in flight."""
         _allowed("status", status, FINISHED_JOB_STATUSES)
         now = utc_now()
         with self._write() as s:
+            if claim is not None:
+                self._fence(s, claim)
             job = self._job(s, job_id, lock=True)
             if job.status in FINISHED_JOB_STATUSES:
                 raise InvalidTransition(f"job {job_id} already finished as {job.status}; cannot finish it as {status}")
             if worker is not None and job.claimed_by != worker:
                 raise ClaimLost(f"job {job_id} is claimed by {job.claimed_by!r}, not {worker!r}")
+            self._release_running(s, job_id)
             job.status, job.error, job.finished_at = status, error, now
             self._event(s, job_id, EventKind.FINISHED, f"{status}" + (f": {error}" if error else ""), {"status": status}, at=now)
             return _record(JobRecord, job)
 
     # ---- candidates ----
 
-    def add_candidates(self, job_id: int, archs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[CandidateRecord]:
+    def add_candidates(self, job_id: int, archs: Sequence[tuple[str, Mapping[str, Any]]], claim: Claim | None = None) -> list[CandidateRecord]:
         """Propose (arch_id, arch) pairs, numbered after the job's last candidate. An architecture
-        already in the job, or repeated in `archs`, fails the whole batch (DuplicateArchitecture)."""
+        already in the job, or repeated in `archs`, fails the whole batch (DuplicateArchitecture).
+
+        Every candidate write takes the writer's `claim`: if another coordinator has claimed the
+        job since, the write raises ClaimLost and changes nothing."""
         now = utc_now()
         with self._write() as s:
+            if claim is not None:
+                self._fence(s, claim, job_id)
             job = self._job(s, job_id, lock=True)  # the lock serialises numbering of concurrent batches
             if job.status in FINISHED_JOB_STATUSES:
                 raise InvalidTransition(f"job {job_id} is {job.status}; no new candidates")
@@ -223,31 +242,31 @@ class Store:
         with self._read() as s:
             return _candidate_record(self._candidate(s, candidate_id))
 
-    def start_candidate(self, candidate_id: int, worker: str) -> CandidateRecord:
+    def start_candidate(self, candidate_id: int, worker: str, claim: Claim | None = None) -> CandidateRecord:
         """proposed -> running: one more attempt, by `worker`."""
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect=CandidateStatus.PROPOSED, action="start")
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.PROPOSED, action="start", claim=claim)
             row.status, row.worker, row.started_at, row.attempt = CandidateStatus.RUNNING, worker, utc_now(), row.attempt + 1
             row.error = None
             return _candidate_record(row)
 
-    def record_result(self, candidate_id: int, metrics: Mapping[str, Any], eval_seconds: float | None = None) -> CandidateRecord:
+    def record_result(self, candidate_id: int, metrics: Mapping[str, Any], eval_seconds: float | None = None, claim: Claim | None = None) -> CandidateRecord:
         """running -> done with `metrics`: the METRICS keys fill their columns, others go to JSON."""
         columns, extra = _split_metrics(metrics)
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a result for")
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a result for", claim=claim)
             for name, value in columns.items():
                 setattr(row, name, value)
             row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, CandidateStatus.DONE, utc_now(), eval_seconds, None
             return _candidate_record(row)
 
-    def record_failure(self, candidate_id: int, reason: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> str:
+    def record_failure(self, candidate_id: int, reason: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, claim: Claim | None = None) -> str:
         """A running attempt failed: back to `proposed` for a retry while attempts < max_attempts,
         else `failed`. The reason is kept either way. Returns the status after."""
         if max_attempts < 1:
             raise ValueError(f"max_attempts: {max_attempts} must be >= 1")
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a failure for")
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a failure for", claim=claim)
             row.error = reason
             if row.attempt < max_attempts:
                 row.status, row.worker, row.started_at = CandidateStatus.PROPOSED, None, None
@@ -255,26 +274,22 @@ class Store:
                 row.status, row.finished_at = CandidateStatus.FAILED, utc_now()
             return row.status
 
-    def release_candidate(self, candidate_id: int) -> CandidateRecord:
+    def release_candidate(self, candidate_id: int, claim: Claim | None = None) -> CandidateRecord:
         """running -> proposed, the attempt given back: it was dispatched to a worker that died
         before starting it, so it never ran."""
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="release")
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="release", claim=claim)
             row.status, row.worker, row.started_at, row.attempt = CandidateStatus.PROPOSED, None, None, max(0, row.attempt - 1)
             return _candidate_record(row)
 
-    def reset_running(self, job_id: int) -> int:
+    def reset_running(self, job_id: int, claim: Claim | None = None) -> int:
         """Candidates left `running` by a dead coordinator go back to `proposed` (their attempt
         count kept). Returns how many."""
         with self._write() as s:
+            if claim is not None:
+                self._fence(s, claim, job_id)
             self._job(s, job_id)
-            result = s.execute(
-                update(Candidate)
-                .where(Candidate.job_id == job_id, Candidate.status == CandidateStatus.RUNNING)
-                .values(status=CandidateStatus.PROPOSED, worker=None, started_at=None)
-                .execution_options(synchronize_session=False)
-            )
-            return result.rowcount
+            return self._release_running(s, job_id)
 
     def candidates(self, job_id: int, status: str | None = None) -> list[CandidateRecord]:
         """The job's candidates in proposal order."""
@@ -292,6 +307,18 @@ class Store:
             self._job(s, job_id)
             found = {status: n for status, n in s.execute(query)}
         return {status: found.get(status, 0) for status in CANDIDATE_STATUSES}
+
+    def counts_of(self, job_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+        """`counts` of several jobs in one query (job lists); unknown ids are left out."""
+        found: dict[int, dict[str, int]] = {}
+        with self._read() as s:
+            for chunk in _chunks(sorted(set(job_ids))):
+                for job_id in s.scalars(select(Job.id).where(Job.id.in_(chunk))):
+                    found[job_id] = dict.fromkeys(CANDIDATE_STATUSES, 0)
+                query = select(Candidate.job_id, Candidate.status, func.count()).where(Candidate.job_id.in_(chunk)).group_by(Candidate.job_id, Candidate.status)
+                for job_id, status, n in s.execute(query):
+                    found[job_id][status] = n
+        return found
 
     def best(self, job_id: int, metric: str, maximize: bool) -> CandidateRecord | None:
         """The done candidate with the best `metric` (the earliest proposed among ties)."""
@@ -384,18 +411,47 @@ class Store:
     # ---- helpers (inside a transaction) ----
 
     def _job(self, s: Session, job_id: int, lock: bool = False) -> Job:
+        if not _is_row_id(job_id):  # no such row, and the database would reject the number itself
+            raise JobNotFound(job_id)
         job = s.get(Job, job_id, with_for_update=lock)  # FOR UPDATE on PostgreSQL; SQLite's write lock is already held
         if job is None:
             raise JobNotFound(job_id)
         return job
 
-    def _candidate(self, s: Session, candidate_id: int, expect: str | None = None, action: str = "") -> Candidate:
+    def _candidate(self, s: Session, candidate_id: int, expect: str | None = None, action: str = "", claim: Claim | None = None) -> Candidate:
+        if not _is_row_id(candidate_id):
+            raise CandidateNotFound(candidate_id)
         row = s.get(Candidate, candidate_id, with_for_update=expect is not None)  # a status change follows
         if row is None:
             raise CandidateNotFound(candidate_id)
+        if claim is not None:
+            self._fence(s, claim, row.job_id)
         if expect is not None and row.status != expect:
             raise InvalidTransition(f"cannot {action} candidate {candidate_id}: it is {row.status}, not {expect}")
         return row
+
+    @staticmethod
+    def _fence(s: Session, claim: Claim, job_id: int | None = None) -> None:
+        """ClaimLost unless `claim` still holds its job (running, same worker, same epoch). The row
+        is locked (PostgreSQL; SQLite's writer holds the database) until the write commits, so a
+        takeover cannot slip in between this check and the write."""
+        if job_id is not None and job_id != claim.job_id:
+            raise ClaimLost(f"the claim on job {claim.job_id} does not cover job {job_id}")
+        row = s.execute(select(Job.status, Job.claimed_by, Job.claim_epoch).where(Job.id == claim.job_id).with_for_update()).first()
+        if row is None:
+            raise JobNotFound(claim.job_id)
+        if (row.status, row.claimed_by, row.claim_epoch) != (JobStatus.RUNNING, claim.worker, claim.epoch):
+            raise ClaimLost(f"job {claim.job_id} is {row.status}, claimed by {row.claimed_by!r} (claim {row.claim_epoch}); {claim.worker!r} held claim {claim.epoch}")
+
+    @staticmethod
+    def _release_running(s: Session, job_id: int) -> int:
+        result = s.execute(
+            update(Candidate)
+            .where(Candidate.job_id == job_id, Candidate.status == CandidateStatus.RUNNING)
+            .values(status=CandidateStatus.PROPOSED, worker=None, started_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount
 
     @staticmethod
     def _next_seq(s: Session, job_id: int) -> int:
@@ -421,6 +477,14 @@ class Store:
 
 
 # ---- conversions ----
+
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL
+
+
+def _is_row_id(value: int) -> bool:
+    return isinstance(value, int) and 1 <= value <= MAX_ROW_ID
+
+
 
 
 def _record(kind: type[R], row: Any) -> R:

@@ -168,7 +168,7 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def _fashion_mnist(seed: int) -> TaskData:
+def _fashion_mnist_files() -> list[Path]:
     files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
     missing = [f for f in files if not (FASHION_MNIST_DIR / f).exists()]
     if missing:
@@ -176,7 +176,11 @@ def _fashion_mnist(seed: int) -> TaskData:
             f"task fashion-mnist: {', '.join(missing)} not found in {FASHION_MNIST_DIR}; "
             "install the data with: sudo apt-get install dataset-fashion-mnist"
         )
-    train_x, train_y, test_x, test_y = (_read_idx(FASHION_MNIST_DIR / f) for f in files)
+    return [FASHION_MNIST_DIR / f for f in files]
+
+
+def _fashion_mnist(seed: int) -> TaskData:
+    train_x, train_y, test_x, test_y = (_read_idx(path) for path in _fashion_mnist_files())
     return _image_task(
         "fashion-mnist",
         train_x.astype(np.float32) / 255.0,
@@ -189,6 +193,13 @@ def _fashion_mnist(seed: int) -> TaskData:
 
 
 def _npz_task(path: Path, seed: int) -> TaskData:
+    images, label_ids, classes = _read_npz(path)
+    peak = float(np.abs(images).max()) or 1.0
+    return _image_task(path.stem, images / peak, label_ids, seed, classes, max_value=peak)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Validated images (n, channels, size, size) as float32, label ids and class names."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -214,8 +225,7 @@ def _npz_task(path: Path, seed: int) -> TaskData:
     if not np.isfinite(images).all():
         raise TaskDataError(f"{path}: images contain NaN or infinite values")
     label_ids, classes = _label_ids([str(v) for v in labels.tolist()], path)
-    peak = float(np.abs(images).max()) or 1.0
-    return _image_task(path.stem, images / peak, label_ids, seed, classes, max_value=peak)
+    return images, label_ids, classes
 
 
 # ---- text ----
@@ -282,13 +292,37 @@ def _read_table(path: Path, fmt: str) -> list[dict[str, Any]]:
 
 
 def _user_task(spec: Mapping[str, Any], seed: int, workdir: Path, vocab_size: int, max_len: int) -> TaskData:
-    formats = [key for key in ("csv", "jsonl", "npz") if key in spec]
-    if len(formats) != 1:
-        raise TaskDataError("task: give exactly one of csv, jsonl or npz (e.g. {csv: reviews.csv, text_column: text, label_column: label})")
-    fmt = formats[0]
-    path = Path(spec[fmt])
+    fmt, path = _user_file(spec)
     if fmt == "npz":
         return _npz_task(path, seed)
+    texts, labels, classes = _read_texts(spec, fmt, path)
+    return _text_task(path.stem, texts, labels, classes, seed, workdir, vocab_size, max_len)
+
+
+def check_task_data(spec: str | Mapping[str, Any]) -> None:
+    """Read what a task's data must provide (files present, columns or arrays there, at least two
+    classes) without preparing it for training: TaskDataError, with `load_task`'s message, for
+    what would fail later. Submission runs this so a job does not fail inside a Ray task."""
+    if isinstance(spec, str):
+        if spec == "fashion-mnist":
+            _fashion_mnist_files()
+        return
+    fmt, path = _user_file(spec)
+    if fmt == "npz":
+        _read_npz(path)
+    else:
+        _read_texts(spec, fmt, path)
+
+
+def _user_file(spec: Mapping[str, Any]) -> tuple[str, Path]:
+    formats = [key for key in FILE_FORMATS if key in spec]
+    if len(formats) != 1:
+        raise TaskDataError("task: give exactly one of csv, jsonl or npz (e.g. {csv: reviews.csv, text_column: text, label_column: label})")
+    return formats[0], Path(spec[formats[0]])
+
+
+def _read_texts(spec: Mapping[str, Any], fmt: str, path: Path) -> tuple[list[str], np.ndarray, list[str]]:
+    """The texts, label ids and class names of a csv / jsonl task, every row checked."""
     text_column, label_column = spec.get("text_column", "text"), spec.get("label_column", "label")
     rows = _read_table(path, fmt)
     if not rows:
@@ -307,7 +341,7 @@ def _user_task(spec: Mapping[str, Any], seed: int, workdir: Path, vocab_size: in
         texts.append(text)
         raw_labels.append(str(label))
     labels, classes = _label_ids(raw_labels, path)
-    return _text_task(path.stem, texts, labels, classes, seed, workdir, vocab_size, max_len)
+    return texts, labels, classes
 
 
 def _label_ids(raw: list[str], path: Path) -> tuple[np.ndarray, list[str]]:
