@@ -144,11 +144,14 @@ def supernet_state(store: Store, job: JobRecord, spec: JobSpec) -> dict[str, Any
     which trains nothing."""
     if spec.supernet is None:
         return None
-    latest = next((e for e in reversed(store.events(job.id)) if e.kind in _SUPERNET_STATES), None)
+    events = store.events(job.id)
+    latest = next((e for e in reversed(events) if e.kind in _SUPERNET_STATES), None)
+    # The health check (nas.training.health): largest / smallest subnet against the majority class.
+    health = next((e.data for e in reversed(events) if e.kind == EventKind.SUPERNET_HEALTH), None)
     if latest is None:
-        return {"state": "pending", "message": "not started", "progress": None, "at": None}
+        return {"state": "pending", "message": "not started", "progress": None, "at": None, "health": None}
     progress = latest.data if latest.kind != EventKind.SUPERNET_STARTED else None
-    return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at)}
+    return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at), "health": health}
 
 
 # ---- candidates and the Pareto front ----

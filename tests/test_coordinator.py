@@ -38,7 +38,8 @@ def benchmark_spec(**changes) -> dict:
 
 def digits_spec(**changes) -> dict:
     spec = yaml.safe_load((REPO / "examples" / "digits-vit.yaml").read_text())
-    spec.update({"budget": {"candidates": 4}, "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300}, **changes})
+    # A supernet far too small to learn (the machinery is under test here), so its check is off.
+    spec.update({"budget": {"candidates": 4}, "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, **changes})
     return spec
 
 
@@ -132,6 +133,37 @@ def test_dead_workers_candidates_are_retried_then_failed(digits_job):
         assert candidate.status == ("failed" if crashes else "done")
         if crashes:
             assert candidate.attempt == 2 and "Actor" in candidate.error
+
+
+def test_a_supernet_that_did_not_learn_fails_the_job_before_the_search(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit_job(store, digits_spec(supernet={"epochs": 1, "batch_size": 256, "lr": 1e-5}, budget={"candidates": 8}))
+    finished = Coordinator(store, jobs_dir=tmp_path / "jobs").run_next(job.id)
+    assert finished.status == "failed" and finished.error.startswith("supernet did not learn: its largest subnet scores")
+    assert "train it longer (supernet.epochs, now 1) or change supernet.lr (now 1e-05)" in finished.error
+    assert store.candidates(job.id) == []  # no search budget spent
+    health = job_summary(store, store.get_job(job.id))["supernet"]["health"]
+    assert not health["learned"] and 0.09 < health["majority_rate"] < 0.12 and health["threshold"] > health["majority_rate"]
+
+
+class DiesWhileStarting(SupernetEvaluator):
+    """Its actors die in __init__, before evaluating anything."""
+
+    def __init__(self, *args, **kwargs):
+        os._exit(1)
+
+
+def test_actors_dying_while_starting_cost_no_attempts_and_fail_the_job_clearly(digits_job):
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    store, trained, _ = digits_job
+    job = submit_job(store, digits_spec(strategy="random", budget={"candidates": 4}))
+    store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, store.artifacts(trained.id, ArtifactKind.SUPERNET_CHECKPOINT)[0].path)
+    finished = Coordinator(store, evaluator=DiesWhileStarting).run_next(job.id)
+    assert finished.status == "failed" and finished.error.startswith("EvaluatorsCannotStart: 3 evaluator actors in a row died while starting")
+    candidates = store.candidates(job.id)
+    assert candidates and all(c.status == "proposed" and c.attempt == 0 for c in candidates)  # nothing ran, nothing was charged
 
 
 class SlowEvaluator(SupernetEvaluator):
@@ -316,7 +348,7 @@ def test_a_paused_coordinator_that_lost_its_job_stops_quietly(tmp_path):
 def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     store = Store(db)
-    job = submit_job(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300}, budget={"candidates": 2}))
+    job = submit_job(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, budget={"candidates": 2}))
     assert job_summary(store, job)["supernet"]["state"] == "pending"
     first = start_coordinator(db, job.id, tmp_path)
     checkpoint = tmp_path / "home" / "jobs" / f"job-{job.id}" / "supernet" / "checkpoint.json"
@@ -355,7 +387,7 @@ def test_cancel_stops_a_running_job_and_keeps_results(tmp_path):
 
 def test_flexibert_search_on_reviews_exports_onnx(tmp_path):
     spec = yaml.safe_load((REPO / "examples" / "rotten-tomatoes-flexibert.yaml").read_text())
-    spec.update({"budget": {"candidates": 3}, "supernet": {"epochs": 1, "mlm_epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "lr": 0.001}})
+    spec.update({"budget": {"candidates": 3}, "supernet": {"epochs": 1, "mlm_epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "lr": 0.001, "check": False}})
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
     job = submit_job(store, spec)
     finished = Coordinator(store, jobs_dir=tmp_path / "jobs").run_next(job.id)

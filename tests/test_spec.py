@@ -64,7 +64,7 @@ def test_defaults_are_filled() -> None:
         "constraints": {},
         "strategy": "boshnas",
         "budget": {"candidates": 100},
-        "supernet": {"epochs": 5, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2},
+        "supernet": {"epochs": 5, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2, "check": True},
         "workers": 1,
         "seed": 0,
     }
@@ -306,3 +306,14 @@ def test_a_servers_data_root_confines_task_files_and_hides_its_paths(tmp_path: P
     assert "no column 'text'" in message and "body" not in message and str(root) not in message
     spec = parse_spec({**text, "task": {"csv": "reviews.csv", "text_column": "body"}}, data_root=root)
     assert spec.task.csv == str((root / "reviews.csv").resolve())
+
+
+def test_a_spec_path_that_is_not_a_regular_file_is_refused_without_reading(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)  # reading it would block until a writer came
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_spec(fifo)
+    os.mkfifo(tmp_path / "data.csv")
+    assert any(p.startswith("task.csv: not a file") for p in problems_of({"name": "t", "space": "flexibert", "task": {"csv": str(tmp_path / "data.csv")}}))

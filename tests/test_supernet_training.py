@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from nas.tasks.data import load_task
 from nas.training.checkpoint import checkpoint_progress, describe_progress, load_supernet
+from nas.training.health import check_supernet, majority_rate, remedy
 from nas.training.standalone import evaluate_subnet
 from nas.training.trainer import ArchSampler, SupernetTrainer, mask_tokens
 from search_spaces import get_space
@@ -68,10 +69,16 @@ def test_training_learns_digits(digits):
     rng = random.Random(1)
     archs = [space.sample(rng) for _ in range(4)]
     before = [evaluate_subnet(trainer.supernet, a, digits.val) for a in archs]
+    untrained = check_supernet(trainer.supernet, digits.val)
     result = trainer.train(show_progress=False)
     after = [evaluate_subnet(trainer.supernet, a, digits.val) for a in archs]
     assert result.steps == 6 * trainer.steps_per_epoch() and result.subnets_trained == 4 * result.steps
     assert max(before) < 0.3 and min(after) > 0.5
+    # The health check tells the two apart: at chance before training, clearly above it after.
+    trained = check_supernet(trainer.supernet, digits.val)
+    assert not untrained.learned and trained.learned and trained.smallest > trained.threshold > trained.majority_rate
+    assert untrained.majority_rate == majority_rate(digits.val) and 0.09 < untrained.majority_rate < 0.12  # ten balanced classes
+    assert "supernet.epochs, now 6" in remedy(untrained, 6, 3e-3) and "supernet.lr (now 0.003)" in remedy(untrained, 6, 3e-3)
 
 
 def test_resume_continues_exactly(digits, tmp_path):

@@ -235,11 +235,19 @@ def _task_label(task: Any) -> str:
 def _print_summary(summary: dict[str, Any]) -> None:
     console = Console(highlight=False)
     fraction = summary["task"] != BENCHMARK_TASK
-    console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""))
+    console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""), soft_wrap=True)
     console.print(f"  {summary['space']}:{summary['preset']} on {_task_label(summary['task'])}, strategy {summary['strategy']}")
     console.print(f"  candidates: {format_counts(summary['counts'])}")
     if summary.get("supernet"):
         console.print(f"  supernet: {summary['supernet']['state']} ({summary['supernet']['message']})")
+        health = summary["supernet"].get("health")
+        if health:
+            verdict = "learned" if health["learned"] else "did not learn"
+            console.print(
+                f"  supernet check: {verdict}; largest subnet {health['largest']:.1%}, smallest {health['smallest']:.1%} on validation; "
+                f"majority class (chance) {health['majority_rate']:.1%}",
+                soft_wrap=True,
+            )
     if summary["best"]:
         console.print(f"  best: candidate {summary['best']['candidate_id']}, {format_metrics(summary['best']['metrics'], accuracy_is_fraction=fraction)}", soft_wrap=True)
 

@@ -76,6 +76,7 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
         return None
     key = given[0]
     updates: dict[str, Any] = {}
+    readable = False
     if key == "name":
         known = (*BUILTIN_TASKS, BENCHMARK_TASK)
         if task.name not in known:
@@ -88,12 +89,11 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
         if path is None:
             problems.append(f"task.{key}: {requested!r} is not inside the server's data directory; upload the file there and name it relative to it")
             return None
+        readable = path.is_file()
         if not path.exists():
             problems.append(f"task.{key}: file not found: {shown}")
-            return None
-        if not path.is_file():
+        elif not readable:
             problems.append(f"task.{key}: not a file: {shown}")
-            return None
         updates[key] = str(path.resolve())
     if key in ("csv", "jsonl"):
         updates["text_column"] = task.text_column or "text"
@@ -103,7 +103,7 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
             if getattr(task, column) is not None:
                 problems.append(f"task.{column}: only csv and jsonl tasks have columns")
     checked = task.model_copy(update=updates)
-    if key != "name" or checked.name == "fashion-mnist":
+    if (key == "name" and checked.name == "fashion-mnist") or (key != "name" and readable):
         _check_data(checked, key, data_root, problems)
     return checked
 

@@ -127,6 +127,9 @@ class SupernetSpec(_Strict):
     sandwich: bool | None = None
     # Curriculum: choices widen from the largest over these epochs; default min(2, epochs).
     warmup_epochs: int | None = Field(None, ge=0)
+    # The learned-or-not check after training (nas.training.health); false runs the search on
+    # whatever the supernet learned, e.g. in a smoke test of the machinery.
+    check: bool = True
 
     def resolved(self, task_kind: str) -> SupernetSpec:
         """These settings with every default filled for a task of `task_kind` (text | image)."""

@@ -131,6 +131,9 @@ class Coordinator:
             checkpoint = self._supernet(job, spec, heartbeat)
             if checkpoint is None:
                 return (JobStatus.CANCELLED, None) if self.store.get_job(job.id).cancel_requested else None
+            unhealthy = self._unhealthy(job, spec)
+            if unhealthy is not None:
+                return JobStatus.FAILED, unhealthy
             meta = read_checkpoint_meta(Path(checkpoint))
             shape = type(space.default_task())(**meta["task"]["shape"])
             evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint,), None
@@ -154,6 +157,21 @@ class Coordinator:
         logger.warning("job %d: %s", job.id, message)
         self.store.add_event(job.id, EventKind.RESOURCES, message, {"asked": spec.workers, "cpus": cpus, "evaluators": count})
         return count
+
+    def _unhealthy(self, job: JobRecord, spec: JobSpec) -> str | None:
+        """The remedy, if the job's supernet failed its health check (none is recorded for a
+        checkpoint trained before the check existed: that one is trusted)."""
+        from nas.training.health import Health, remedy
+
+        figures = dict(self.store.artifacts(job.id, ArtifactKind.SUPERNET_CHECKPOINT)[-1].meta.get("health") or {})
+        if not figures or not spec.supernet_settings.check:
+            return None
+        figures.pop("learned", None)
+        health = Health(**figures)
+        if health.learned:
+            return None
+        settings = spec.supernet_settings
+        return remedy(health, settings.epochs, settings.lr)
 
     def _strategy(self, job: JobRecord, spec: JobSpec, space: SearchSpace, shape: TaskShape, pool: list | None) -> Strategy:
         """The spec's strategy, told every stored result: it becomes what it was before a restart."""
@@ -188,7 +206,7 @@ class Coordinator:
             while True:
                 ready, _ = ray.wait([task], timeout=1.0)
                 if ready:
-                    resumed_from = ray.get(task)
+                    resumed_from, health = ray.get(task)
                     break
                 if heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested:
                     ray.cancel(task, force=True)
@@ -203,7 +221,13 @@ class Coordinator:
             self.store.add_event(job.id, EventKind.SUPERNET_RESUMED, f"supernet training resumed at step {resumed_from}", {"step": resumed_from})
         final = checkpoint_progress(directory)
         self.store.add_event(job.id, EventKind.SUPERNET_TRAINED, describe_progress(final) if final else "trained", final)
-        self.store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, str(directory), {"space": spec.space, "preset": spec.preset})
+        verdict = "learned" if health["learned"] else "did not learn"
+        self.store.add_event(
+            job.id, EventKind.SUPERNET_HEALTH,
+            f"supernet {verdict}: largest subnet {health['largest']:.1%}, smallest {health['smallest']:.1%}, majority class {health['majority_rate']:.1%} (threshold {health['threshold']:.1%})",
+            health,
+        )  # fmt: skip
+        self.store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, str(directory), {"space": spec.space, "preset": spec.preset, "health": health})
         return str(directory)
 
     def _evaluate_loop(self, job: JobRecord, spec: JobSpec, space: SearchSpace, strategy: Strategy, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
@@ -236,9 +260,11 @@ class Coordinator:
                     elif isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
                         self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                     elif isinstance(outcome, Died):
-                        self.store.record_failure(outcome.running.candidate.id, outcome.reason, self.max_attempts, claim=claim)
+                        if outcome.running is not None:
+                            self.store.record_failure(outcome.running.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                         for queued in outcome.queued:
                             self.store.release_candidate(queued.candidate.id, claim=claim)
+                evaluators.check()
                 if self.show_progress:
                     best = self.store.best(job.id, primary.metric, primary.maximize)
                     best_text = f"best {primary.metric} {best.metrics[primary.metric]:.4g}" if best else ""

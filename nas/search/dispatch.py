@@ -47,11 +47,19 @@ class Raised:
 
 @dataclass
 class Died:
-    """The actor died: `running` had started and counts an attempt; `queued` never started."""
+    """The actor died: `running` had started and counts an attempt (None when the actor died
+    while starting up: then nothing ran); `queued` never started."""
 
-    running: Flight
+    running: Flight | None
     queued: list[Flight]
     reason: str
+
+
+class EvaluatorsCannotStart(RuntimeError):
+    """Evaluator actors keep dying while they start (a missing checkpoint, too little memory)."""
+
+
+MAX_FAILED_STARTS = 3  # consecutive actor start-ups that fail before the job does
 
 
 Outcome = Evaluated | Raised | Died
@@ -70,13 +78,32 @@ class EvaluatorPool:
 
         self._remote = ray.remote(num_cpus=1, max_restarts=0)(evaluator)
         self._args = tuple(args)
-        self.actors = [self._new_actor() for _ in range(size)]
+        self.actors: list[Any] = []
+        self._ready: dict[int, Any] = {}  # slot -> the ref of its actor's `ready()`
+        for slot in range(size):
+            self._start(slot)
         self.idle: list[int] = list(range(size)) * SLOTS_PER_ACTOR
         self.in_flight: dict[Any, Flight] = {}
         self._order = itertools.count()
+        self._failed_starts = 0
+        self.broken: str | None = None  # why actors cannot start, once MAX_FAILED_STARTS in a row did not
 
-    def _new_actor(self) -> Any:
-        return self._remote.remote(*self._args)
+    def _start(self, slot: int) -> None:
+        actor = self._remote.remote(*self._args)
+        if slot < len(self.actors):
+            self.actors[slot] = actor
+        else:
+            self.actors.append(actor)
+        self._ready[slot] = actor.ready.remote()  # runs first: actor tasks run in order
+
+    def _died_starting(self, slot: int) -> bool:
+        import ray
+
+        try:
+            ray.get(self._ready[slot], timeout=0)
+        except Exception:  # the actor's constructor never returned
+            return True
+        return False
 
     def flying_ids(self) -> set[int]:
         return {f.candidate.id for f in self.in_flight.values()}
@@ -107,6 +134,7 @@ class EvaluatorPool:
                 logger.info("candidate %d raised in its actor: %s", flight.candidate.id, one_line(exc))
                 outcomes.append(Raised(flight, one_line(exc)))
             else:
+                self._failed_starts = 0
                 outcomes.append(Evaluated(flight, metrics, seconds))
             self.idle.append(flight.slot)
         return outcomes
@@ -136,12 +164,23 @@ class EvaluatorPool:
             else:
                 outcomes.append(Evaluated(other, metrics, seconds))
         unfinished.sort(key=lambda f: f.order)
-        if self.actors[flight.slot] is flight.handle:
-            logger.warning("evaluator actor %d died (%s); starting a replacement", flight.slot, reason)
-            self.actors[flight.slot] = self._new_actor()
+        starting = self.actors[flight.slot] is flight.handle and self._died_starting(flight.slot)
+        if starting:  # it died in __init__: none of its candidates ran, none loses an attempt
+            self._failed_starts += 1
+            if self._failed_starts >= MAX_FAILED_STARTS:
+                self.broken = f"{self._failed_starts} evaluator actors in a row died while starting: {reason}"
+        if self.actors[flight.slot] is flight.handle and self.broken is None:
+            logger.warning("evaluator actor %d died%s (%s); starting a replacement", flight.slot, " while starting" if starting else "", reason)
+            self._start(flight.slot)
         self.idle.extend(f.slot for f in [flight, *others.values()])
-        outcomes.append(Died(unfinished[0], unfinished[1:], reason))
+        outcomes.append(Died(None, unfinished, reason) if starting else Died(unfinished[0], unfinished[1:], reason))
         return outcomes
+
+    def check(self) -> None:
+        """EvaluatorsCannotStart once actors keep dying at start-up (after their candidates were
+        handed back through `wait`)."""
+        if self.broken is not None:
+            raise EvaluatorsCannotStart(self.broken)
 
     def shutdown(self) -> None:
         import ray

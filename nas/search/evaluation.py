@@ -24,6 +24,11 @@ class Evaluator:
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
         raise NotImplementedError
 
+    def ready(self) -> bool:
+        """Answered once the constructor has run: the pool tells an actor that died starting up
+        from one that died evaluating."""
+        return True
+
     def timed(self, arch_data: dict[str, Any]) -> tuple[dict[str, float], float]:
         started = time.perf_counter()
         metrics = self.evaluate(arch_data)

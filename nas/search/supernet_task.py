@@ -7,9 +7,10 @@ from pathlib import Path
 from nas.job.schema import JobSpec
 
 
-def train_supernet(spec: JobSpec, checkpoint_dir: str) -> int:
-    """Train `spec`'s supernet into `checkpoint_dir`, resuming a checkpoint found there. Returns
-    the step it started from (0 for a fresh run)."""
+def train_supernet(spec: JobSpec, checkpoint_dir: str) -> tuple[int, dict]:
+    """Train `spec`'s supernet into `checkpoint_dir`, resuming a checkpoint found there, then check
+    that it learned (`nas.training.health`). Returns the step it started from (0 for a fresh run)
+    and the check's figures."""
     import torch
 
     from nas.tasks.data import load_task
@@ -24,6 +25,8 @@ def train_supernet(spec: JobSpec, checkpoint_dir: str) -> int:
         trainer = SupernetTrainer.resume(directory, data, device="cpu")
     else:
         trainer = SupernetTrainer(spec.search_space(), data, TrainConfig.from_spec(settings, data.kind, seed=spec.seed, device="cpu"))
+    from nas.training.health import check_supernet
+
     started_at = trainer.position.global_step
     trainer.train(show_progress=False, checkpoint_dir=directory, checkpoint_every=trainer.steps_per_epoch())
-    return started_at
+    return started_at, check_supernet(trainer.supernet, data.val, seed=spec.seed).to_dict()

@@ -18,6 +18,7 @@ class EventKind(StrEnum):
     SUPERNET_PROGRESS = "supernet_progress"
     SUPERNET_RESUMED = "supernet_resumed"
     SUPERNET_TRAINED = "supernet_trained"
+    SUPERNET_HEALTH = "supernet_health"  # largest / smallest subnet against the majority-class rate
     TIME_BUDGET = "time_budget"
     RESOURCES = "resources"  # fewer evaluators than asked: the cluster cannot place them all
     EXHAUSTED = "exhausted"

@@ -1,0 +1,57 @@
+"""Did the supernet learn? Its largest and smallest subnets, scored on the validation split,
+must beat always answering the most frequent class clearly: by `STANDARD_ERRORS` standard errors
+of an accuracy measured on that many examples at the majority rate. A supernet that fails the
+check would rank candidates by noise, so the job fails before any search budget is spent."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+
+import torch
+
+from nas.tasks.data import Split
+from nas.training.standalone import evaluate_subnet
+from search_spaces.supernet import Supernet
+
+STANDARD_ERRORS = 3.0  # one-sided, chance to fail a supernet that is truly at the majority rate: 0.13%
+
+
+@dataclass(frozen=True)
+class Health:
+    majority_rate: float  # accuracy of always predicting the validation split's most frequent class
+    threshold: float  # what each subnet must exceed
+    largest: float  # validation accuracy of the largest subnet, inherited weights
+    smallest: float
+    examples: int
+
+    @property
+    def learned(self) -> bool:
+        return self.largest > self.threshold and self.smallest > self.threshold
+
+    def to_dict(self) -> dict[str, float | int | bool]:
+        return {**asdict(self), "learned": self.learned}
+
+
+def majority_rate(split: Split) -> float:
+    return float(torch.bincount(split.labels).max().item()) / max(1, len(split))
+
+
+def check_supernet(supernet: Supernet, val: Split, seed: int = 0) -> Health:
+    rate, n = majority_rate(val), len(val)
+    threshold = rate + STANDARD_ERRORS * math.sqrt(rate * (1 - rate) / max(1, n))
+    rng = random.Random(seed)  # unordered decisions of the extremes (operation types) are drawn
+    largest = evaluate_subnet(supernet, supernet.space.extreme(rng, largest=True), val)
+    smallest = evaluate_subnet(supernet, supernet.space.extreme(rng, largest=False), val)
+    return Health(majority_rate=rate, threshold=min(threshold, 1.0), largest=largest, smallest=smallest, examples=n)
+
+
+def remedy(health: Health, epochs: int, lr: float) -> str:
+    """The failed check as one line naming the settings to change."""
+    return (
+        f"supernet did not learn: its largest subnet scores {health.largest:.1%} and its smallest {health.smallest:.1%} on "
+        f"{health.examples:,} validation examples, where always answering the most frequent class scores {health.majority_rate:.1%} "
+        f"(each must exceed {health.threshold:.1%}); train it longer (supernet.epochs, now {epochs}) or change "
+        f"supernet.lr (now {lr:g})"
+    )
