@@ -4,6 +4,7 @@ file in the data directory)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -95,7 +96,11 @@ def _interrupted(store, job_id: int, worker: str) -> NoReturn:
         sys.stderr.write(f"\njob {job_id} cancelled (interrupted); its results so far are kept: nas status {job_id}\n")
     except (ClaimLost, InvalidTransition):  # finished meanwhile, or never claimed here
         sys.stderr.write(f"\ninterrupted; job {job_id} is {store.get_job(job_id).status}\n")
-    raise typer.Exit(130)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is committed: skip the interpreter's exit hooks, where Ray's shutdown can wait on
+    # daemons the same Ctrl-C already stopped.
+    os._exit(130)
 
 
 def submit(spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")], db: DbOption = None) -> None:
