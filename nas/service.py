@@ -99,7 +99,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     primary = spec.objectives[0]
     best: dict[str, Any] | None = None
     if counts[CandidateStatus.DONE]:
-        if spec.constraints == type(spec.constraints)():  # no constraints: one indexed query
+        if not _constraints(spec):  # no constraints: one indexed query
             found = store.best(job.id, primary.metric, primary.maximize)
             best = _row(found) if found is not None else None
         else:
