@@ -24,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from nas import service
-from nas.service import EXPORT_FORMATS, BadRequest, Conflict, NotFound
+from nas.service import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, BadRequest, Conflict, NotFound
 from nas.documents import DocumentError, load_json
 from nas.job.errors import SpecError
 from nas.paths import data_home
@@ -53,7 +53,10 @@ class ExportRequest(BaseModel):
     candidate_id: int = Field(description="A done candidate of the job.")
     format: Literal[EXPORT_FORMATS] = "pytorch"  # type: ignore[valid-type]
     out: str = Field(min_length=1, description="Directory to write, relative to the server's export root (must not exist or be empty).")
-    finetune_epochs: int = Field(0, ge=0, description="Fine-tune the extracted model on the task's training split first.")
+    finetune_epochs: int = Field(0, ge=0, description="Fine-tune the model on the task's training split first, keeping its best epoch on validation.")
+    finetune_lr: float = Field(DEFAULT_FINETUNE_LR, gt=0, allow_inf_nan=False, description="Peak learning rate of the fine-tune.")
+    keep_worse: bool = Field(False, description="Export a fine-tuned model even if it ends below its starting validation accuracy (else 409).")
+    weights: Literal["verified", "inherited"] | None = Field(None, description="verified (the verified stage's trained model) or inherited (from the supernet); default: verified when the candidate was verified.")
 
 
 def create_app(store: Store, token: str, export_root: Path, data_root: Path | None = None) -> FastAPI:
@@ -154,9 +157,10 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
     def pareto(
         job_id: int,
         objectives: Annotated[str | None, Query(description="Comma-separated metrics, e.g. accuracy,params (default: the job's objectives).")] = None,
+        verified: Annotated[bool, Query(description="The front of the verified candidates, on their standalone training's validation accuracy.")] = False,
     ) -> list[dict[str, Any]]:
         """The done candidates within the job's constraints that no other dominates."""
-        return service.pareto_rows(store, job_id, objectives.split(",") if objectives is not None else None)
+        return service.pareto_rows(store, job_id, objectives.split(",") if objectives is not None else None, verified=verified)
 
     @jobs.post("/{job_id}/export", status_code=status.HTTP_201_CREATED)
     def export(job_id: int, request: ExportRequest) -> dict[str, Any]:
@@ -168,7 +172,10 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         except ValueError as exc:
             raise BadRequest("out", str(exc).removeprefix("out: ")) from None
         try:
-            result = service.export_candidate(store, job_id, request.candidate_id, request.format, out_dir, finetune_epochs=request.finetune_epochs)
+            result = service.export_candidate(
+                store, job_id, request.candidate_id, request.format, out_dir, finetune_epochs=request.finetune_epochs,
+                weights=request.weights, finetune_lr=request.finetune_lr, keep_worse=request.keep_worse,
+            )  # fmt: skip
         except Conflict as exc:
             if exc.field != "out":
                 raise

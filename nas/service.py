@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from nas.export.formats import EXPORT_FORMATS
+from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS
 from nas.job.metrics import METRICS
 from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, ObjectiveSpec
 from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask
-from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, JobNotFound, JobRecord, Store
+from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, JobNotFound, JobRecord, Store, VerificationRecord
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK
 
 # ---- errors ----
@@ -96,15 +96,11 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     job's candidate counts, when the caller has them already (job lists fetch them in one query)."""
     spec = job_spec(job)
     counts = dict(counts) if counts is not None else store.counts(job.id)
-    primary = spec.objectives[0]
-    best: dict[str, Any] | None = None
-    if counts[CandidateStatus.DONE]:
-        if not _constraints(spec):  # no constraints: one indexed query
-            found = store.best(job.id, primary.metric, primary.maximize)
-            best = _row(found) if found is not None else None
-        else:
-            rows = pareto_rows(store, job.id, [primary.metric])
-            best = rows[0] if rows else None
+    # `best` is non-dominated: the front's first row, highest on the primary objective, ties
+    # broken by the other objectives in order.
+    best = next(iter(pareto_rows(store, job.id)), None) if counts[CandidateStatus.DONE] else None
+    verified = next(iter(pareto_rows(store, job.id, verified=True)), None) if spec.verify is not None and spec.verify.top_k else None
+    supernet = supernet_state(store, job, spec)
     return {
         "id": job.id,
         "name": job.name,
@@ -118,8 +114,13 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         "budget": spec.budget.model_dump(exclude_none=True),
         "counts": counts,
         "candidates_done": counts[CandidateStatus.DONE],
-        "best": {k: best[k] for k in ("candidate_id", "arch_id", "metrics")} if best else None,
-        "supernet": supernet_state(store, job, spec),
+        "best": {k: best[k] for k in ("candidate_id", "arch_id", "metrics", "verified")} if best else None,
+        "best_verified": {k: verified[k] for k in ("candidate_id", "arch_id", "metrics", "verified")} if verified else None,
+        # Accuracy of always answering the validation split's most frequent class: what any score
+        # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
+        "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
+        "verify": verify_state(store, job, spec),
+        "supernet": supernet,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
@@ -154,6 +155,23 @@ def supernet_state(store: Store, job: JobRecord, spec: JobSpec) -> dict[str, Any
     return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at), "health": health}
 
 
+_VERIFY_EVENTS = (EventKind.VERIFY_STARTED, EventKind.VERIFIED, EventKind.VERIFY_FAILED, EventKind.VERIFY_DONE)
+
+
+def verify_state(store: Store, job: JobRecord, spec: JobSpec) -> dict[str, Any] | None:
+    """Where the verified stage stands (pending / verifying / done), how many candidates are
+    verified of the top_k asked, and its latest message; None when the job has no such stage."""
+    if spec.verify is None or not spec.verify.top_k:
+        return None
+    events = [e for e in store.events(job.id) if e.kind in _VERIFY_EVENTS]
+    verified = len(store.verifications(job.id))
+    if not events:
+        state = "done" if verified else "pending"
+    else:
+        state = "done" if events[-1].kind == EventKind.VERIFY_DONE else "verifying"
+    return {"state": state, "verified": verified, "top_k": spec.verify.top_k, "message": events[-1].message if events else None}
+
+
 # ---- candidates and the Pareto front ----
 
 
@@ -164,9 +182,10 @@ def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list
         candidates = store.candidates(job_id, status)
     except ValueError as exc:
         raise BadRequest("status", str(exc).removeprefix("status: ")) from None
+    verifications = {v.candidate_id: v for v in store.verifications(job_id)}
     return [
         {
-            **_row(c),
+            **_row(c, verifications),
             "seq": c.seq,
             "status": c.status,
             "attempt": c.attempt,
@@ -179,33 +198,40 @@ def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list
     ]
 
 
-def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = None, verified: bool = False) -> list[dict[str, Any]]:
     """The done candidates that satisfy the job's constraints and that no other such candidate
     dominates on `objectives` (metric names; default the spec's objectives), best first on the
-    first objective. A metric's goal is the spec's where the spec lists it, else the default one
-    (accuracy maximised, costs minimised)."""
+    first objective, then the others. A metric's goal is the spec's where the spec lists it, else
+    the default one (accuracy maximised, costs minimised).
+
+    `verified`: the front of the verified candidates only, on their standalone training's
+    validation accuracy in place of the search's (the row's `metrics.accuracy`; the search's stays
+    as `verified.search_accuracy`)."""
     job = get_job(store, job_id)
     spec = job_spec(job)
     pairs = resolve_objectives(spec, objectives)
     limits = _constraints(spec)
-    if not limits:
-        return [_row(c) for c in store.pareto(job_id, pairs)]  # the store's query reads only the columns
+    verifications = {v.candidate_id: v for v in store.verifications(job_id)}
+    if not limits and not verified:
+        return [_row(c, verifications) for c in store.pareto(job_id, pairs)]  # the store's query reads only the columns
     # With constraints the front is that of the feasible candidates: one dominated only by an
     # infeasible candidate belongs on it, so filtering the unconstrained front would be wrong.
     # A candidate lacking a constrained metric cannot be shown to meet it and is left out.
+    done = [c for c in store.candidates(job_id, CandidateStatus.DONE) if not verified or c.id in verifications]
+    rows = [(_row(c, verifications, verified), c.seq) for c in done]
     feasible = [
-        c
-        for c in store.candidates(job_id, CandidateStatus.DONE)
-        if all(getattr(c, m) is not None for m, _ in pairs)
-        and all(getattr(c, m) is not None and getattr(c, m) <= limit for m, limit in limits.items())
+        (row, seq)
+        for row, seq in rows
+        if all(row["metrics"].get(m) is not None for m, _ in pairs)
+        and all(row["metrics"].get(m) is not None and row["metrics"][m] <= limit for m, limit in limits.items())
     ]
     if not feasible:
         return []
-    values = np.array([[getattr(c, m) for m, _ in pairs] for c in feasible], dtype=np.float64)
+    values = np.array([[row["metrics"][m] for m, _ in pairs] for row, _ in feasible], dtype=np.float64)
     mask = non_dominated_mask(values, [up for _, up in pairs])
-    front = [c for c, keep in zip(feasible, mask) if keep]
-    front.sort(key=lambda c: (*(-getattr(c, m) if up else getattr(c, m) for m, up in pairs), c.seq))  # as Store.pareto orders
-    return [_row(c) for c in front]
+    front = [(row, seq) for (row, seq), keep in zip(feasible, mask) if keep]
+    front.sort(key=lambda item: (*(-item[0]["metrics"][m] if up else item[0]["metrics"][m] for m, up in pairs), item[1]))  # as Store.pareto orders
+    return [row for row, _ in front]
 
 
 def resolve_objectives(spec: JobSpec, objectives: Sequence[str] | None = None) -> list[tuple[str, bool]]:
@@ -239,14 +265,34 @@ def pareto_plot(store: Store, job_id: int, objectives: Sequence[str] | None, pat
 # ---- export ----
 
 
-def export_candidate(store: Store, job_id: int, candidate_id: int, fmt: str, out_dir: Path, finetune_epochs: int = 0) -> dict[str, Any]:
-    """Extract a done candidate from its job's supernet checkpoint, optionally fine-tune it, and
-    write it to `out_dir` (which must not exist or be empty) in format `fmt`; recorded as an
-    "export" artifact of the job."""
+EXPORT_WEIGHTS = ("verified", "inherited")
+
+
+def export_candidate(
+    store: Store,
+    job_id: int,
+    candidate_id: int,
+    fmt: str,
+    out_dir: Path,
+    finetune_epochs: int = 0,
+    *,
+    weights: str | None = None,
+    finetune_lr: float = DEFAULT_FINETUNE_LR,
+    keep_worse: bool = False,
+) -> dict[str, Any]:
+    """Write a done candidate to `out_dir` (which must not exist or be empty) in format `fmt`,
+    recorded as an "export" artifact of the job. `weights`: "verified" (the verified stage's
+    trained model), "inherited" (extracted from the supernet), or None: verified when the
+    candidate was verified. Optionally fine-tuned first (see `export_from_checkpoint`); the
+    metrics report validation and test accuracy before and after."""
     if fmt not in EXPORT_FORMATS:
         raise BadRequest("format", f"{fmt!r} not in {_choices(EXPORT_FORMATS)}")
     if finetune_epochs < 0:
         raise BadRequest("finetune_epochs", f"{finetune_epochs} must be >= 0")
+    if not (isinstance(finetune_lr, (int, float)) and finetune_lr > 0 and np.isfinite(finetune_lr)):
+        raise BadRequest("finetune_lr", f"{finetune_lr} must be a number > 0")
+    if weights is not None and weights not in EXPORT_WEIGHTS:
+        raise BadRequest("weights", f"{weights!r} not in {_choices(EXPORT_WEIGHTS)}")
     job = get_job(store, job_id)
     spec = job_spec(job)
     try:
@@ -264,16 +310,29 @@ def export_candidate(store: Store, job_id: int, candidate_id: int, fmt: str, out
     checkpoints = store.artifacts(job_id, ArtifactKind.SUPERNET_CHECKPOINT)
     if not checkpoints:
         raise Conflict("job_id", f"job {job_id} ({job.status}) has no supernet checkpoint to export from")
+    verification = next((v for v in store.verifications(job_id) if v.candidate_id == candidate_id), None)
+    if weights == "verified" and verification is None:
+        raise Conflict("weights", f"candidate {candidate_id} was not verified; export its inherited weights, or verify it first")
+    use_verified = verification is not None and weights != "inherited"
+    if use_verified and (verification.weights is None or not Path(verification.weights).is_file()):
+        raise Conflict("weights", f"the verified weights of candidate {candidate_id} are no longer on this machine; export its inherited weights instead")
+    search = {
+        "weights": "verified" if use_verified else "inherited", "search_accuracy": candidate.accuracy,
+        **({"verified": _row(candidate, {candidate_id: verification})["verified"]} if verification else {}),
+    }  # fmt: skip
 
-    from nas.export.exporter import export_from_checkpoint  # imports torch: only exports pay for it
+    from nas.export.exporter import FinetuneWorse, export_from_checkpoint  # imports torch: only exports pay for it
 
     try:
         result = export_from_checkpoint(
             Path(checkpoints[-1].path), candidate.arch, fmt, Path(out_dir),
-            finetune_epochs=finetune_epochs, seed=spec.seed,
+            weights=Path(verification.weights) if use_verified else None,
+            finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, keep_worse=keep_worse, seed=spec.seed, metrics=search,
         )  # fmt: skip
     except FileExistsError as exc:
         raise Conflict("out", str(exc).removeprefix("out: ")) from None
+    except FinetuneWorse as exc:
+        raise Conflict("finetune_epochs", str(exc).removeprefix("finetune_epochs: ")) from None
     meta = {"candidate_id": candidate_id, "format": fmt, "files": result.files, "arch_id": result.arch_id, "metrics": result.metrics}
     store.add_artifact(job_id, ArtifactKind.EXPORT, str(result.directory), meta)
     return {"out_dir": str(result.directory), **meta}
@@ -287,8 +346,21 @@ def _constraints(spec: JobSpec) -> dict[str, float]:
     return {name.removesuffix("_max"): limit for name, limit in spec.constraints.model_dump().items() if limit is not None}
 
 
-def _row(c: CandidateRecord) -> dict[str, Any]:
-    return {"candidate_id": c.id, "arch_id": c.arch_id, "arch": c.arch, "metrics": c.metrics}
+def _row(c: CandidateRecord, verifications: Mapping[int, VerificationRecord] | None = None, verified_accuracy: bool = False) -> dict[str, Any]:
+    """A candidate as the service shows it, with its verified stage's figures where it has them;
+    `verified_accuracy`: its metrics' accuracy is the verified one."""
+    verification = (verifications or {}).get(c.id)
+    metrics = dict(c.metrics)
+    shown = None
+    if verification is not None:
+        shown = {
+            "val_accuracy": verification.val_accuracy, "test_accuracy": verification.test_accuracy, "search_accuracy": c.accuracy,
+            "init": verification.init, "best_epoch": verification.best_epoch, "epochs_trained": verification.epochs_trained,
+            "epochs": verification.epochs, "stopped_early": verification.stopped_early, "seconds": verification.seconds,
+        }  # fmt: skip
+        if verified_accuracy:
+            metrics["accuracy"] = verification.val_accuracy
+    return {"candidate_id": c.id, "arch_id": c.arch_id, "arch": c.arch, "metrics": metrics, "verified": shown}
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

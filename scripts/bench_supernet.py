@@ -32,6 +32,7 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nas.job.schema import SupernetSpec  # noqa: E402
 from nas.tasks.data import Split, TaskData, load_task  # noqa: E402
 from nas.training.checkpoint import load_supernet  # noqa: E402
 from nas.training.config import TrainConfig  # noqa: E402
@@ -190,7 +191,7 @@ def ranking(
         trained = pool.submit(_train_supernet, space.name, space.preset, task_spec, task_options, config, directory).result()
         supernet, _ = load_supernet(Path(directory))
     train_sample = training_sample(task, len(task.val))
-    inherited, inherited_train, per_seed = [], [], []
+    inherited, inherited_train, per_seed, standalone_seconds = [], [], [], []
     for i, arch in enumerate(archs):
         inherited.append(evaluate_subnet(supernet, arch, task.val))
         inherited_train.append(evaluate_subnet(supernet, arch, train_sample))
@@ -198,7 +199,9 @@ def ranking(
         for s in range(len(runs), standalone_seeds):
             seed = i + 1000 * s  # seed 0 of subnet i is seed i, as with a single seed
             torch.manual_seed(seed)
+            began = time.perf_counter()
             model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=seed)
+            standalone_seconds.append(time.perf_counter() - began)
             runs.append(evaluate(model, task.val))
         per_seed.append(runs)
         console.log(f"{space.name} subnet {i + 1}/{count}: params {params[i]:,} inherited {inherited[-1]:.3f} (train {inherited_train[-1]:.3f}) standalone {' '.join(f'{r:.3f}' for r in runs)}")
@@ -206,7 +209,14 @@ def ranking(
     seed_columns = list(zip(*per_seed))
     seed_pairs = [(a, b) for a in range(standalone_seeds) for b in range(a + 1, standalone_seeds)]
     agreement = kendalltau(inherited, standalone)
+    # Compute: the supernet's training against training every ranked subnet standalone once (from
+    # this run's trainings; None when every reference was reused).
+    per_training = statistics.fmean(standalone_seconds) if standalone_seconds else None
     return {
+        "judged_on_other_seeds": judged_on_other_seeds(inherited, params, per_seed),
+        "supernet_seconds": trained["seconds"],
+        "standalone_seconds_per_training": per_training,
+        "supernet_vs_standalone_compute": trained["seconds"] / (per_training * count) if per_training else None,
         "kendall_tau": float(agreement.statistic),
         # With 12 subnets a tau is uncertain by about +-0.2: the p-value says whether it is any signal.
         "kendall_tau_pvalue": float(agreement.pvalue),
@@ -226,6 +236,46 @@ def ranking(
         # Seeds per subnet taken from --standalone-from (the rest were trained in this run).
         "standalone_seeds_reused": min(standalone_seeds, len(earlier_runs[0])),
         "task": task_facts,
+    }
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def judged_on_other_seeds(inherited: list[float], params: list[int], per_seed: list[list[float]], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Kendall tau of (a) the supernet's inherited accuracy, (b) parameter count and (c) one
+    standalone training, each against the mean of the *other* standalone seeds, averaged over
+    which seed is left out: a standalone training and the supernet are judged on the same
+    footing. 95% percentile intervals from resampling the subnets (with replacement)."""
+    import numpy as np
+
+    runs = np.array(per_seed, dtype=np.float64)  # (subnets, seeds)
+    seeds = runs.shape[1]
+    if seeds < 2:
+        return {}
+    proxies = {"supernet": np.array(inherited, dtype=np.float64), "params": np.array(params, dtype=np.float64)}
+
+    def taus(rows: np.ndarray) -> dict[str, float]:
+        out: dict[str, list[float]] = {"supernet": [], "params": [], "one_standalone_seed": []}
+        for left_out in range(seeds):
+            reference = np.delete(runs[rows], left_out, axis=1).mean(axis=1)
+            for name, values in proxies.items():
+                out[name].append(kendalltau(values[rows], reference).statistic)
+            out["one_standalone_seed"].append(kendalltau(runs[rows, left_out], reference).statistic)
+        return {name: float(np.nanmean(values)) for name, values in out.items()}
+
+    point = taus(np.arange(len(runs)))
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {name: [] for name in point}
+    for _ in range(resamples):
+        rows = rng.integers(0, len(runs), len(runs))
+        if len(set(rows.tolist())) < 3:
+            continue
+        for name, value in taus(rows).items():
+            samples[name].append(value)
+    return {
+        name: {"tau": point[name], "low": float(np.nanpercentile(samples[name], 2.5)), "high": float(np.nanpercentile(samples[name], 97.5))}
+        for name in point
     }
 
 
@@ -279,6 +329,8 @@ def main() -> None:
     parser.add_argument("--standalone-from", type=Path, help="reuse the standalone references of an earlier --json run (same subnets, task and budget); with more --standalone-seeds than it holds, only the missing seeds are trained")
     parser.add_argument("--spread", choices=SPREADS, default="range", help="how ranked subnets cover the size range: evenly in log params from the smallest arch to the largest, or quantiles of random archs (the earlier figures)")
     parser.add_argument("--standalone-seeds", type=int, default=1, help="standalone trainings per ranked subnet (>= 2 also measures seed-to-seed tau)")
+    parser.add_argument("--service-defaults", action="store_true", help="ViT supernet: the job spec's supernet defaults (what a job trains), not this benchmark's recipe")
+    parser.add_argument("--distill", action="store_true", help="in-place distillation from the largest subnet (needs the sandwich rule)")
     args = parser.parse_args()
     if args.standalone_seeds < 1:
         parser.error(f"--standalone-seeds: {args.standalone_seeds} must be >= 1")
@@ -318,8 +370,15 @@ def main() -> None:
     if "ranking" in parts:
         results["ranking"] = {}
     if "ranking" in parts and not args.skip_vit:
-        vit_config = TrainConfig(epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10), mlm_epochs=0, lr=2e-3, seed=0)
         vit_options = {"max_train": args.vit_max_train} if args.vit_max_train else {}
+        if args.service_defaults:
+            train_examples = len(load_task(args.vit_task, **vit_options).train)
+            vit_config = TrainConfig.from_spec(SupernetSpec(distill=args.distill), "image", seed=0, device="cpu", train_examples=train_examples)
+        else:
+            vit_config = TrainConfig(
+                epochs=budget.vit_supernet_epochs, batch_size=128, archs_per_step=4, sandwich=True, warmup_epochs=max(1, budget.vit_supernet_epochs // 10),
+                mlm_epochs=0, lr=2e-3, seed=0, distill=args.distill,
+            )  # fmt: skip
         key = f"vit-resnas:small-images/{args.vit_task}"
         results["ranking"][key] = ranking(
             vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets,
@@ -328,7 +387,7 @@ def main() -> None:
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
         n = args.bert_archs_per_step
-        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=BERT_BATCH, archs_per_step=n, sandwich=n >= 2, warmup_epochs=0, lr=1e-3, seed=0)
+        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=BERT_BATCH, archs_per_step=n, sandwich=n >= 2, warmup_epochs=0, lr=1e-3, seed=0, distill=args.distill and n >= 2)
         reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
         key = "flexibert:nas-bench-bert/rotten-tomatoes"
         results["ranking"][key] = ranking(
@@ -363,6 +422,10 @@ def print_table(results: dict) -> None:
             f"{key}: inherited accuracy, train sample / val (mean)",
             f"{statistics.fmean(value['inherited_train_accuracy']):.3f} / {statistics.fmean(value['inherited_val_accuracy']):.3f}",
         )
+        for name, judged in value.get("judged_on_other_seeds", {}).items():
+            table.add_row(f"{key}: tau vs mean of the other seeds, {name} [95% CI]", f"{judged['tau']:.3f} [{judged['low']:.2f}, {judged['high']:.2f}]")
+        if value.get("supernet_vs_standalone_compute") is not None:
+            table.add_row(f"{key}: supernet training / training the {value['subnets']} subnets standalone", f"{value['supernet_vs_standalone_compute']:.1%}")
         table.add_row(f"{key}: supernet training peak RSS", f"{value['supernet']['peak_rss_mb']:.0f} MB")
     table.add_row("total seconds", f"{results['seconds']:.0f}")
     table.add_row("peak RSS", f"{results['peak_rss_mb']:.0f} MB")

@@ -38,8 +38,9 @@ def benchmark_spec(**changes) -> dict:
 
 def digits_spec(**changes) -> dict:
     spec = yaml.safe_load((REPO / "examples" / "digits-vit.yaml").read_text())
-    # A supernet far too small to learn (the machinery is under test here), so its check is off.
-    spec.update({"budget": {"candidates": 4}, "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, **changes})
+    # A supernet far too small to learn (the machinery is under test here), so its check is off;
+    # so is the verified stage, except where a test asks for it.
+    spec.update({"budget": {"candidates": 4}, "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, "verify": {"top_k": 0}, **changes})
     return spec
 
 
@@ -69,7 +70,7 @@ def digits_job(tmp_path_factory):
     """One real digits search (supernet trained as a Ray task), shared by the tests that read it."""
     root = tmp_path_factory.mktemp("digits")
     store = Store(f"sqlite:///{root / 'nas.db'}")
-    job = submit_job(store, digits_spec())
+    job = submit_job(store, digits_spec(verify={"top_k": 2, "epochs": 3}))
     finished = Coordinator(store, jobs_dir=root / "jobs").run_next(job.id)
     return store, finished, root
 
@@ -104,6 +105,46 @@ def test_digits_search_trains_evaluates_and_exports(digits_job, tmp_path):
         sys.path.remove(str(out))
         sys.modules.pop("loader", None)
     assert predicted == [loader.load(out).classes[i] for i in loader.load(out).predict(images)]
+
+
+def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(digits_job, tmp_path):
+    from safetensors.torch import load_file
+
+    from nas.tasks.data import load_task
+    from nas.training.standalone import evaluate
+    from search_spaces import get_space
+
+    store, job, _ = digits_job
+    front = pareto_rows(store, job.id)
+    verifications = store.verifications(job.id)
+    # The first two of the front, each trained once (ASHA may stop the one that trails after epoch 1).
+    assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in front[:2])
+    for v in verifications:
+        assert v.init == "inherited" and v.epochs == 3 and 1 <= v.best_epoch <= v.epochs_trained <= 3 and v.seconds > 0
+        assert 0.0 <= v.val_accuracy <= 1.0 and 0.0 <= v.test_accuracy <= 1.0 and Path(v.weights).is_file()
+    summary = job_summary(store, job)
+    assert summary["verify"]["state"] == "done" and summary["verify"]["verified"] == 2
+    assert [e.kind for e in store.events(job.id)].count(EventKind.VERIFIED) == 2
+    verified_front = pareto_rows(store, job.id, verified=True)
+    by_id = {v.candidate_id: v for v in verifications}
+    assert verified_front and all(row["metrics"]["accuracy"] == by_id[row["candidate_id"]].val_accuracy for row in verified_front)
+    assert summary["best_verified"]["candidate_id"] == verified_front[0]["candidate_id"]
+
+    # Export defaults to the verified weights; the model written is the verified one, and its
+    # reported test accuracy is what it scores on the test split.
+    chosen = by_id[verified_front[0]["candidate_id"]]
+    exported = export_candidate(store, job.id, chosen.candidate_id, "pytorch", tmp_path / "verified")
+    metrics = exported["metrics"]
+    assert metrics["weights"] == "verified" and metrics["test_accuracy"] == pytest.approx(chosen.test_accuracy)
+    assert metrics["val_accuracy"] == pytest.approx(chosen.val_accuracy) and metrics["verified"]["test_accuracy"] == chosen.test_accuracy
+    assert load_file(tmp_path / "verified" / "model.safetensors").keys() == load_file(chosen.weights).keys()
+    spec = job_summary(store, job)
+    task = load_task("digits", seed=0, max_train=300)
+    model = get_space("vit-resnas", spec["preset"]).build(get_space("vit-resnas", spec["preset"]).validate(store.get_candidate(chosen.candidate_id).arch), task.shape)
+    model.load_state_dict(load_file(tmp_path / "verified" / "model.safetensors"))
+    assert evaluate(model.eval(), task.test) == pytest.approx(chosen.test_accuracy)
+    inherited = export_candidate(store, job.id, chosen.candidate_id, "pytorch", tmp_path / "inherited", weights="inherited")
+    assert inherited["metrics"]["weights"] == "inherited"
 
 
 class CrashingEvaluator(SupernetEvaluator):
@@ -396,7 +437,7 @@ def test_cancel_stops_a_running_job_and_keeps_results(tmp_path):
 
 def test_flexibert_search_on_reviews_exports_onnx(tmp_path):
     spec = yaml.safe_load((REPO / "examples" / "rotten-tomatoes-flexibert.yaml").read_text())
-    spec.update({"budget": {"candidates": 3}, "supernet": {"epochs": 1, "mlm_epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "lr": 0.001, "check": False}})
+    spec.update({"budget": {"candidates": 3}, "supernet": {"epochs": 1, "mlm_epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "lr": 0.001, "check": False}, "verify": {"top_k": 0}})
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
     job = submit_job(store, spec)
     finished = Coordinator(store, jobs_dir=tmp_path / "jobs").run_next(job.id)

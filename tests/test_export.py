@@ -233,8 +233,9 @@ def test_export_from_checkpoint_finetunes_and_reports(digits, tmp_path):
     result = export_from_checkpoint(tmp_path / "ckpt", VIT_FULL, "torchscript", tmp_path / "export", finetune_epochs=1, seed=0)
     meta = check_export_dir(tmp_path / "export", "torchscript", "image", result)
     metrics = result.metrics
-    assert metrics["finetune_epochs"] == 1 and meta["metrics"] == metrics
-    assert metrics["val_accuracy_finetuned"] > metrics["val_accuracy_inherited"]
+    assert metrics["finetune_epochs"] == 1 and meta["metrics"] == metrics and metrics["weights"] == "inherited"
+    assert metrics["val_accuracy"] > metrics["val_accuracy_start"] and metrics["finetune_best_epoch"] == 1
+    assert 0 <= metrics["test_accuracy_start"] <= 1 and 0 <= metrics["test_accuracy"] <= 1
     assert meta["arch"] == space.validate(VIT_FULL).to_dict()
 
     # The exported weights are the fine-tuned ones: rebuilt from model.safetensors, they score as reported.
@@ -243,7 +244,7 @@ def test_export_from_checkpoint_finetunes_and_reports(digits, tmp_path):
     model.load_state_dict(load_file(tmp_path / "export" / "model.safetensors"))
     model.eval()
     accuracy = (logits_of(model, digits.val.inputs).argmax(-1) == digits.val.labels.numpy()).mean()
-    assert accuracy == pytest.approx(metrics["val_accuracy_finetuned"])
+    assert accuracy == pytest.approx(metrics["val_accuracy"])
     raw = raw_digits()
     predictions = [digits.classes[k] for k in logits_of(model, model_inputs(digits, raw)).argmax(-1)]
     assert run_loader(tmp_path / "export", raw, tmp_path, "torchscript") == predictions
@@ -305,3 +306,31 @@ def test_a_model_of_another_arch_is_refused(small_image_model, digits, tmp_path)
     with pytest.raises(ValueError, match=f"model: its weights are not those of arch {other.arch_id}"):
         export_model(model, space, other, digits, "onnx", tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_finetune_that_makes_the_model_worse_is_refused_unless_asked(digits, tmp_path):
+    from nas.export.exporter import FinetuneWorse
+
+    space = get_space("vit-resnas", "small-images", SMALL_VIT)
+    trainer = SupernetTrainer(space, digits, plain_config(epochs=3, batch_size=128, archs_per_step=2, lr=3e-3, seed=0))
+    trainer.train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
+    # A learning rate far too high wrecks the inherited weights in one epoch.
+    with pytest.raises(FinetuneWorse, match=r"fine-tuning made the model worse on validation, .* nothing was exported"):
+        export_from_checkpoint(tmp_path / "ckpt", VIT_FULL, "pytorch", tmp_path / "worse", finetune_epochs=1, finetune_lr=5.0, task=digits)
+    assert not (tmp_path / "worse").exists()
+    kept = export_from_checkpoint(tmp_path / "ckpt", VIT_FULL, "pytorch", tmp_path / "kept", finetune_epochs=1, finetune_lr=5.0, keep_worse=True, task=digits)
+    assert kept.metrics["val_accuracy"] < kept.metrics["val_accuracy_start"] and kept.metrics["finetune_lr"] == 5.0
+
+
+def test_training_keeps_the_best_epoch_on_validation(digits):
+    from nas.training.standalone import evaluate, train_keeping_best
+
+    space = get_space("vit-resnas", "small-images", SMALL_VIT)
+    torch.manual_seed(0)
+    model = space.build(space.validate(VIT_FULL), digits.shape)
+    seen: list[tuple[int, float, bool]] = []
+    best = train_keeping_best(model, digits, 3, lr=3e-3, include_start=False, on_epoch=lambda e, v, new: seen.append((e, v, new)))
+    assert [e for e, _, _ in seen] == [1, 2, 3] and best.history[1:] == [v for _, v, _ in seen]
+    assert best.val_accuracy == max(best.history[1:]) and best.history[best.epoch] == best.val_accuracy
+    assert evaluate(model, digits.val) == pytest.approx(best.val_accuracy)  # the model holds the best epoch's weights

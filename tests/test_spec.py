@@ -64,10 +64,31 @@ def test_defaults_are_filled() -> None:
         "constraints": {},
         "strategy": "boshnas",
         "budget": {"candidates": 100},
-        "supernet": {"epochs": 5, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2, "check": True},
+        "supernet": {"epochs": 25, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2, "distill": False, "check": True},
+        "verify": {"top_k": 3, "epochs": 14, "init": "inherited", "lr": 0.001, "batch_size": 64, "early_stop": True},  # 23 steps an epoch
         "workers": 1,
         "seed": 0,
     }
+
+
+def test_default_epochs_give_every_task_enough_steps(tmp_path: Path) -> None:
+    """A supernet needs steps, not epochs: the default is enough epochs for MIN_SUPERNET_STEPS
+    optimizer steps on the training split (max_train and batch_size counted), at least MIN_EPOCHS;
+    what a spec sets is kept."""
+    from nas.job.schema import MIN_EPOCHS, MIN_SUPERNET_STEPS
+
+    def epochs(**changes: object) -> int:
+        return parse_spec(spec_with(**changes), base_dir=tmp_path).supernet.epochs
+
+    assert epochs() == 25  # digits: 1,439 examples, 12 steps of 128
+    assert epochs(supernet={"batch_size": 64}) == 14  # 23 steps an epoch
+    assert epochs(supernet={"max_train": 256}) == MIN_SUPERNET_STEPS // 2  # 2 steps an epoch
+    assert epochs(supernet={"epochs": 3}) == 3
+    assert epochs(space="flexibert", task="rotten-tomatoes") == MIN_EPOCHS  # 81 steps an epoch
+    assert epochs(supernet={"warmup_epochs": 30}) == 30  # the curriculum runs inside the epochs
+    rows = tmp_path / "reviews.csv"
+    rows.write_text("text,label\n" + "".join(f"review {i},{'good' if i % 2 else 'bad'}\n" for i in range(1000)))
+    assert epochs(space="flexibert", task={"csv": str(rows)}) == 43  # 800 training rows: 7 steps an epoch
 
 
 def test_subnets_per_step_default_by_task_kind() -> None:

@@ -432,3 +432,31 @@ def test_a_claim_covers_only_its_own_job(store: Store) -> None:
     (candidate,) = store.add_candidates(other.id, [("x", {})])
     with pytest.raises(ClaimLost, match=f"does not cover job {other.id}"):
         store.start_candidate(candidate.id, "w1", claim=claim)
+
+
+VERIFIED = {"init": "inherited", "val_accuracy": 0.9, "test_accuracy": 0.85, "best_epoch": 3, "epochs_trained": 4, "epochs": 6, "seconds": 12.5, "weights": "/w/model.safetensors"}
+
+
+def test_a_done_candidate_is_verified_once_under_the_jobs_claim(store: Store) -> None:
+    job = store.create_job({}, "j")
+    claim = store.claim_job("w1").claim
+    a, b = store.add_candidates(job.id, [("a", {}), ("b", {})], claim=claim)
+    with pytest.raises(InvalidTransition, match="it is proposed, not done"):
+        store.record_verification(a.id, VERIFIED, claim=claim)
+    store.start_candidate(a.id, "w1", claim=claim)
+    store.record_result(a.id, {"accuracy": 0.5}, claim=claim)
+    record = store.record_verification(a.id, VERIFIED, claim=claim)
+    assert (record.job_id, record.candidate_id, record.val_accuracy, record.test_accuracy, record.stopped_early) == (job.id, a.id, 0.9, 0.85, True)
+    assert record.finished_at.tzinfo is not None
+    with pytest.raises(InvalidTransition, match="verified already"):
+        store.record_verification(a.id, VERIFIED, claim=claim)
+    with pytest.raises(ValueError, match="missing test_accuracy"):
+        store.record_verification(b.id, {k: v for k, v in VERIFIED.items() if k != "test_accuracy"})
+    assert store.verifications(job.id) == [record]
+    # A claim taken over fences the old holder off.
+    new = poll(lambda: store.claim_job("w2", stale_after_s=0.05), timeout=30).claim
+    store.start_candidate(b.id, "w2", claim=new)
+    store.record_result(b.id, {"accuracy": 0.4}, claim=new)
+    with pytest.raises(ClaimLost, match="claimed by 'w2'"):
+        store.record_verification(b.id, VERIFIED, claim=claim)
+    assert [v.candidate_id for v in store.verifications(job.id)] == [a.id]

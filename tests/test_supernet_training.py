@@ -94,7 +94,7 @@ def test_resume_continues_exactly(digits, tmp_path):
     assert meta["space"] == "vit-resnas" and meta["task"]["name"] == "digits" and meta["config"]["sandwich"] is True
     progress = checkpoint_progress(tmp_path / "ckpt")
     total = 2 * interrupted.steps_per_epoch()
-    assert progress == {"phase": "supervised", "epochs_done": 0, "epochs": 2, "step": 4, "total_steps": total, "loss": pytest.approx(interrupted.last_loss)}
+    assert progress == {"phase": "supervised", "epochs_done": 0, "epochs": 2, "step": 4, "total_steps": total, "loss": pytest.approx(interrupted.last_loss), "health": None}
     assert describe_progress(progress).startswith(f"supervised: epoch 0/2 done, step 4/{total} (")
     assert checkpoint_progress(tmp_path / "no-checkpoint") is None
     assert set(load_file(tmp_path / "ckpt" / "optimizer.safetensors")) >= {"0.exp_avg", "0.exp_avg_sq"}
@@ -239,3 +239,27 @@ def test_reused_references_need_the_same_subnets_and_training_budget(bench_super
         bench_supernet.reused_references(earlier, task, params, {**more_seeds, "epochs": 4})
     with pytest.raises(SystemExit, match=r"differs in \['task', 'params'\]"):
         bench_supernet.reused_references(earlier, {**task, "max_len": 64}, params[1:], more_seeds)
+
+
+@pytest.mark.parametrize("distill", [True, False])
+def test_in_place_distillation_teaches_the_other_subnets_from_the_largest(digits, distill: bool) -> None:
+    """With distillation the labels reach only the largest subnet (the first slice): relabelling
+    the other slices changes nothing; without it, it changes the update."""
+    space = get_space("vit-resnas", "small-images", SMALL_VIT)
+    config = plain_config(archs_per_step=3, sandwich=True, distill=distill, batch_size=12, grad_clip=0.0)
+    inputs, labels = digits.train.inputs[:12], digits.train.labels[:12]
+    relabelled = labels.clone()
+    relabelled[4:] = (labels[4:] + 1) % 10  # the students' slices (4 examples each)
+    updated = []
+    for targets in (labels, relabelled):
+        trainer = SupernetTrainer(space, digits, config)
+        archs = trainer.sampler.archs(0, random.Random(0))
+        torch.manual_seed(0)
+        trainer.train_step(inputs, targets, archs, "supervised", torch.Generator().manual_seed(0))
+        updated.append(torch.cat([p.detach().flatten() for p in trainer.supernet.parameters()]))
+    assert torch.equal(updated[0], updated[1]) is distill
+
+
+def test_distillation_needs_the_sandwich_rule() -> None:
+    with pytest.raises(ValueError, match="distill: needs sandwich"):
+        plain_config(archs_per_step=2, sandwich=False, distill=True)

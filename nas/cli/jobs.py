@@ -17,6 +17,7 @@ from rich.table import Table
 from nas.cli.common import emit, fail
 from nas.store.statuses import JobStatus
 from nas.tasks.catalog import BENCHMARK_TASK
+from nas.export.formats import DEFAULT_FINETUNE_LR
 from nas.cli.formatting import format_counts, format_metric, format_metrics, metric_label
 
 T = TypeVar("T")
@@ -202,19 +203,25 @@ def pareto(
     objectives: Annotated[str | None, typer.Option(help="Comma-separated metrics (default: the job's objectives).")] = None,
     as_json: JsonOption = False,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of all candidates and the front.")] = None,
+    verified: Annotated[bool, typer.Option("--verified", help="The front of the verified candidates, on their standalone training's validation accuracy.")] = False,
 ) -> None:
     """The non-dominated candidates of a job."""
-    from nas.service import get_job, job_spec, pareto_plot, pareto_rows
+    from nas.service import get_job, job_spec, job_summary, pareto_plot, pareto_rows
 
     store = open_store(db)
     metrics = [m.strip() for m in objectives.split(",")] if objectives else None
-    rows = _service_call(pareto_rows, store, job_id, metrics)
+    rows = _service_call(pareto_rows, store, job_id, metrics, verified=verified)
     if plot is not None:
         _service_call(pareto_plot, store, job_id, metrics, plot)
     if as_json:
         emit(rows)
-    else:
-        _print_front(rows, job_spec(get_job(store, job_id)).is_benchmark)
+        return
+    summary = job_summary(store, get_job(store, job_id))
+    if verified and not rows:
+        stage = summary["verify"]
+        print(f"job {job_id}: no verified candidates" + (f" (verified stage: {stage['state']})" if stage else " (the job has no verified stage: verify.top_k is 0 or it runs in benchmark mode)"))
+        return
+    _print_front(rows, job_spec(get_job(store, job_id)).is_benchmark, verified, summary["chance_accuracy"])
 
 
 def export(
@@ -222,13 +229,17 @@ def export(
     candidate_id: int,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write (must not exist or be empty).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="pytorch, torchscript or onnx")] = "pytorch",
-    finetune: Annotated[int, typer.Option(min=0, help="Fine-tune the extracted model for this many epochs on the task first.")] = 0,
+    weights: Annotated[str | None, typer.Option(help="verified (the verified stage's trained model) or inherited (from the supernet) [default: verified when the candidate was verified].")] = None,
+    finetune: Annotated[int, typer.Option(min=0, help="Fine-tune the model for this many epochs on the task first, keeping its best epoch on validation.")] = 0,
+    finetune_lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tune.")] = DEFAULT_FINETUNE_LR,
+    keep_worse: Annotated[bool, typer.Option("--keep-worse", help="Export a fine-tuned model even if it ends below its starting validation accuracy.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Export a candidate as a standalone model with its arch, preprocessing and a loader."""
+    """Export a candidate as a standalone model with its arch, preprocessing and a loader; prints
+    its validation and test accuracy (before and after a fine-tune)."""
     from nas.service import export_candidate
 
-    emit(_service_call(export_candidate, open_store(db), job_id, candidate_id, fmt, out, finetune_epochs=finetune))
+    emit(_service_call(export_candidate, open_store(db), job_id, candidate_id, fmt, out, finetune_epochs=finetune, weights=weights, finetune_lr=finetune_lr, keep_worse=keep_worse))
 
 
 def _task_label(task: Any) -> str:
@@ -255,19 +266,41 @@ def _print_summary(summary: dict[str, Any]) -> None:
             )
     if summary["best"]:
         console.print(f"  best: candidate {summary['best']['candidate_id']}, {format_metrics(summary['best']['metrics'], accuracy_is_fraction=fraction)}", soft_wrap=True)
+    if summary.get("verify"):
+        stage = summary["verify"]
+        console.print(f"  verified stage: {stage['state']}, {stage['verified']} of the top {stage['top_k']} verified" + (f" ({stage['message']})" if stage["message"] else ""), soft_wrap=True)
+    if summary.get("best_verified"):
+        best = summary["best_verified"]
+        figures = best["verified"]
+        console.print(
+            f"  best verified: candidate {best['candidate_id']}, validation {figures['val_accuracy']:.1%} (search {figures['search_accuracy']:.1%}), "
+            f"test {figures['test_accuracy']:.1%}, {format_metrics({k: v for k, v in best['metrics'].items() if k != 'accuracy'})}",
+            soft_wrap=True,
+        )
 
 
-def _print_front(rows: list[dict[str, Any]], benchmark: bool) -> None:
-    """The front as a table. Benchmark mode scores GLUE points (0-100), trained tasks a fraction."""
+def _print_front(rows: list[dict[str, Any]], benchmark: bool, verified: bool = False, chance: float | None = None) -> None:
+    """The front as a table. Benchmark mode scores GLUE points (0-100), trained tasks a fraction.
+    Verified candidates show their test accuracy (and, on the verified front, the search's)."""
     if not rows:
         return
     fraction = not benchmark
     order = ("accuracy", "params", "flops", "latency_ms")
     present = {k for row in rows for k in row["metrics"]}
     metrics = [m for m in order if m in present] + sorted(present - set(order))
-    table = Table("candidate", "arch id", *map(metric_label, metrics), title="Pareto front")
+    extra = ["search accuracy", "test accuracy"] if verified else (["verified test"] if any(row.get("verified") for row in rows) else [])
+    title = "Pareto front, verified (accuracy: standalone training, validation)" if verified else "Pareto front"
+    table = Table("candidate", "arch id", *map(metric_label, metrics), *extra, title=title)
     for column in table.columns[2:]:
         column.justify = "right"
     for row in rows:
-        table.add_row(str(row["candidate_id"]), row["arch_id"], *(format_metric(m, row["metrics"].get(m), accuracy_is_fraction=fraction) for m in metrics))
-    Console().print(table)
+        figures = row.get("verified") or {}
+        shown = [figures.get("search_accuracy"), figures.get("test_accuracy")] if verified else ([figures.get("test_accuracy")] if extra else [])
+        table.add_row(
+            str(row["candidate_id"]), row["arch_id"], *(format_metric(m, row["metrics"].get(m), accuracy_is_fraction=fraction) for m in metrics),
+            *(format_metric("accuracy", value, accuracy_is_fraction=True) if value is not None else "-" for value in shown),
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    if chance is not None:
+        console.print(f"chance (always the most frequent class): {chance:.1%} on validation")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from nas.cli.common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents
 from nas.job.errors import format_error
-from nas.job.schema import SupernetSpec
+from nas.job.schema import MIN_EPOCHS, MIN_SUPERNET_STEPS, SupernetSpec
 
 # torch-heavy modules are imported inside the commands: `nas spaces ...` starts in a fraction of a second.
 
@@ -26,7 +26,7 @@ def supernet_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint directory (safetensors + checkpoint.json).")],
     preset: PresetOption = None,
     overrides: SetOption = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help=f"Supervised epochs [default: {_DEFAULTS.epochs}].")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help=f"Supervised epochs [default: enough for {MIN_SUPERNET_STEPS} steps, at least {MIN_EPOCHS}].")] = None,
     mlm_epochs: Annotated[int | None, typer.Option(min=0, help=f"Text tasks: masked-LM pretraining epochs on the task's own text first [default: {_DEFAULTS.mlm_epochs}].")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help=f"[default: {_DEFAULTS.batch_size}]")] = None,
     archs_per_step: Annotated[int | None, typer.Option(min=1, help="Subnets per step, each on its own slice of the batch [default: 4 for images, 1 for text].")] = None,
@@ -42,9 +42,11 @@ def supernet_train(
     resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
 ) -> None:
-    """Train a supernet; prints one JSON line with the steps, time and throughput."""
+    """Train a supernet; prints one JSON line with the steps, time, throughput and the health check
+    (largest and smallest subnet against the majority class on validation)."""
     from nas.tasks.data import TaskDataError, load_task, task_spec_from_cli
     from nas.training.config import TrainConfig
+    from nas.training.health import check_supernet, epoch_check
     from nas.training.trainer import SupernetTrainer
 
     has_checkpoint = (out / "checkpoint.json").exists()
@@ -62,14 +64,22 @@ def supernet_train(
         if resume:
             trainer = SupernetTrainer.resume(out, data, device=device)
         else:
-            problems = [_as_option(p) for p in settings.resolved(data.kind).problems()]
+            problems = [_as_option(p) for p in settings.resolved(data.kind, len(data.train)).problems()]
             if problems:
                 fail(problems)
-            trainer = SupernetTrainer(open_space(space, preset, overrides), data, TrainConfig.from_spec(settings, data.kind, seed=seed, device=device))
+            config = TrainConfig.from_spec(settings, data.kind, seed=seed, device=device, train_examples=len(data.train))
+            trainer = SupernetTrainer(open_space(space, preset, overrides), data, config)
     except (TaskDataError, ValueError) as exc:
         fail(str(exc))
-    result = trainer.train(show_progress=progress, checkpoint_dir=out, checkpoint_every=checkpoint_every)
-    emit({"checkpoint": str(out), "steps": result.steps, "seconds": round(result.seconds, 2), "subnets_per_second": round(result.subnets_per_second, 2), "last_loss": result.last_loss, "peak_rss_mb": round(result.peak_rss_mb)})
+    result = trainer.train(show_progress=progress, checkpoint_dir=out, checkpoint_every=checkpoint_every, epoch_check=epoch_check(data.val, seed))
+    health = check_supernet(trainer.supernet, data.val, seed)
+    emit(
+        {
+            "checkpoint": str(out), "epochs": trainer.config.epochs, "steps": result.steps, "seconds": round(result.seconds, 2),
+            "subnets_per_second": round(result.subnets_per_second, 2), "last_loss": result.last_loss, "peak_rss_mb": round(result.peak_rss_mb),
+            "health": health.to_dict(),
+        }
+    )  # fmt: skip
 
 
 def _as_option(problem: str) -> str:

@@ -37,11 +37,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from nas.export.formats import EXPORT_FORMATS, ExportFormat
+from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, ExportFormat
 from nas.tasks.data import TaskData
 from nas.log import silenced
 from nas.training.checkpoint import load_checkpoint_task, load_supernet
-from nas.training.standalone import evaluate, train_standalone
+from nas.training.standalone import evaluate, train_keeping_best
 from search_spaces import Architecture, SearchSpace
 from search_spaces.validation import format_choices
 
@@ -164,23 +164,38 @@ def export_model(
     return ExportResult(out_dir, fmt, arch.arch_id, files, metrics, max_abs_diff, time.perf_counter() - start)
 
 
+class FinetuneWorse(ValueError):
+    """Fine-tuning left the model below its starting validation accuracy; nothing was exported."""
+
+
+
 def export_from_checkpoint(
     checkpoint_dir: Path,
     arch_json: dict[str, Any] | Architecture,
     fmt: ExportFormat,
     out_dir: Path,
     *,
+    weights: Path | None = None,
     finetune_epochs: int = 0,
+    finetune_lr: float = DEFAULT_FINETUNE_LR,
+    keep_worse: bool = False,
     seed: int = 0,
     task: TaskData | None = None,
+    metrics: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
-    """Extract `arch_json` from a supernet checkpoint, optionally fine-tune it on the training
-    split, and export it. The result's metrics hold the validation accuracy with inherited
-    weights (`val_accuracy_inherited`) and, after fine-tuning, `val_accuracy_finetuned`."""
+    """Export `arch_json` of a supernet checkpoint's space: with the weights it inherits from the
+    supernet, or with `weights` (a safetensors file of the standalone model, e.g. a verified
+    training's). Optionally fine-tune it first on the training split, keeping its best epoch on
+    validation; a fine-tune whose best epoch is below the starting validation accuracy raises
+    FinetuneWorse unless `keep_worse`. The result's metrics give validation and test accuracy
+    before (`*_start`) and of the exported model (`val_accuracy`, `test_accuracy`), and `metrics`
+    (e.g. the candidate's search results) besides."""
     check_format(fmt)
     if finetune_epochs < 0:
         raise ValueError(f"finetune_epochs: {finetune_epochs} must be >= 0")
+    if not finetune_lr > 0:
+        raise ValueError(f"finetune_lr: {finetune_lr} must be > 0")
     _check_out_dir(Path(out_dir), overwrite)  # before the expensive part
     supernet, meta = load_supernet(checkpoint_dir)
     space = supernet.space
@@ -189,14 +204,23 @@ def export_from_checkpoint(
         task = load_checkpoint_task(meta)
     if task.shape != supernet.task:
         raise ValueError(f"task: shape {dataclasses.asdict(task.shape)} differs from the checkpoint's {meta['task']['shape']}")
-    model = supernet.extract(arch).eval()
-    metrics: dict[str, Any] = {"val_accuracy_inherited": evaluate(model, task.val), "finetune_epochs": finetune_epochs}
+    if weights is None:
+        model = supernet.extract(arch).eval()
+    else:
+        model = _rebuild_pytorch(space, arch, task, Path(weights))
+    start = {"val_accuracy_start": evaluate(model, task.val), "test_accuracy_start": evaluate(model, task.test)}
+    report: dict[str, Any] = {"weights": "inherited" if weights is None else "trained", **(metrics or {}), **start, "finetune_epochs": finetune_epochs}
     if finetune_epochs:
-        with torch.random.fork_rng(devices=[]):  # dropout draws: same seed, same model
-            torch.manual_seed(seed)
-            train_standalone(model, task.train, finetune_epochs, seed=seed)
-        metrics["val_accuracy_finetuned"] = evaluate(model, task.val)
-    return export_model(model, space, arch, task, fmt, out_dir, metrics=metrics, overwrite=overwrite)
+        best = train_keeping_best(model, task, finetune_epochs, lr=finetune_lr, seed=seed, include_start=False)
+        report.update({"finetune_lr": finetune_lr, "finetune_best_epoch": best.epoch, "finetune_val_history": best.history})
+        if best.val_accuracy < start["val_accuracy_start"] and not keep_worse:
+            raise FinetuneWorse(
+                f"finetune_epochs: fine-tuning made the model worse on validation, {start['val_accuracy_start']:.1%} before and "
+                f"{best.val_accuracy:.1%} at its best epoch ({best.epoch} of {finetune_epochs}); nothing was exported. Lower the "
+                f"learning rate (finetune_lr, now {finetune_lr:g}), export without fine-tuning, or pass keep_worse to export it anyway"
+            )
+    report.update({"val_accuracy": evaluate(model, task.val), "test_accuracy": evaluate(model, task.test)})
+    return export_model(model, space, arch, task, fmt, out_dir, metrics=report, overwrite=overwrite)
 
 
 # ---- steps ----

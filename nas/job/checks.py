@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.job.errors import choices
-from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, Constraints, SupernetSpec, TaskSpec
-from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
+from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, Constraints, SupernetSpec, TaskSpec, VerifySpec
+from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
 from search_spaces import Cost, SearchSpace, TaskShape, TextTaskShape, get_space, space_names
 from search_spaces.registry import SPACES
 from surrogates.tabular import NAS_BENCH_BERT_TASK
@@ -25,7 +25,7 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
     """Check what depends on several fields, appending to `problems`, and return the fields with
     their defaults resolved. `fields` holds only the structurally valid fields."""
     out = {name: value for name, value in fields.items()}
-    task = _check_task(fields["task"], base_dir, problems, data_root) if "task" in fields else None
+    task, train_examples = _check_task(fields["task"], base_dir, problems, data_root) if "task" in fields else (None, None)
     if task is not None:
         out["task"] = task
     benchmark = task is not None and task.is_benchmark
@@ -54,26 +54,33 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
         if "supernet" in given:
             problems.append(f"supernet: does not apply in benchmark mode (task {BENCHMARK_TASK} replays a table; nothing is trained)")
         out["supernet"] = None
+        if "verify" in given:
+            problems.append(f"verify: does not apply in benchmark mode (task {BENCHMARK_TASK} replays a table; nothing is trained)")
+        out["verify"] = None
     elif "supernet" in fields:
-        supernet = (supernet or SupernetSpec()).resolved(task.kind if task is not None else "image")
+        supernet = (supernet or SupernetSpec()).resolved(task.kind if task is not None else "image", train_examples)
         out["supernet"] = supernet
         problems.extend(supernet.problems())
+        if "verify" in fields:  # its standalone trainings use the supernet's training split
+            trained_on = min(train_examples, supernet.max_train) if train_examples and supernet.max_train else train_examples
+            out["verify"] = (fields["verify"] or VerifySpec()).resolved(trained_on)
         if supernet.mlm_epochs and task is not None and task.kind == "image":
             problems.append(f"supernet.mlm_epochs: masked-LM pretraining needs a text task; {_task_label(task)} is {_KIND_PHRASE['image']} task")
     return out
 
 
-def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: Path | None = None) -> TaskSpec | None:
-    """The task with file paths made absolute and the text columns' defaults filled; None (after
-    recording why) if it does not name one known task or one file. Its data is read as far as
-    needed to know it will load (columns, arrays, two classes).
+def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: Path | None = None) -> tuple[TaskSpec | None, int | None]:
+    """The task with file paths made absolute and the text columns' defaults filled, and its
+    number of training examples (None where unknown); no task (after recording why) if it does
+    not name one known task or one file. Its data is read as far as needed to know it will load
+    (columns, arrays, two classes).
 
     With `data_root` (a server's), a file must lie inside it, relative paths are taken from it, and
     messages quote the path as given, never the server's own paths or the file's content."""
     given = [key for key in ("name", *FILE_FORMATS) if getattr(task, key) is not None]
     if len(given) != 1:
         problems.append(f"task: give a task name, or exactly one of {choices(FILE_FORMATS)} with a path; got {choices(given) if given else 'none'}")
-        return None
+        return None, None
     key = given[0]
     updates: dict[str, Any] = {}
     readable = False
@@ -81,14 +88,14 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
         known = (*BUILTIN_TASKS, BENCHMARK_TASK)
         if task.name not in known:
             problems.append(f"task: {task.name!r} not in {choices(known)}; or give a file: {{csv: path}}, {{jsonl: path}} or {{npz: path}}")
-            return None
+            return None, None
     else:
         requested = getattr(task, key)
         path = _task_path(requested, base_dir, data_root)
         shown = repr(requested) if data_root is not None else str(path)
         if path is None:
             problems.append(f"task.{key}: {requested!r} is not inside the server's data directory; upload the file there and name it relative to it")
-            return None
+            return None, None
         readable = path.is_file()
         if not path.exists():
             problems.append(f"task.{key}: file not found: {shown}")
@@ -103,9 +110,9 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
             if getattr(task, column) is not None:
                 problems.append(f"task.{column}: only csv and jsonl tasks have columns")
     checked = task.model_copy(update=updates)
-    if (key == "name" and checked.name == "fashion-mnist") or (key != "name" and readable):
-        _check_data(checked, key, data_root, problems)
-    return checked
+    if key == "name" and checked.name != "fashion-mnist":  # nothing to read: the data ships with the package or a wheel
+        return checked, BUILTIN_TRAIN_EXAMPLES.get(checked.name)
+    return checked, _check_data(checked, key, data_root, problems) if key == "name" or readable else None
 
 
 def _task_path(requested: str, base_dir: Path, data_root: Path | None) -> Path | None:
@@ -118,16 +125,18 @@ def _task_path(requested: str, base_dir: Path, data_root: Path | None) -> Path |
     return path if path.is_relative_to(root) and path != root else None
 
 
-def _check_data(task: TaskSpec, key: str, data_root: Path | None, problems: list[str]) -> None:
+def _check_data(task: TaskSpec, key: str, data_root: Path | None, problems: list[str]) -> int | None:
+    """The task's training examples, once its data is read; None (after recording why) if it cannot load."""
     from nas.tasks.data import TaskDataError, check_task_data  # reads the data: only file tasks pay
 
     try:
-        check_task_data(task.to_load_spec())
+        return check_task_data(task.to_load_spec())
     except TaskDataError as exc:
         message = str(exc)
         if data_root is not None:  # a client sees its own name for the file, and no content of it
             message = message.replace(str(getattr(task, key)), repr(Path(getattr(task, key)).name)).split("; columns are")[0].split("; found")[0]
         problems.append(f"task.{key}: {message}" if key != "name" else f"task: {message}")
+        return None
 
 
 def _check_space(fields: dict[str, Any], task: TaskSpec | None, problems: list[str]) -> SearchSpace | None:

@@ -109,14 +109,54 @@ DEFAULT_ARCHS_PER_STEP = {"image": 4, "text": 1}
 
 
 DEFAULT_WARMUP_EPOCHS = 2
+# Default supernet epochs: enough for this many optimizer steps, and at least MIN_EPOCHS. A
+# supernet needs steps, not epochs: at five epochs digits' 1,439 examples give 60 steps and the
+# supernet stays at chance; from ~150 steps on it learns (docs/benchmarks/supernet.md).
+MIN_SUPERNET_STEPS, MIN_EPOCHS = 300, 5
+
+
+def default_epochs(train_examples: int | None, batch_size: int, warmup_epochs: int | None = None, min_steps: int = MIN_SUPERNET_STEPS, min_epochs: int = MIN_EPOCHS) -> int:
+    """Epochs of `min_steps` optimizer steps or more, at least `min_epochs` (and the curriculum's
+    `warmup_epochs`); `min_epochs` when the size is unknown."""
+    steps_per_epoch = -(-train_examples // batch_size) if train_examples else 0
+    enough = -(-min_steps // steps_per_epoch) if steps_per_epoch else min_epochs
+    return max(min_epochs, enough, warmup_epochs or 0)
+
+
+# The verified stage's standalone trainings: by default as many steps as a supernet's, at least 3 epochs.
+MIN_VERIFY_STEPS, MIN_VERIFY_EPOCHS = 300, 3
+VERIFY_INITS = ("inherited", "scratch")
+
+
+class VerifySpec(_Strict):
+    """The verified stage (nas.search.verification): after the search, the `top_k` candidates of
+    the front (best first on the primary objective) train standalone, as one Ray Tune trial each,
+    from their inherited weights or from scratch; each keeps its best epoch on validation, whose
+    test accuracy is reported. `top_k: 0` skips the stage."""
+
+    top_k: int = Field(3, ge=0, le=100)
+    # Default: enough epochs for MIN_VERIFY_STEPS steps on the training split, at least MIN_VERIFY_EPOCHS.
+    epochs: int | None = Field(None, ge=1)
+    init: Literal[VERIFY_INITS] = "inherited"  # type: ignore[valid-type]
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    # ASHA stops trials that trail the others at the same epoch (rungs at epochs/4, epochs/2, ...).
+    early_stop: bool = True
+
+    def resolved(self, train_examples: int | None) -> VerifySpec:
+        if self.epochs is not None:
+            return self
+        return self.model_copy(update={"epochs": default_epochs(train_examples, self.batch_size, min_steps=MIN_VERIFY_STEPS, min_epochs=MIN_VERIFY_EPOCHS)})
 
 
 class SupernetSpec(_Strict):
     """How the job's supernet trains. The one place its defaults live: `nas run`, `nas supernet
-    train` and `TrainConfig.from_spec` all read them from here. Three depend on the task and are
-    filled by `resolved` (at submission): archs_per_step, sandwich, warmup_epochs."""
+    train` and `TrainConfig.from_spec` all read them from here. Four depend on the task and are
+    filled by `resolved` (at submission): epochs, archs_per_step, sandwich, warmup_epochs."""
 
-    epochs: int = Field(5, ge=1)
+    # Default: enough epochs for MIN_SUPERNET_STEPS optimizer steps on the task's training split
+    # (max_train counted), at least MIN_EPOCHS.
+    epochs: int | None = Field(None, ge=1)
     archs_per_step: int | None = Field(None, ge=1)  # default DEFAULT_ARCHS_PER_STEP[task kind]
     batch_size: int = Field(128, ge=1)
     mlm_epochs: int = Field(0, ge=0)  # text tasks: masked-LM pretraining on the task's text first
@@ -127,18 +167,25 @@ class SupernetSpec(_Strict):
     sandwich: bool | None = None
     # Curriculum: choices widen from the largest over these epochs; default min(2, epochs).
     warmup_epochs: int | None = Field(None, ge=0)
+    # In-place distillation: the largest subnet of each step (sandwich rule) teaches the others.
+    distill: bool = False
     # The learned-or-not check after training (nas.training.health); false runs the search on
     # whatever the supernet learned, e.g. in a smoke test of the machinery.
     check: bool = True
 
-    def resolved(self, task_kind: str) -> SupernetSpec:
-        """These settings with every default filled for a task of `task_kind` (text | image)."""
+    def resolved(self, task_kind: str, train_examples: int | None = None) -> SupernetSpec:
+        """These settings with every default filled for a task of `task_kind` (text | image)
+        with `train_examples` training examples (None: unknown)."""
         archs = self.archs_per_step or DEFAULT_ARCHS_PER_STEP[task_kind]
+        if self.max_train is not None and train_examples is not None:
+            train_examples = min(train_examples, self.max_train)
+        epochs = self.epochs or default_epochs(train_examples, self.batch_size, self.warmup_epochs)
         return self.model_copy(
             update={
+                "epochs": epochs,
                 "archs_per_step": archs,
                 "sandwich": archs >= 2 if self.sandwich is None else self.sandwich,
-                "warmup_epochs": min(DEFAULT_WARMUP_EPOCHS, self.epochs) if self.warmup_epochs is None else self.warmup_epochs,
+                "warmup_epochs": min(DEFAULT_WARMUP_EPOCHS, epochs) if self.warmup_epochs is None else self.warmup_epochs,
             }
         )
 
@@ -149,7 +196,9 @@ class SupernetSpec(_Strict):
             out.append(f"supernet.archs_per_step: {self.archs_per_step} exceeds supernet.batch_size={self.batch_size} (each subnet trains on its own slice of a batch)")
         if self.sandwich and self.archs_per_step is not None and self.archs_per_step < 2:
             out.append(f"supernet.sandwich: needs supernet.archs_per_step >= 2 (the largest and the smallest subnet), got {self.archs_per_step}")
-        if self.warmup_epochs is not None and self.warmup_epochs > self.epochs:
+        if self.distill and self.sandwich is False:
+            out.append("supernet.distill: needs supernet.sandwich (the largest subnet of every step is the teacher)")
+        if self.warmup_epochs is not None and self.epochs is not None and self.warmup_epochs > self.epochs:
             out.append(f"supernet.warmup_epochs: {self.warmup_epochs} exceeds supernet.epochs={self.epochs} (the curriculum runs inside the supervised epochs)")
         return out
 
@@ -167,6 +216,7 @@ class JobSpec(_Strict):
     strategy: Literal[STRATEGY_NAMES] = "boshnas"  # type: ignore[valid-type]
     budget: Budget = Budget()
     supernet: SupernetSpec | None = None  # parse_spec fills the defaults, except in benchmark mode
+    verify: VerifySpec | None = None  # parse_spec fills the defaults, except in benchmark mode
     workers: int = Field(1, ge=1, le=MAX_WORKERS)
     seed: int = Field(0, ge=0, le=2**32 - 1)  # what every RNG the search seeds accepts
 

@@ -140,9 +140,46 @@ class Coordinator:
         strategy = self._strategy(job, spec, space, shape, pool)
         evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec))
         try:
-            return self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat)
+            outcome = self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat)
         finally:
-            evaluators.shutdown()
+            evaluators.shutdown()  # their CPUs go to the verified stage
+        if outcome is None or outcome[0] != JobStatus.SUCCEEDED or spec.verify is None or not spec.verify.top_k:
+            return outcome
+        return self._verify(job, spec, args[0], heartbeat)
+
+    def _verify(self, job: JobRecord, spec: JobSpec, checkpoint: str, heartbeat: Heartbeat) -> Outcome:
+        """The verified stage (nas.search.verification) on the top-k of the front, skipping
+        candidates verified before a restart."""
+        import ray
+
+        from nas.search.verification import run_verification
+        from nas.service import pareto_rows
+
+        assert spec.verify is not None and job.claim is not None
+        front = pareto_rows(self.store, job.id)[: spec.verify.top_k]
+        verified = {v.candidate_id for v in self.store.verifications(job.id)}
+        todo = [self.store.get_candidate(row["candidate_id"]) for row in front if row["candidate_id"] not in verified]
+        if not todo:
+            return JobStatus.SUCCEEDED, None
+        # The search's evaluators are gone: trials take what the cluster has (Tune queues the rest).
+        concurrency = max(1, min(len(todo), int(ray.cluster_resources().get("CPU", 1))))
+        message = f"verifying the top {len(todo)} of the front: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
+        self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"candidates": [c.id for c in todo], "concurrency": concurrency})
+        logger.info("job %d: %s", job.id, message)
+        started = time.perf_counter()
+
+        def should_stop() -> bool:
+            return heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested
+
+        storage = self.jobs_dir / f"job-{job.id}" / "verify"
+        count = run_verification(self.store, job.id, job.claim, spec, checkpoint, todo, storage, concurrency, should_stop)
+        if heartbeat.lost.is_set():
+            return None
+        if self.store.get_job(job.id).cancel_requested:
+            return JobStatus.CANCELLED, None
+        seconds = time.perf_counter() - started
+        self.store.add_event(job.id, EventKind.VERIFY_DONE, f"verified {count} of {len(todo)} candidates in {seconds:.0f} s", {"verified": count, "asked": len(todo), "seconds": seconds})
+        return JobStatus.SUCCEEDED, None
 
     def _actor_count(self, job: JobRecord, spec: JobSpec) -> int:
         """`spec.workers`, or as many one-CPU evaluators as the cluster can ever place: an actor

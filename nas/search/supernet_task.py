@@ -1,4 +1,5 @@
-"""The Ray task that trains a job's supernet, checkpointing every epoch (resumes a partial run)."""
+"""The Ray task that trains a job's supernet, checkpointing and checking it every epoch (resumes a
+partial run)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ def train_supernet(spec: JobSpec, checkpoint_dir: str) -> tuple[int, dict]:
     if (directory / "checkpoint.json").exists():
         trainer = SupernetTrainer.resume(directory, data, device="cpu")
     else:
-        trainer = SupernetTrainer(spec.search_space(), data, TrainConfig.from_spec(settings, data.kind, seed=spec.seed, device="cpu"))
-    from nas.training.health import check_supernet
+        config = TrainConfig.from_spec(settings, data.kind, seed=spec.seed, device="cpu", train_examples=len(data.train))
+        trainer = SupernetTrainer(spec.search_space(), data, config)
+    from nas.training.health import check_supernet, epoch_check
 
     started_at = trainer.position.global_step
-    trainer.train(show_progress=False, checkpoint_dir=directory, checkpoint_every=trainer.steps_per_epoch())
+    trainer.train(show_progress=False, checkpoint_dir=directory, checkpoint_every=trainer.steps_per_epoch(), epoch_check=epoch_check(data.val, spec.seed))
     return started_at, check_supernet(trainer.supernet, data.val, seed=spec.seed).to_dict()

@@ -16,6 +16,7 @@ from nas.store.records import (
     JobNotFound,
     JobRecord,
     StoreError,
+    VerificationRecord,
 )
 from nas.store.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, Store
 
@@ -41,5 +42,6 @@ __all__ = [
     "JobStatus",
     "Store",
     "StoreError",
+    "VerificationRecord",
     "resolve_db_url",
 ]

@@ -19,6 +19,10 @@ class EventKind(StrEnum):
     SUPERNET_RESUMED = "supernet_resumed"
     SUPERNET_TRAINED = "supernet_trained"
     SUPERNET_HEALTH = "supernet_health"  # largest / smallest subnet against the majority-class rate
+    VERIFY_STARTED = "verify"  # the verified stage began (nas.search.verification)
+    VERIFIED = "verified"  # one candidate's standalone training committed
+    VERIFY_FAILED = "verify_failed"
+    VERIFY_DONE = "verify_done"
     TIME_BUDGET = "time_budget"
     RESOURCES = "resources"  # fewer evaluators than asked: the cluster cannot place them all
     EXHAUSTED = "exhausted"

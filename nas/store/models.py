@@ -16,7 +16,7 @@ from nas.store.statuses import CANDIDATE_STATUSES, JOB_STATUSES
 # best-of queries read plain columns.
 
 # The Alembic revision these models describe; a test checks it is the migrations' head.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -96,6 +96,27 @@ class Candidate(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     eval_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class Verification(Base):
+    """The second fidelity of a candidate: standalone training (the verified stage), its best
+    epoch on validation and that epoch's test accuracy. One per candidate."""
+
+    __tablename__ = "verifications"
+    __table_args__ = (UniqueConstraint("candidate_id", name="uq_verifications_candidate"),)  # verified once
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    init: Mapped[str] = mapped_column(String(16))  # inherited | scratch
+    val_accuracy: Mapped[float] = mapped_column(Float)  # of the best epoch
+    test_accuracy: Mapped[float] = mapped_column(Float)  # of the same epoch
+    best_epoch: Mapped[int]
+    epochs_trained: Mapped[int]
+    epochs: Mapped[int]  # asked for; fewer were trained when the scheduler stopped the trial early
+    seconds: Mapped[float] = mapped_column(Float)
+    weights: Mapped[str | None] = mapped_column(Text)  # safetensors of the best epoch's standalone model
+    finished_at: Mapped[datetime]
 
 
 class Artifact(Base):

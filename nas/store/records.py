@@ -128,3 +128,25 @@ class EventRecord:
     kind: str
     message: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VerificationRecord:
+    """A candidate's standalone training in the verified stage (the second fidelity)."""
+
+    id: int
+    job_id: int
+    candidate_id: int
+    init: str  # inherited | scratch
+    val_accuracy: float  # best epoch's
+    test_accuracy: float  # the same epoch's
+    best_epoch: int
+    epochs_trained: int
+    epochs: int
+    seconds: float
+    weights: str | None
+    finished_at: datetime
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.epochs_trained < self.epochs

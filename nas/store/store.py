@@ -36,7 +36,7 @@ from nas.results.pareto import non_dominated_mask
 from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
 from nas.job.metrics import METRICS
 from nas.store.events import EventKind
-from nas.store.models import Artifact, Candidate, Event, Job
+from nas.store.models import Artifact, Candidate, Event, Job, Verification
 from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactRecord,
@@ -49,6 +49,7 @@ from nas.store.records import (
     InvalidTransition,
     JobNotFound,
     JobRecord,
+    VerificationRecord,
 )
 
 DEFAULT_STALE_AFTER_S = 120.0
@@ -375,6 +376,32 @@ class Store:
             self._check_new_archs(s, job_id, [p["arch_id"] for p in payload])
             s.execute(insert(Candidate.__table__), payload)  # Core executemany: no ORM bookkeeping per row
             return len(payload)
+
+    # ---- the verified stage ----
+
+    def record_verification(self, candidate_id: int, figures: Mapping[str, Any], claim: Claim | None = None) -> VerificationRecord:
+        """A done candidate's standalone training: `figures` holds VerificationRecord's fields
+        from init to weights. A candidate is verified once (a second record raises
+        InvalidTransition)."""
+        names = {f.name for f in fields(VerificationRecord)} - {"id", "job_id", "candidate_id", "finished_at"}
+        missing = names - set(figures)
+        if missing:
+            raise ValueError(f"figures: missing {', '.join(sorted(missing))}")
+        with self._write() as s:
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.DONE, action="record a verification for", claim=claim)
+            if s.scalar(select(Verification.id).where(Verification.candidate_id == candidate_id)) is not None:
+                raise InvalidTransition(f"candidate {candidate_id} is verified already")
+            verification = Verification(job_id=row.job_id, candidate_id=candidate_id, finished_at=utc_now(), **{n: figures[n] for n in names})
+            s.add(verification)
+            s.flush()
+            return _record(VerificationRecord, verification)
+
+    def verifications(self, job_id: int) -> list[VerificationRecord]:
+        """The job's verified candidates, in the order they finished."""
+        with self._read() as s:
+            self._job(s, job_id)
+            query = select(Verification).where(Verification.job_id == job_id).order_by(Verification.id)
+            return [_record(VerificationRecord, v) for v in s.scalars(query)]
 
     # ---- artifacts and events ----
 

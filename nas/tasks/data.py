@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from nas.paths import data_home
-from nas.tasks.catalog import BUILTIN_TASKS, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
+from nas.tasks.catalog import BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
 from nas.tasks.tokenizer import encode, tokenizer_for
 from search_spaces import ImageTaskShape, TaskShape, TextTaskShape
 
@@ -45,6 +45,13 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def sample(self, n: int, seed: int = 0) -> Split:
+        """A seeded random subset of `n` examples (the whole split if it has no more)."""
+        if n >= len(self):
+            return self
+        keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        return Split(self.inputs[keep], self.labels[keep])
 
 
 @dataclass
@@ -299,19 +306,19 @@ def _user_task(spec: Mapping[str, Any], seed: int, workdir: Path, vocab_size: in
     return _text_task(path.stem, texts, labels, classes, seed, workdir, vocab_size, max_len)
 
 
-def check_task_data(spec: str | Mapping[str, Any]) -> None:
+def check_task_data(spec: str | Mapping[str, Any]) -> int | None:
     """Read what a task's data must provide (files present, columns or arrays there, at least two
     classes) without preparing it for training: TaskDataError, with `load_task`'s message, for
-    what would fail later. Submission runs this so a job does not fail inside a Ray task."""
+    what would fail later. Submission runs this so a job does not fail inside a Ray task. Returns
+    the number of training examples, exact for built-in tasks and within a few per class for a
+    file (its stratified cut is made when it loads); None for the benchmark table."""
     if isinstance(spec, str):
         if spec == "fashion-mnist":
             _fashion_mnist_files()
-        return
+        return BUILTIN_TRAIN_EXAMPLES.get(spec)
     fmt, path = _user_file(spec)
-    if fmt == "npz":
-        _read_npz(path)
-    else:
-        _read_texts(spec, fmt, path)
+    labels = _read_npz(path)[1] if fmt == "npz" else _read_texts(spec, fmt, path)[1]
+    return round(len(labels) * (1 - VAL_FRACTION - TEST_FRACTION))
 
 
 def _user_file(spec: Mapping[str, Any]) -> tuple[str, Path]:

@@ -43,12 +43,17 @@ def checkpoint_progress(directory: Path) -> dict[str, Any] | None:
         "step": position["global_step"],
         "total_steps": progress.get("total_steps"),
         "loss": progress.get("loss"),
+        "health": progress.get("health"),  # the latest epoch's check (nas.training.health), if one ran
     }
 
 
 def describe_progress(progress: dict[str, Any]) -> str:
-    """One line for people: "supervised: epoch 3/8 done, step 300/800 (38%), loss 0.6120"."""
+    """One line for people: "supervised: epoch 3/8 done, step 300/800 (38%), loss 0.6120; largest
+    subnet 61.2%, smallest 48.0% (majority class 10.1%)"."""
     loss = "" if progress.get("loss") is None else f", loss {progress['loss']:.4f}"
+    health = progress.get("health")
+    if health:
+        loss += f"; largest subnet {health['largest']:.1%}, smallest {health['smallest']:.1%} (majority class {health['majority_rate']:.1%})"
     if progress["phase"] == "done":
         return f"trained: {progress['step']:,} steps{loss}"
     total = progress.get("total_steps")

@@ -22,6 +22,9 @@ class TrainConfig:
     mlm_epochs: int  # text tasks: masked-language-model pretraining epochs first
     lr: float
     seed: int
+    # In-place distillation (BigNAS / OFA): the largest subnet learns from the labels, the others
+    # from its predictions on their own slices (needs the sandwich rule's largest subnet).
+    distill: bool = False
     mask_prob: float = 0.15
     lr_warmup: float = 0.1  # share of all steps with a linear warm-up (then cosine decay to 0)
     weight_decay: float = 0.01
@@ -29,14 +32,14 @@ class TrainConfig:
     device: str = "auto"  # "auto" picks CUDA when available
 
     @classmethod
-    def from_spec(cls, settings: SupernetSpec, task_kind: str, seed: int, device: str = "auto") -> TrainConfig:
-        """The config for a spec's supernet section on a task of `task_kind` (text | image), its
-        task-dependent defaults filled as at submission."""
-        settings = settings.resolved(task_kind)
-        assert settings.archs_per_step is not None and settings.sandwich is not None and settings.warmup_epochs is not None  # resolved
+    def from_spec(cls, settings: SupernetSpec, task_kind: str, seed: int, device: str = "auto", train_examples: int | None = None) -> TrainConfig:
+        """The config for a spec's supernet section on a task of `task_kind` (text | image) with
+        `train_examples` training examples, its task-dependent defaults filled as at submission."""
+        settings = settings.resolved(task_kind, train_examples)
+        assert settings.epochs is not None and settings.archs_per_step is not None and settings.sandwich is not None and settings.warmup_epochs is not None  # resolved
         return cls(
             epochs=settings.epochs, batch_size=settings.batch_size, archs_per_step=settings.archs_per_step, sandwich=settings.sandwich,
-            warmup_epochs=settings.warmup_epochs, mlm_epochs=settings.mlm_epochs, lr=settings.lr, seed=seed, device=device,
+            warmup_epochs=settings.warmup_epochs, mlm_epochs=settings.mlm_epochs, lr=settings.lr, seed=seed, device=device, distill=settings.distill,
         )  # fmt: skip
 
     def __post_init__(self) -> None:
@@ -51,6 +54,8 @@ class TrainConfig:
             problems.append(f"archs_per_step: {self.archs_per_step} exceeds batch_size={self.batch_size} (each subnet needs examples)")
         if self.sandwich and self.archs_per_step < 2:
             problems.append("sandwich: needs archs_per_step >= 2 (largest and smallest)")
+        if self.distill and not self.sandwich:
+            problems.append("distill: needs sandwich (the largest subnet of every step is the teacher)")
         if not 0 < self.mask_prob < 1:
             problems.append(f"mask_prob: {self.mask_prob} must be within (0, 1)")
         if self.lr <= 0:

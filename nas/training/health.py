@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -16,6 +18,9 @@ from nas.training.standalone import evaluate_subnet
 from search_spaces.supernet import Supernet
 
 STANDARD_ERRORS = 3.0  # one-sided, chance to fail a supernet that is truly at the majority rate: 0.13%
+# The check after each epoch reads at most this many validation examples: it shows the trend
+# without adding much to an epoch of a large task; the final check reads the whole split.
+EPOCH_CHECK_EXAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,12 @@ def check_supernet(supernet: Supernet, val: Split, seed: int = 0) -> Health:
     largest = evaluate_subnet(supernet, supernet.space.extreme(rng, largest=True), val)
     smallest = evaluate_subnet(supernet, supernet.space.extreme(rng, largest=False), val)
     return Health(majority_rate=rate, threshold=min(threshold, 1.0), largest=largest, smallest=smallest, examples=n)
+
+
+def epoch_check(val: Split, seed: int = 0) -> Callable[[Supernet], dict[str, Any]]:
+    """What `SupernetTrainer.train` runs after each epoch: the check on a fixed validation sample."""
+    sample = val.sample(EPOCH_CHECK_EXAMPLES, seed)
+    return lambda supernet: check_supernet(supernet, sample, seed).to_dict()
 
 
 def remedy(health: Health, epochs: int, lr: float) -> str:

@@ -20,6 +20,7 @@ import random
 import resource
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ class SupernetTrainer:
         self.sampler = ArchSampler(space, config)
         self.position = Position(phase=self._phases()[0] if self._phases() else PHASES[-1])
         self.last_loss: float | None = None  # the latest step's loss, recorded in checkpoints
+        self.health: dict[str, Any] | None = None  # the latest epoch-end check's figures, recorded in checkpoints
 
     def _phases(self) -> list[str]:
         return [p for p in PHASES if (self.config.mlm_epochs if p == "mlm" else self.config.epochs) > 0]
@@ -155,6 +157,8 @@ class SupernetTrainer:
                 masked, targets = mask_tokens(x, self.config.mask_prob, self.task.shape.vocab_size, generator)
                 logits = self.supernet.mlm_logits(masked.to(self.device), arch)
                 loss = F.cross_entropy(logits.flatten(0, 1), targets.to(self.device).flatten(), ignore_index=-100)
+            elif self.config.distill and arch is not archs[0]:  # archs[0]: the sandwich's largest subnet, the teacher
+                loss = self._distillation_loss(x.to(self.device), arch, archs[0])
             else:
                 loss = F.cross_entropy(self.supernet(x.to(self.device), arch), y.to(self.device))
             (loss * len(x) / count).backward()
@@ -166,10 +170,28 @@ class SupernetTrainer:
         self.optimizer.step()
         return total
 
+    def _distillation_loss(self, x: torch.Tensor, student: Architecture, teacher: Architecture) -> torch.Tensor:
+        """KL divergence of the student subnet's predictions from the teacher's on the same
+        inputs; the teacher runs without dropout and without gradient."""
+        with torch.no_grad():
+            self.supernet.eval()
+            targets = F.softmax(self.supernet(x, teacher), dim=-1)
+            self.supernet.train()
+        return F.kl_div(F.log_softmax(self.supernet(x, student), dim=-1), targets, reduction="batchmean")
+
     # ---- the loop ----
-    def train(self, show_progress: bool = True, checkpoint_dir: Path | None = None, checkpoint_every: int = 0, stop_after: int | None = None) -> TrainResult:
+    def train(
+        self,
+        show_progress: bool = True,
+        checkpoint_dir: Path | None = None,
+        checkpoint_every: int = 0,
+        stop_after: int | None = None,
+        epoch_check: Callable[[Supernet], dict[str, Any]] | None = None,
+    ) -> TrainResult:
         """Train from the current position to the end (or `stop_after` more steps), saving a
-        checkpoint every `checkpoint_every` steps and at the end when `checkpoint_dir` is given."""
+        checkpoint every `checkpoint_every` steps and at the end when `checkpoint_dir` is given.
+        `epoch_check(supernet)` runs after each supervised epoch; its figures go into the next
+        checkpoint, so progress readers see whether the supernet is learning."""
         start, subnets, steps, loss = time.perf_counter(), 0, 0, float("nan")
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.1f} subnets/s"), TimeElapsedColumn()]
         with Progress(*columns, console=Console(stderr=True), disable=not show_progress, transient=False) as progress:
@@ -182,12 +204,15 @@ class SupernetTrainer:
                 generator = torch.Generator().manual_seed(rng.getrandbits(63))
                 torch.manual_seed(rng.getrandbits(63))  # dropout
                 archs = self.sampler.archs(pos.epoch, rng)
-                loss = self.last_loss = self.train_step(inputs, labels, archs, pos.phase, generator)
+                phase = pos.phase  # `pos` is the live position: _advance moves it on
+                loss = self.last_loss = self.train_step(inputs, labels, archs, phase, generator)
                 steps += 1
                 subnets += min(len(archs), len(inputs))
                 self._advance()
                 elapsed = time.perf_counter() - start
                 progress.update(bar, advance=1, loss=loss, rate=subnets / elapsed)
+                if epoch_check is not None and phase == "supervised" and self.position.step == 0:  # an epoch ended
+                    self.health = epoch_check(self.supernet)
                 if checkpoint_dir is not None and checkpoint_every and self.position.global_step % checkpoint_every == 0:
                     self.save_checkpoint(checkpoint_dir)
         if checkpoint_dir is not None:
@@ -238,7 +263,7 @@ class SupernetTrainer:
             "task": {"name": self.task.name, "shape": dataclasses.asdict(self.task.shape), "kind": self.task.kind, "source": self.task.source},
             "config": dataclasses.asdict(self.config),
             "position": dataclasses.asdict(self.position),
-            "progress": {"total_steps": self.total_steps(), "loss": self.last_loss},  # total_steps needs the task's size
+            "progress": {"total_steps": self.total_steps(), "loss": self.last_loss, "health": self.health},  # total_steps needs the task's size
             "optimizer": {"param_groups": opt_state["param_groups"], "scalars": scalars},
         }
         (partial / "checkpoint.json").write_text(json.dumps(meta, indent=2))
@@ -270,4 +295,5 @@ class SupernetTrainer:
             state.setdefault(int(index), {})[name] = value if torch.is_tensor(value) else torch.tensor(value)
         trainer.optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
         trainer.position = Position(**meta["position"])
+        trainer.last_loss, trainer.health = meta["progress"].get("loss"), meta["progress"].get("health")
         return trainer
