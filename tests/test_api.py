@@ -314,6 +314,8 @@ def test_export_errors(api: Api) -> None:
         (export_body(bench_done, format="tflite"), "format"), (export_body(bench_done, finetune_epochs=-1), "finetune_epochs"),
         (export_body(bench_done, overwrite=True), "overwrite"), ({"format": "onnx", "out": "x"}, "candidate_id"),
         (export_body(bench_done) | {"candidate_id": "1"}, "candidate_id"),
+        (export_body(bench_done, finetune_lr=0), "finetune_lr"), (export_body(bench_done, finetune_lr="1e-3"), "finetune_lr"),
+        (export_body(bench_done, weights="trained"), "weights"), (export_body(bench_done, keep_worse="yes"), "keep_worse"),
     ):  # fmt: skip
         response = api.client.post(f"/jobs/{bench.id}/export", json=body)
         assert response.status_code == 422 and ["body", field] in [p["loc"] for p in response.json()["detail"]], (body, response.text)
@@ -360,3 +362,6 @@ def test_export_through_api(api: Api, tmp_path: Path) -> None:
 
     again = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
     assert again.status_code == 409 and "not empty" in again.json()["detail"]
+    unverified = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/verified", weights="verified"))
+    assert unverified.status_code == 409 and "was not verified" in unverified.json()["detail"]
+    assert api.client.get(f"/jobs/{job.id}/pareto?verified=true").json() == []

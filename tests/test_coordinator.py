@@ -350,6 +350,31 @@ def test_killed_coordinator_resumes_without_losing_or_repeating_work(tmp_path):
     assert any(e.kind == "resumed" for e in store.events(job.id))
 
 
+def test_a_coordinator_killed_while_verifying_leaves_the_rest_to_the_next(tmp_path):
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    store = Store(db)
+    job = submit_job(store, digits_spec(budget={"candidates": 6}, verify={"top_k": 3, "epochs": 4, "early_stop": False}))
+    first = start_coordinator(db, job.id, tmp_path)
+    poll(lambda: len(store.verifications(job.id)) >= 1, 300, "the first verification before the kill")
+    kill_hard(first)
+    verified_before = {v.candidate_id: v for v in store.verifications(job.id)}
+    poll(lambda: heartbeat_stale(store, job.id), 60, "the dead coordinator's heartbeat to go stale")
+    second = start_coordinator(db, job.id, tmp_path)
+    assert second.wait(timeout=300) == 0, second.stderr.read()
+    assert store.get_job(job.id).status == "succeeded" and store.counts(job.id)["done"] == 6
+    verifications = store.verifications(job.id)
+    front = pareto_rows(store, job.id)[:3]
+    assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in front)  # each once
+    assert all(verified_before[c] in verifications for c in verified_before)  # kept, not redone
+    started = [e for e in store.events(job.id) if e.kind == EventKind.VERIFY_STARTED]
+    assert len(started) == 2 and set(started[1].data["candidates"]).isdisjoint(verified_before)
+    shown = subprocess.run([*NAS, "pareto", str(job.id), "--db", db, "--verified"], capture_output=True, text=True, timeout=60, env=env_for(tmp_path))
+    assert shown.returncode == 0 and "Pareto front, verified" in shown.stdout and "chance (always the most frequent class)" in shown.stdout, shown.stdout + shown.stderr
+    rows = json.loads(subprocess.run([*NAS, "pareto", str(job.id), "--db", db, "--verified", "--json"], capture_output=True, text=True, timeout=60, env=env_for(tmp_path)).stdout)
+    by_id = {v.candidate_id: v for v in verifications}
+    assert rows and all(row["verified"]["test_accuracy"] == by_id[row["candidate_id"]].test_accuracy for row in rows)
+
+
 def pause_between_transactions(process: subprocess.Popen, sqlite_file: Path) -> None:
     """SIGSTOP `process` at a moment it holds no SQLite write lock. (Paused inside a write, it
     would block every writer of the file: SQLite has one writer at a time, which no fencing can
