@@ -159,14 +159,14 @@ _VERIFY_EVENTS = (EventKind.VERIFY_STARTED, EventKind.VERIFIED, EventKind.VERIFY
 
 
 def verify_state(store: Store, job: JobRecord, spec: JobSpec) -> dict[str, Any] | None:
-    """Where the verified stage stands (pending / verifying / done), how many candidates are
+    """Where the verified stage stands (pending / verifying / done / not run), how many candidates are
     verified of the top_k asked, and its latest message; None when the job has no such stage."""
     if spec.verify is None or not spec.verify.top_k:
         return None
     events = [e for e in store.events(job.id) if e.kind in _VERIFY_EVENTS]
     verified = len(store.verifications(job.id))
     if not events:
-        state = "done" if verified else "pending"
+        state = "done" if verified else ("not run" if job.finished else "pending")  # a job that failed or was cancelled first
     else:
         state = "done" if events[-1].kind == EventKind.VERIFY_DONE else "verifying"
     return {"state": state, "verified": verified, "top_k": spec.verify.top_k, "message": events[-1].message if events else None}

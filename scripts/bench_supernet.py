@@ -141,11 +141,11 @@ def spread_by_size(space: SearchSpace, task_shape, count: int, spread: str = "ra
     return chosen
 
 
-def _train_supernet(space_name: str, preset: str, task_spec: str, task_options: dict, config: TrainConfig, directory: str) -> dict[str, float]:
+def _train_supernet(space_name: str, preset: str, task_spec: str, task_options: dict, config: TrainConfig, directory: str, overrides: dict | None = None) -> dict[str, float]:
     """Runs in a fresh process, so its peak RSS is supernet training's alone."""
     torch.set_num_threads(config_threads())
     task = load_task(task_spec, **task_options)
-    trainer = SupernetTrainer(get_space(space_name, preset), task, config)
+    trainer = SupernetTrainer(get_space(space_name, preset, overrides), task, config)
     result = trainer.train(show_progress=False, checkpoint_dir=Path(directory))
     return {"steps": result.steps, "seconds": result.seconds, "subnets_per_second": result.subnets_per_second, "peak_rss_mb": peak_rss_mb()}
 
@@ -173,6 +173,7 @@ def ranking(
     reuse: dict | None = None,
     spread: str = "range",
     score_finetune_steps: int = 0,
+    few_shot: int = 1,
 ) -> dict[str, object]:
     """Train the supernet, then Kendall tau between inherited-weight and standalone validation
     accuracy. With `standalone_seeds` > 1 each subnet is trained standalone that many times (seeds
@@ -188,12 +189,19 @@ def ranking(
     params = [space.cost(arch, task.shape).params for arch in archs]
     budget = {"epochs": standalone_epochs, "batch_size": 64, "lr": standalone_lr, "seeds": standalone_seeds}
     earlier_runs = reused_references(reuse, task_facts, params, budget) if reuse is not None else [[] for _ in archs]
-    with tempfile.TemporaryDirectory() as directory, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        trained = pool.submit(_train_supernet, space.name, space.preset, task_spec, task_options, config, directory).result()
-        supernet, _ = load_supernet(Path(directory))
+    shots = few_shot_overrides(space, few_shot) if few_shot > 1 else [None]
+    if len(shots) > 1:  # each sub-supernet trains its share of the steps: the same compute in all
+        config = dataclasses.replace(config, epochs=max(1, config.epochs // len(shots)), warmup_epochs=min(config.warmup_epochs, max(1, config.epochs // len(shots))))
+    supernets, runs_of_supernets = [], []
+    for overrides in shots:
+        with tempfile.TemporaryDirectory() as directory, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            runs_of_supernets.append(pool.submit(_train_supernet, space.name, space.preset, task_spec, task_options, config, directory, overrides).result())
+            supernets.append(load_supernet(Path(directory))[0])
+    trained = {**runs_of_supernets[0], "seconds": sum(r["seconds"] for r in runs_of_supernets), "supernets": len(shots)}
     train_sample = training_sample(task, len(task.val))
     inherited, inherited_train, per_seed, standalone_seconds = [], [], [], []
     for i, arch in enumerate(archs):
+        supernet = next(net for net in supernets if net.space.contains(arch))
         if score_finetune_steps:
             # The remedy "fine-tune before scoring": k steps of 64 from the inherited weights.
             model = supernet.extract(arch)
@@ -223,6 +231,7 @@ def ranking(
     return {
         "judged_on_other_seeds": judged_on_other_seeds(inherited, params, per_seed),
         "score_finetune_steps": score_finetune_steps,
+        "few_shot": len(shots),
         "supernet_seconds": trained["seconds"],
         "standalone_seconds_per_training": per_training,
         "supernet_vs_standalone_compute": trained["seconds"] / (per_training * count) if per_training else None,
@@ -246,6 +255,26 @@ def ranking(
         "standalone_seeds_reused": min(standalone_seeds, len(earlier_runs[0])),
         "task": task_facts,
     }
+
+
+def few_shot_overrides(space: SearchSpace, shots: int) -> list[dict]:
+    """Choice overrides splitting a ViT-ResNAS space into `shots` sub-spaces by the depth of its
+    last stage (few-shot NAS: one sub-supernet per part, so subnets of different depths stop
+    sharing those blocks' weights)."""
+    if space.name != "vit-resnas":
+        raise SystemExit("--few-shot: splits ViT-ResNAS spaces only")
+    stages = [dataclasses.asdict(stage) for stage in space.choices.stages]
+    last = space.choices.stages[-1]
+    depths = list(last.depths)
+    if not 2 <= shots <= len(depths):
+        raise SystemExit(f"--few-shot: {shots} parts of the last stage's depths {depths} (2..{len(depths)})")
+    parts = [depths[k * len(depths) // shots : (k + 1) * len(depths) // shots] for k in range(shots)]
+    out = []
+    for part in parts:
+        # depths lo..hi: `hi` block slots, the last hi - lo of them optional
+        lo, hi = part[0], part[-1]
+        out.append({"stages": [*stages[:-1], {**stages[-1], "blocks": hi, "optional": list(range(lo + 1, hi + 1))}]})
+    return out
 
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -341,6 +370,7 @@ def main() -> None:
     parser.add_argument("--service-defaults", action="store_true", help="ViT supernet: the job spec's supernet defaults (what a job trains), not this benchmark's recipe")
     parser.add_argument("--distill", action="store_true", help="in-place distillation from the largest subnet (needs the sandwich rule)")
     parser.add_argument("--score-finetune-steps", type=int, default=0, help="fine-tune each ranked subnet this many steps from its inherited weights before scoring it")
+    parser.add_argument("--few-shot", type=int, default=1, help="ViT: split the space by the last stage's depth into this many sub-supernets, each trained 1/K of the epochs")
     args = parser.parse_args()
     if args.standalone_seeds < 1:
         parser.error(f"--standalone-seeds: {args.standalone_seeds} must be >= 1")
@@ -393,7 +423,7 @@ def main() -> None:
         results["ranking"][key] = ranking(
             vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets,
             standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key), spread=args.spread,
-            score_finetune_steps=args.score_finetune_steps,
+            score_finetune_steps=args.score_finetune_steps, few_shot=args.few_shot,
         )  # fmt: skip
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")

@@ -3,6 +3,8 @@ are turned into that form here."""
 
 from __future__ import annotations
 
+import re
+
 import typing
 from typing import Any
 
@@ -35,7 +37,8 @@ def format_error(error: ErrorDetails, root: type[BaseModel]) -> str:
     if kind == "missing":
         return f"{path}: missing required field"
     if kind == "literal_error":
-        allowed = _CHOICES_BY_FIELD.get(str(loc[-1]))
+        # pydantic writes the allowed values as "'a', 'b' or 'c'"
+        allowed = _CHOICES_BY_FIELD.get(str(loc[-1])) or re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         return f"{path}: {describe(value)} not in " + (choices(allowed) if allowed else f"{{{ctx.get('expected')}}}")
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
