@@ -196,6 +196,9 @@ def check_pareto_against_brute_force(store: Store, client: TestClient) -> None:
     metrics = random_metrics(rng, 80)
     ids = add_done(store, job.id, metrics)
     add_done(store, other.id, [{"accuracy": 1.0, "params": 1.0, "flops": 1.0}])  # dominates all, in another job
+    top = max(metrics, key=lambda m: m["accuracy"])
+    metrics.append({**top, "params": top["params"] - 1})  # ties the most accurate with one param fewer
+    ids += add_done(store, job.id, metrics[-1:], tag="tie")
     pending = store.add_candidates(job.id, [("pending-a", {}), ("pending-b", {})])
     store.start_candidate(pending[0].id, "test")  # running, no metrics yet
     points = dict(zip(ids, metrics))
@@ -217,17 +220,19 @@ def check_pareto_against_brute_force(store: Store, client: TestClient) -> None:
         values = [r["metrics"][first] for r in rows]
         assert values == sorted(values, reverse=up)  # best first on the first objective
         for row in rows:
-            assert row["metrics"] == points[row["candidate_id"]] and row["arch"] == {"i": ids.index(row["candidate_id"])}
+            assert row["metrics"] == points[row["candidate_id"]] and row["arch"] == {"i": ids.index(row["candidate_id"]) if row["candidate_id"] != ids[-1] else 0}
 
     summary = client.get(f"/jobs/{job.id}").json()
     best_accuracy = max(m["accuracy"] for m in metrics)
-    assert summary["candidates_done"] == 80 and summary["counts"]["running"] == 1 and summary["counts"]["proposed"] == 1
+    assert summary["candidates_done"] == 81 and summary["counts"]["running"] == 1 and summary["counts"]["proposed"] == 1
     assert summary["best"]["metrics"]["accuracy"] == best_accuracy
-    assert summary["best"]["candidate_id"] == min(i for i, m in points.items() if m["accuracy"] == best_accuracy)  # earliest of the ties
+    # `best` is non-dominated: of the most accurate, the fewest params (then the earliest).
+    assert summary["best"]["candidate_id"] == min((m["params"], i) for i, m in points.items() if m["accuracy"] == best_accuracy)[1]
+    assert summary["chance_accuracy"] is None and summary["verify"] is None  # benchmark mode: GLUE scores, nothing trained
 
     rows = client.get(f"/jobs/{job.id}/candidates", params={"status": "done"}).json()
     assert [r["candidate_id"] for r in rows] == ids and all(r["status"] == "done" for r in rows)
-    assert len(client.get(f"/jobs/{job.id}/candidates").json()) == 82
+    assert len(client.get(f"/jobs/{job.id}/candidates").json()) == 83
 
     bad_queries = {"accuracy,loss": "'loss' not in", "latency_ms": "benchmark mode", "": "one or more", "params,params": "more than once"}
     for query, fragment in bad_queries.items():

@@ -124,6 +124,7 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
         assert 0.0 <= v.val_accuracy <= 1.0 and 0.0 <= v.test_accuracy <= 1.0 and Path(v.weights).is_file()
     summary = job_summary(store, job)
     assert summary["verify"]["state"] == "done" and summary["verify"]["verified"] == 2
+    assert summary["chance_accuracy"] == summary["supernet"]["health"]["majority_rate"] == pytest.approx(18 / 179)  # digits: 18 of each class
     assert [e.kind for e in store.events(job.id)].count(EventKind.VERIFIED) == 2
     verified_front = pareto_rows(store, job.id, verified=True)
     by_id = {v.candidate_id: v for v in verifications}
