@@ -148,6 +148,29 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
     assert inherited["metrics"]["weights"] == "inherited"
 
 
+def test_verifying_from_scratch_trains_fresh_weights(digits_job, tmp_path):
+    import ray
+
+    from nas.job.schema import JobSpec
+    from nas.search.cluster import init_ray
+    from nas.search.verification import run_verification
+
+    store, trained, root = digits_job
+    checkpoint = store.artifacts(trained.id, ArtifactKind.SUPERNET_CHECKPOINT)[0].path
+    job = submit_job(store, digits_spec(verify={"top_k": 1, "epochs": 2, "init": "scratch"}))
+    claim = store.claim_job("test", job_id=job.id).claim
+    source = store.candidates(trained.id, "done")[0]
+    (candidate,) = store.add_candidates(job.id, [(source.arch_id, source.arch)], claim=claim)
+    store.start_candidate(candidate.id, "test", claim=claim)
+    store.record_result(candidate.id, source.metrics, claim=claim)
+    init_ray(None)
+    spec = JobSpec.from_stored(store.get_job(job.id).spec)
+    count = run_verification(store, job.id, claim, spec, checkpoint, [store.get_candidate(candidate.id)], tmp_path / "verify", int(ray.cluster_resources()["CPU"]), lambda: False)
+    (verification,) = store.verifications(job.id)
+    assert count == 1 and verification.init == "scratch" and verification.epochs_trained == 2 and verification.candidate_id == candidate.id
+    assert Path(verification.weights).is_file() and 0.0 <= verification.test_accuracy <= 1.0
+
+
 class CrashingEvaluator(SupernetEvaluator):
     """Kills its own worker process on a quarter of the architectures (first hex digit 0-3)."""
 
