@@ -334,3 +334,17 @@ def test_training_keeps_the_best_epoch_on_validation(digits):
     assert [e for e, _, _ in seen] == [1, 2, 3] and best.history[1:] == [v for _, v, _ in seen]
     assert best.val_accuracy == max(best.history[1:]) and best.history[best.epoch] == best.val_accuracy
     assert evaluate(model, digits.val) == pytest.approx(best.val_accuracy)  # the model holds the best epoch's weights
+
+
+@pytest.mark.slow
+def test_scoring_after_a_short_finetune_is_repeatable_and_changes_the_score(digits, tmp_path):
+    from nas.search.evaluation import SupernetEvaluator
+
+    space = get_space("vit-resnas", "small-images", SMALL_VIT)
+    SupernetTrainer(space, digits, plain_config(epochs=1, batch_size=256, archs_per_step=2, seed=0)).train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
+    arch = space.validate(VIT_FULL).to_dict()
+    inherited = SupernetEvaluator(str(tmp_path / "ckpt"), measure_latency=False).evaluate(arch)
+    tuned = SupernetEvaluator(str(tmp_path / "ckpt"), measure_latency=False, finetune_steps=20)
+    first, second = tuned.evaluate(arch), tuned.evaluate(arch)
+    assert first == second  # the same candidate always gets the same steps, and the supernet is untouched
+    assert first["accuracy"] != inherited["accuracy"] and first["params"] == inherited["params"]

@@ -169,6 +169,9 @@ class SupernetSpec(_Strict):
     warmup_epochs: int | None = Field(None, ge=0)
     # In-place distillation: the largest subnet of each step (sandwich rule) teaches the others.
     distill: bool = False
+    # Scoring: train each candidate this many steps of 64 examples from its inherited weights
+    # before its validation accuracy is taken (docs/benchmarks/results.md has what it changes).
+    score_finetune_steps: int = Field(0, ge=0, le=10_000)
     # The learned-or-not check after training (nas.training.health); false runs the search on
     # whatever the supernet learned, e.g. in a smoke test of the machinery.
     check: bool = True

@@ -35,28 +35,45 @@ class Evaluator:
         return metrics, time.perf_counter() - started
 
 
-class SupernetEvaluator(Evaluator):
-    """Validation accuracy with inherited weights, exact params and FLOPs, and the measured CPU
-    latency of the extracted standalone model on one example."""
+SCORE_BATCH = 64  # examples per step of the fine-tune before scoring
 
-    def __init__(self, checkpoint_dir: str, threads: int = 1, measure_latency: bool = True):
+
+class SupernetEvaluator(Evaluator):
+    """Validation accuracy with inherited weights (after `finetune_steps` steps of training from
+    them, when asked: `supernet.score_finetune_steps`), exact params and FLOPs, and the measured
+    CPU latency of the extracted standalone model on one example."""
+
+    def __init__(self, checkpoint_dir: str, threads: int = 1, measure_latency: bool = True, finetune_steps: int = 0):
         from nas.training.checkpoint import load_checkpoint_task, load_supernet
 
         torch.set_num_threads(threads)
         self.supernet, meta = load_supernet(Path(checkpoint_dir))
         self.space = self.supernet.space
         self.task = load_checkpoint_task(meta)
-        self.measure_latency = measure_latency
+        self.measure_latency, self.finetune_steps = measure_latency, finetune_steps
 
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
-        from nas.training.standalone import evaluate_subnet
-
         arch = self.space.validate(arch_data)
-        metrics: dict[str, float] = {"accuracy": evaluate_subnet(self.supernet, arch, self.task.val)}
+        metrics: dict[str, float] = {"accuracy": self.score(arch)}
         metrics.update({k: float(v) for k, v in self.space.cost(arch, self.task.shape).to_dict().items()})
         if self.measure_latency:
             metrics["latency_ms"] = self.latency_ms(arch)
         return metrics
+
+    def score(self, arch: Architecture) -> float:
+        """Validation accuracy with the inherited weights, or after a short fine-tune from them
+        on a sample of the training split drawn from the architecture's id (the same candidate
+        always gets the same steps)."""
+        from nas.training.standalone import evaluate, evaluate_subnet, train_standalone
+
+        if not self.finetune_steps:
+            return evaluate_subnet(self.supernet, arch, self.task.val)
+        seed = int(arch.arch_id[:8], 16)
+        model = self.supernet.extract(arch)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            train_standalone(model, self.task.train.sample(self.finetune_steps * SCORE_BATCH, seed), epochs=1, batch_size=SCORE_BATCH, seed=seed)
+        return evaluate(model, self.task.val)
 
     @torch.no_grad()
     def latency_ms(self, arch: Architecture) -> float:
