@@ -31,6 +31,7 @@ from bench_store import store_figures  # noqa: E402
 from nas.search.coordinator import Coordinator  # noqa: E402
 from nas.service import submit_job  # noqa: E402
 from nas.tasks.data import load_task  # noqa: E402
+from nas.job.parse import parse_spec  # noqa: E402
 from nas.search.evaluation import SupernetEvaluator  # noqa: E402
 from nas.store import ArtifactKind, Store  # noqa: E402
 from nas.training.config import TrainConfig  # noqa: E402
@@ -49,20 +50,25 @@ def train_checkpoint(directory: Path) -> Path:
 
 
 def bare_loop(checkpoint: Path, archs: list) -> float:
-    evaluator = SupernetEvaluator(str(checkpoint))
+    """The evaluator a job runs, in this process: its scoring settings are the spec's defaults."""
+    settings = parse_spec(service_spec(len(archs), workers=1)).supernet_settings
+    evaluator = SupernetEvaluator(str(checkpoint), finetune_steps=settings.score_finetune_steps or 0)
     started = time.perf_counter()
     for arch in archs:
         evaluator.evaluate(arch.to_dict())
     return len(archs) / (time.perf_counter() - started)
 
 
+def service_spec(candidates: int, workers: int) -> dict:
+    return {
+        "name": f"bench-{workers}", "space": "vit-resnas", "preset": "small-images", "task": "digits", "strategy": "random",
+        "budget": {"candidates": candidates}, "supernet": {"epochs": 1, "max_train": 300}, "verify": {"top_k": 0}, "workers": workers,
+    }  # fmt: skip
+
+
 def through_service(checkpoint: Path, archs: list, workers: int, root: Path) -> dict[str, float]:
     store = Store(f"sqlite:///{root / f'service-{workers}.db'}")
-    spec = {
-        "name": f"bench-{workers}", "space": "vit-resnas", "preset": "small-images", "task": "digits", "strategy": "random",
-        "budget": {"candidates": len(archs)}, "supernet": {"epochs": 1, "max_train": 300}, "workers": workers,
-    }  # fmt: skip
-    job = submit_job(store, spec)
+    job = submit_job(store, service_spec(len(archs), workers))
     store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, str(checkpoint))
     store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in archs])
     started = time.perf_counter()

@@ -64,7 +64,7 @@ def test_defaults_are_filled() -> None:
         "constraints": {},
         "strategy": "boshnas",
         "budget": {"candidates": 100},
-        "supernet": {"epochs": 25, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2, "distill": False, "score_finetune_steps": 0, "check": True},
+        "supernet": {"epochs": 25, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2, "distill": False, "score_finetune_steps": 20, "check": True},
         "verify": {"top_k": 3, "epochs": 14, "init": "inherited", "lr": 0.001, "batch_size": 64, "early_stop": True},  # 23 steps an epoch
         "workers": 1,
         "seed": 0,
@@ -95,7 +95,7 @@ def test_subnets_per_step_default_by_task_kind() -> None:
     """Text supernets train one subnet on the whole batch (so no sandwich); image supernets split
     the batch among four with the sandwich rule; what a spec sets is kept."""
     text = spec_with(space="flexibert", task="rotten-tomatoes")
-    assert parse_spec(text).supernet.model_dump(include={"archs_per_step", "sandwich"}) == {"archs_per_step": 1, "sandwich": False}
+    assert parse_spec(text).supernet.model_dump(include={"archs_per_step", "sandwich", "score_finetune_steps"}) == {"archs_per_step": 1, "sandwich": False, "score_finetune_steps": 0}
     assert parse_spec(spec_with()).supernet.model_dump(include={"archs_per_step", "sandwich"}) == {"archs_per_step": 4, "sandwich": True}
     chosen = parse_spec({**text, "supernet": {"archs_per_step": 3}}).supernet
     assert (chosen.archs_per_step, chosen.sandwich) == (3, True)

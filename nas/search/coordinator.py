@@ -136,7 +136,7 @@ class Coordinator:
                 return JobStatus.FAILED, unhealthy
             meta = read_checkpoint_meta(Path(checkpoint))
             shape = type(space.default_task())(**meta["task"]["shape"])
-            evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint, 1, True, spec.supernet_settings.score_finetune_steps), None
+            evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint, 1, True, spec.supernet_settings.score_finetune_steps or 0), None
         strategy = self._strategy(job, spec, space, shape, pool)
         evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec))
         try:
