@@ -117,15 +117,16 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
     store, job, _ = digits_job
     front = pareto_rows(store, job.id)
     verifications = store.verifications(job.id)
-    # The first two of the front, each trained once (ASHA may stop the one that trails after epoch 1).
+    # The first two of the front (or its one candidate), each trained once (ASHA may stop the one that trails after epoch 1).
     assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in front[:2])
     for v in verifications:
         assert v.init == "inherited" and v.epochs == 3 and 1 <= v.best_epoch <= v.epochs_trained <= 3 and v.seconds > 0
         assert 0.0 <= v.val_accuracy <= 1.0 and 0.0 <= v.test_accuracy <= 1.0 and Path(v.weights).is_file()
     summary = job_summary(store, job)
-    assert summary["verify"]["state"] == "done" and summary["verify"]["verified"] == 2
+    asked = len(front[:2])  # the front may hold one candidate only
+    assert summary["verify"]["state"] == "done" and summary["verify"]["verified"] == asked >= 1
     assert summary["chance_accuracy"] == summary["supernet"]["health"]["majority_rate"] == pytest.approx(18 / 179)  # digits: 18 of each class
-    assert [e.kind for e in store.events(job.id)].count(EventKind.VERIFIED) == 2
+    assert [e.kind for e in store.events(job.id)].count(EventKind.VERIFIED) == asked
     verified_front = pareto_rows(store, job.id, verified=True)
     by_id = {v.candidate_id: v for v in verifications}
     assert verified_front and all(row["metrics"]["accuracy"] == by_id[row["candidate_id"]].val_accuracy for row in verified_front)
