@@ -217,14 +217,7 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
     # With constraints the front is that of the feasible candidates: one dominated only by an
     # infeasible candidate belongs on it, so filtering the unconstrained front would be wrong.
     # A candidate lacking a constrained metric cannot be shown to meet it and is left out.
-    done = [c for c in store.candidates(job_id, CandidateStatus.DONE) if not verified or c.id in verifications]
-    rows = [(_row(c, verifications, verified), c.seq) for c in done]
-    feasible = [
-        (row, seq)
-        for row, seq in rows
-        if all(row["metrics"].get(m) is not None for m, _ in pairs)
-        and all(row["metrics"].get(m) is not None and row["metrics"][m] <= limit for m, limit in limits.items())
-    ]
+    feasible = _feasible_rows(store, job_id, pairs, limits, verifications, verified)
     if not feasible:
         return []
     values = np.array([[row["metrics"][m] for m, _ in pairs] for row, _ in feasible], dtype=np.float64)
@@ -232,6 +225,35 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
     front = [(row, seq) for (row, seq), keep in zip(feasible, mask) if keep]
     front.sort(key=lambda item: (*(-item[0]["metrics"][m] if up else item[0]["metrics"][m] for m, up in pairs), item[1]))  # as Store.pareto orders
     return [row for row, _ in front]
+
+
+def _feasible_rows(
+    store: Store, job_id: int, pairs: Sequence[tuple[str, bool]], limits: Mapping[str, float], verifications: Mapping[int, VerificationRecord], verified: bool
+) -> list[tuple[dict[str, Any], int]]:
+    """(row, seq) of the done candidates that have every objective and meet every limit (only the
+    verified ones, on verified accuracy, with `verified`)."""
+    done = [c for c in store.candidates(job_id, CandidateStatus.DONE) if not verified or c.id in verifications]
+    rows = [(_row(c, verifications, verified), c.seq) for c in done]
+    return [
+        (row, seq)
+        for row, seq in rows
+        if all(row["metrics"].get(m) is not None for m, _ in pairs)
+        and all(row["metrics"].get(m) is not None and row["metrics"][m] <= limit for m, limit in limits.items())
+    ]
+
+
+def verification_order(store: Store, job_id: int) -> list[dict[str, Any]]:
+    """The candidates the verified stage takes, best first: the front (as `pareto_rows`), then
+    the other feasible candidates by the primary objective, so that a short front still leaves
+    `verify.top_k` candidates to verify."""
+    spec = job_spec(get_job(store, job_id))
+    front = pareto_rows(store, job_id)
+    on_front = {row["candidate_id"] for row in front}
+    pairs = resolve_objectives(spec)
+    primary, up = pairs[0]
+    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), {}, False) if row["candidate_id"] not in on_front]
+    rest.sort(key=lambda item: (-item[0]["metrics"][primary] if up else item[0]["metrics"][primary], item[1]))
+    return front + [row for row, _ in rest]
 
 
 def resolve_objectives(spec: JobSpec, objectives: Sequence[str] | None = None) -> list[tuple[str, bool]]:

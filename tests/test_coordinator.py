@@ -115,16 +115,20 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
     from search_spaces import get_space
 
     store, job, _ = digits_job
-    front = pareto_rows(store, job.id)
+    from nas.service import verification_order
+
+    order = verification_order(store, job.id)
     verifications = store.verifications(job.id)
-    # The first two of the front (or its one candidate), each trained once (ASHA may stop the one that trails after epoch 1).
-    assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in front[:2])
+    # The first two of the front, then by accuracy (a front may hold one); each trained once
+    # (ASHA may stop the one that trails after epoch 1).
+    assert order[: len(pareto_rows(store, job.id))] == pareto_rows(store, job.id)
+    assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in order[:2])
     for v in verifications:
         assert v.init == "inherited" and v.epochs == 3 and 1 <= v.best_epoch <= v.epochs_trained <= 3 and v.seconds > 0
         assert 0.0 <= v.val_accuracy <= 1.0 and 0.0 <= v.test_accuracy <= 1.0 and Path(v.weights).is_file()
     summary = job_summary(store, job)
-    asked = len(front[:2])  # the front may hold one candidate only
-    assert summary["verify"]["state"] == "done" and summary["verify"]["verified"] == asked >= 1
+    asked = 2
+    assert summary["verify"]["state"] == "done" and summary["verify"]["verified"] == asked
     assert summary["chance_accuracy"] == summary["supernet"]["health"]["majority_rate"] == pytest.approx(18 / 179)  # digits: 18 of each class
     assert [e.kind for e in store.events(job.id)].count(EventKind.VERIFIED) == asked
     verified_front = pareto_rows(store, job.id, verified=True)
@@ -388,8 +392,10 @@ def test_a_coordinator_killed_while_verifying_leaves_the_rest_to_the_next(tmp_pa
     assert second.wait(timeout=300) == 0, second.stderr.read()
     assert store.get_job(job.id).status == "succeeded" and store.counts(job.id)["done"] == 6
     verifications = store.verifications(job.id)
-    front = pareto_rows(store, job.id)[:3]
-    assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in front)  # each once
+    from nas.service import verification_order
+
+    chosen = verification_order(store, job.id)[:3]
+    assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in chosen)  # each once
     assert all(verified_before[c] in verifications for c in verified_before)  # kept, not redone
     started = [e for e in store.events(job.id) if e.kind == EventKind.VERIFY_STARTED]
     assert len(started) == 2 and set(started[1].data["candidates"]).isdisjoint(verified_before)

@@ -134,8 +134,8 @@ VERIFY_INITS = ("inherited", "scratch")
 
 
 class VerifySpec(_Strict):
-    """The verified stage (nas.search.verification): after the search, the `top_k` candidates of
-    the front (best first on the primary objective) train standalone, as one Ray Tune trial each,
+    """The verified stage (nas.search.verification): after the search, the `top_k` candidates (the
+    front first, best first on the primary objective) train standalone, as one Ray Tune trial each,
     from their inherited weights or from scratch; each keeps its best epoch on validation, whose
     test accuracy is reported. `top_k: 0` skips the stage."""
 

@@ -153,17 +153,17 @@ class Coordinator:
         import ray
 
         from nas.search.verification import run_verification
-        from nas.service import pareto_rows
+        from nas.service import verification_order
 
         assert spec.verify is not None and job.claim is not None
-        front = pareto_rows(self.store, job.id)[: spec.verify.top_k]
+        front = verification_order(self.store, job.id)[: spec.verify.top_k]
         verified = {v.candidate_id for v in self.store.verifications(job.id)}
         todo = [self.store.get_candidate(row["candidate_id"]) for row in front if row["candidate_id"] not in verified]
         if not todo:
             return JobStatus.SUCCEEDED, None
         # The search's evaluators are gone: trials take what the cluster has (Tune queues the rest).
         concurrency = max(1, min(len(todo), int(ray.cluster_resources().get("CPU", 1))))
-        message = f"verifying the top {len(todo)} of the front: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
+        message = f"verifying the top {len(todo)} candidates: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
         self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"candidates": [c.id for c in todo], "concurrency": concurrency})
         logger.info("job %d: %s", job.id, message)
         started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The verified stage: after the search, the top-k candidates of a job's front train standalone,
+"""The verified stage: after the search, the top-k candidates of a job (its front first) train standalone,
 as a Ray Tune experiment with one trial per candidate, so that the front a user sees rests on real
 trainings and not only on inherited weights.
 
