@@ -26,7 +26,7 @@ from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, ObjectiveSpec
 from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask
-from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, JobNotFound, JobRecord, Store, VerificationRecord
+from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, EventRecord, JobNotFound, JobRecord, Store, VerificationRecord
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK
 
 # ---- errors ----
@@ -96,11 +96,16 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     job's candidate counts, when the caller has them already (job lists fetch them in one query)."""
     spec = job_spec(job)
     counts = dict(counts) if counts is not None else store.counts(job.id)
+    # The job's events and verifications, read once for every part of the summary.
+    events = store.events(job.id)
+    verifications = {v.candidate_id: v for v in store.verifications(job.id)}
     # `best` is non-dominated: the front's first row, highest on the primary objective, ties
     # broken by the other objectives in order.
-    best = next(iter(pareto_rows(store, job.id)), None) if counts[CandidateStatus.DONE] else None
-    verified = next(iter(pareto_rows(store, job.id, verified=True)), None) if spec.verify is not None and spec.verify.top_k else None
-    supernet = supernet_state(store, job, spec)
+    pairs = resolve_objectives(spec)
+    best = next(iter(_front(store, job.id, spec, pairs, verifications)), None) if counts[CandidateStatus.DONE] else None
+    verifying = spec.verify is not None and spec.verify.top_k
+    verified = next(iter(_front(store, job.id, spec, pairs, verifications, verified=True)), None) if verifying and verifications else None
+    supernet = supernet_state(job, spec, events)
     return {
         "id": job.id,
         "name": job.name,
@@ -119,7 +124,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         # Accuracy of always answering the validation split's most frequent class: what any score
         # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
         "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
-        "verify": verify_state(store, job, spec),
+        "verify": verify_state(job, spec, events, len(verifications)),
         "supernet": supernet,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
@@ -138,14 +143,13 @@ def job_summaries(store: Store, jobs: Sequence[JobRecord]) -> list[dict[str, Any
 _SUPERNET_STATES = {EventKind.SUPERNET_STARTED: "starting", EventKind.SUPERNET_PROGRESS: "training", EventKind.SUPERNET_TRAINED: "trained"}
 
 
-def supernet_state(store: Store, job: JobRecord, spec: JobSpec) -> dict[str, Any] | None:
-    """Where the job's supernet training stands, from the coordinator's latest supernet event:
-    state pending / starting / training / trained, a one-line message, and the progress figures
-    (phase, epochs done of the phase's epochs, step of total steps, loss). None in benchmark mode,
-    which trains nothing."""
+def supernet_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord]) -> dict[str, Any] | None:
+    """Where the job's supernet training stands, from the coordinator's latest supernet event in
+    the job's `events`: state pending / starting / training / trained, a one-line message, and the
+    progress figures (phase, epochs done of the phase's epochs, step of total steps, loss). None in
+    benchmark mode, which trains nothing."""
     if spec.supernet is None:
         return None
-    events = store.events(job.id)
     latest = next((e for e in reversed(events) if e.kind in _SUPERNET_STATES), None)
     # The health check (nas.training.health): largest / smallest subnet against the majority class.
     health = next((e.data for e in reversed(events) if e.kind == EventKind.SUPERNET_HEALTH), None)
@@ -158,13 +162,13 @@ def supernet_state(store: Store, job: JobRecord, spec: JobSpec) -> dict[str, Any
 _VERIFY_EVENTS = (EventKind.VERIFY_STARTED, EventKind.VERIFIED, EventKind.VERIFY_FAILED, EventKind.VERIFY_DONE)
 
 
-def verify_state(store: Store, job: JobRecord, spec: JobSpec) -> dict[str, Any] | None:
-    """Where the verified stage stands (pending / verifying / done / not run), how many candidates are
-    verified of the top_k asked, and its latest message; None when the job has no such stage."""
+def verify_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], verified: int) -> dict[str, Any] | None:
+    """Where the verified stage stands (pending / verifying / done / not run), from the job's
+    `events` and its count of `verified` candidates; how many are verified of the top_k asked, and
+    the stage's latest message. None when the job has no such stage."""
     if spec.verify is None or not spec.verify.top_k:
         return None
-    events = [e for e in store.events(job.id) if e.kind in _VERIFY_EVENTS]
-    verified = len(store.verifications(job.id))
+    events = [e for e in events if e.kind in _VERIFY_EVENTS]
     if not events:
         state = "done" if verified else ("not run" if job.finished else "pending")  # a job that failed or was cancelled first
     else:
@@ -208,10 +212,16 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
     validation accuracy in place of the search's (the row's `metrics.accuracy`; the search's stays
     as `verified.search_accuracy`)."""
     job = get_job(store, job_id)
-    spec = job_spec(job)
-    pairs = resolve_objectives(spec, objectives)
-    limits = _constraints(spec)
     verifications = {v.candidate_id: v for v in store.verifications(job_id)}
+    spec = job_spec(job)
+    return _front(store, job_id, spec, resolve_objectives(spec, objectives), verifications, verified)
+
+
+def _front(
+    store: Store, job_id: int, spec: JobSpec, pairs: Sequence[tuple[str, bool]], verifications: Mapping[int, VerificationRecord], verified: bool = False
+) -> list[dict[str, Any]]:
+    """`pareto_rows` on (metric, maximize) `pairs`, with the job's spec and verifications already read."""
+    limits = _constraints(spec)
     if not limits and not verified:
         return [_row(c, verifications) for c in store.pareto(job_id, pairs)]  # the store's query reads only the columns
     # With constraints the front is that of the feasible candidates: one dominated only by an
@@ -247,11 +257,12 @@ def verification_order(store: Store, job_id: int) -> list[dict[str, Any]]:
     the other feasible candidates by the primary objective, so that a short front still leaves
     `verify.top_k` candidates to verify."""
     spec = job_spec(get_job(store, job_id))
-    front = pareto_rows(store, job_id)
+    verifications = {v.candidate_id: v for v in store.verifications(job_id)}
+    front = _front(store, job_id, spec, resolve_objectives(spec), verifications)
     on_front = {row["candidate_id"] for row in front}
     pairs = resolve_objectives(spec)
     primary, up = pairs[0]
-    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), {}, False) if row["candidate_id"] not in on_front]
+    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), verifications, False) if row["candidate_id"] not in on_front]
     rest.sort(key=lambda item: (-item[0]["metrics"][primary] if up else item[0]["metrics"][primary], item[1]))
     return front + [row for row, _ in rest]
 

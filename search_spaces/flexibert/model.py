@@ -25,6 +25,10 @@ from search_spaces.functional import Params, apply_dropout, layer_norm, linear
 
 PAD_ID = 0
 DROPOUT = 0.1
+# Embeddings start at BERT's N(0, 0.02), not nn.Embedding's N(0, 1): Adam moves a weight by about
+# the learning rate a step, so at std 1 the few hundred steps of a small task barely move a word's
+# embedding away from its random start (docs/benchmarks/supernet.md, "Text defaults").
+EMBEDDING_INIT_STD = 0.02
 
 
 def dft_matrices(n: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,6 +226,10 @@ class FlexiBertEncoder(nn.Module):
         self.arch, self.dropout = arch, dropout
         self.token_embedding = nn.Embedding(task.vocab_size, h0, padding_idx=PAD_ID)
         self.position_embedding = nn.Embedding(task.max_len, h0)
+        for embedding in (self.token_embedding, self.position_embedding):
+            nn.init.normal_(embedding.weight, std=EMBEDDING_INIT_STD)
+        with torch.no_grad():
+            self.token_embedding.weight[PAD_ID].zero_()
         self.embedding_norm = nn.LayerNorm(h0)
         dims = [h0] + [layer.hidden for layer in arch.layers]
         self.layers = nn.ModuleList(EncoderLayer(d_in, layer) for d_in, layer in zip(dims, arch.layers))

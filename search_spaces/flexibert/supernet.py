@@ -17,7 +17,7 @@ from torch import nn
 from search_spaces.base import TextTaskShape
 from search_spaces.flexibert.arch import FlexiBertArch, Layer
 from search_spaces.flexibert.choices import conv_kernel
-from search_spaces.flexibert.model import DROPOUT, classifier_forward, masked_lm_forward
+from search_spaces.flexibert.model import DROPOUT, EMBEDDING_INIT_STD, PAD_ID, classifier_forward, masked_lm_forward
 from search_spaces.flexibert.space import FlexiBertSpace
 from search_spaces.supernet import Supernet, conv_parameters, linear_parameters, norm_parameters
 
@@ -110,8 +110,10 @@ class FlexiBertSupernet(Supernet[FlexiBertArch]):
         hidden, ff_dim = max(c.hidden), max(c.ff_dims)
         max_heads = max(c.heads)
         max_head_dim = max(h // n for h in c.hidden for n in c.heads_for(h))
-        self.token_embedding = nn.Parameter(torch.randn(task.vocab_size, hidden))
-        self.position_embedding = nn.Parameter(torch.randn(task.max_len, hidden))
+        self.token_embedding = nn.Parameter(torch.randn(task.vocab_size, hidden) * EMBEDDING_INIT_STD)
+        self.position_embedding = nn.Parameter(torch.randn(task.max_len, hidden) * EMBEDDING_INIT_STD)
+        with torch.no_grad():
+            self.token_embedding[PAD_ID].zero_()
         self.embedding_norm_weight, self.embedding_norm_bias = norm_parameters(hidden)
         self.layers = nn.ModuleList(
             FlexiBertLayerParameters(c.ops, hidden, ff_dim, max(c.ff_layers), max_heads, max_head_dim) for _ in range(max(c.num_layers))
