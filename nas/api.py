@@ -25,15 +25,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nas import service
 from nas.service import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, BadRequest, Conflict, NotFound
-from nas.documents import DocumentError, load_json
+from nas.documents import DocumentError, load_json, load_yaml
 from nas.job.errors import SpecError
+from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.store import CANDIDATE_STATUSES, JOB_STATUSES, Store
+from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS
+from search_spaces.registry import space_names
 
 TOKEN_ENV = "NAS_API_TOKEN"
 MAX_BODY_BYTES = 1_000_000  # a job spec is a few hundred bytes
 DEFAULT_PAGE, MAX_PAGE = 20, 500  # a page of summaries costs a few queries per job
+_POSITION = re.compile(r"^body:(\d+):(\d+): ")
 _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")  # "objectives[1].metric" -> objectives, 1, metric
+
+YAML_MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")  # anything else is read as JSON
 
 _SPEC_EXAMPLE = {
     "name": "nas-bench-bert-boshnas",
@@ -45,6 +51,20 @@ _SPEC_EXAMPLE = {
     "budget": {"candidates": 50},
     "seed": 0,
 }
+
+
+def spec_schemas() -> dict[str, Any]:
+    """OpenAPI component schemas of a job spec: `JobSpec` (the request body of POST /jobs) and the
+    models it refers to. The spec is parsed by `nas.job.parse` (for its errors), not by FastAPI, so
+    the schema is declared here; it says what the parser takes: a space by name, a task as a
+    built-in name or a file."""
+    schema = JobSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions = schema.pop("$defs")
+    properties = schema["properties"]
+    properties["space"] = {**properties["space"], "enum": space_names()}
+    builtin = {"type": "string", "enum": [*sorted(BUILTIN_TASKS), BENCHMARK_TASK], "description": "A built-in task."}
+    properties["task"] = {"anyOf": [builtin, properties["task"]], "description": "A built-in task by name, or a file under the server's data directory."}
+    return {**definitions, "JobSpec": schema}
 
 
 class ExportRequest(BaseModel):
@@ -108,20 +128,32 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         row = service.job_summary(store, job)
         return {**row, "error": service.public_error(row["error"])}
 
-    @jobs.post("", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}, "example": _SPEC_EXAMPLE}}}})
+    spec_body = {"$ref": "#/components/schemas/JobSpec"}
+    spec_content = {"application/json": {"schema": spec_body, "example": _SPEC_EXAMPLE}, **{media: {"schema": spec_body} for media in YAML_MEDIA_TYPES}}
+
+    @jobs.post("", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": {"required": True, "content": spec_content}})
     async def submit_job(request: Request) -> dict[str, Any]:
-        """Validate and queue a job (a JSON spec, as in examples/*.yaml); 422 lists every problem
-        of the spec. Task files are named relative to the server's data directory."""
+        """Validate and queue a job: a spec as in examples/*.yaml, in JSON or (with Content-Type
+        application/yaml) YAML; 422 lists every problem of the spec. Task files are named
+        relative to the server's data directory."""
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _too_large()
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        language = "YAML" if media in YAML_MEDIA_TYPES else "JSON"
         try:
-            data = load_json(body.decode("utf-8"), "body")
-        except (UnicodeDecodeError, json.JSONDecodeError, DocumentError) as exc:
-            message = str(exc).removeprefix("body: ") if isinstance(exc, DocumentError) else f"not valid JSON ({getattr(exc, 'msg', None) or exc})"
+            text = body.decode("utf-8")
+            data = load_yaml(text, "body") if language == "YAML" else load_json(text, "body")
+        except UnicodeDecodeError as exc:
+            return _unprocessable([{"loc": ["body"], "msg": f"not UTF-8 text ({exc.reason} at byte {exc.start})", "type": "value_error"}])
+        except json.JSONDecodeError as exc:
+            message = f"not valid JSON ({exc.msg}); send YAML with Content-Type: application/yaml"
+            return _unprocessable([{"loc": ["body"], "msg": message, "type": "value_error"}])
+        except DocumentError as exc:  # "body:3:7: not valid YAML (...)" -> "line 3, column 7: ..."
+            message = _POSITION.sub(r"line \1, column \2: ", str(exc)).removeprefix("body: ")
             return _unprocessable([{"loc": ["body"], "msg": message, "type": "value_error"}])
         if not isinstance(data, dict):
-            return _unprocessable([{"loc": ["body"], "msg": f"expected a JSON object of spec fields, got {type(data).__name__}", "type": "value_error"}])
+            return _unprocessable([{"loc": ["body"], "msg": f"expected a {language} mapping of spec fields, got {type(data).__name__}", "type": "value_error"}])
         return summary(service.submit_job(store, data, data_root=data_root))
 
     @jobs.get("")
@@ -184,6 +216,14 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         return {**result, "out_dir": out_dir.relative_to(Path(export_root).resolve()).as_posix()}
 
     app.include_router(jobs)
+    generated_openapi = app.openapi
+
+    def openapi_with_spec() -> dict[str, Any]:
+        schema = generated_openapi()  # FastAPI's, cached on the app
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(spec_schemas())
+        return schema
+
+    app.openapi = openapi_with_spec  # type: ignore[method-assign]
     return app
 
 

@@ -118,6 +118,41 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     assert export_body["additionalProperties"] is False
     assert export_body["properties"]["format"]["enum"] == ["pytorch", "torchscript", "onnx"]
 
+    # The spec body is typed: the JobSpec model with its fields, enums and defaults, in JSON or YAML.
+    body = schema["paths"]["/jobs"]["post"]["requestBody"]["content"]
+    assert set(body) >= {"application/json", "application/yaml"}
+    assert body["application/json"]["schema"] == body["application/yaml"]["schema"] == {"$ref": "#/components/schemas/JobSpec"}
+    spec = schema["components"]["schemas"]["JobSpec"]
+    assert set(spec["required"]) == {"name", "space", "task"} and spec["additionalProperties"] is False
+    assert spec["properties"]["space"]["enum"] == ["flexibert", "vit-resnas"]
+    assert spec["properties"]["strategy"]["default"] == "boshnas" and "tpe" in spec["properties"]["strategy"]["enum"]
+    task_forms = spec["properties"]["task"]["anyOf"]
+    assert "digits" in task_forms[0]["enum"] and task_forms[1] == {"$ref": "#/components/schemas/TaskSpec"}
+    for name in ("Budget", "ObjectiveSpec", "SupernetSpec", "TaskSpec", "VerifySpec"):  # every model it refers to is there
+        assert schema["components"]["schemas"][name]["type"] == "object", name
+
+
+def test_a_yaml_body_submits_the_same_job_as_json(api: Api) -> None:
+    text = (REPO / "examples" / "nas-bench-bert.yaml").read_text()
+    from_yaml = api.client.post("/jobs", content=text, headers={"Content-Type": "application/yaml; charset=utf-8"})
+    assert from_yaml.status_code == 201, from_yaml.text
+    from_json = api.client.post("/jobs", json=BENCH_SPEC).json()
+    drop = ("id", "created_at")
+    assert {k: v for k, v in from_yaml.json().items() if k not in drop} == {k: v for k, v in from_json.items() if k not in drop}
+
+    # Wrong YAML names its line and column; YAML sent as JSON says how to send it; nothing is written.
+    broken = api.client.post("/jobs", content="name: x\nbudget: {candidates: [\n", headers={"Content-Type": "application/yaml"})
+    assert broken.status_code == 422 and broken.json()["detail"][0]["msg"].startswith("line 3, column 1: not valid YAML"), broken.text
+    as_json = api.client.post("/jobs", content=text, headers={"Content-Type": "application/json"})
+    assert as_json.status_code == 422 and "Content-Type: application/yaml" in as_json.json()["detail"][0]["msg"]
+    listed = api.client.post("/jobs", content="- a\n- b\n", headers={"Content-Type": "text/yaml"})
+    assert listed.json()["detail"][0]["msg"] == "expected a YAML mapping of spec fields, got list"
+    binary = api.client.post("/jobs", content=b"name: \xff", headers={"Content-Type": "application/yaml"})
+    assert binary.status_code == 422 and binary.json()["detail"][0]["msg"].startswith("not UTF-8 text")
+    invalid = api.client.post("/jobs", content="name: x\nspace: flexibert\ntask: nowhere\n", headers={"Content-Type": "application/yaml"})
+    assert invalid.status_code == 422 and {tuple(p["loc"]) for p in invalid.json()["detail"]} == {("body", "task")}
+    assert len(api.store.list_jobs()) == 2
+
 
 # ---- jobs ----
 
