@@ -3,8 +3,8 @@
 Every route but /health needs `Authorization: Bearer <token>`. The routes are thin: the work is in
 `nas.service`, shared with the CLI, whose errors map to HTTP here: NotFound -> 404, Conflict ->
 409, BadRequest and invalid specs -> 422 with FastAPI's `{"detail": [{"loc", "msg", "type"}]}`
-shape, one entry per problem, `loc` being the field path. Jobs accepted here are run by
-`nas coordinator`.
+shape, one entry per problem, `loc` being the field path. Jobs accepted here are run by the
+coordinators `serve` starts beside the API, or by a separate `nas coordinator` fleet.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at definition,
@@ -119,8 +119,10 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         return await call_next(request)
 
     @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        """The server is up; how many coordinators are alive (jobs stay queued while none is) and
+        how many jobs are queued and running."""
+        return service.service_health(store)
 
     jobs = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(authorize)])
 
@@ -228,10 +230,21 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
 
 
 def serve(
-    store_url: str | None, host: str = "127.0.0.1", port: int = 8000, token: str | None = None, export_root: Path = Path("exports"), data_root: Path | None = None
+    store_url: str | None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    export_root: Path = Path("exports"),
+    data_root: Path | None = None,
+    coordinators: int = 1,
+    ray_address: str | None = None,
 ) -> None:
-    """Run the API with uvicorn until interrupted. The token is `token`, else $NAS_API_TOKEN."""
+    """Run the API with uvicorn until interrupted, with `coordinators` coordinator processes beside
+    it (0: jobs are run by a separate `nas coordinator` fleet). The token is `token`, else
+    $NAS_API_TOKEN."""
     import uvicorn
+
+    from nas.search.local_fleet import start_coordinators, stop_coordinators
 
     token = token or os.environ.get(TOKEN_ENV)
     if not token:
@@ -240,8 +253,13 @@ def serve(
     export_root.mkdir(parents=True, exist_ok=True)
     if data_root is not None:
         Path(data_root).mkdir(parents=True, exist_ok=True)
-    app = create_app(Store(store_url), token, export_root, data_root)
-    uvicorn.run(app, host=host, port=port)
+    store = Store(store_url)
+    app = create_app(store, token, export_root, data_root)
+    children = start_coordinators(coordinators, store.url, ray_address)
+    try:
+        uvicorn.run(app, host=host, port=port)
+    finally:
+        stop_coordinators(children)
 
 
 # ---- errors ----

@@ -26,7 +26,7 @@ from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, ObjectiveSpec
 from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask
-from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, EventRecord, JobNotFound, JobRecord, Store, VerificationRecord
+from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, EventRecord, JobNotFound, JobRecord, JobStatus, Store, VerificationRecord
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK
 
 # ---- errors ----
@@ -82,6 +82,12 @@ def list_jobs(store: Store, status: str | None = None, limit: int | None = None,
         raise BadRequest("status", str(exc).removeprefix("status: ")) from None
 
 
+def service_health(store: Store) -> dict[str, Any]:
+    """GET /health: the coordinators alive (by their heartbeats) and the jobs queued and running."""
+    jobs = store.job_counts()
+    return {"status": "ok", "coordinators": len(store.coordinators()), "jobs": {"queued": jobs[JobStatus.QUEUED], "running": jobs[JobStatus.RUNNING]}}
+
+
 def cancel_job(store: Store, job_id: int) -> JobRecord:
     """Queued: cancelled now; running: its coordinator stops it; finished: unchanged."""
     try:
@@ -90,12 +96,21 @@ def cancel_job(store: Store, job_id: int) -> JobRecord:
         raise NotFound("job_id", str(exc)) from None
 
 
-def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+NO_COORDINATOR = (
+    "no coordinator is running, so nothing will run this job yet: start `nas coordinator` against this store "
+    "(`nas serve` runs one unless given --coordinators 0)"
+)
+
+
+def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None = None, coordinators: int | None = None) -> dict[str, Any]:
     """What `nas status` and GET /jobs/{id} show: the spec's essentials, candidate counts and the
     best done candidate on the primary objective (within the spec's constraints). `counts`: the
-    job's candidate counts, when the caller has them already (job lists fetch them in one query)."""
+    job's candidate counts, `coordinators`: how many coordinators are alive, when the caller has
+    them already (job lists fetch them once)."""
     spec = job_spec(job)
     counts = dict(counts) if counts is not None else store.counts(job.id)
+    if job.status == JobStatus.QUEUED and coordinators is None:
+        coordinators = len(store.coordinators())
     # The job's events and verifications, read once for every part of the summary.
     events = store.events(job.id)
     verifications = {v.candidate_id: v for v in store.verifications(job.id)}
@@ -131,13 +146,16 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         "finished_at": _iso(job.finished_at),
         "error": job.error,
         "cancel_requested": job.cancel_requested,
+        # Why a queued job does not start: said where a client sees it, not only in server logs.
+        "waiting": NO_COORDINATOR if job.status == JobStatus.QUEUED and not coordinators else None,
     }
 
 
 def job_summaries(store: Store, jobs: Sequence[JobRecord]) -> list[dict[str, Any]]:
     """`job_summary` of each job, the counts of all of them read at once."""
     counts = store.counts_of([job.id for job in jobs])
-    return [job_summary(store, job, counts.get(job.id)) for job in jobs]
+    coordinators = len(store.coordinators()) if any(job.status == JobStatus.QUEUED for job in jobs) else None
+    return [job_summary(store, job, counts.get(job.id), coordinators) for job in jobs]
 
 
 _SUPERNET_STATES = {EventKind.SUPERNET_STARTED: "starting", EventKind.SUPERNET_PROGRESS: "training", EventKind.SUPERNET_TRAINED: "trained"}

@@ -82,7 +82,7 @@ def random_metrics(rng: random.Random, n: int) -> list[dict[str, float]]:
 
 
 def test_auth_required_everywhere_but_health(api: Api) -> None:
-    assert api.anonymous.get("/health").json() == {"status": "ok"}
+    assert api.anonymous.get("/health").json() == {"status": "ok", "coordinators": 0, "jobs": {"queued": 0, "running": 0}}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}".encode()}, {"Authorization": "Bearer"}):
         for method, path in (("get", "/jobs"), ("get", "/jobs/1"), ("post", "/jobs"), ("post", "/jobs/1/cancel"), ("get", "/jobs/1/candidates")):
             response = api.anonymous.request(method, path, headers=headers, json={})
@@ -91,6 +91,19 @@ def test_auth_required_everywhere_but_health(api: Api) -> None:
     assert api.store.list_jobs() == []  # the unauthorised POSTs wrote nothing
     assert api.client.get("/jobs").status_code == 200
 
+
+def test_a_queued_job_says_when_no_coordinator_will_run_it(api: Api) -> None:
+    job = api.client.post("/jobs", json=BENCH_SPEC).json()
+    assert job["status"] == "queued" and "no coordinator is running" in job["waiting"] and "nas coordinator" in job["waiting"]
+    assert api.anonymous.get("/health").json() == {"status": "ok", "coordinators": 0, "jobs": {"queued": 1, "running": 0}}
+    api.store.coordinator_beat("coordinator-1")  # as a running coordinator does every few seconds
+    assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None
+    assert [row["waiting"] for row in api.client.get("/jobs").json()] == [None]
+    assert api.anonymous.get("/health").json()["coordinators"] == 1
+    api.store.claim_job("coordinator-1")
+    assert api.anonymous.get("/health").json()["jobs"] == {"queued": 0, "running": 1}
+    api.store.coordinator_gone("coordinator-1")
+    assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None  # only a queued job waits for one
 
 def test_app_and_server_refuse_to_run_without_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")

@@ -6,6 +6,7 @@ import multiprocessing
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine, inspect
 
 from nas.results.pareto import non_dominated_mask
 from nas.store import (
+    JOB_STATUSES,
     CandidateNotFound,
     ClaimLost,
     DuplicateArchitecture,
@@ -460,3 +462,28 @@ def test_a_done_candidate_is_verified_once_under_the_jobs_claim(store: Store) ->
     with pytest.raises(ClaimLost, match="claimed by 'w2'"):
         store.record_verification(b.id, VERIFIED, claim=claim)
     assert [v.candidate_id for v in store.verifications(job.id)] == [a.id]
+
+
+def test_coordinators_are_alive_while_they_beat(store: Store) -> None:
+    assert store.coordinators() == []
+    store.coordinator_beat("a")
+    store.coordinator_beat("b")
+    first = store.coordinators()
+    assert [c.name for c in first] == ["a", "b"] and all(c.started_at == c.heartbeat_at for c in first)
+    time.sleep(0.05)
+    store.coordinator_beat("a")  # a second beat refreshes the entry, keeps when it started
+    again = {c.name: c for c in store.coordinators()}
+    assert again["a"].started_at == first[0].started_at and again["a"].heartbeat_at > first[0].heartbeat_at
+    assert [c.name for c in store.coordinators(alive_within_s=0.04)] == ["a"]  # b fell silent: gone
+    store.coordinator_gone("a")
+    store.coordinator_gone("unknown")  # signing off twice, or unknown, is not an error
+    assert [c.name for c in store.coordinators()] == ["b"]
+
+
+def test_job_counts_cover_every_status(store: Store) -> None:
+    assert store.job_counts() == dict.fromkeys(JOB_STATUSES, 0)
+    for name in ("a", "b", "c"):
+        store.create_job({"name": name}, name)
+    store.claim_job("w")
+    store.request_cancel(3)
+    assert store.job_counts() == {**dict.fromkeys(JOB_STATUSES, 0), "queued": 1, "running": 1, "cancelled": 1}

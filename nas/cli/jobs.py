@@ -4,7 +4,9 @@ file in the data directory)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from collections.abc import Callable
@@ -19,6 +21,8 @@ from nas.store.statuses import JobStatus
 from nas.tasks.catalog import BENCHMARK_TASK
 from nas.export.formats import DEFAULT_FINETUNE_LR
 from nas.cli.formatting import format_counts, format_metric, format_metrics, metric_label
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 DbOption = Annotated[str | None, typer.Option("--db", envvar="NAS_DB_URL", help="Database URL (default: SQLite in the data directory).")]
@@ -174,10 +178,14 @@ def coordinator(
         finished = worker.run_next(job)
         emit({"job_id": finished.id, "status": finished.status} if finished else {"job_id": None, "status": "nothing to run"})
         return
+    # Ctrl-C and `kill` stop it through KeyboardInterrupt, also where it started with SIGINT
+    # ignored (a background job of a non-interactive shell passes that on; so would `nas serve`).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
     try:
         worker.serve_forever(poll)
     except KeyboardInterrupt:
-        pass
+        logger.info("coordinator %s: stopped", worker.worker)
 
 
 def serve(
@@ -187,14 +195,18 @@ def serve(
     token: Annotated[str | None, typer.Option(envvar="NAS_API_TOKEN", help="Bearer token clients must send.")] = None,
     export_root: Annotated[Path, typer.Option(help="Directory exports are written under.")] = Path("exports"),
     data_root: Annotated[Path | None, typer.Option(help="The only directory job specs may read task files from [default: <data directory>/data].")] = None,
+    coordinators: Annotated[int, typer.Option(min=0, help="Coordinator processes to run beside the API; 0 when a separate `nas coordinator` fleet runs the jobs.")] = 1,
+    no_coordinator: Annotated[bool, typer.Option("--no-coordinator", help="Same as --coordinators 0.")] = False,
+    ray_address: RayOption = None,
 ) -> None:
-    """The REST API (OpenAPI schema at /docs and /openapi.json). Jobs it accepts are run by `nas coordinator`."""
+    """The REST API (OpenAPI schema at /docs and /openapi.json), with a coordinator beside it that
+    runs the jobs it accepts (GET /health counts the coordinators alive)."""
     from nas.api import serve as serve_api
 
     if not token:
         fail("--token: required (or set NAS_API_TOKEN); requests must send 'Authorization: Bearer <token>'")
     open_store(db)  # migrations and a clear error before the server starts
-    serve_api(db, host, port, token, export_root, data_root)
+    serve_api(db, host, port, token, export_root, data_root, coordinators=0 if no_coordinator else coordinators, ray_address=ray_address)
 
 
 def pareto(

@@ -28,7 +28,7 @@ from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
-from nas.search.heartbeat import Heartbeat
+from nas.search.heartbeat import Heartbeat, Presence
 from nas.search.supernet_task import train_supernet
 from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, ClaimLost, EventKind, JobRecord, JobStatus, Store
 from search_spaces import SearchSpace, TaskShape
@@ -73,11 +73,17 @@ class Coordinator:
         return self.run_job(job) if job is not None else None
 
     def serve_forever(self, poll_s: float = 2.0, stop: threading.Event | None = None) -> None:
+        """Run jobs until `stop` is set, announced in the store as alive meanwhile."""
         stop = stop or threading.Event()
+        presence = Presence(self.store, self.worker, HEARTBEAT_S)
+        presence.start()
         logger.info("coordinator %s: waiting for jobs", self.worker)
-        while not stop.is_set():
-            if self.run_next() is None:
-                stop.wait(poll_s)
+        try:
+            while not stop.is_set():
+                if self.run_next() is None:
+                    stop.wait(poll_s)
+        finally:
+            presence.stop()
 
     # ---- one job ----
     def run_job(self, job: JobRecord) -> JobRecord:

@@ -1,4 +1,4 @@
-"""A coordinator's claim on a job, kept fresh from a background thread."""
+"""A coordinator's claim on a job, and its presence, kept fresh from background threads."""
 
 from __future__ import annotations
 
@@ -35,3 +35,40 @@ class Heartbeat:
                     return
             except Exception:  # a database hiccup: try again next beat; staleness is minutes away
                 logger.warning("job %d: heartbeat failed; retrying in %.0f s", job_id, self.interval, exc_info=True)
+
+
+@dataclass
+class Presence:
+    """Announces a coordinator as alive every `interval` seconds until `stop`, then as gone (the
+    store's `coordinators`: what GET /health counts, and what tells a queued job's submitter
+    whether anything will run it)."""
+
+    store: Store
+    name: str
+    interval: float
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._beat()  # alive from the start, not one interval later
+        self._thread = threading.Thread(target=self._run, name=f"presence-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self.store.coordinator_gone(self.name)
+        except Exception:  # the store is unreachable: the entry goes stale instead
+            logger.warning("coordinator %s: could not sign off; it will read as gone once stale", self.name, exc_info=True)
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            self._beat()
+
+    def _beat(self) -> None:
+        try:
+            self.store.coordinator_beat(self.name)
+        except Exception:  # a database hiccup: try again next beat
+            logger.warning("coordinator %s: presence beat failed; retrying in %.0f s", self.name, self.interval, exc_info=True)

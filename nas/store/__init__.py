@@ -10,6 +10,7 @@ from nas.store.records import (
     CandidateRecord,
     Claim,
     ClaimLost,
+    CoordinatorRecord,
     DuplicateArchitecture,
     EventRecord,
     InvalidTransition,
@@ -18,10 +19,11 @@ from nas.store.records import (
     StoreError,
     VerificationRecord,
 )
-from nas.store.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, Store
+from nas.store.store import COORDINATOR_ALIVE_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, Store
 
 __all__ = [
     "CANDIDATE_STATUSES",
+    "COORDINATOR_ALIVE_S",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_STALE_AFTER_S",
     "FINISHED_JOB_STATUSES",
@@ -33,6 +35,7 @@ __all__ = [
     "CandidateStatus",
     "Claim",
     "ClaimLost",
+    "CoordinatorRecord",
     "DuplicateArchitecture",
     "EventKind",
     "EventRecord",

@@ -16,7 +16,7 @@ from nas.store.statuses import CANDIDATE_STATUSES, JOB_STATUSES
 # best-of queries read plain columns.
 
 # The Alembic revision these models describe; a test checks it is the migrations' head.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -139,3 +139,14 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]]
+
+
+class Coordinator(Base):
+    """A running coordinator (`nas coordinator`, or one that `nas serve` runs): alive while its
+    heartbeat is fresh, so that the API can tell a client whether anything will run its job."""
+
+    __tablename__ = "coordinators"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]

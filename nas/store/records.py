@@ -150,3 +150,12 @@ class VerificationRecord:
     @property
     def stopped_early(self) -> bool:
         return self.epochs_trained < self.epochs
+
+
+@dataclass(frozen=True)
+class CoordinatorRecord:
+    """A coordinator that announced itself; alive while `heartbeat_at` is recent."""
+
+    name: str
+    started_at: datetime
+    heartbeat_at: datetime

@@ -29,14 +29,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import ColumnElement, LargeBinary, and_, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, LargeBinary, and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from nas.results.pareto import non_dominated_mask
 from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
 from nas.job.metrics import METRICS
 from nas.store.events import EventKind
-from nas.store.models import Artifact, Candidate, Event, Job, Verification
+from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, Verification
 from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactRecord,
@@ -44,6 +44,7 @@ from nas.store.records import (
     CandidateRecord,
     Claim,
     ClaimLost,
+    CoordinatorRecord,
     DuplicateArchitecture,
     EventRecord,
     InvalidTransition,
@@ -53,6 +54,7 @@ from nas.store.records import (
 )
 
 DEFAULT_STALE_AFTER_S = 120.0
+COORDINATOR_ALIVE_S = 30.0  # a coordinator beats every few seconds; one silent this long is gone
 DEFAULT_MAX_ATTEMPTS = 3
 _IN_CHUNK = 5000  # ids per `IN (...)`: well under SQLite's bound-parameter limit
 
@@ -180,6 +182,34 @@ class Store:
                 return True
             self._job(s, job_id)  # a missing job is an error, not a lost claim
             return False
+
+    # ---- coordinators ----
+
+    def coordinator_beat(self, name: str) -> None:
+        """Coordinator `name` is alive now (announced on its first beat)."""
+        now = utc_now()
+        with self._write() as s:
+            beaten = s.execute(update(Coordinator).where(Coordinator.name == name).values(heartbeat_at=now).execution_options(synchronize_session=False))
+            if beaten.rowcount == 0:
+                s.add(Coordinator(name=name, started_at=now, heartbeat_at=now))
+
+    def coordinator_gone(self, name: str) -> None:
+        """Coordinator `name` stopped (a crashed one just goes stale)."""
+        with self._write() as s:
+            s.execute(delete(Coordinator).where(Coordinator.name == name))
+
+    def coordinators(self, alive_within_s: float = COORDINATOR_ALIVE_S) -> list[CoordinatorRecord]:
+        """The coordinators that beat within the last `alive_within_s` seconds, oldest first."""
+        since = utc_now() - timedelta(seconds=alive_within_s)
+        with self._read() as s:
+            rows = s.scalars(select(Coordinator).where(Coordinator.heartbeat_at >= since).order_by(Coordinator.started_at, Coordinator.name))
+            return [_record(CoordinatorRecord, row) for row in rows]
+
+    def job_counts(self) -> dict[str, int]:
+        """Jobs per status, every status present."""
+        with self._read() as s:
+            found = dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+        return {status: found.get(status, 0) for status in JOB_STATUSES}
 
     def request_cancel(self, job_id: int) -> JobRecord:
         """Queued: cancelled now. Running: `cancel_requested` set for its coordinator. Finished:

@@ -1,0 +1,87 @@
+"""`nas serve` as a team's server: a real uvicorn process with the coordinator it runs beside the
+API. A job submitted over HTTP runs with nothing else started; /health counts the coordinator;
+stopping the server stops its coordinator, which signs off. With `--no-coordinator` a queued
+job says that nothing will run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nas.store import Store
+from tests.conftest import poll
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "serve-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def nas_serve(tmp_path: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A `nas serve` process on a free port of this machine, its store under tmp_path; yields its
+    URL once /health answers, and stops it (SIGINT, as Ctrl-C) at the end."""
+    port = free_port()
+    env = {**os.environ, "NAS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), "NAS_API_TOKEN": TOKEN}
+    env.pop("NAS_DB_URL", None)
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "nas.cli", "serve", "--port", str(port), *args], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert server.poll() is None, (tmp_path / "serve.log").read_text()
+        try:
+            return httpx.get(f"{url}/health", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        poll(answers, 60, "the server to answer", every=0.2)
+        yield url, server
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=60)
+        log.close()
+
+
+def test_a_lone_server_runs_the_jobs_it_accepts(tmp_path: Path) -> None:
+    spec = (REPO / "examples" / "nas-bench-bert.yaml").read_text().replace("candidates: 50", "candidates: 20")
+    with nas_serve(tmp_path) as (url, server):
+        health = poll(lambda: (h := httpx.get(f"{url}/health").json())["coordinators"] == 1 and h, 60, "the coordinator to announce itself")
+        assert health["jobs"] == {"queued": 0, "running": 0}
+        submitted = httpx.post(f"{url}/jobs", content=spec, headers={**AUTH, "Content-Type": "application/yaml"})
+        assert submitted.status_code == 201, submitted.text
+        job_id = submitted.json()["id"]
+        finished = poll(lambda: (j := httpx.get(f"{url}/jobs/{job_id}", headers=AUTH).json())["status"] in ("succeeded", "failed") and j, 180, "the job to finish", every=0.5)
+        assert finished["status"] == "succeeded" and finished["candidates_done"] == 20, finished
+        assert finished["waiting"] is None
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=60) == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert "did not stop" not in log and "Traceback" not in log, log
+    with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:
+        assert store.coordinators() == []  # the coordinator signed off when the server stopped
+
+
+def test_a_server_without_coordinators_says_a_queued_job_waits(tmp_path: Path) -> None:
+    with nas_serve(tmp_path, "--no-coordinator") as (url, _):
+        submitted = httpx.post(f"{url}/jobs", content=(REPO / "examples" / "nas-bench-bert.yaml").read_text(), headers={**AUTH, "Content-Type": "application/yaml"})
+        assert submitted.status_code == 201 and "nas coordinator" in submitted.json()["waiting"]
+        assert httpx.get(f"{url}/health").json() == {"status": "ok", "coordinators": 0, "jobs": {"queued": 1, "running": 0}}
