@@ -181,11 +181,24 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         """A queued job is cancelled at once; a running one at its coordinator's next step."""
         return summary(service.cancel_job(store, job_id))
 
-    @jobs.get("/{job_id}/candidates")
+    @jobs.delete("/{job_id}")
+    def delete_job(job_id: int) -> dict[str, Any]:
+        """Delete a job that is not running (409 for a running one: cancel it first) with its
+        candidates, events and the files it made (checkpoint, verified weights, exports)."""
+        return service.delete_job(store, job_id)
+
+    @jobs.get("/{job_id}/candidates", responses={200: {"content": {"text/csv": {}}, "description": "JSON rows, or CSV with format=csv"}})
     def candidates(
-        job_id: int, status: Literal[CANDIDATE_STATUSES] | None = None  # type: ignore[valid-type]
-    ) -> list[dict[str, Any]]:
-        return service.candidate_rows(store, job_id, status)
+        job_id: int,
+        status: Literal[CANDIDATE_STATUSES] | None = None,  # type: ignore[valid-type]
+        format: Annotated[Literal["json", "csv"], Query(description="json rows, or csv (one column per metric) to download.")] = "json",
+    ) -> Any:
+        """The job's candidates in proposal order."""
+        rows = service.candidate_rows(store, job_id, status)
+        if format == "csv":
+            headers = {"Content-Disposition": f'attachment; filename="job-{job_id}-candidates.csv"'}
+            return Response(service.candidates_csv(rows), media_type="text/csv", headers=headers)
+        return rows
 
     @jobs.get("/{job_id}/pareto")
     def pareto(

@@ -12,7 +12,12 @@ matplotlib with `nas.results.plots`.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import logging
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +31,23 @@ from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, ObjectiveSpec
 from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask
-from nas.store import ArtifactKind, CandidateNotFound, CandidateRecord, CandidateStatus, EventKind, EventRecord, JobNotFound, JobRecord, JobStatus, Store, VerificationRecord
+from nas.store import (
+    ArtifactKind,
+    CandidateNotFound,
+    CandidateRecord,
+    CandidateStatus,
+    EventKind,
+    EventRecord,
+    InvalidTransition,
+    JobNotFound,
+    JobRecord,
+    JobStatus,
+    Store,
+    VerificationRecord,
+)
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK
+
+logger = logging.getLogger(__name__)
 
 # ---- errors ----
 
@@ -100,6 +120,34 @@ NO_COORDINATOR = (
     "no coordinator is running, so nothing will run this job yet: start `nas coordinator` against this store "
     "(`nas serve` runs one unless given --coordinators 0)"
 )
+
+
+def delete_job(store: Store, job_id: int) -> dict[str, Any]:
+    """Delete a job that is not running, and the files it made: its supernet checkpoint and
+    working directory, verified weights and exports. Files that cannot be removed are reported
+    (`files_left`), not fatal: the job is gone from the store either way."""
+    try:
+        job, artifacts, verifications = store.delete_job(job_id)
+    except JobNotFound as exc:
+        raise NotFound("job_id", str(exc)) from None
+    except InvalidTransition as exc:
+        raise Conflict("job_id", str(exc)) from None
+    paths = {Path(a.path) for a in artifacts}
+    paths |= {Path(v.weights) for v in verifications if v.weights}
+    # The coordinator's working directory of the job (checkpoint, verification trials) holds them.
+    paths |= {parent for path in list(paths) for parent in path.parents if parent.name == f"job-{job.id}"}
+    removed, left = [], []
+    for path in sorted(paths, key=lambda p: len(p.parts)):  # outermost first: what is inside goes with it
+        if not path.exists():
+            continue
+        try:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed.append(path)
+        except OSError as exc:
+            logger.warning("job %d: could not remove %s (%s)", job.id, path, exc)
+            left.append(path)
+    logger.info("job %d (%s) deleted; %d paths removed", job.id, job.name, len(removed))
+    return {"id": job.id, "name": job.name, "status": job.status, "deleted": True, "files_removed": len(removed), "files_left": len(left)}
 
 
 def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None = None, coordinators: int | None = None) -> dict[str, Any]:
@@ -218,6 +266,25 @@ def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list
         }
         for c in candidates
     ]
+
+
+def candidates_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """`candidate_rows` as CSV: one line per candidate, one column per metric any of them has
+    (in the metric catalogue's order), the verified stage's accuracies, the arch as JSON."""
+    present = {name for row in rows for name in row["metrics"]}
+    metrics = [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+    head = ["candidate_id", "seq", "status", "attempt", "arch_id", *metrics, "verified_val_accuracy", "verified_test_accuracy", "eval_seconds", "proposed_at", "finished_at", "error", "arch"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(head)
+    for row in rows:
+        verified = row["verified"] or {}
+        writer.writerow([
+            row["candidate_id"], row["seq"], row["status"], row["attempt"], row["arch_id"], *(row["metrics"].get(m, "") for m in metrics),
+            verified.get("val_accuracy", ""), verified.get("test_accuracy", ""), row["eval_seconds"] if row["eval_seconds"] is not None else "",
+            row["proposed_at"] or "", row["finished_at"] or "", row["error"] or "", json.dumps(row["arch"], separators=(",", ":"), sort_keys=True),
+        ])  # fmt: skip
+    return out.getvalue()
 
 
 def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = None, verified: bool = False) -> list[dict[str, Any]]:

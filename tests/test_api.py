@@ -4,6 +4,7 @@ export errors and an export through the API, the OpenAPI schema, the Pareto plot
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ def test_app_and_server_refuse_to_run_without_token(tmp_path: Path, monkeypatch:
 def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     schema = api.anonymous.get("/openapi.json").json()
     expected = {
-        "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get"}, "/jobs/{job_id}/cancel": {"post"},
+        "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get", "delete"}, "/jobs/{job_id}/cancel": {"post"},
         "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"},
     }  # fmt: skip
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
@@ -223,6 +224,52 @@ def test_invalid_spec_lists_every_field_and_writes_nothing(api: Api) -> None:
     assert api.client.post("/jobs", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
     assert api.store.list_jobs() == []
 
+
+def test_delete_removes_a_stopped_job_with_its_files_and_refuses_a_running_one(api: Api, tmp_path: Path) -> None:
+    from nas.store import ArtifactKind
+
+    first = api.client.post("/jobs", json=BENCH_SPEC).json()["id"]
+    second = api.client.post("/jobs", json=BENCH_SPEC).json()["id"]
+    add_done(api.store, first, [{"accuracy": 0.5, "params": 1e6}])
+    checkpoint = tmp_path / "jobs" / f"job-{first}" / "supernet"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "weights.safetensors").write_bytes(b"0")
+    export = tmp_path / "exports" / "model"
+    export.mkdir(parents=True)
+    api.store.add_artifact(first, ArtifactKind.SUPERNET_CHECKPOINT, str(checkpoint))
+    api.store.add_artifact(first, ArtifactKind.EXPORT, str(export))
+    api.store.claim_job("coordinator-1")  # the first job runs
+
+    running = api.client.delete(f"/jobs/{first}")
+    assert running.status_code == 409 and "cancel it" in running.json()["detail"]
+    assert checkpoint.exists() and api.store.get_job(first).status == "running"  # nothing removed
+    api.store.finish_job(first, "succeeded")
+    deleted = api.client.delete(f"/jobs/{first}")
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == {"id": first, "name": BENCH_SPEC["name"], "status": "succeeded", "deleted": True, "files_removed": 2, "files_left": 0}
+    assert not (tmp_path / "jobs" / f"job-{first}").exists() and not export.exists()
+    assert api.client.get(f"/jobs/{first}").status_code == 404 and api.client.delete(f"/jobs/{first}").status_code == 404
+    assert [j.id for j in api.store.list_jobs()] == [second]
+    assert api.client.delete(f"/jobs/{second}").json()["files_removed"] == 0  # a queued job has no files yet
+    assert api.store.list_jobs() == []
+
+
+def test_candidates_download_as_csv(api: Api) -> None:
+    import csv
+    import io
+
+    job_id = api.client.post("/jobs", json=BENCH_SPEC).json()["id"]
+    add_done(api.store, job_id, [{"accuracy": 0.5, "params": 1e6}, {"accuracy": 0.7, "params": 3e6, "flops": 2e8}])
+    response = api.client.get(f"/jobs/{job_id}/candidates", params={"format": "csv"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert f"job-{job_id}-candidates.csv" in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [(float(r["accuracy"]), float(r["params"]), r["flops"]) for r in rows] == [(0.5, 1e6, ""), (0.7, 3e6, "200000000.0")]
+    assert list(rows[0])[:8] == ["candidate_id", "seq", "status", "attempt", "arch_id", "accuracy", "params", "flops"]
+    assert json.loads(rows[1]["arch"]) == {"i": 1}
+    assert len(api.client.get(f"/jobs/{job_id}/candidates").json()) == 2  # JSON stays the default
+    bad = api.client.get(f"/jobs/{job_id}/candidates", params={"format": "xml"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "format"]
 
 def test_unknown_job_is_404(api: Api) -> None:
     for method, path, body in (

@@ -3,6 +3,8 @@ crash recovery with real process kills, cancel, and export of what a search foun
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -319,6 +321,24 @@ def test_benchmark_job_through_the_cli(tmp_path):
     rejected = subprocess.run([*NAS, "run", str(bad), "--db", db], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))
     assert rejected.returncode == 2 and "strategy" in rejected.stderr and "budget.candidates" in rejected.stderr
     assert len(store.list_jobs()) == 2  # nothing written for the rejected spec
+
+    # The candidates as CSV (one row each, a column per metric), then deleting the job.
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*NAS, *args, "--db", db], capture_output=True, text=True, timeout=120, env=env_for(tmp_path), stdin=subprocess.DEVNULL)
+
+    job_id = str(summary["job_id"])
+    table = list(csv.DictReader(io.StringIO(cli("candidates", job_id, "--format", "csv").stdout)))
+    assert len(table) == 12 and {float(row["accuracy"]) for row in table} == {c.metrics["accuracy"] for c in done}
+    assert all(row["status"] == "done" and json.loads(row["arch"]) for row in table)
+    assert len(json.loads(cli("candidates", job_id, "--format", "json", "--status", "failed").stdout)) == 0
+    wrong_format = cli("candidates", job_id, "--format", "xml")
+    assert wrong_format.returncode == 2 and "--format: 'xml' not one of table, json, csv" in wrong_format.stderr
+    unconfirmed = cli("delete", job_id)
+    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr and store.get_job(summary["job_id"])
+    deleted = cli("delete", job_id, "--yes")
+    assert deleted.returncode == 0 and json.loads(deleted.stdout)["deleted"] is True, deleted.stderr
+    again = cli("delete", job_id, "--yes")
+    assert again.returncode == 2 and "Traceback" not in again.stderr and [j.id for j in store.list_jobs()] == [2]
 
 
 def test_benchmark_job_on_postgresql(postgres_url):

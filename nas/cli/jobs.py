@@ -1,4 +1,4 @@
-"""`nas run | submit | jobs | status | cancel | coordinator | serve | pareto | export`: the search
+"""`nas run | submit | jobs | status | cancel | delete | coordinator | serve | pareto | export`: the search
 service on the command line. Every command takes `--db URL` (or $NAS_DB_URL; default a SQLite
 file in the data directory)."""
 
@@ -57,7 +57,7 @@ def _service_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (run, submit, jobs, status, cancel, coordinator, serve, pareto, export):
+    for command in (run, submit, jobs, status, cancel, delete, candidates, coordinator, serve, pareto, export):
         app.command(command.__name__)(command)
 
 
@@ -159,6 +159,52 @@ def cancel(job_id: int, db: DbOption = None) -> None:
 
     job = _service_call(cancel_job, open_store(db), job_id)
     emit({"job_id": job.id, "status": job.status, "cancel_requested": job.cancel_requested})
+
+
+def delete(
+    job_id: int,
+    db: DbOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a job that is not running (cancel a running one first) with its candidates, events
+    and the files it made: supernet checkpoint, verified weights, exports."""
+    from nas.service import delete_job, get_job
+
+    store = open_store(db)
+    job = _service_call(get_job, store, job_id)
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"nas delete {job_id}: pass --yes to delete without a prompt (stdin is not a terminal)")
+        typer.confirm(f"Delete job {job.id} ({job.name!r}, {job.status}) and its files?", abort=True)
+    emit(_service_call(delete_job, store, job_id))
+
+
+def candidates(
+    job_id: int,
+    db: DbOption = None,
+    status: Annotated[str | None, typer.Option(help="Only candidates in this status: proposed, running, done or failed.")] = None,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """A job's candidates in proposal order: metrics, verified accuracies, status, errors."""
+    from nas.service import candidate_rows, candidates_csv
+
+    formats = ("table", "json", "csv")
+    if output not in formats:
+        fail(f"--format: {output!r} not one of {', '.join(formats)}")
+    rows = _service_call(candidate_rows, open_store(db), job_id, status)
+    if output == "json":
+        emit(rows)
+    elif output == "csv":
+        sys.stdout.write(candidates_csv(rows))
+    else:
+        table = Table("id", "status", "accuracy", "params", "verified", "arch id")
+        for row in rows:
+            verified = row["verified"]
+            table.add_row(
+                str(row["candidate_id"]), row["status"], format_metric("accuracy", row["metrics"].get("accuracy")), format_metric("params", row["metrics"].get("params")),
+                format_metric("accuracy", verified["val_accuracy"]) if verified else "", row["arch_id"][:12],
+            )  # fmt: skip
+        Console().print(table)
 
 
 def coordinator(

@@ -183,6 +183,24 @@ class Store:
             self._job(s, job_id)  # a missing job is an error, not a lost claim
             return False
 
+    def delete_job(self, job_id: int) -> tuple[JobRecord, list[ArtifactRecord], list[VerificationRecord]]:
+        """Delete a job that is not running, with its candidates, events, artifacts and
+        verifications; returns what was deleted, for the caller to remove the files the artifacts
+        and verified weights point to. InvalidTransition for a running job (also one cancelling:
+        its coordinator still writes until it stops)."""
+        with self._write() as s:
+            job = self._job(s, job_id, lock=True)
+            if job.status == JobStatus.RUNNING:
+                raise InvalidTransition(f"job {job_id} is running; cancel it (nas cancel {job_id}) and delete it once it has stopped")
+            record = _record(JobRecord, job)
+            artifacts = [_record(ArtifactRecord, a) for a in s.scalars(select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id))]
+            verifications = [_record(VerificationRecord, v) for v in s.scalars(select(Verification).where(Verification.job_id == job_id).order_by(Verification.id))]
+            # Children first, explicitly: not every SQLite connection enforces ON DELETE CASCADE.
+            for model in (Verification, Artifact, Event, Candidate):
+                s.execute(delete(model).where(model.job_id == job_id))
+            s.execute(delete(Job).where(Job.id == job_id))
+            return record, artifacts, verifications
+
     # ---- coordinators ----
 
     def coordinator_beat(self, name: str) -> None:
