@@ -14,14 +14,18 @@ import json
 import importlib.metadata
 import os
 import re
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from nas import service
 from nas.service import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, BadRequest, Conflict, NotFound
@@ -72,7 +76,9 @@ class ExportRequest(BaseModel):
 
     candidate_id: int = Field(description="A done candidate of the job.")
     format: Literal[EXPORT_FORMATS] = "pytorch"  # type: ignore[valid-type]
-    out: str = Field(min_length=1, description="Directory to write, relative to the server's export root (must not exist or be empty).")
+    out: str | None = Field(
+        None, min_length=1, description="Directory to write, relative to the server's export root (must not exist or be empty); default a new one. Download it with GET /artifacts/{artifact_id}."
+    )
     finetune_epochs: int = Field(0, ge=0, description="Fine-tune the model on the task's training split first, keeping its best epoch on validation.")
     finetune_lr: float = Field(DEFAULT_FINETUNE_LR, gt=0, allow_inf_nan=False, description="Peak learning rate of the fine-tune.")
     keep_worse: bool = Field(False, description="Export a fine-tuned model even if it ends below its starting validation accuracy (else 409).")
@@ -106,7 +112,7 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
     async def guard(request: Request, call_next: Any) -> Any:
         # Before any body is read: an unauthenticated client learns nothing from how its body
         # parses, and an oversized body is refused unread.
-        if request.url.path.startswith("/jobs"):
+        if request.url.path.startswith(("/jobs", "/artifacts")):
             if not token_ok(request.headers.get("authorization")):
                 return JSONResponse(
                     {"detail": "missing or invalid bearer token: send 'Authorization: Bearer <token>'"},
@@ -214,8 +220,9 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         """Write a done candidate as a standalone model under the export root."""
         from nas.export.exporter import resolve_export_dir  # imports torch: only exports pay for it
 
+        out = request.out or f"job-{job_id}/candidate-{request.candidate_id}-{request.format}-{uuid.uuid4().hex[:8]}"
         try:
-            out_dir = resolve_export_dir(export_root, request.out)
+            out_dir = resolve_export_dir(export_root, out)
         except ValueError as exc:
             raise BadRequest("out", str(exc).removeprefix("out: ")) from None
         try:
@@ -226,11 +233,27 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         except Conflict as exc:
             if exc.field != "out":
                 raise
-            raise Conflict("out", f"{request.out!r} exists and is not empty; choose another directory") from None  # not the server's path
+            raise Conflict("out", f"{out!r} exists and is not empty; choose another directory") from None  # not the server's path
         # The server's own directory layout is not the client's business: the path is given as asked.
         return {**result, "out_dir": out_dir.relative_to(Path(export_root).resolve()).as_posix()}
 
     app.include_router(jobs)
+
+    artifacts = APIRouter(prefix="/artifacts", tags=["artifacts"], dependencies=[Depends(authorize)])
+
+    @artifacts.get("/{artifact_id}", response_class=FileResponse, responses={200: {"content": {"application/gzip": {}}, "description": "The export as a .tar.gz"}})
+    def download_artifact(artifact_id: int) -> FileResponse:
+        """An export (the `artifact_id` POST /jobs/{id}/export answered) as one .tar.gz: model,
+        arch.json, preprocessing, loader.py and the model card."""
+        scratch = Path(tempfile.mkdtemp(prefix="nas-artifact-"))
+        try:
+            archive, name = service.export_archive(store, artifact_id, scratch)
+        except Exception:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        return FileResponse(archive, media_type="application/gzip", filename=name, background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
+
+    app.include_router(artifacts)
     generated_openapi = app.openapi
 
     def openapi_with_spec() -> dict[str, Any]:

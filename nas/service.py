@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import shutil
+import tarfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask
 from nas.store import (
     ArtifactKind,
+    ArtifactNotFound,
     CandidateNotFound,
     CandidateRecord,
     CandidateStatus,
@@ -452,8 +454,28 @@ def export_candidate(
     except FinetuneWorse as exc:
         raise Conflict("finetune_epochs", str(exc).removeprefix("finetune_epochs: ")) from None
     meta = {"candidate_id": candidate_id, "format": fmt, "files": result.files, "arch_id": result.arch_id, "metrics": result.metrics}
-    store.add_artifact(job_id, ArtifactKind.EXPORT, str(result.directory), meta)
-    return {"out_dir": str(result.directory), **meta}
+    artifact = store.add_artifact(job_id, ArtifactKind.EXPORT, str(result.directory), meta)
+    return {"out_dir": str(result.directory), "artifact_id": artifact.id, **meta}
+
+
+def export_archive(store: Store, artifact_id: int, into: Path) -> tuple[Path, str]:
+    """An export (`artifact_id`, as `export_candidate` returned it) packed as one .tar.gz under
+    `into`, for a client that cannot read the server's disk: (the archive, its download name).
+    The archive holds one top-level directory named like the download."""
+    try:
+        artifact = store.get_artifact(artifact_id)
+    except ArtifactNotFound as exc:
+        raise NotFound("artifact_id", str(exc)) from None
+    if artifact.kind != ArtifactKind.EXPORT:  # checkpoints are the server's working files
+        raise NotFound("artifact_id", f"artifact {artifact_id} not found")
+    directory = Path(artifact.path)
+    if not directory.is_dir():
+        raise Conflict("artifact_id", f"the files of export {artifact_id} are no longer on this server; export the candidate again")
+    name = f"job-{artifact.job_id}-candidate-{artifact.meta.get('candidate_id')}-{artifact.meta.get('format')}-{artifact_id}"
+    archive = Path(into) / f"{name}.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(directory, arcname=name)
+    return archive, archive.name
 
 
 # ---- helpers ----

@@ -50,6 +50,7 @@ class Strategy(ABC):
         architectures are left out of the pool and of sampled candidates."""
         self.space, self.objective, self.seed = space, objective, seed
         self.feasible = feasible or (lambda arch: True)
+        self.constrained = feasible is not None
         self.pool = [a for a in {a.arch_id: a for a in pool}.values() if self.feasible(a)] if pool is not None else None
         self.observed: dict[str, tuple[Architecture, dict[str, float]]] = {}  # in the order told
 
@@ -120,7 +121,10 @@ class Strategy(ABC):
             return [a for a in self.pool if a.arch_id not in taken]
         if len(getattr(self, "_reservoir", ())) < n:
             reservoir_rng = random.Random(f"{self.seed}:reservoir")
-            self._reservoir = [self.space.sample(reservoir_rng) for _ in range(n)]
+            if self.constrained:  # feasible members only, also where few are
+                self._reservoir = self.sample_feasible(n, set(), reservoir_rng, max_tries=3)
+            else:
+                self._reservoir = [self.space.sample(reservoir_rng) for _ in range(n)]
         out: dict[str, Architecture] = {}
         parents = [a for a, _ in sorted(self.scores(), key=lambda item: -item[1])[:10]]
         for _ in range(int(n * mutants) if parents else 0):
@@ -139,14 +143,29 @@ class Strategy(ABC):
         if self.pool is not None:
             free = [a for a in self.pool if a.arch_id not in taken]
             return rng.sample(free, min(n, len(free)))
+        return self.sample_feasible(n, taken, rng, max_tries)
+
+    def sample_feasible(self, n: int, taken: set[str], rng: random.Random, max_tries: int = 100) -> list[Architecture]:
+        """Up to n distinct feasible architectures not in `taken`, sampled from the space (up to
+        `max_tries` draws per architecture wanted). Under a constraint that few architectures meet
+        (a params budget near the space's smallest models) plain draws find none, so the draws
+        then move to the space cut ever closer to its smallest choices, where the cheapest lie."""
+        spaces = [self.space] + ([self.space.narrowed(keep, largest=False) for keep in TOWARDS_SMALLEST] if self.constrained else [])
         out: dict[str, Architecture] = {}
-        tries = 0
-        while len(out) < n and tries < max_tries * n:
-            arch = self.space.sample(rng)
-            tries += 1
-            if arch.arch_id not in taken and self.feasible(arch):
-                out.setdefault(arch.arch_id, arch)
+        for space in spaces:
+            tries = 0
+            while len(out) < n and tries < max_tries * n:
+                arch = space.sample(rng)
+                tries += 1
+                if arch.arch_id not in taken and self.feasible(arch):
+                    out.setdefault(arch.arch_id, arch)
+            if len(out) >= n:
+                break
         return list(out.values())
+
+
+# The shares of each ordered choice kept, smallest first, when feasible architectures are rare.
+TOWARDS_SMALLEST = (0.5, 0.25, 0.0)
 
 
 class ModelBasedStrategy(Strategy):

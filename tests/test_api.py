@@ -4,8 +4,11 @@ export errors and an export through the API, the OpenAPI schema, the Pareto plot
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import shutil
+import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +122,7 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     schema = api.anonymous.get("/openapi.json").json()
     expected = {
         "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get", "delete"}, "/jobs/{job_id}/cancel": {"post"},
-        "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"},
+        "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"},
     }  # fmt: skip
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
     bearer = schema["components"]["securitySchemes"]["HTTPBearer"]
@@ -459,6 +462,31 @@ def test_export_through_api(api: Api, tmp_path: Path) -> None:
     (artifact,) = api.store.artifacts(job.id, "export")
     assert Path(artifact.path) == directory.resolve()
     assert (artifact.meta["candidate_id"], artifact.meta["format"], artifact.meta["files"]) == (candidate.id, "torchscript", result["files"])
+
+    assert result["artifact_id"] == artifact.id
+
+    # A client without the server's disk downloads the export as one archive.
+    download = api.client.get(f"/artifacts/{artifact.id}")
+    assert download.status_code == 200 and download.headers["content-type"] == "application/gzip"
+    name = f"job-{job.id}-candidate-{candidate.id}-torchscript-{artifact.id}"
+    assert f'filename="{name}.tar.gz"' in download.headers["content-disposition"]
+    with tarfile.open(fileobj=io.BytesIO(download.content)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert set(members) == {name} | {f"{name}/{f}" for f in result["files"]}
+        assert tar.extractfile(members[f"{name}/arch.json"]).read() == (directory / "arch.json").read_bytes()
+    assert api.anonymous.get(f"/artifacts/{artifact.id}").status_code == 401
+    (checkpoint,) = api.store.artifacts(job.id, "supernet_checkpoint")
+    for unknown in (checkpoint.id, 10**6, -1):  # a checkpoint is the server's, not a download
+        assert api.client.get(f"/artifacts/{unknown}").status_code == 404, unknown
+
+    # Without `out`, the export goes to a new directory of its own.
+    unnamed = api.client.post(f"/jobs/{job.id}/export", json={"candidate_id": candidate.id})
+    assert unnamed.status_code == 201, unnamed.text
+    assert unnamed.json()["out_dir"].startswith(f"job-{job.id}/candidate-{candidate.id}-pytorch-")
+    assert api.client.get(f"/artifacts/{unnamed.json()['artifact_id']}").status_code == 200
+    shutil.rmtree(api.export_root / unnamed.json()["out_dir"])
+    gone = api.client.get(f"/artifacts/{unnamed.json()['artifact_id']}")
+    assert gone.status_code == 409 and "no longer on this server" in gone.json()["detail"]
 
     again = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
     assert again.status_code == 409 and "not empty" in again.json()["detail"]

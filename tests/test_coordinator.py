@@ -527,3 +527,16 @@ def test_flexibert_search_on_reviews_exports_onnx(tmp_path):
     fresh = subprocess.run([sys.executable, str(out / "loader.py"), str(out), str(tmp_path / "reviews.txt")], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))
     assert fresh.returncode == 0, fresh.stderr
     assert [json.loads(line)["class"] in ("fresh", "rotten") for line in fresh.stdout.splitlines()] == [True, True]
+
+
+def test_a_job_that_evaluates_nothing_fails_naming_the_constraints(tmp_path, monkeypatch):
+    # A constraint no architecture of the pool meets, as a too-tight params_max in a space
+    # whose smallest models are rare: the strategy proposes nothing; that is no success.
+    import nas.search.strategies as strategies
+
+    monkeypatch.setattr(strategies, "feasibility", lambda spec, space, shape: lambda arch: False)
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit_job(store, benchmark_spec(constraints={"params_max": 5_000_000}))
+    finished = Coordinator(store, jobs_dir=tmp_path / "jobs").run_next(job.id)
+    assert finished.status == "failed" and store.counts(job.id)["done"] == 0
+    assert "found no architecture that meets the constraints (params_max 5,000,000)" in finished.error, finished.error

@@ -42,6 +42,14 @@ HEARTBEAT_S = 5.0
 Outcome = tuple[JobStatus, str | None] | None
 
 
+def _nothing_proposed(spec: JobSpec) -> str:
+    limits = {k: v for k, v in spec.constraints.model_dump().items() if v is not None}
+    if limits:
+        shown = ", ".join(f"{k} {v:,.0f}" if v >= 1000 else f"{k} {v:g}" for k, v in limits.items())
+        return f"the strategy found no architecture that meets the constraints ({shown}); raise them, or choose a preset with smaller models"
+    return "the strategy proposed no architecture to evaluate"
+
+
 def default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -295,6 +303,8 @@ class Coordinator:
                 self._dispatch(job, strategy, evaluators, budget - finished)
                 if not evaluators.in_flight:
                     self.store.add_event(job.id, EventKind.EXHAUSTED, f"no candidates left to evaluate after {finished}")
+                    if finished == 0:  # nothing was evaluated: no result to call a success
+                        return JobStatus.FAILED, _nothing_proposed(spec)
                     return JobStatus.SUCCEEDED, None
                 for outcome in evaluators.wait(timeout=1.0):
                     if isinstance(outcome, Evaluated):

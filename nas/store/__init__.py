@@ -5,6 +5,7 @@ from nas.store.engine import resolve_db_url
 from nas.store.events import EventKind
 from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
+    ArtifactNotFound,
     ArtifactRecord,
     CandidateNotFound,
     CandidateRecord,
@@ -29,6 +30,7 @@ __all__ = [
     "FINISHED_JOB_STATUSES",
     "JOB_STATUSES",
     "ArtifactKind",
+    "ArtifactNotFound",
     "ArtifactRecord",
     "CandidateNotFound",
     "CandidateRecord",

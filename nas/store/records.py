@@ -13,6 +13,15 @@ class StoreError(Exception):
     """Base of the store's errors."""
 
 
+class ArtifactNotFound(StoreError, KeyError):
+    def __init__(self, artifact_id: int):
+        self.artifact_id = artifact_id
+        super().__init__(artifact_id)
+
+    def __str__(self) -> str:
+        return f"artifact {self.artifact_id} not found"
+
+
 class JobNotFound(StoreError, KeyError):
     def __init__(self, job_id: int):
         self.job_id = job_id

@@ -39,6 +39,7 @@ from nas.store.events import EventKind
 from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, Verification
 from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
+    ArtifactNotFound,
     ArtifactRecord,
     CandidateNotFound,
     CandidateRecord,
@@ -459,6 +460,15 @@ class Store:
             artifact = Artifact(job_id=job_id, kind=kind, path=str(path), meta=dict(meta or {}), created_at=utc_now())
             s.add(artifact)
             s.flush()
+            return _record(ArtifactRecord, artifact)
+
+    def get_artifact(self, artifact_id: int) -> ArtifactRecord:
+        if not _is_row_id(artifact_id):
+            raise ArtifactNotFound(artifact_id)
+        with self._read() as s:
+            artifact = s.get(Artifact, artifact_id)
+            if artifact is None:
+                raise ArtifactNotFound(artifact_id)
             return _record(ArtifactRecord, artifact)
 
     def artifacts(self, job_id: int, kind: str | None = None) -> list[ArtifactRecord]:
