@@ -270,7 +270,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: str | None = None,
-    export_root: Path = Path("exports"),
+    export_root: Path | None = None,
     data_root: Path | None = None,
     coordinators: int = 1,
     ray_address: str | None = None,
@@ -285,7 +285,7 @@ def serve(
     token = token or os.environ.get(TOKEN_ENV)
     if not token:
         raise ValueError(f"token: required (--token or {TOKEN_ENV}); the API refuses to run without authentication")
-    export_root = Path(export_root)
+    export_root = Path(export_root) if export_root is not None else data_home() / "exports"  # not the working directory: a server's is arbitrary
     export_root.mkdir(parents=True, exist_ok=True)
     if data_root is not None:
         Path(data_root).mkdir(parents=True, exist_ok=True)

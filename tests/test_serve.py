@@ -5,6 +5,7 @@ job says that nothing will run it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -38,6 +39,7 @@ def nas_serve(tmp_path: Path, *args: str) -> Iterator[tuple[str, subprocess.Pope
     """A `nas serve` process on a free port of this machine, its store under tmp_path; yields its
     URL once /health answers, and stops it (SIGINT, as Ctrl-C) at the end."""
     port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "NAS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), "NAS_API_TOKEN": TOKEN}
     env.pop("NAS_DB_URL", None)
     log = (tmp_path / "serve.log").open("w")
@@ -85,3 +87,47 @@ def test_a_server_without_coordinators_says_a_queued_job_waits(tmp_path: Path) -
         submitted = httpx.post(f"{url}/jobs", content=(REPO / "examples" / "nas-bench-bert.yaml").read_text(), headers={**AUTH, "Content-Type": "application/yaml"})
         assert submitted.status_code == 201 and "nas coordinator" in submitted.json()["waiting"]
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "coordinators": 0, "jobs": {"queued": 1, "running": 0}}
+
+
+def test_a_remote_client_submits_follows_and_downloads_a_model(tmp_path: Path) -> None:
+    """`nas remote` from another directory, with only the URL and the token: a (tiny) digits job
+    is submitted, waited for, its front read and its best candidate exported and downloaded; the
+    downloaded model then predicts with its own loader.py, in a fresh process."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    client_dir = tmp_path / "client"
+    client_dir.mkdir()
+    spec = {
+        "name": "remote-digits", "space": "vit-resnas", "preset": "small-images", "task": "digits", "budget": {"candidates": 3},
+        "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, "verify": {"top_k": 0},
+    }  # fmt: skip
+    (client_dir / "job.json").write_text(json.dumps(spec))
+    with nas_serve(tmp_path / "server") as (url, _):
+        env = {**os.environ, "NAS_URL": url, "NAS_API_TOKEN": TOKEN, "PYTHONPATH": str(REPO), "NAS_HOME": str(client_dir / "no-home")}
+
+        def remote(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "nas.cli", "remote", *args], cwd=client_dir, env=env, capture_output=True, text=True, timeout=timeout)
+
+        submitted = remote("submit", "job.json")
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = str(json.loads(submitted.stdout)["id"])
+        waited = remote("wait", job_id, timeout=600)
+        assert waited.returncode == 0 and json.loads(waited.stdout)["status"] == "succeeded", waited.stdout + waited.stderr
+        front = json.loads(remote("pareto", job_id).stdout)
+        exported = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model", timeout=300)
+        assert exported.returncode == 0, exported.stderr
+        assert {"arch.json", "model.safetensors", "loader.py"} <= set(json.loads(exported.stdout)["files"])
+        again = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model")
+        assert again.returncode == 2 and "not an empty directory" in again.stderr
+        refused = remote("status", "999")
+        assert refused.returncode == 2 and "job 999 not found" in refused.stderr and "Traceback" not in refused.stderr
+        wrong_token = subprocess.run([sys.executable, "-m", "nas.cli", "remote", "status", job_id, "--token", "wrong"], cwd=client_dir, env=env, capture_output=True, text=True, timeout=60)
+        assert wrong_token.returncode == 2 and "401" in wrong_token.stderr
+    assert not (client_dir / "no-home").exists()  # the client kept nothing of its own
+    assert list((tmp_path / "server" / "home" / "exports").glob(f"job-{job_id}/candidate-*"))  # the server's default export root
+    assert not (REPO / "exports").exists()  # not its working directory
+    np.save(client_dir / "images.npy", load_digits().images[:10])
+    predicted = subprocess.run([sys.executable, "model/loader.py", "model", "images.npy"], cwd=client_dir, capture_output=True, text=True, timeout=120)
+    assert predicted.returncode == 0, predicted.stderr
+    assert len([json.loads(line)["class"] for line in predicted.stdout.splitlines()]) == 10

@@ -239,7 +239,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: Annotated[str | None, typer.Option(envvar="NAS_API_TOKEN", help="Bearer token clients must send.")] = None,
-    export_root: Annotated[Path, typer.Option(help="Directory exports are written under.")] = Path("exports"),
+    export_root: Annotated[Path | None, typer.Option(help="Directory exports are written under [default: <data directory>/exports].")] = None,
     data_root: Annotated[Path | None, typer.Option(help="The only directory job specs may read task files from [default: <data directory>/data].")] = None,
     coordinators: Annotated[int, typer.Option(min=0, help="Coordinator processes to run beside the API; 0 when a separate `nas coordinator` fleet runs the jobs.")] = 1,
     no_coordinator: Annotated[bool, typer.Option("--no-coordinator", help="Same as --coordinators 0.")] = False,

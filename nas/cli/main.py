@@ -18,6 +18,7 @@ from rich.table import Table
 
 from nas.cli import jobs as cli_jobs
 from nas.cli.common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents, task_for
+from nas.cli.remote import remote_app
 from nas.cli.supernet import supernet_app
 from nas.log import configure_cli_logging
 from search_spaces import ArchValidationError, space_names
@@ -31,6 +32,7 @@ arch_app = typer.Typer(help="Validate, cost and import architectures.", no_args_
 app.add_typer(spaces_app, name="spaces")
 app.add_typer(arch_app, name="arch")
 app.add_typer(supernet_app, name="supernet")
+app.add_typer(remote_app, name="remote")
 cli_jobs.register(app)
 
 

@@ -1,0 +1,114 @@
+"""`nas remote ...`: the service on another machine, through its REST API (`nas.client`): submit,
+follow, read fronts and download exports with only a URL and a token.
+
+Exit codes as elsewhere: 2 for a request the server refused (its message on stderr), 1 for a
+server that cannot be reached or that failed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from nas.cli.common import emit, fail
+from nas.export.formats import EXPORT_FORMATS
+
+remote_app = typer.Typer(help="Use a `nas serve` server from this machine (its URL and a token only).", no_args_is_help=True)
+
+UrlOption = Annotated[str, typer.Option("--url", envvar="NAS_URL", help="The server, e.g. http://nas.example:8000.")]
+TokenOption = Annotated[str, typer.Option("--token", envvar="NAS_API_TOKEN", help="The server's token (or your key).")]
+T = TypeVar("T")
+
+
+def _call(url: str, token: str | None, operation: Callable[[Any], T]) -> T:
+    """`operation(client)`, with the server's refusals and unreachable servers as clear errors."""
+    import httpx
+
+    from nas.client import Client, ClientError
+
+    try:
+        with Client(url, token) as client:
+            return operation(client)
+    except ValueError as exc:  # a malformed URL or a missing token
+        fail(str(exc))
+    except ClientError as exc:
+        fail(f"{url}: {exc}", code=2 if exc.status_code < 500 else 1)
+    except httpx.TransportError as exc:
+        fail(f"{url}: cannot reach the server ({exc.__class__.__name__}: {exc})", code=1)
+
+
+@remote_app.command("health")
+def health(url: UrlOption) -> None:
+    """The server's coordinators alive and its queued and running jobs (needs no token)."""
+    emit(_call(url, None, lambda c: c.health()))
+
+
+@remote_app.command("submit")
+def submit(spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")], url: UrlOption, token: TokenOption) -> None:
+    """Queue a job on the server; prints its summary (and `waiting` if no coordinator runs there)."""
+    if not spec.is_file():
+        fail(f"{spec}: not a file; expected a YAML or JSON job spec")
+    emit(_call(url, token, lambda c: c.submit(spec)))
+
+
+@remote_app.command("status")
+def status(job_id: int, url: UrlOption, token: TokenOption) -> None:
+    """A job's summary: status, progress, best, verified stage."""
+    emit(_call(url, token, lambda c: c.status(job_id)))
+
+
+@remote_app.command("wait")
+def wait(
+    job_id: int,
+    url: UrlOption,
+    token: TokenOption,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Give up after this many seconds (exit 1).")] = None,
+) -> None:
+    """Wait until the job has finished; prints its summary; exit 1 unless it succeeded."""
+    summary = _call(url, token, lambda c: _wait(c, job_id, timeout))
+    emit(summary)
+    if summary["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def _wait(client: Any, job_id: int, timeout: float | None) -> dict[str, Any]:
+    try:
+        return client.wait(job_id, timeout_s=timeout)
+    except TimeoutError as exc:
+        fail(str(exc), code=1)
+
+
+@remote_app.command("pareto")
+def pareto(
+    job_id: int,
+    url: UrlOption,
+    token: TokenOption,
+    objectives: Annotated[str | None, typer.Option(help="Comma-separated metrics (default: the job's objectives).")] = None,
+    verified: Annotated[bool, typer.Option("--verified", help="The front of the verified candidates.")] = False,
+) -> None:
+    """The job's non-dominated candidates, as JSON."""
+    metrics = [m.strip() for m in objectives.split(",")] if objectives else None
+    emit(_call(url, token, lambda c: c.pareto(job_id, metrics, verified=verified)))
+
+
+@remote_app.command("export")
+def export(
+    job_id: int,
+    candidate_id: int,
+    url: UrlOption,
+    token: TokenOption,
+    out: Annotated[Path, typer.Option(help="Local directory to unpack into (must not exist or be empty).")],
+    format: Annotated[str, typer.Option(help=f"One of {', '.join(EXPORT_FORMATS)}.")] = "pytorch",
+    finetune: Annotated[int, typer.Option(min=0, help="Fine-tune epochs on the server first.")] = 0,
+    weights: Annotated[str | None, typer.Option(help="verified or inherited (default: verified when the candidate was).")] = None,
+) -> None:
+    """Export a candidate on the server and download it here, ready for its loader.py."""
+    if format not in EXPORT_FORMATS:
+        fail(f"--format: {format!r} not one of {', '.join(EXPORT_FORMATS)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        fail(f"--out: {out} exists and is not an empty directory")
+    options: dict[str, Any] = {"finetune_epochs": finetune, **({"weights": weights} if weights else {})}
+    directory = _call(url, token, lambda c: c.export(job_id, candidate_id, out, format, **options))
+    emit({"job_id": job_id, "candidate_id": candidate_id, "format": format, "out_dir": str(directory), "files": sorted(p.name for p in directory.iterdir())})
