@@ -27,14 +27,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from nas import service
+from nas import datasets, service
 from nas.service import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, BadRequest, Conflict, NotFound
 from nas.documents import DocumentError, load_json, load_yaml
 from nas.job.errors import SpecError
 from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.store import CANDIDATE_STATUSES, JOB_STATUSES, Store
-from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS
+from nas.datasets import MAX_DATASET_BYTES
+from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS
 from search_spaces.registry import space_names
 
 TOKEN_ENV = "NAS_API_TOKEN"
@@ -112,7 +113,7 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
     async def guard(request: Request, call_next: Any) -> Any:
         # Before any body is read: an unauthenticated client learns nothing from how its body
         # parses, and an oversized body is refused unread.
-        if request.url.path.startswith(("/jobs", "/artifacts")):
+        if request.url.path.startswith(("/jobs", "/artifacts", "/datasets")):
             if not token_ok(request.headers.get("authorization")):
                 return JSONResponse(
                     {"detail": "missing or invalid bearer token: send 'Authorization: Bearer <token>'"},
@@ -120,8 +121,9 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-                return JSONResponse({"detail": f"body: larger than {MAX_BODY_BYTES:,} bytes"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
+            limit = MAX_DATASET_BYTES if request.url.path.startswith("/datasets") else MAX_BODY_BYTES
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                return _too_large(limit)
         return await call_next(request)
 
     @app.get("/health", tags=["service"])
@@ -132,9 +134,13 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
 
     jobs = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(authorize)])
 
+    def public(row: dict[str, Any]) -> dict[str, Any]:
+        """A job summary as a client sees it: no server paths (a task file is named relative to
+        the data directory, where the client's spec named it) and the error's first line."""
+        return {**row, "task": service.public_task(row["task"], data_root), "error": service.public_error(row["error"])}
+
     def summary(job: Any) -> dict[str, Any]:
-        row = service.job_summary(store, job)
-        return {**row, "error": service.public_error(row["error"])}
+        return public(service.job_summary(store, job))
 
     spec_body = {"$ref": "#/components/schemas/JobSpec"}
     spec_content = {"application/json": {"schema": spec_body, "example": _SPEC_EXAMPLE}, **{media: {"schema": spec_body} for media in YAML_MEDIA_TYPES}}
@@ -176,7 +182,7 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         if len(page) > limit:
             page = page[:limit]
             response.headers["X-Next-After"] = str(page[-1].id)
-        return [{**row, "error": service.public_error(row["error"])} for row in service.job_summaries(store, page)]
+        return [public(row) for row in service.job_summaries(store, page)]
 
     @jobs.get("/{job_id}")
     def get_job(job_id: int) -> dict[str, Any]:
@@ -254,6 +260,50 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         return FileResponse(archive, media_type="application/gzip", filename=name, background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
 
     app.include_router(artifacts)
+
+    uploads = APIRouter(prefix="/datasets", tags=["datasets"], dependencies=[Depends(authorize)])
+    upload_body = {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+
+    @uploads.post("", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": upload_body})
+    async def upload_dataset(
+        request: Request,
+        name: Annotated[str, Query(description="The file's name, e.g. reviews.csv (its suffix gives the format unless format= does).")],
+        format: Annotated[Literal[FILE_FORMATS] | None, Query(description="csv, jsonl or npz.")] = None,  # type: ignore[valid-type]
+        text_column: Annotated[str | None, Query(min_length=1, description="csv / jsonl: the text column (default text).")] = None,
+        label_column: Annotated[str | None, Query(min_length=1, description="csv / jsonl: the label column (default label).")] = None,
+    ) -> dict[str, Any]:
+        """Upload a task file as the raw body (at most 100 MiB), checked as a job's task file is;
+        a spec then names it as `task: {dataset: ID}`. The same content again is the same dataset."""
+        fmt = datasets.check_upload_fields(name, format, text_column, label_column)
+        incoming = datasets.incoming_path(data_root)
+        size = 0
+        try:
+            with incoming.open("wb") as f:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > MAX_DATASET_BYTES:  # a body sent without Content-Length
+                        return _too_large(MAX_DATASET_BYTES)
+                    f.write(chunk)
+            if size == 0:
+                raise datasets.DatasetError("body", "empty; send the file's bytes as the request body")
+            return datasets.register_upload(data_root, incoming, name, fmt, text_column, label_column).to_dict()
+        finally:
+            incoming.unlink(missing_ok=True)
+
+    @uploads.get("")
+    def list_datasets() -> list[dict[str, Any]]:
+        return [d.to_dict() for d in datasets.list_datasets(data_root)]
+
+    @uploads.get("/{dataset_id}")
+    def get_dataset(dataset_id: str) -> dict[str, Any]:
+        return datasets.get_dataset(data_root, dataset_id).to_dict()
+
+    @uploads.delete("/{dataset_id}")
+    def delete_dataset(dataset_id: str) -> dict[str, Any]:
+        """Remove an uploaded dataset; jobs that trained on it keep their results."""
+        return {**datasets.delete_dataset(data_root, dataset_id).to_dict(), "deleted": True}
+
+    app.include_router(uploads)
     generated_openapi = app.openapi
 
     def openapi_with_spec() -> dict[str, Any]:
@@ -310,6 +360,15 @@ def _add_error_handlers(app: FastAPI) -> None:
     def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
+    @app.exception_handler(datasets.DatasetNotFound)
+    def dataset_not_found(_: Request, exc: datasets.DatasetNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(datasets.DatasetError)
+    def bad_dataset(_: Request, exc: datasets.DatasetError) -> JSONResponse:
+        where = "body" if exc.field == "body" else "query"
+        return _unprocessable([{"loc": [where] if where == "body" else [where, exc.field], "msg": exc.message, "type": "value_error"}])
+
     @app.exception_handler(BadRequest)
     def bad_request(request: Request, exc: BadRequest) -> JSONResponse:
         # GET routes take their input from the query, the others from the body.
@@ -335,8 +394,8 @@ def _spec_problem(problem: str) -> dict[str, Any]:
     return {"loc": ["body", *parts], "msg": message, "type": "value_error"}
 
 
-def _too_large() -> JSONResponse:
-    return JSONResponse({"detail": f"body: larger than {MAX_BODY_BYTES:,} bytes"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
+def _too_large(limit: int = MAX_BODY_BYTES) -> JSONResponse:
+    return JSONResponse({"detail": f"body: larger than {limit:,} bytes"}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
 
 
 def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:

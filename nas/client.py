@@ -61,6 +61,20 @@ class Client:
         media = "application/json" if text.lstrip().startswith("{") else "application/yaml"
         return self._json("POST", "/jobs", content=text.encode("utf-8"), headers={"Content-Type": media})
 
+    def upload(self, path: str | Path, text_column: str | None = None, label_column: str | None = None) -> dict[str, Any]:
+        """Upload a CSV / JSONL / NPZ task file; returns the dataset (its `id` goes in a spec as
+        `task: {dataset: ID}`). The server checks it as a job's task file."""
+        path = Path(path)
+        params = {"name": path.name, **({"text_column": text_column} if text_column else {}), **({"label_column": label_column} if label_column else {})}
+        with path.open("rb") as f:
+            return self._json("POST", "/datasets", params=params, content=f.read(), headers={"Content-Type": "application/octet-stream"})
+
+    def datasets(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/datasets")
+
+    def delete_dataset(self, dataset_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/datasets/{dataset_id}")
+
     def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every job (all pages), optionally in one status."""
         out: list[dict[str, Any]] = []

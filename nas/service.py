@@ -47,7 +47,7 @@ from nas.store import (
     Store,
     VerificationRecord,
 )
-from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK
+from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, FILE_FORMATS
 
 logger = logging.getLogger(__name__)
 
@@ -504,6 +504,20 @@ def _row(c: CandidateRecord, verifications: Mapping[int, VerificationRecord] | N
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def public_task(task: str | Mapping[str, Any], data_root: Path) -> str | dict[str, Any]:
+    """A job's task as a remote client sees it: a file inside the server's data directory by its
+    path relative to it (as the client's spec named it); one elsewhere (a spec submitted on the
+    server itself) by its file name only."""
+    if isinstance(task, str):
+        return task
+    shown = dict(task)
+    root = Path(data_root).resolve()
+    for key in (k for k in FILE_FORMATS if isinstance(shown.get(k), str)):
+        path = Path(shown[key])
+        shown[key] = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    return shown
 
 
 def public_error(message: str | None) -> str | None:

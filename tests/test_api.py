@@ -4,6 +4,7 @@ export errors and an export through the API, the OpenAPI schema, the Pareto plot
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import random
@@ -37,13 +38,14 @@ class Api:
     client: TestClient  # sends the token
     anonymous: TestClient  # sends none
     export_root: Path
+    data_root: Path
 
 
 def make_api(url: str, tmp_path: Path) -> Iterator[Api]:
     store = Store(url)
-    app = create_app(store, TOKEN, tmp_path / "exports")
+    app = create_app(store, TOKEN, tmp_path / "exports", tmp_path / "data")
     with TestClient(app, headers=AUTH) as client, TestClient(app) as anonymous:
-        yield Api(store, client, anonymous, tmp_path / "exports")
+        yield Api(store, client, anonymous, tmp_path / "exports", tmp_path / "data")
     store.close()
 
 
@@ -122,7 +124,7 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     schema = api.anonymous.get("/openapi.json").json()
     expected = {
         "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get", "delete"}, "/jobs/{job_id}/cancel": {"post"},
-        "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"},
+        "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"}, "/datasets": {"get", "post"}, "/datasets/{dataset_id}": {"get", "delete"},
     }  # fmt: skip
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
     bearer = schema["components"]["securitySchemes"]["HTTPBearer"]
@@ -273,6 +275,63 @@ def test_candidates_download_as_csv(api: Api) -> None:
     assert len(api.client.get(f"/jobs/{job_id}/candidates").json()) == 2  # JSON stays the default
     bad = api.client.get(f"/jobs/{job_id}/candidates", params={"format": "xml"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "format"]
+
+def reviews_csv(rows: int = 200, header: str = "text,label") -> bytes:
+    lines = [header] + [f"{'great fun movie' if i % 2 else 'dull boring film'} number {i},{'pos' if i % 2 else 'neg'}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_dataset_uploaded_once_is_named_by_its_id_in_specs(api: Api) -> None:
+    uploaded = api.client.post("/datasets", params={"name": "reviews.csv"}, content=reviews_csv())
+    assert uploaded.status_code == 201, uploaded.text
+    dataset = uploaded.json()
+    assert dataset["id"].startswith("ds-") and dataset["format"] == "csv" and dataset["train_examples"] == 160
+    assert dataset["sha256"] == hashlib.sha256(reviews_csv()).hexdigest() and dataset["bytes"] == len(reviews_csv())
+    same = api.client.post("/datasets", params={"name": "copy.csv"}, content=reviews_csv())
+    assert same.json()["id"] == dataset["id"] and same.json()["name"] == "reviews.csv"  # one dataset per content
+    assert [d["id"] for d in api.client.get("/datasets").json()] == [dataset["id"]]
+    assert api.client.get(f"/datasets/{dataset['id']}").json() == dataset
+
+    spec = {"name": "uploaded", "space": "flexibert", "preset": "nas-bench-bert", "task": {"dataset": dataset["id"]}, "budget": {"candidates": 4}}
+    job = api.client.post("/jobs", json=spec)
+    assert job.status_code == 201, job.text
+    shown = job.json()["task"]  # by its place in the data directory, never the server's path
+    assert shown == {"csv": f"datasets/{dataset['id']}/reviews.csv", "text_column": "text", "label_column": "label"}
+    assert str(api.data_root) not in job.text
+    wrong_column = api.client.post("/jobs", json={**spec, "task": {"dataset": dataset["id"], "text_column": "review"}}).json()["detail"]
+    assert wrong_column == [{"loc": ["body", "task", "dataset"], "msg": "'reviews.csv': no column 'review'", "type": "value_error"}]
+    unknown = api.client.post("/jobs", json={**spec, "task": {"dataset": "ds-0123456789abcdef"}}).json()["detail"]
+    assert unknown[0]["loc"] == ["body", "task", "dataset"] and "not found" in unknown[0]["msg"]
+
+    deleted = api.client.delete(f"/datasets/{dataset['id']}")
+    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    assert api.client.get(f"/datasets/{dataset['id']}").status_code == 404 and api.client.get("/datasets").json() == []
+    assert api.client.delete(f"/datasets/{dataset['id']}").status_code == 404
+
+
+def test_bad_uploads_are_refused_by_field_and_leave_nothing(api: Api) -> None:
+    for params, body, loc, message in (
+        ({"name": "reviews.csv", "text_column": "review"}, reviews_csv(), ["body"], "'reviews.csv': no column 'review'"),
+        ({"name": "one-class.csv"}, b"text,label\ngood,1\nfine,1\n", ["body"], "class"),
+        ({"name": "../up.csv"}, reviews_csv(), ["query", "name"], "not a plain file name"),
+        ({"name": "notes.txt"}, reviews_csv(), ["query", "format"], "'txt' not one of csv, jsonl, npz"),
+        ({"name": "r.csv", "format": "xlsx"}, reviews_csv(), ["query", "format"], "csv"),
+        ({"name": "r.npz", "text_column": "t"}, reviews_csv(), ["query", "text_column"], "only csv and jsonl"),
+        ({"name": "empty.csv"}, b"", ["body"], "empty"),
+        ({"name": "binary.csv"}, b"\xff\xfe\x00", ["body"], "UTF-8"),
+        ({"name": "arrays.npz"}, b"not a zip", ["body"], "arrays.npz"),
+        ({}, reviews_csv(), ["query", "name"], "Field required"),
+    ):  # fmt: skip
+        response = api.client.post("/datasets", params=params, content=body)
+        assert response.status_code == 422, (params, response.text)
+        problem = response.json()["detail"][0]
+        assert problem["loc"] == loc and message in problem["msg"], (params, problem)
+        assert "great fun" not in response.text and str(api.data_root) not in response.text  # no content, no server path
+    too_big = api.client.post("/datasets", params={"name": "big.csv"}, content=b"x", headers={"Content-Length": str(200 * 2**20)})
+    assert too_big.status_code == 413
+    assert api.anonymous.post("/datasets", params={"name": "r.csv"}, content=reviews_csv()).status_code == 401
+    assert api.client.get("/datasets").json() == []
+    assert not [p for p in (api.data_root / "datasets").iterdir()]  # no upload half-kept
 
 def test_unknown_job_is_404(api: Api) -> None:
     for method, path, body in (

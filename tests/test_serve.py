@@ -5,6 +5,7 @@ job says that nothing will run it."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from nas.store import Store
 from tests.conftest import poll
@@ -89,35 +91,46 @@ def test_a_server_without_coordinators_says_a_queued_job_waits(tmp_path: Path) -
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "coordinators": 0, "jobs": {"queued": 1, "running": 0}}
 
 
-def test_a_remote_client_submits_follows_and_downloads_a_model(tmp_path: Path) -> None:
-    """`nas remote` from another directory, with only the URL and the token: a (tiny) digits job
-    is submitted, waited for, its front read and its best candidate exported and downloaded; the
-    downloaded model then predicts with its own loader.py, in a fresh process."""
-    import numpy as np
-    from sklearn.datasets import load_digits
+def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path) -> None:
+    """`nas remote` from another directory, with only the URL and the token: a CSV of review
+    snippets is uploaded, a (tiny) FlexiBERT job on it submitted and waited for, its front read,
+    its best candidate exported and downloaded; the downloaded model then classifies texts with
+    its own loader.py, in a fresh process."""
+    from nas.tasks.data import _rotten_tomatoes
 
     client_dir = tmp_path / "client"
     client_dir.mkdir()
-    spec = {
-        "name": "remote-digits", "space": "vit-resnas", "preset": "small-images", "task": "digits", "budget": {"candidates": 3},
-        "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, "verify": {"top_k": 0},
-    }  # fmt: skip
-    (client_dir / "job.json").write_text(json.dumps(spec))
+    texts, labels, classes = _rotten_tomatoes()
+    with (client_dir / "reviews.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["review", "verdict"])
+        writer.writerows((text, classes[label]) for text, label in list(zip(texts, labels))[:400])
     with nas_serve(tmp_path / "server") as (url, _):
         env = {**os.environ, "NAS_URL": url, "NAS_API_TOKEN": TOKEN, "PYTHONPATH": str(REPO), "NAS_HOME": str(client_dir / "no-home")}
 
         def remote(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
             return subprocess.run([sys.executable, "-m", "nas.cli", "remote", *args], cwd=client_dir, env=env, capture_output=True, text=True, timeout=timeout)
 
-        submitted = remote("submit", "job.json")
+        wrong = remote("upload", "reviews.csv")  # its columns are not the default text / label
+        assert wrong.returncode == 2 and "no column 'text'" in wrong.stderr and "Traceback" not in wrong.stderr
+        uploaded = remote("upload", "reviews.csv", "--text-column", "review", "--label-column", "verdict")
+        assert uploaded.returncode == 0, uploaded.stderr
+        dataset = json.loads(uploaded.stdout)
+        assert dataset["train_examples"] == 320 and [d["id"] for d in json.loads(remote("datasets").stdout)] == [dataset["id"]]
+        spec = {
+            "name": "remote-reviews", "space": "flexibert", "preset": "nas-bench-bert", "task": {"dataset": dataset["id"]}, "budget": {"candidates": 3},
+            "supernet": {"epochs": 1, "batch_size": 64, "check": False}, "verify": {"top_k": 0},
+        }  # fmt: skip
+        (client_dir / "job.yaml").write_text(yaml.safe_dump(spec))
+        submitted = remote("submit", "job.yaml")
         assert submitted.returncode == 0, submitted.stderr
         job_id = str(json.loads(submitted.stdout)["id"])
-        waited = remote("wait", job_id, timeout=600)
+        waited = remote("wait", job_id, timeout=900)
         assert waited.returncode == 0 and json.loads(waited.stdout)["status"] == "succeeded", waited.stdout + waited.stderr
         front = json.loads(remote("pareto", job_id).stdout)
         exported = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model", timeout=300)
         assert exported.returncode == 0, exported.stderr
-        assert {"arch.json", "model.safetensors", "loader.py"} <= set(json.loads(exported.stdout)["files"])
+        assert {"arch.json", "model.safetensors", "loader.py", "tokenizer.json"} <= set(json.loads(exported.stdout)["files"])
         again = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model")
         assert again.returncode == 2 and "not an empty directory" in again.stderr
         refused = remote("status", "999")
@@ -127,7 +140,7 @@ def test_a_remote_client_submits_follows_and_downloads_a_model(tmp_path: Path) -
     assert not (client_dir / "no-home").exists()  # the client kept nothing of its own
     assert list((tmp_path / "server" / "home" / "exports").glob(f"job-{job_id}/candidate-*"))  # the server's default export root
     assert not (REPO / "exports").exists()  # not its working directory
-    np.save(client_dir / "images.npy", load_digits().images[:10])
-    predicted = subprocess.run([sys.executable, "model/loader.py", "model", "images.npy"], cwd=client_dir, capture_output=True, text=True, timeout=120)
+    (client_dir / "texts.txt").write_text("a gripping, beautifully acted film\ntedious and far too long\n")
+    predicted = subprocess.run([sys.executable, "model/loader.py", "model", "texts.txt"], cwd=client_dir, capture_output=True, text=True, timeout=120)
     assert predicted.returncode == 0, predicted.stderr
-    assert len([json.loads(line)["class"] for line in predicted.stdout.splitlines()]) == 10
+    assert {json.loads(line)["class"] for line in predicted.stdout.splitlines()} <= set(classes) and len(predicted.stdout.splitlines()) == 2

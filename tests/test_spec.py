@@ -169,7 +169,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("task of wrong type", spec_with(task=5), "task: expected a task name or a file"),
     ("missing file", spec_with(task={"npz": "/nonexistent/images.npz"}), "task.npz: file not found: /nonexistent/images.npz"),
     ("missing csv", spec_with(space="flexibert", task={"csv": "/nonexistent/r.csv"}), "task.csv: file not found: /nonexistent/r.csv"),
-    ("two files", spec_with(task={"csv": "a.csv", "npz": "b.npz"}), "task: give a task name, or exactly one of {csv, jsonl, npz}"),
+    ("two files", spec_with(task={"csv": "a.csv", "npz": "b.npz"}), "task: give a task name, a dataset id, or exactly one of {csv, jsonl, npz}"),
     ("columns of images", spec_with(task={"npz": __file__, "label_column": "y"}), "task.label_column: only csv and jsonl tasks have columns"),
     ("image space, text task", spec_with(task="rotten-tomatoes"), "task: 'rotten-tomatoes' is a text task; space vit-resnas takes image tasks"),
     ("text space, image task", spec_with(space="flexibert"), "task: 'digits' is an image task; space flexibert takes text tasks"),

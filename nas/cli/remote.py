@@ -45,6 +45,26 @@ def health(url: UrlOption) -> None:
     emit(_call(url, None, lambda c: c.health()))
 
 
+@remote_app.command("upload")
+def upload(
+    path: Annotated[Path, typer.Argument(help="A CSV, JSONL or NPZ task file.")],
+    url: UrlOption,
+    token: TokenOption,
+    text_column: Annotated[str | None, typer.Option(help="csv / jsonl: the text column (default text).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="csv / jsonl: the label column (default label).")] = None,
+) -> None:
+    """Upload a task file to the server; prints the dataset, whose id a spec names as task: {dataset: ID}."""
+    if not path.is_file():
+        fail(f"{path}: not a file; expected a CSV, JSONL or NPZ task file")
+    emit(_call(url, token, lambda c: c.upload(path, text_column, label_column)))
+
+
+@remote_app.command("datasets")
+def datasets(url: UrlOption, token: TokenOption) -> None:
+    """The datasets uploaded to the server."""
+    emit(_call(url, token, lambda c: c.datasets()))
+
+
 @remote_app.command("submit")
 def submit(spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")], url: UrlOption, token: TokenOption) -> None:
     """Queue a job on the server; prints its summary (and `waiting` if no coordinator runs there)."""

@@ -10,10 +10,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+from nas.datasets import client_message
 from nas.job.errors import choices
 from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, Constraints, SupernetSpec, TaskSpec, VerifySpec
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
 from search_spaces import Cost, SearchSpace, TaskShape, TextTaskShape, get_space, space_names
+from nas.paths import data_home
 from search_spaces.registry import SPACES
 from surrogates.tabular import NAS_BENCH_BERT_TASK
 
@@ -77,11 +79,20 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
 
     With `data_root` (a server's), a file must lie inside it, relative paths are taken from it, and
     messages quote the path as given, never the server's own paths or the file's content."""
-    given = [key for key in ("name", *FILE_FORMATS) if getattr(task, key) is not None]
+    given = [key for key in ("name", *FILE_FORMATS, "dataset") if getattr(task, key) is not None]
     if len(given) != 1:
-        problems.append(f"task: give a task name, or exactly one of {choices(FILE_FORMATS)} with a path; got {choices(given) if given else 'none'}")
+        problems.append(f"task: give a task name, a dataset id, or exactly one of {choices(FILE_FORMATS)} with a path; got {choices(given) if given else 'none'}")
         return None, None
     key = given[0]
+    if key == "dataset":  # an upload: checked as its file, its problems named as the dataset's
+        uploaded = _uploaded_file(task, data_root, problems)
+        if uploaded is None:
+            return None, None
+        fmt = next(k for k in FILE_FORMATS if getattr(uploaded, k) is not None)
+        found: list[str] = []
+        checked = _check_task(uploaded, base_dir, found, data_root)
+        problems.extend(p.replace(f"task.{fmt}: ", "task.dataset: ", 1) for p in found)
+        return checked
     updates: dict[str, Any] = {}
     readable = False
     if key == "name":
@@ -115,6 +126,20 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
     return checked, _check_data(checked, key, data_root, problems) if key == "name" or readable else None
 
 
+def _uploaded_file(task: TaskSpec, data_root: Path | None, problems: list[str]) -> TaskSpec | None:
+    """The dataset task as the file task of its upload (None, after recording why, if unknown)."""
+    from nas.datasets import DatasetNotFound, dataset_file, get_dataset
+
+    root = data_root if data_root is not None else data_home() / "data"
+    try:
+        dataset = get_dataset(root, task.dataset)
+    except DatasetNotFound as exc:
+        problems.append(f"task.dataset: {exc}")
+        return None
+    columns = {"text_column": task.text_column or dataset.text_column, "label_column": task.label_column or dataset.label_column} if dataset.format != "npz" else {}
+    return task.model_copy(update={"dataset": None, dataset.format: str(dataset_file(root, dataset.id)), **columns})
+
+
 def _task_path(requested: str, base_dir: Path, data_root: Path | None) -> Path | None:
     """The file a task names; None if a server's data root is given and it lies outside."""
     if data_root is None:
@@ -134,7 +159,7 @@ def _check_data(task: TaskSpec, key: str, data_root: Path | None, problems: list
     except TaskDataError as exc:
         message = str(exc)
         if data_root is not None:  # a client sees its own name for the file, and no content of it
-            message = message.replace(str(getattr(task, key)), repr(Path(getattr(task, key)).name)).split("; columns are")[0].split("; found")[0]
+            message = client_message(message, str(getattr(task, key)), Path(getattr(task, key)).name)
         problems.append(f"task.{key}: {message}" if key != "name" else f"task: {message}")
         return None
 

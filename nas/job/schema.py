@@ -45,13 +45,15 @@ class ObjectiveSpec(_Strict):
 
 
 class TaskSpec(_Strict):
-    """A built-in task by name (written as a plain string) or a user file: exactly one of
-    name, csv, jsonl, npz."""
+    """A built-in task by name (written as a plain string), a user file, or a dataset uploaded to
+    the server (POST /datasets; resolved to its file when the spec is checked): exactly one of
+    name, csv, jsonl, npz, dataset."""
 
     name: str | None = None
     csv: str | None = None
     jsonl: str | None = None
     npz: str | None = None
+    dataset: str | None = Field(None, description="The id POST /datasets answered, e.g. ds-0123456789abcdef.")
     text_column: str | None = None  # csv / jsonl only; default "text"
     label_column: str | None = None  # csv / jsonl only; default "label"
 
