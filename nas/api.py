@@ -105,9 +105,11 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         """Declares the bearer scheme in OpenAPI; the middleware below has already checked it."""
 
     app = FastAPI(
-        title="transformer-nas", version=_version(), description="Neural architecture search for transformers: jobs, Pareto fronts, exports."
-    )
+        title="transformer-nas", version=_version(), description="Neural architecture search for transformers: jobs, Pareto fronts, exports.",
+        docs_url=None, redoc_url=None,  # served below from local files: FastAPI's own pages load them from a CDN
+    )  # fmt: skip
     _add_error_handlers(app)
+    _add_offline_docs(app)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
@@ -346,6 +348,38 @@ def serve(
         uvicorn.run(app, host=host, port=port)
     finally:
         stop_coordinators(children)
+
+
+# ---- the documentation pages ----
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def _add_offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc with every asset served by this server, so that
+    they work on a machine without internet. The assets are the fastapi-offline wheel's (Swagger
+    UI 5, which reads OpenAPI 3.1, and ReDoc 2)."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    title = f"{app.title} API"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> Any:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=title, swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css", swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )  # fmt: skip
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> Any:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=title, redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False,
+        )  # fmt: skip
 
 
 # ---- errors ----

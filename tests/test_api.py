@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import shutil
 import tarfile
 from collections.abc import Iterator, Sequence
@@ -552,3 +553,15 @@ def test_export_through_api(api: Api, tmp_path: Path) -> None:
     unverified = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/verified", weights="verified"))
     assert unverified.status_code == 409 and "was not verified" in unverified.json()["detail"]
     assert api.client.get(f"/jobs/{job.id}/pareto?verified=true").json() == []
+
+
+def test_the_documentation_pages_load_nothing_from_elsewhere(api: Api) -> None:
+    for page, marker in (("/docs", "SwaggerUIBundle"), ("/redoc", "<redoc")):
+        html = api.anonymous.get(page)
+        assert html.status_code == 200 and marker in html.text, page
+        urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", html.text)
+        urls = [u for pair in urls for u in pair if u]
+        assert urls and all(u.startswith("/") for u in urls), (page, urls)  # this server's, no CDN
+        for url in urls:
+            assert api.anonymous.get(url).status_code == 200, url
+    assert "googleapis" not in api.anonymous.get("/redoc").text
