@@ -26,14 +26,16 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
-from nas import datasets, service
+from nas import access, datasets, service
+from nas.access import Principal
 from nas.service import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, BadRequest, Conflict, NotFound
 from nas.documents import DocumentError, load_json, load_yaml
 from nas.job.errors import SpecError
 from nas.job.schema import JobSpec
 from nas.paths import data_home
-from nas.store import CANDIDATE_STATUSES, JOB_STATUSES, Store
+from nas.store import CANDIDATE_STATUSES, JOB_STATUSES, ArtifactNotFound, Store
 from nas.datasets import MAX_DATASET_BYTES
 from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS
 from search_spaces.registry import space_names
@@ -86,23 +88,47 @@ class ExportRequest(BaseModel):
     weights: Literal["verified", "inherited"] | None = Field(None, description="verified (the verified stage's trained model) or inherited (from the supernet); default: verified when the candidate was verified.")
 
 
-def create_app(store: Store, token: str, export_root: Path, data_root: Path | None = None) -> FastAPI:
-    """The API over `store`; clients must send `token`; exports are written under `export_root`;
-    job specs may name task files inside `data_root` only (default: `<data directory>/data`)."""
-    if not token:
-        raise ValueError(f"token: required (pass one or set {TOKEN_ENV}); requests must send 'Authorization: Bearer <token>'")
-    expected = token.encode()
-    bearer = HTTPBearer(auto_error=False, description="The token the server was started with (`nas serve --token`).")
+def create_app(store: Store, token: str | None, export_root: Path, data_root: Path | None = None) -> FastAPI:
+    """The API over `store`; clients send `token` (its holder is an admin) or a user's key
+    (`nas users add`); exports are written under `export_root`; job specs may name task files
+    inside `data_root` only (default: `<data directory>/data`)."""
+    if not token and not store.has_users():
+        raise ValueError(f"token: required (pass one or set {TOKEN_ENV}), or add a user first (nas users add NAME --admin); requests must send 'Authorization: Bearer <token or key>'")
+    expected = token.encode() if token else None
+    bearer = HTTPBearer(auto_error=False, description="The server's token (`nas serve --token`) or a user's key (`nas users add`).")
     data_root = Path(data_root) if data_root is not None else data_home() / "data"
 
-    def token_ok(header: str | None) -> bool:
+    def authenticate(header: str | None) -> Principal | None:
+        scheme, _, sent = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not sent.strip():
+            return None
+        sent = sent.strip()
         # Constant-time comparison of the bytes sent (Starlette decodes headers as latin-1), so
         # non-ASCII tokens work too.
-        scheme, _, sent = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode("latin-1"), expected)
+        if expected is not None and hmac.compare_digest(sent.encode("latin-1"), expected):
+            return Principal(None, admin=True)
+        return access.user_for_key(store, sent)
 
     def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         """Declares the bearer scheme in OpenAPI; the middleware below has already checked it."""
+
+    def caller(request: Request) -> Principal:
+        return request.state.principal
+
+    Caller = Annotated[Principal, Depends(caller)]
+
+    def visible_job(job_id: int, who: Principal) -> Any:
+        """The job, if `who` may see it; else not found, as for a job that does not exist."""
+        job = service.get_job(store, job_id)
+        if not who.sees(job.owner):
+            raise NotFound("job_id", f"job {job_id} not found")
+        return job
+
+    def visible_dataset(dataset_id: str, who: Principal) -> datasets.Dataset:
+        dataset = datasets.get_dataset(data_root, dataset_id)
+        if not who.sees(dataset.owner):
+            raise datasets.DatasetNotFound(dataset_id)
+        return dataset
 
     app = FastAPI(
         title="transformer-nas", version=_version(), description="Neural architecture search for transformers: jobs, Pareto fronts, exports.",
@@ -116,9 +142,11 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
         # Before any body is read: an unauthenticated client learns nothing from how its body
         # parses, and an oversized body is refused unread.
         if request.url.path.startswith(("/jobs", "/artifacts", "/datasets")):
-            if not token_ok(request.headers.get("authorization")):
+            principal = await run_in_threadpool(authenticate, request.headers.get("authorization"))
+            request.state.principal = principal
+            if principal is None:
                 return JSONResponse(
-                    {"detail": "missing or invalid bearer token: send 'Authorization: Bearer <token>'"},
+                    {"detail": "missing or invalid bearer token: send 'Authorization: Bearer <token or key>'"},
                     status_code=status.HTTP_401_UNAUTHORIZED,
                     headers={"WWW-Authenticate": "Bearer"},
                 )
@@ -148,7 +176,7 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
     spec_content = {"application/json": {"schema": spec_body, "example": _SPEC_EXAMPLE}, **{media: {"schema": spec_body} for media in YAML_MEDIA_TYPES}}
 
     @jobs.post("", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": {"required": True, "content": spec_content}})
-    async def submit_job(request: Request) -> dict[str, Any]:
+    async def submit_job(request: Request, who: Caller) -> dict[str, Any]:
         """Validate and queue a job: a spec as in examples/*.yaml, in JSON or (with Content-Type
         application/yaml) YAML; 422 lists every problem of the spec. Task files are named
         relative to the server's data directory."""
@@ -170,44 +198,55 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
             return _unprocessable([{"loc": ["body"], "msg": message, "type": "value_error"}])
         if not isinstance(data, dict):
             return _unprocessable([{"loc": ["body"], "msg": f"expected a {language} mapping of spec fields, got {type(data).__name__}", "type": "value_error"}])
-        return summary(service.submit_job(store, data, data_root=data_root))
+        task = data.get("task")
+        if isinstance(task, dict) and isinstance(task.get("dataset"), str):  # another user's upload reads as unknown
+            try:
+                visible_dataset(task["dataset"], who)
+            except datasets.DatasetNotFound as exc:
+                return _unprocessable([{"loc": ["body", "task", "dataset"], "msg": str(exc), "type": "value_error"}])
+        return summary(service.submit_job(store, data, data_root=data_root, owner=who.name))
 
     @jobs.get("")
     def list_jobs(
         response: Response,
+        who: Caller,
         status: Literal[JOB_STATUSES] | None = None,  # type: ignore[valid-type]
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Jobs per page.")] = DEFAULT_PAGE,
         after: Annotated[int | None, Query(ge=0, description="Only jobs with a larger id: the X-Next-After header of the previous page.")] = None,
     ) -> list[dict[str, Any]]:
         """Jobs in id order, a page at a time; `X-Next-After` names the next page when there is one."""
-        page = service.list_jobs(store, status, limit=limit + 1, after=after)
+        page = service.list_jobs(store, status, limit=limit + 1, after=after, owner=who.owner_filter)
         if len(page) > limit:
             page = page[:limit]
             response.headers["X-Next-After"] = str(page[-1].id)
         return [public(row) for row in service.job_summaries(store, page)]
 
     @jobs.get("/{job_id}")
-    def get_job(job_id: int) -> dict[str, Any]:
-        return summary(service.get_job(store, job_id))
+    def get_job(job_id: int, who: Caller) -> dict[str, Any]:
+        return summary(visible_job(job_id, who))
 
     @jobs.post("/{job_id}/cancel")
-    def cancel_job(job_id: int) -> dict[str, Any]:
+    def cancel_job(job_id: int, who: Caller) -> dict[str, Any]:
         """A queued job is cancelled at once; a running one at its coordinator's next step."""
+        visible_job(job_id, who)
         return summary(service.cancel_job(store, job_id))
 
     @jobs.delete("/{job_id}")
-    def delete_job(job_id: int) -> dict[str, Any]:
+    def delete_job(job_id: int, who: Caller) -> dict[str, Any]:
         """Delete a job that is not running (409 for a running one: cancel it first) with its
         candidates, events and the files it made (checkpoint, verified weights, exports)."""
+        visible_job(job_id, who)
         return service.delete_job(store, job_id)
 
     @jobs.get("/{job_id}/candidates", responses={200: {"content": {"text/csv": {}}, "description": "JSON rows, or CSV with format=csv"}})
     def candidates(
         job_id: int,
+        who: Caller,
         status: Literal[CANDIDATE_STATUSES] | None = None,  # type: ignore[valid-type]
         format: Annotated[Literal["json", "csv"], Query(description="json rows, or csv (one column per metric) to download.")] = "json",
     ) -> Any:
         """The job's candidates in proposal order."""
+        visible_job(job_id, who)
         rows = service.candidate_rows(store, job_id, status)
         if format == "csv":
             headers = {"Content-Disposition": f'attachment; filename="job-{job_id}-candidates.csv"'}
@@ -217,15 +256,18 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
     @jobs.get("/{job_id}/pareto")
     def pareto(
         job_id: int,
+        who: Caller,
         objectives: Annotated[str | None, Query(description="Comma-separated metrics, e.g. accuracy,params (default: the job's objectives).")] = None,
         verified: Annotated[bool, Query(description="The front of the verified candidates, on their standalone training's validation accuracy.")] = False,
     ) -> list[dict[str, Any]]:
         """The done candidates within the job's constraints that no other dominates."""
+        visible_job(job_id, who)
         return service.pareto_rows(store, job_id, objectives.split(",") if objectives is not None else None, verified=verified)
 
     @jobs.post("/{job_id}/export", status_code=status.HTTP_201_CREATED)
-    def export(job_id: int, request: ExportRequest) -> dict[str, Any]:
+    def export(job_id: int, request: ExportRequest, who: Caller) -> dict[str, Any]:
         """Write a done candidate as a standalone model under the export root."""
+        visible_job(job_id, who)
         from nas.export.exporter import resolve_export_dir  # imports torch: only exports pay for it
 
         out = request.out or f"job-{job_id}/candidate-{request.candidate_id}-{request.format}-{uuid.uuid4().hex[:8]}"
@@ -250,9 +292,13 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
     artifacts = APIRouter(prefix="/artifacts", tags=["artifacts"], dependencies=[Depends(authorize)])
 
     @artifacts.get("/{artifact_id}", response_class=FileResponse, responses={200: {"content": {"application/gzip": {}}, "description": "The export as a .tar.gz"}})
-    def download_artifact(artifact_id: int) -> FileResponse:
+    def download_artifact(artifact_id: int, who: Caller) -> FileResponse:
         """An export (the `artifact_id` POST /jobs/{id}/export answered) as one .tar.gz: model,
         arch.json, preprocessing, loader.py and the model card."""
+        try:
+            visible_job(store.get_artifact(artifact_id).job_id, who)
+        except (ArtifactNotFound, NotFound):
+            raise NotFound("artifact_id", f"artifact {artifact_id} not found") from None
         scratch = Path(tempfile.mkdtemp(prefix="nas-artifact-"))
         try:
             archive, name = service.export_archive(store, artifact_id, scratch)
@@ -269,6 +315,7 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
     @uploads.post("", status_code=status.HTTP_201_CREATED, openapi_extra={"requestBody": upload_body})
     async def upload_dataset(
         request: Request,
+        who: Caller,
         name: Annotated[str, Query(description="The file's name, e.g. reviews.csv (its suffix gives the format unless format= does).")],
         format: Annotated[Literal[FILE_FORMATS] | None, Query(description="csv, jsonl or npz.")] = None,  # type: ignore[valid-type]
         text_column: Annotated[str | None, Query(min_length=1, description="csv / jsonl: the text column (default text).")] = None,
@@ -288,21 +335,22 @@ def create_app(store: Store, token: str, export_root: Path, data_root: Path | No
                     f.write(chunk)
             if size == 0:
                 raise datasets.DatasetError("body", "empty; send the file's bytes as the request body")
-            return datasets.register_upload(data_root, incoming, name, fmt, text_column, label_column).to_dict()
+            return datasets.register_upload(data_root, incoming, name, fmt, text_column, label_column, owner=who.name).to_dict()
         finally:
             incoming.unlink(missing_ok=True)
 
     @uploads.get("")
-    def list_datasets() -> list[dict[str, Any]]:
-        return [d.to_dict() for d in datasets.list_datasets(data_root)]
+    def list_datasets(who: Caller) -> list[dict[str, Any]]:
+        return [d.to_dict() for d in datasets.list_datasets(data_root) if who.sees(d.owner)]
 
     @uploads.get("/{dataset_id}")
-    def get_dataset(dataset_id: str) -> dict[str, Any]:
-        return datasets.get_dataset(data_root, dataset_id).to_dict()
+    def get_dataset(dataset_id: str, who: Caller) -> dict[str, Any]:
+        return visible_dataset(dataset_id, who).to_dict()
 
     @uploads.delete("/{dataset_id}")
-    def delete_dataset(dataset_id: str) -> dict[str, Any]:
+    def delete_dataset(dataset_id: str, who: Caller) -> dict[str, Any]:
         """Remove an uploaded dataset; jobs that trained on it keep their results."""
+        visible_dataset(dataset_id, who)
         return {**datasets.delete_dataset(data_root, dataset_id).to_dict(), "deleted": True}
 
     app.include_router(uploads)
@@ -335,14 +383,12 @@ def serve(
     from nas.search.local_fleet import start_coordinators, stop_coordinators
 
     token = token or os.environ.get(TOKEN_ENV)
-    if not token:
-        raise ValueError(f"token: required (--token or {TOKEN_ENV}); the API refuses to run without authentication")
     export_root = Path(export_root) if export_root is not None else data_home() / "exports"  # not the working directory: a server's is arbitrary
     export_root.mkdir(parents=True, exist_ok=True)
     if data_root is not None:
         Path(data_root).mkdir(parents=True, exist_ok=True)
     store = Store(store_url)
-    app = create_app(store, token, export_root, data_root)
+    app = create_app(store, token, export_root, data_root)  # refuses to run with neither a token nor users
     children = start_coordinators(coordinators, store.url, ray_address)
     try:
         uvicorn.run(app, host=host, port=port)

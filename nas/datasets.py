@@ -3,7 +3,8 @@ server's filesystem holds without the client ever seeing it: `task: {dataset: ID
 
 Each upload is checked as a job's task file is (`nas.tasks.data.check_task_data`: columns,
 classes, arrays), then kept under `<data root>/datasets/<id>/` beside a manifest. The id comes
-from the content's SHA-256, so the same file uploaded twice is one dataset.
+from the uploader and the content's SHA-256, so the same file uploaded twice by one user is one
+dataset.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Dataset:
     text_column: str | None  # csv / jsonl: the columns it was checked with (a spec may name others)
     label_column: str | None
     uploaded_at: str
+    owner: str | None = None  # the uploading user (API keys); None: the server's token
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -85,9 +87,9 @@ def check_upload_fields(name: str, fmt: str | None, text_column: str | None, lab
     return fmt
 
 
-def register_upload(data_root: Path, incoming: Path, name: str, fmt: str, text_column: str | None, label_column: str | None) -> Dataset:
-    """Check the uploaded file at `incoming` as a task file and keep it; the file is moved or removed
-    either way. DatasetError (field `body`) when it would not load as a task."""
+def register_upload(data_root: Path, incoming: Path, name: str, fmt: str, text_column: str | None, label_column: str | None, owner: str | None = None) -> Dataset:
+    """Check the uploaded file at `incoming` as a task file and keep it as `owner`'s; the file is
+    moved or removed either way. DatasetError (field `body`) when it would not load as a task."""
     from nas.tasks.data import TaskDataError, check_task_data  # reads the data: only uploads pay
 
     try:
@@ -97,7 +99,9 @@ def register_upload(data_root: Path, incoming: Path, name: str, fmt: str, text_c
         except TaskDataError as exc:  # the client's name for the file, never the server's path
             raise DatasetError("body", client_message(str(exc), str(incoming), name)) from None
         digest = _sha256(incoming)
-        dataset_id = f"ds-{digest[:16]}"
+        # One dataset per owner and content: the same file from another user is theirs, and
+        # nobody learns from an id that someone else uploaded it.
+        dataset_id = "ds-" + hashlib.sha256(f"{owner or ''}\0{digest}".encode()).hexdigest()[:16]
         directory = datasets_root(data_root) / dataset_id
         if (directory / MANIFEST).is_file():  # the same content again: one dataset
             logger.info("dataset %s: uploaded again as %s", dataset_id, name)
@@ -106,7 +110,7 @@ def register_upload(data_root: Path, incoming: Path, name: str, fmt: str, text_c
         incoming.replace(directory / name)
         dataset = Dataset(
             id=dataset_id, name=name, format=fmt, sha256=digest, bytes=(directory / name).stat().st_size, train_examples=train_examples,
-            text_column=columns.get("text_column"), label_column=columns.get("label_column"), uploaded_at=datetime.now(timezone.utc).isoformat(),
+            text_column=columns.get("text_column"), label_column=columns.get("label_column"), uploaded_at=datetime.now(timezone.utc).isoformat(), owner=owner,
         )  # fmt: skip
         # The manifest last: a dataset without one is an unfinished upload, never listed.
         (directory / MANIFEST).write_text(json.dumps(dataset.to_dict(), indent=2))

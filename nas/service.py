@@ -77,11 +77,12 @@ class BadRequest(ServiceError, ValueError):
 # ---- jobs ----
 
 
-def submit_job(store: Store, data: Mapping[str, Any] | Path, data_root: Path | None = None) -> JobRecord:
-    """Validate a spec (decoded data, or a YAML/JSON file) and queue it. SpecError, listing every
-    problem, before anything is written. `data_root`: where a server's clients may point tasks."""
+def submit_job(store: Store, data: Mapping[str, Any] | Path, data_root: Path | None = None, owner: str | None = None) -> JobRecord:
+    """Validate a spec (decoded data, or a YAML/JSON file) and queue it for `owner` (an API
+    user's name). SpecError, listing every problem, before anything is written. `data_root`:
+    where a server's clients may point tasks."""
     spec = load_spec(data) if isinstance(data, Path) else parse_spec(data, data_root=data_root)
-    return store.create_job(spec.to_dict(), spec.name)
+    return store.create_job(spec.to_dict(), spec.name, owner=owner)
 
 
 def job_spec(job: JobRecord) -> JobSpec:
@@ -96,10 +97,10 @@ def get_job(store: Store, job_id: int) -> JobRecord:
         raise NotFound("job_id", str(exc)) from None
 
 
-def list_jobs(store: Store, status: str | None = None, limit: int | None = None, after: int | None = None) -> list[JobRecord]:
-    """Jobs in id order; a page of at most `limit` with ids above `after`."""
+def list_jobs(store: Store, status: str | None = None, limit: int | None = None, after: int | None = None, owner: str | None = None) -> list[JobRecord]:
+    """Jobs in id order (only `owner`'s, if given); a page of at most `limit` with ids above `after`."""
     try:
-        return store.list_jobs(status, limit=limit, after=after)
+        return store.list_jobs(status, limit=limit, after=after, owner=owner)
     except ValueError as exc:  # the store names the field and the allowed statuses
         raise BadRequest("status", str(exc).removeprefix("status: ")) from None
 

@@ -565,3 +565,56 @@ def test_the_documentation_pages_load_nothing_from_elsewhere(api: Api) -> None:
         for url in urls:
             assert api.anonymous.get(url).status_code == 200, url
     assert "googleapis" not in api.anonymous.get("/redoc").text
+
+
+def test_two_users_each_see_only_their_own_on_every_route(tmp_path: Path) -> None:
+    from nas.access import add_user
+    from nas.store import ArtifactKind
+
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    keys = {name: add_user(store, name, admin=name == "root")[1] for name in ("alice", "bob", "root")}
+    app = create_app(store, None, tmp_path / "exports", tmp_path / "data")  # keys only: no shared token
+
+    def as_user(name: str) -> TestClient:
+        return TestClient(app, headers={"Authorization": f"Bearer {keys[name]}"})
+
+    alice, bob, root = as_user("alice"), as_user("bob"), as_user("root")
+    dataset = alice.post("/datasets", params={"name": "reviews.csv"}, content=reviews_csv()).json()
+    text_spec = {"name": "alice-text", "space": "flexibert", "preset": "nas-bench-bert", "task": {"dataset": dataset["id"]}}
+    alice_job = alice.post("/jobs", json=text_spec).json()["id"]
+    alice_bench = alice.post("/jobs", json=BENCH_SPEC).json()["id"]
+    bob_job = bob.post("/jobs", json=BENCH_SPEC).json()["id"]
+    assert [store.get_job(i).owner for i in (alice_job, alice_bench, bob_job)] == ["alice", "alice", "bob"]
+    export_dir = tmp_path / "exports" / "alice-model"
+    export_dir.mkdir(parents=True)
+    (export_dir / "arch.json").write_text("{}")
+    artifact = store.add_artifact(alice_job, ArtifactKind.EXPORT, str(export_dir), {"candidate_id": 1, "format": "pytorch"})
+
+    # Every route on alice's job, dataset and export answers bob exactly as for ones that do not exist.
+    for method, path, body in (
+        ("get", "/jobs/{job}", None), ("post", "/jobs/{job}/cancel", None), ("delete", "/jobs/{job}", None),
+        ("get", "/jobs/{job}/candidates", None), ("get", "/jobs/{job}/pareto", None),
+        ("post", "/jobs/{job}/export", {"candidate_id": 1}),
+    ):  # fmt: skip
+        theirs = bob.request(method, path.format(job=alice_job), json=body)
+        missing = bob.request(method, path.format(job=999), json=body)
+        assert theirs.status_code == missing.status_code == 404, (method, path, theirs.text)
+        assert theirs.json()["detail"] == missing.json()["detail"].replace("999", str(alice_job)), (method, path)
+    assert bob.get(f"/artifacts/{artifact.id}").status_code == 404 and alice.get(f"/artifacts/{artifact.id}").status_code == 200
+    assert bob.get(f"/datasets/{dataset['id']}").status_code == 404 and bob.delete(f"/datasets/{dataset['id']}").status_code == 404
+    stolen = bob.post("/jobs", json={**text_spec, "name": "bob-text"}).json()["detail"]
+    assert stolen[0]["loc"] == ["body", "task", "dataset"] and "not found" in stolen[0]["msg"]
+    assert [j["id"] for j in bob.get("/jobs").json()] == [bob_job] and bob.get("/datasets").json() == []
+    assert [j["id"] for j in alice.get("/jobs").json()] == [alice_job, alice_bench]
+    assert [d["id"] for d in alice.get("/datasets").json()] == [dataset["id"]]
+    own = bob.post("/datasets", params={"name": "reviews.csv"}, content=reviews_csv()).json()
+    assert own["id"] != dataset["id"] and own["owner"] == "bob"  # the same file is bob's own dataset
+    assert store.get_job(alice_job).status == "queued"  # bob's cancel and delete did nothing
+
+    # An admin sees and manages everyone's; a revoked key is refused.
+    assert [j["id"] for j in root.get("/jobs").json()] == [alice_job, alice_bench, bob_job]
+    assert len(root.get("/datasets").json()) == 2 and root.get(f"/jobs/{alice_job}").status_code == 200
+    assert root.post(f"/jobs/{bob_job}/cancel").json()["status"] == "cancelled"
+    store.revoke_user("bob")
+    assert bob.get("/jobs").status_code == 401 and bob.get(f"/jobs/{bob_job}").status_code == 401
+    assert TestClient(app, headers={"Authorization": "Bearer nask_not-a-key"}).get("/jobs").status_code == 401

@@ -144,3 +144,22 @@ def test_supernet_train_rejects_bad_input(tmp_path):
     mlm_on_images = nas("supernet", "train", "vit-resnas", "--task", "digits", "--out", str(tmp_path / "c"), "--mlm-epochs", "1")
     assert mlm_on_images.returncode == 2 and "needs a text task" in mlm_on_images.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_users_add_list_revoke(tmp_path):
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    added = nas("users", "add", "alice", "--db", db)
+    assert added.returncode == 0, added.stderr
+    user = json.loads(added.stdout)
+    assert user["name"] == "alice" and user["admin"] is False and user["key"].startswith("nask_")
+    assert json.loads(nas("users", "add", "root", "--admin", "--db", db).stdout)["admin"] is True
+    again = nas("users", "add", "alice", "--db", db)
+    assert again.returncode == 2 and "user 'alice' exists already" in again.stderr
+    bad = nas("users", "add", "al ice", "--db", db)
+    assert bad.returncode == 2 and "not a user name" in bad.stderr
+    listed = json.loads(nas("users", "list", "--db", db).stdout)
+    assert [(u["name"], u["admin"], u["revoked_at"]) for u in listed] == [("alice", False, None), ("root", True, None)]
+    assert user["key"] not in nas("users", "list", "--db", db).stdout  # shown once, at creation
+    assert json.loads(nas("users", "revoke", "alice", "--db", db).stdout)["revoked_at"]
+    unknown = nas("users", "revoke", "carol", "--db", db)
+    assert unknown.returncode == 2 and "no user 'carol'" in unknown.stderr

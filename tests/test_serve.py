@@ -37,13 +37,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def nas_serve(tmp_path: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def nas_serve(tmp_path: Path, *args: str, token: str | None = TOKEN) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """A `nas serve` process on a free port of this machine, its store under tmp_path; yields its
     URL once /health answers, and stops it (SIGINT, as Ctrl-C) at the end."""
     port = free_port()
     tmp_path.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "NAS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), "NAS_API_TOKEN": TOKEN}
+    env = {**os.environ, "NAS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), **({"NAS_API_TOKEN": token} if token else {})}
     env.pop("NAS_DB_URL", None)
+    if not token:
+        env.pop("NAS_API_TOKEN", None)
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "nas.cli", "serve", "--port", str(port), *args], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -84,11 +86,17 @@ def test_a_lone_server_runs_the_jobs_it_accepts(tmp_path: Path) -> None:
         assert store.coordinators() == []  # the coordinator signed off when the server stopped
 
 
-def test_a_server_without_coordinators_says_a_queued_job_waits(tmp_path: Path) -> None:
-    with nas_serve(tmp_path, "--no-coordinator") as (url, _):
-        submitted = httpx.post(f"{url}/jobs", content=(REPO / "examples" / "nas-bench-bert.yaml").read_text(), headers={**AUTH, "Content-Type": "application/yaml"})
+def test_a_server_of_user_keys_without_coordinators_says_a_queued_job_waits(tmp_path: Path) -> None:
+    from nas.access import add_user
+
+    with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:  # users, and no --token: keys only
+        _, key = add_user(store, "alice")
+    with nas_serve(tmp_path, "--no-coordinator", token=None) as (url, _):
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/yaml"}
+        submitted = httpx.post(f"{url}/jobs", content=(REPO / "examples" / "nas-bench-bert.yaml").read_text(), headers=headers)
         assert submitted.status_code == 201 and "nas coordinator" in submitted.json()["waiting"]
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "coordinators": 0, "jobs": {"queued": 1, "running": 0}}
+        assert httpx.get(f"{url}/jobs", headers=AUTH).status_code == 401  # no server token was given
 
 
 def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path) -> None:

@@ -249,9 +249,9 @@ def serve(
     runs the jobs it accepts (GET /health counts the coordinators alive)."""
     from nas.api import serve as serve_api
 
-    if not token:
-        fail("--token: required (or set NAS_API_TOKEN); requests must send 'Authorization: Bearer <token>'")
-    open_store(db)  # migrations and a clear error before the server starts
+    store = open_store(db)  # migrations and a clear error before the server starts
+    if not token and not store.has_users():
+        fail("--token: required (or set NAS_API_TOKEN), or add users first (nas users add NAME --admin); requests must send 'Authorization: Bearer <token or key>'")
     serve_api(db, host, port, token, export_root, data_root, coordinators=0 if no_coordinator else coordinators, ray_address=ray_address)
 
 

@@ -20,6 +20,7 @@ from nas.cli import jobs as cli_jobs
 from nas.cli.common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents, task_for
 from nas.cli.remote import remote_app
 from nas.cli.supernet import supernet_app
+from nas.cli.users import users_app
 from nas.log import configure_cli_logging
 from search_spaces import ArchValidationError, space_names
 from search_spaces.flexibert.nas_bench_bert import load_nas_bench_bert
@@ -33,6 +34,7 @@ app.add_typer(spaces_app, name="spaces")
 app.add_typer(arch_app, name="arch")
 app.add_typer(supernet_app, name="supernet")
 app.add_typer(remote_app, name="remote")
+app.add_typer(users_app, name="users")
 cli_jobs.register(app)
 
 

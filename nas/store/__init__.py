@@ -18,6 +18,7 @@ from nas.store.records import (
     JobNotFound,
     JobRecord,
     StoreError,
+    UserRecord,
     VerificationRecord,
 )
 from nas.store.store import COORDINATOR_ALIVE_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, Store
@@ -47,6 +48,7 @@ __all__ = [
     "JobStatus",
     "Store",
     "StoreError",
+    "UserRecord",
     "VerificationRecord",
     "resolve_db_url",
 ]

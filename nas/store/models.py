@@ -16,7 +16,7 @@ from nas.store.statuses import CANDIDATE_STATUSES, JOB_STATUSES
 # best-of queries read plain columns.
 
 # The Alembic revision these models describe; a test checks it is the migrations' head.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -67,6 +67,9 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # The user who submitted it (API keys); None for jobs submitted with the server's one token
+    # or on the command line, which only admins see through the API.
+    owner: Mapped[str | None] = mapped_column(String(100), index=True)
 
 
 class Candidate(Base):
@@ -150,3 +153,16 @@ class Coordinator(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+
+
+class User(Base):
+    """A user of the API: a name, the SHA-256 of their key (keys are random, so a fast hash is
+    safe; the key itself is shown once), admin or not, revoked or not."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

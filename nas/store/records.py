@@ -70,6 +70,7 @@ class JobRecord:
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    owner: str | None  # the submitting user's name (API keys); None: the server's token or the CLI
 
     @property
     def finished(self) -> bool:
@@ -168,3 +169,15 @@ class CoordinatorRecord:
     name: str
     started_at: datetime
     heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    admin: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

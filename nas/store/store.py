@@ -36,7 +36,7 @@ from nas.results.pareto import non_dominated_mask
 from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
 from nas.job.metrics import METRICS
 from nas.store.events import EventKind
-from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, Verification
+from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, User, Verification
 from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactNotFound,
@@ -51,6 +51,7 @@ from nas.store.records import (
     InvalidTransition,
     JobNotFound,
     JobRecord,
+    UserRecord,
     VerificationRecord,
 )
 
@@ -105,11 +106,12 @@ class Store:
 
     # ---- jobs ----
 
-    def create_job(self, spec: Mapping[str, Any], name: str) -> JobRecord:
-        """A queued job; `spec` is the validated spec's canonical dict (`JobSpec.to_dict()`)."""
+    def create_job(self, spec: Mapping[str, Any], name: str, owner: str | None = None) -> JobRecord:
+        """A queued job; `spec` is the validated spec's canonical dict (`JobSpec.to_dict()`);
+        `owner`: the submitting user's name."""
         now = utc_now()
         with self._write() as s:
-            job = Job(name=name, spec=dict(spec), status=JobStatus.QUEUED, cancel_requested=False, created_at=now)
+            job = Job(name=name, spec=dict(spec), status=JobStatus.QUEUED, cancel_requested=False, created_at=now, owner=owner)
             s.add(job)
             s.flush()
             self._event(s, job.id, EventKind.CREATED, f"job {name!r} queued", at=now)
@@ -119,9 +121,12 @@ class Store:
         with self._read() as s:
             return _record(JobRecord, self._job(s, job_id))
 
-    def list_jobs(self, status: str | None = None, limit: int | None = None, after: int | None = None) -> list[JobRecord]:
-        """Jobs in id order, optionally one status; a page of at most `limit` with ids above `after`."""
+    def list_jobs(self, status: str | None = None, limit: int | None = None, after: int | None = None, owner: str | None = None) -> list[JobRecord]:
+        """Jobs in id order, optionally one status or one `owner`'s; a page of at most `limit` with
+        ids above `after`."""
         query = select(Job).order_by(Job.id)
+        if owner is not None:
+            query = query.where(Job.owner == owner)
         if status is not None:
             query = query.where(Job.status == _allowed("status", status, JOB_STATUSES))
         if after is not None:
@@ -201,6 +206,43 @@ class Store:
                 s.execute(delete(model).where(model.job_id == job_id))
             s.execute(delete(Job).where(Job.id == job_id))
             return record, artifacts, verifications
+
+    # ---- users ----
+
+    def add_user(self, name: str, key_hash: str, admin: bool = False) -> UserRecord:
+        """A user whose API key hashes to `key_hash`; ValueError if the name is taken (also by a
+        revoked user: names stay unique, so old jobs keep one owner)."""
+        with self._write() as s:
+            if s.get(User, name) is not None:
+                raise ValueError(f"name: user {name!r} exists already")
+            user = User(name=name, key_hash=key_hash, admin=admin, created_at=utc_now(), revoked_at=None)
+            s.add(user)
+            s.flush()
+            return _record(UserRecord, user)
+
+    def user_by_key_hash(self, key_hash: str) -> UserRecord | None:
+        """The active user with this key; None for an unknown or revoked key."""
+        with self._read() as s:
+            user = s.scalars(select(User).where(User.key_hash == key_hash, User.revoked_at.is_(None))).first()
+            return _record(UserRecord, user) if user is not None else None
+
+    def users(self) -> list[UserRecord]:
+        with self._read() as s:
+            return [_record(UserRecord, u) for u in s.scalars(select(User).order_by(User.created_at, User.name))]
+
+    def revoke_user(self, name: str) -> UserRecord:
+        """Revoke a user's key (their jobs stay, visible to admins); KeyError for an unknown name."""
+        with self._write() as s:
+            user = s.get(User, name)
+            if user is None:
+                raise KeyError(name)
+            if user.revoked_at is None:
+                user.revoked_at = utc_now()
+            return _record(UserRecord, user)
+
+    def has_users(self) -> bool:
+        with self._read() as s:
+            return s.scalars(select(User.name).limit(1)).first() is not None
 
     # ---- coordinators ----
 
