@@ -60,6 +60,7 @@ class EvaluatorsCannotStart(RuntimeError):
 
 
 MAX_FAILED_STARTS = 3  # consecutive actor start-ups that fail before the job does
+READY_REPLY_GRACE_S = 10.0
 
 
 Outcome = Evaluated | Raised | Died
@@ -100,7 +101,10 @@ class EvaluatorPool:
         import ray
 
         try:
-            ray.get(self._ready[slot], timeout=0)
+            # Not timeout=0: on a loaded machine the answer of `ready()` (sent before the task
+            # that crashed the actor) can still be on its way, and an actor that died in its
+            # first task read as one that never started. A dead actor's unanswered ref fails at once.
+            ray.get(self._ready[slot], timeout=READY_REPLY_GRACE_S)
         except Exception:  # the actor's constructor never returned
             return True
         return False
