@@ -234,8 +234,8 @@ def test_actors_dying_while_starting_cost_no_attempts_and_fail_the_job_clearly(d
     store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, store.artifacts(trained.id, ArtifactKind.SUPERNET_CHECKPOINT)[0].path)
     finished = Coordinator(store, evaluator=DiesWhileStarting).run_next(job.id)
     assert finished.status == "failed" and finished.error.startswith("EvaluatorsCannotStart: 3 evaluator actors in a row died while starting")
-    candidates = store.candidates(job.id)
-    assert candidates and all(c.status == "proposed" and c.attempt == 0 for c in candidates)  # nothing ran, nothing was charged
+    # No actor ever started, so nothing was sent to one: nothing ran, nothing was charged.
+    assert all(c.status == "proposed" and c.attempt == 0 for c in store.candidates(job.id))
 
 
 class SlowEvaluator(SupernetEvaluator):

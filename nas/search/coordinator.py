@@ -301,7 +301,7 @@ class Coordinator:
                     # way out) and finishing the job releases their candidates.
                     return self._time_spent(job, spec, finished, len(evaluators.in_flight))
                 self._dispatch(job, strategy, evaluators, budget - finished)
-                if not evaluators.in_flight:
+                if not evaluators.busy:
                     self.store.add_event(job.id, EventKind.EXHAUSTED, f"no candidates left to evaluate after {finished}")
                     if finished == 0:  # nothing was evaluated: no result to call a success
                         return JobStatus.FAILED, _nothing_proposed(spec)
@@ -313,8 +313,7 @@ class Coordinator:
                     elif isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
                         self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                     elif isinstance(outcome, Died):
-                        if outcome.running is not None:
-                            self.store.record_failure(outcome.running.candidate.id, outcome.reason, self.max_attempts, claim=claim)
+                        self.store.record_failure(outcome.running.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                         for queued in outcome.queued:
                             self.store.release_candidate(queued.candidate.id, claim=claim)
                 evaluators.check()

@@ -2,6 +2,8 @@
 
 Each actor holds the job's supernet (or benchmark table) and has `SLOTS_PER_ACTOR` candidates
 at a time: one evaluating, one queued behind it, so it never waits for the coordinator's commits.
+An actor gets candidates only once its `ready()` has answered, so one that dies is known to have
+died starting up (nothing ran on it) or not, without guessing from how its replies arrived.
 The pool knows nothing of the store: `wait` reports what happened and the coordinator records it.
 """
 
@@ -47,10 +49,9 @@ class Raised:
 
 @dataclass
 class Died:
-    """The actor died: `running` had started and counts an attempt (None when the actor died
-    while starting up: then nothing ran); `queued` never started."""
+    """The actor died: `running` had started and counts an attempt; `queued` never started."""
 
-    running: Flight | None
+    running: Flight
     queued: list[Flight]
     reason: str
 
@@ -60,7 +61,6 @@ class EvaluatorsCannotStart(RuntimeError):
 
 
 MAX_FAILED_STARTS = 3  # consecutive actor start-ups that fail before the job does
-READY_REPLY_GRACE_S = 10.0
 
 
 Outcome = Evaluated | Raised | Died
@@ -80,14 +80,14 @@ class EvaluatorPool:
         self._remote = ray.remote(num_cpus=1, max_restarts=0)(evaluator)
         self._args = tuple(args)
         self.actors: list[Any] = []
-        self._ready: dict[int, Any] = {}  # slot -> the ref of its actor's `ready()`
-        for slot in range(size):
-            self._start(slot)
-        self.idle: list[int] = list(range(size)) * SLOTS_PER_ACTOR
+        self.starting: dict[Any, int] = {}  # the ref of an actor's `ready()` -> its slot, until it answers
+        self.idle: list[int] = []  # one entry per free slot of a started actor
         self.in_flight: dict[Any, Flight] = {}
         self._order = itertools.count()
         self._failed_starts = 0
         self.broken: str | None = None  # why actors cannot start, once MAX_FAILED_STARTS in a row did not
+        for slot in range(size):
+            self._start(slot)
 
     def _start(self, slot: int) -> None:
         actor = self._remote.remote(*self._args)
@@ -95,19 +95,32 @@ class EvaluatorPool:
             self.actors[slot] = actor
         else:
             self.actors.append(actor)
-        self._ready[slot] = actor.ready.remote()  # runs first: actor tasks run in order
+        self.starting[actor.ready.remote()] = slot
 
-    def _died_starting(self, slot: int) -> bool:
+    def _started(self, ref: Any) -> None:
+        """The actor behind `ready()` ref `ref` answered: its slots take candidates. Or it died
+        starting: replaced, until MAX_FAILED_STARTS in a row have."""
         import ray
 
+        slot = self.starting.pop(ref)
         try:
-            # Not timeout=0: on a loaded machine the answer of `ready()` (sent before the task
-            # that crashed the actor) can still be on its way, and an actor that died in its
-            # first task read as one that never started. A dead actor's unanswered ref fails at once.
-            ray.get(self._ready[slot], timeout=READY_REPLY_GRACE_S)
-        except Exception:  # the actor's constructor never returned
-            return True
-        return False
+            ray.get(ref)
+        except Exception as exc:  # its constructor raised, or its process died in it
+            self._failed_starts += 1
+            reason = one_line(exc)
+            if self._failed_starts >= MAX_FAILED_STARTS:
+                self.broken = f"{self._failed_starts} evaluator actors in a row died while starting: {reason}"
+                return
+            logger.warning("evaluator actor %d died while starting (%s); starting a replacement", slot, reason)
+            self._start(slot)
+            return
+        self._failed_starts = 0
+        self.idle.extend([slot] * SLOTS_PER_ACTOR)
+
+    @property
+    def busy(self) -> bool:
+        """Something is under way: an evaluation, or an actor starting up."""
+        return bool(self.in_flight or self.starting)
 
     def flying_ids(self) -> set[int]:
         return {f.candidate.id for f in self.in_flight.values()}
@@ -119,13 +132,17 @@ class EvaluatorPool:
         self.in_flight[ref] = Flight(candidate, slot, self.actors[slot], next(self._order))
 
     def wait(self, timeout: float) -> list[Outcome]:
-        """What finished within `timeout` seconds (at least one result, unless time ran out)."""
+        """What finished within `timeout` seconds (at least one result, unless time ran out or
+        only actors finished starting)."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
-        ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=timeout)
+        ready, _ = ray.wait([*self.in_flight, *self.starting], num_returns=1, timeout=timeout)
         outcomes: list[Outcome] = []
         for ref in ready:
+            if ref in self.starting:
+                self._started(ref)
+                continue
             if ref not in self.in_flight:  # settled with an earlier failure of its actor
                 continue
             flight = self.in_flight.pop(ref)
@@ -138,7 +155,6 @@ class EvaluatorPool:
                 logger.info("candidate %d raised in its actor: %s", flight.candidate.id, one_line(exc))
                 outcomes.append(Raised(flight, one_line(exc)))
             else:
-                self._failed_starts = 0
                 outcomes.append(Evaluated(flight, metrics, seconds))
             self.idle.append(flight.slot)
         return outcomes
@@ -168,16 +184,11 @@ class EvaluatorPool:
             else:
                 outcomes.append(Evaluated(other, metrics, seconds))
         unfinished.sort(key=lambda f: f.order)
-        starting = self.actors[flight.slot] is flight.handle and self._died_starting(flight.slot)
-        if starting:  # it died in __init__: none of its candidates ran, none loses an attempt
-            self._failed_starts += 1
-            if self._failed_starts >= MAX_FAILED_STARTS:
-                self.broken = f"{self._failed_starts} evaluator actors in a row died while starting: {reason}"
-        if self.actors[flight.slot] is flight.handle and self.broken is None:
-            logger.warning("evaluator actor %d died%s (%s); starting a replacement", flight.slot, " while starting" if starting else "", reason)
+        if self.actors[flight.slot] is flight.handle:  # not replaced yet: its slots wait for the new one
+            logger.warning("evaluator actor %d died (%s); starting a replacement", flight.slot, reason)
+            self.idle = [slot for slot in self.idle if slot != flight.slot]
             self._start(flight.slot)
-        self.idle.extend(f.slot for f in [flight, *others.values()])
-        outcomes.append(Died(None, unfinished, reason) if starting else Died(unfinished[0], unfinished[1:], reason))
+        outcomes.append(Died(unfinished[0], unfinished[1:], reason))
         return outcomes
 
     def check(self) -> None:
