@@ -1,6 +1,7 @@
 """The REST API (FastAPI): submit and follow jobs, query Pareto fronts, export candidates.
 
-Every route but /health needs `Authorization: Bearer <token>`. The routes are thin: the work is in
+Every route but /health needs `Authorization: Bearer <token or key>`, or the session cookie of the
+dashboard (`nas.dashboard`, served at / by the same app). The routes are thin: the work is in
 `nas.service`, shared with the CLI, whose errors map to HTTP here: NotFound -> 404, Conflict ->
 409, BadRequest and invalid specs -> 422 with FastAPI's `{"detail": [{"loc", "msg", "type"}]}`
 shape, one entry per problem, `loc` being the field path. Jobs accepted here are run by the
@@ -29,6 +30,8 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from nas import access, datasets, service
+from nas.dashboard import sessions as sessions_mod
+from nas.dashboard.routes import add_dashboard
 from nas.access import Principal
 from nas.service import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, BadRequest, Conflict, NotFound
 from nas.documents import DocumentError, load_json, load_yaml
@@ -41,6 +44,9 @@ from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS
 from search_spaces.registry import space_names
 
 TOKEN_ENV = "NAS_API_TOKEN"
+API_PATHS = ("/jobs", "/artifacts", "/datasets", "/me")  # need a key, or the dashboard's session
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+DASHBOARD_HEADER = "X-NAS-Dashboard"
 MAX_BODY_BYTES = 1_000_000  # a job spec is a few hundred bytes
 DEFAULT_PAGE, MAX_PAGE = 20, 500  # a page of summaries costs a few queries per job
 _POSITION = re.compile(r"^body:(\d+):(\d+): ")
@@ -102,12 +108,35 @@ def create_app(store: Store, token: str | None, export_root: Path, data_root: Pa
         scheme, _, sent = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not sent.strip():
             return None
-        sent = sent.strip()
-        # Constant-time comparison of the bytes sent (Starlette decodes headers as latin-1), so
-        # non-ASCII tokens work too.
-        if expected is not None and hmac.compare_digest(sent.encode("latin-1"), expected):
+        # The bytes sent (Starlette decodes headers as latin-1), so non-ASCII tokens work too.
+        return principal_for(sent.strip().encode("latin-1"))
+
+    def principal_for(sent: bytes) -> Principal | None:
+        """The holder of the token or key `sent` (UTF-8); None for an unknown or revoked one."""
+        if expected is not None and hmac.compare_digest(sent, expected):  # constant time
             return Principal(None, admin=True)
-        return access.user_for_key(store, sent)
+        try:
+            return access.user_for_key(store, sent.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+
+    def subject_for_key(key: str) -> str | None:
+        """The session subject a valid token or key logs in as (see nas.dashboard.sessions)."""
+        who = principal_for(key.encode("utf-8"))
+        if who is None:
+            return None
+        return sessions_mod.TOKEN_SUBJECT if who.name is None else sessions_mod.KEY_SUBJECT + access.hash_key(key)
+
+    def session_principal(request: Request) -> Principal | None:
+        """Who the request's dashboard session belongs to; None without a valid one (or when
+        its user was revoked, or the token it logged in with is no longer the server's)."""
+        subject = sessions.subject(request.cookies.get(sessions_mod.COOKIE))
+        if subject == sessions_mod.TOKEN_SUBJECT:
+            return Principal(None, admin=True) if expected is not None else None
+        if subject is not None and subject.startswith(sessions_mod.KEY_SUBJECT):
+            user = store.user_by_key_hash(subject.removeprefix(sessions_mod.KEY_SUBJECT))
+            return Principal(user.name, user.admin) if user is not None else None
+        return None
 
     def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         """Declares the bearer scheme in OpenAPI; the middleware below has already checked it."""
@@ -136,13 +165,21 @@ def create_app(store: Store, token: str | None, export_root: Path, data_root: Pa
     )  # fmt: skip
     _add_error_handlers(app)
     _add_offline_docs(app)
+    sessions = sessions_mod.SessionSigner()
+    add_dashboard(app, sessions, subject_for_key, session_principal)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
         # Before any body is read: an unauthenticated client learns nothing from how its body
         # parses, and an oversized body is refused unread.
-        if request.url.path.startswith(("/jobs", "/artifacts", "/datasets")):
+        if request.url.path.startswith(API_PATHS):
             principal = await run_in_threadpool(authenticate, request.headers.get("authorization"))
+            if principal is None and "authorization" not in request.headers:  # the dashboard's requests
+                principal = await run_in_threadpool(session_principal, request)
+                # A cookie rides along with any request to this host; a custom header cannot be
+                # set by another site's form or script, so changes need it (no cross-site requests).
+                if principal is not None and request.method not in SAFE_METHODS and request.headers.get(DASHBOARD_HEADER) != "1":
+                    return JSONResponse({"detail": f"a request authenticated by the session cookie that changes something must send '{DASHBOARD_HEADER}: 1'"}, status_code=status.HTTP_403_FORBIDDEN)
             request.state.principal = principal
             if principal is None:
                 return JSONResponse(
@@ -162,12 +199,15 @@ def create_app(store: Store, token: str | None, export_root: Path, data_root: Pa
         how many jobs are queued and running."""
         return service.service_health(store)
 
+    @app.get("/me", tags=["service"], dependencies=[Depends(authorize)])
+    def me(who: Caller) -> dict[str, Any]:
+        """Who the key (or session) belongs to: a user's name, or null for the server's token."""
+        return {"name": who.name, "admin": who.admin}
+
     jobs = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(authorize)])
 
     def public(row: dict[str, Any]) -> dict[str, Any]:
-        """A job summary as a client sees it: no server paths (a task file is named relative to
-        the data directory, where the client's spec named it) and the error's first line."""
-        return {**row, "task": service.public_task(row["task"], data_root), "error": service.public_error(row["error"])}
+        return service.public_summary(row, data_root)
 
     def summary(job: Any) -> dict[str, Any]:
         return public(service.job_summary(store, job))
@@ -252,6 +292,23 @@ def create_app(store: Store, token: str | None, export_root: Path, data_root: Pa
             headers = {"Content-Disposition": f'attachment; filename="job-{job_id}-candidates.csv"'}
             return Response(service.candidates_csv(rows), media_type="text/csv", headers=headers)
         return rows
+
+    @jobs.get("/{job_id}/candidates/{candidate_id}")
+    def candidate(job_id: int, candidate_id: int, who: Caller) -> dict[str, Any]:
+        """One candidate: its row as in the list, and its computation graph (nodes with their
+        operation and layer, edges) for drawing."""
+        visible_job(job_id, who)
+        return service.candidate_detail(store, job_id, candidate_id)
+
+    @jobs.get("/{job_id}/events")
+    def events(
+        job_id: int,
+        who: Caller,
+        after: Annotated[int | None, Query(ge=0, description="Only events after the one of this id: the last id a client has, to follow a job.")] = None,
+    ) -> list[dict[str, Any]]:
+        """The job's events (started, supernet progress, health checks, verification, errors) in order."""
+        visible_job(job_id, who)
+        return service.event_rows(store, job_id, after)
 
     @jobs.get("/{job_id}/pareto")
     def pareto(

@@ -20,10 +20,11 @@ import re
 import shutil
 import tarfile
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS
@@ -47,6 +48,7 @@ from nas.store import (
     Store,
     VerificationRecord,
 )
+from search_spaces import ArchValidationError, SearchSpace
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, FILE_FORMATS
 
 logger = logging.getLogger(__name__)
@@ -175,6 +177,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     return {
         "id": job.id,
         "name": job.name,
+        "owner": job.owner,
         "status": job.status,
         "space": spec.space,
         "preset": spec.preset,
@@ -191,6 +194,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
         "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
         "verify": verify_state(job, spec, events, len(verifications)),
+        "eta": stage_eta(job, spec, events, counts, len(verifications)),
         "supernet": supernet,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
@@ -228,6 +232,33 @@ def supernet_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord])
     return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at), "health": health}
 
 
+def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], counts: Mapping[str, int], verified: int, now: datetime | None = None) -> dict[str, Any] | None:
+    """The running stage (supernet, search or verify) and the seconds it has left at the pace it
+    has gone so far; `seconds` is None until that pace is known. None unless the job is running."""
+    if job.status != JobStatus.RUNNING:
+        return None
+    now = now or datetime.now(timezone.utc)
+    last = {e.kind: e for e in events}  # the latest event of each kind
+
+    def left(start: datetime | None, done: float, total: float, at: datetime | None = None) -> float | None:
+        at = at or now
+        if start is None or done <= 0 or (at - start).total_seconds() <= 0:
+            return None
+        return max(0.0, (total - done) * (at - start).total_seconds() / done - (now - at).total_seconds())
+
+    if EventKind.VERIFY_STARTED in last:
+        return {"stage": "verify", "seconds": left(last[EventKind.VERIFY_STARTED].at, verified, spec.verify.top_k if spec.verify else 0)}
+    if spec.supernet is not None and EventKind.SUPERNET_TRAINED not in last:
+        progress = last.get(EventKind.SUPERNET_PROGRESS)
+        started = last.get(EventKind.SUPERNET_STARTED)
+        if progress is None or started is None or not progress.data.get("total_steps"):
+            return {"stage": "supernet", "seconds": None}
+        return {"stage": "supernet", "seconds": left(started.at, progress.data["step"], progress.data["total_steps"], progress.at)}
+    search_start = last[EventKind.SUPERNET_TRAINED].at if EventKind.SUPERNET_TRAINED in last else job.started_at
+    finished = counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0)
+    return {"stage": "search", "seconds": left(search_start, finished, spec.budget.candidates)}
+
+
 _VERIFY_EVENTS = (EventKind.VERIFY_STARTED, EventKind.VERIFIED, EventKind.VERIFY_FAILED, EventKind.VERIFY_DONE)
 
 
@@ -256,9 +287,11 @@ def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list
     except ValueError as exc:
         raise BadRequest("status", str(exc).removeprefix("status: ")) from None
     verifications = {v.candidate_id: v for v in store.verifications(job_id)}
+    space = job_spec(store.get_job(job_id)).search_space()
     return [
         {
             **_row(c, verifications),
+            "features": _features(space, c),
             "seq": c.seq,
             "status": c.status,
             "attempt": c.attempt,
@@ -268,6 +301,45 @@ def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list
             "finished_at": _iso(c.finished_at),
         }
         for c in candidates
+    ]
+
+
+def _features(space: SearchSpace, candidate: CandidateRecord) -> dict[str, float] | None:
+    """The candidate's summary numbers (`SearchSpace.features`); None for an arch its job's space
+    no longer accepts (a row written by hand, or by another version of the space)."""
+    try:
+        return space.features(space.validate(candidate.arch))
+    except ArchValidationError:
+        logger.debug("candidate %d: arch not in its job's space; no features", candidate.id)
+        return None
+
+
+def candidate_detail(store: Store, job_id: int, candidate_id: int) -> dict[str, Any]:
+    """One candidate of the job: its row (as in `candidate_rows`) and its computation graph laid
+    out in layers for drawing (each node one layer below the deepest node feeding it)."""
+    rows = [row for row in candidate_rows(store, job_id) if row["candidate_id"] == candidate_id]
+    if not rows:
+        raise NotFound("candidate_id", f"candidate {candidate_id} not found in job {job_id}")
+    space = job_spec(store.get_job(job_id)).search_space()
+    try:
+        graph = space.to_graph(space.validate(rows[0]["arch"]))
+    except ArchValidationError as exc:
+        raise Conflict("candidate_id", f"candidate {candidate_id}'s arch is not in the job's space: {exc}") from None
+    layer: dict[str, int] = {}
+    for node in nx.topological_sort(graph):
+        layer[node] = max((layer[p] + 1 for p in graph.predecessors(node)), default=0)
+    nodes = [{"id": node, "op": attrs.get("op", ""), "kind": attrs.get("kind", ""), "layer": layer[node]} for node, attrs in graph.nodes(data=True)]
+    return {**rows[0], "graph": {"nodes": nodes, "edges": [[u, v] for u, v in graph.edges()]}}
+
+
+def event_rows(store: Store, job_id: int, after: int | None = None) -> list[dict[str, Any]]:
+    """The job's events in order, as a client sees them; with `after`, those after the event of
+    that id (a client that follows a job passes the last id it has)."""
+    get_job(store, job_id)
+    return [
+        # Clients see no server paths, and no traceback (the server's log and store keep it).
+        {"id": e.id, "at": _iso(e.at), "kind": e.kind, "message": _without_server_paths(e.message), "data": {k: v for k, v in e.data.items() if k != "traceback"}}
+        for e in store.events(job_id, since_id=after)
     ]
 
 
@@ -442,13 +514,21 @@ def export_candidate(
         **({"verified": _row(candidate, {candidate_id: verification})["verified"]} if verification else {}),
     }  # fmt: skip
 
+    counts = store.counts(job_id)
+    provenance = {
+        "job_id": job_id, "job_name": job.name, "owner": job.owner, "candidate_id": candidate_id, "strategy": spec.strategy, "seed": spec.seed,
+        "objectives": [o.model_dump() for o in spec.objectives], "constraints": _constraints(spec), "budget_candidates": spec.budget.candidates,
+        "candidates_evaluated": counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0),
+        "chance_accuracy": (checkpoints[-1].meta.get("health") or {}).get("majority_rate"),
+    }  # fmt: skip
+
     from nas.export.exporter import FinetuneWorse, export_from_checkpoint  # imports torch: only exports pay for it
 
     try:
         result = export_from_checkpoint(
             Path(checkpoints[-1].path), candidate.arch, fmt, Path(out_dir),
             weights=Path(verification.weights) if use_verified else None,
-            finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, keep_worse=keep_worse, seed=spec.seed, metrics=search,
+            finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, keep_worse=keep_worse, seed=spec.seed, metrics=search, provenance=provenance,
         )  # fmt: skip
     except FileExistsError as exc:
         raise Conflict("out", str(exc).removeprefix("out: ")) from None
@@ -521,13 +601,25 @@ def public_task(task: str | Mapping[str, Any], data_root: Path) -> str | dict[st
     return shown
 
 
+def public_summary(row: Mapping[str, Any], data_root: Path | None = None) -> dict[str, Any]:
+    """A job summary as a client sees it: no server paths (a task file is named relative to
+    `data_root`, default the data directory, where the client's spec named it) and the error's
+    first line."""
+    data_root = data_root if data_root is not None else data_home() / "data"
+    return {**row, "task": public_task(row["task"], data_root), "error": public_error(row["error"])}
+
+
 def public_error(message: str | None) -> str | None:
     """A job's error as a remote client sees it: the first line, no terminal colour codes, no
     traceback (Ray's errors carry the worker's), no path of the server's data directory."""
     if message is None:
         return None
     line = _ANSI.sub("", message).strip().splitlines()[0] if message.strip() else ""
-    return line.replace(str(data_home()), "<server data>")
+    return _without_server_paths(line)
+
+
+def _without_server_paths(text: str) -> str:
+    return text.replace(str(data_home()), "<server data>")
 
 
 def _iso(at: datetime | None) -> str | None:

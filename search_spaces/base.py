@@ -151,6 +151,11 @@ class SearchSpace(ABC, Generic[A, C]):
         """Computation graph; every node carries an `op` label used for hashing and distances."""
 
     @abstractmethod
+    def features(self, arch: A) -> dict[str, float]:
+        """A few numbers that summarise `arch`'s choices (depth, widths, operation mix), the same
+        names for every architecture of the space: the axes the dashboard plots them on."""
+
+    @abstractmethod
     def build(self, arch: A, task: TaskShape | None = None) -> nn.Module:
         """A freshly initialised standalone model for `arch` on `task`."""
 

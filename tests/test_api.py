@@ -125,7 +125,8 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     schema = api.anonymous.get("/openapi.json").json()
     expected = {
         "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get", "delete"}, "/jobs/{job_id}/cancel": {"post"},
-        "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"}, "/datasets": {"get", "post"}, "/datasets/{dataset_id}": {"get", "delete"},
+        "/me": {"get"}, "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/candidates/{candidate_id}": {"get"}, "/jobs/{job_id}/events": {"get"},
+        "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"}, "/datasets": {"get", "post"}, "/datasets/{dataset_id}": {"get", "delete"},
     }  # fmt: skip
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
     bearer = schema["components"]["securitySchemes"]["HTTPBearer"]
@@ -518,7 +519,12 @@ def test_export_through_api(api: Api, tmp_path: Path) -> None:
     result = response.json()
     assert result["out_dir"] == "digits/best" and result["format"] == "torchscript" and result["candidate_id"] == candidate.id
     directory = api.export_root / "digits" / "best"
-    assert {"arch.json", "model.safetensors", "model.pt", "loader.py"} <= set(result["files"]) == {p.name for p in directory.iterdir()}
+    assert {"arch.json", "model.safetensors", "model.pt", "loader.py", "MODEL_CARD.md"} <= set(result["files"]) == {p.name for p in directory.iterdir()}
+    # The model card says how good the model is, on which split, and how the search found it.
+    card, meta = (directory / "MODEL_CARD.md").read_text(), json.loads((directory / "arch.json").read_text())
+    assert f"| test (held out: never read by the search) | {result['metrics']['test_accuracy']:.2%} |" in card
+    assert f"job {job.id} `{job.name}`, candidate {candidate.id}" in card and "search (inherited) accuracy on validation: 30.00%" in card
+    assert meta["provenance"]["candidates_evaluated"] == 1 and meta["provenance"]["job_id"] == job.id
     (artifact,) = api.store.artifacts(job.id, "export")
     assert Path(artifact.path) == directory.resolve()
     assert (artifact.meta["candidate_id"], artifact.meta["format"], artifact.meta["files"]) == (candidate.id, "torchscript", result["files"])
@@ -594,6 +600,7 @@ def test_two_users_each_see_only_their_own_on_every_route(tmp_path: Path) -> Non
     for method, path, body in (
         ("get", "/jobs/{job}", None), ("post", "/jobs/{job}/cancel", None), ("delete", "/jobs/{job}", None),
         ("get", "/jobs/{job}/candidates", None), ("get", "/jobs/{job}/pareto", None),
+        ("get", "/jobs/{job}/events", None), ("get", "/jobs/{job}/candidates/1", None),
         ("post", "/jobs/{job}/export", {"candidate_id": 1}),
     ):  # fmt: skip
         theirs = bob.request(method, path.format(job=alice_job), json=body)

@@ -143,7 +143,7 @@ def import_loader(out_dir: Path):
 
 def check_export_dir(out_dir: Path, fmt: str, kind: str, result) -> dict:
     extra = {"pytorch": [], "torchscript": ["model.pt"], "onnx": ["model.onnx"]}[fmt]
-    expected = {"arch.json", "model.safetensors", "loader.py", "tokenizer.json" if kind == "text" else "preprocessing.json", *extra}
+    expected = {"arch.json", "model.safetensors", "loader.py", "MODEL_CARD.md", "tokenizer.json" if kind == "text" else "preprocessing.json", *extra}
     assert {p.name for p in out_dir.iterdir()} == expected == set(result.files)
     assert not [p for p in out_dir.parent.iterdir() if p.name.startswith(".")], "staging directories left behind"
     meta = json.loads((out_dir / "arch.json").read_text())

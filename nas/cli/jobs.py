@@ -57,7 +57,7 @@ def _service_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def register(app: typer.Typer) -> None:
-    for command in (run, submit, jobs, status, cancel, delete, candidates, coordinator, serve, pareto, export):
+    for command in (run, submit, jobs, status, cancel, delete, candidates, coordinator, serve, pareto, export, report):
         app.command(command.__name__)(command)
 
 
@@ -298,6 +298,26 @@ def export(
     from nas.service import export_candidate
 
     emit(_service_call(export_candidate, open_store(db), job_id, candidate_id, fmt, out, finetune_epochs=finetune, weights=weights, finetune_lr=finetune_lr, keep_worse=keep_worse))
+
+
+def report(
+    job_id: int,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write (replaced if it exists).")],
+    db: DbOption = None,
+) -> None:
+    """Write a job's dashboard page (progress, Pareto front, best-so-far curve, architecture
+    choices, candidates, events) as one self-contained HTML file, plots included."""
+    from nas.dashboard.report import job_report
+
+    if out.is_dir():
+        fail(f"--out: {out} is a directory; name the HTML file to write")
+    if not out.parent.is_dir():
+        fail(f"--out: directory {out.parent} does not exist")
+    page = _service_call(job_report, open_store(db), job_id)
+    partial = out.with_name(f".{out.name}.partial")  # a reader never sees half a file
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(out)
+    typer.echo(f"wrote {out} ({len(page.encode()) / 1e6:.1f} MB): open it in a browser")
 
 
 def _task_label(task: Any) -> str:

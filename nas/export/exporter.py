@@ -37,6 +37,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from nas.export.card import model_card
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, ExportFormat
 from nas.tasks.data import TaskData
 from nas.log import silenced
@@ -48,6 +49,7 @@ from search_spaces.validation import format_choices
 ONNX_OPSET = 18
 # Shipped beside each export: a standalone script that imports nothing of this package.
 LOADER_FILE = Path(__file__).with_name("loader.py")
+CARD_FILE = "MODEL_CARD.md"
 EXPORT_FORMAT_VERSION = 1
 TRACE_BATCH, CHECK_BATCH = 2, 3  # the check runs another batch size: a batch size baked into the graph fails it
 PARITY_TOLERANCE = 1e-4  # relative to the largest logit (absolute for logits below 1)
@@ -96,9 +98,11 @@ def export_model(
     out_dir: Path,
     *,
     metrics: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
-    """Write `model` (the standalone model of `arch` on `task`) to `out_dir` in format `fmt`."""
+    """Write `model` (the standalone model of `arch` on `task`) to `out_dir` in format `fmt`;
+    `provenance` (the job and candidate it came from) goes into arch.json and the model card."""
     start = time.perf_counter()
     check_format(fmt)
     arch = space.check(arch)
@@ -135,28 +139,28 @@ def export_model(
             max_abs_diff = _check_parity(fmt, _export_torchscript(model, trace_inputs, staging / "model.pt"), check_inputs, reference)
         elif fmt == "onnx":
             max_abs_diff = _check_parity(fmt, _export_onnx(model, trace_inputs, staging / "model.onnx"), check_inputs, reference)
-        files = sorted(p.name for p in staging.iterdir()) + ["arch.json"]
-        _write_json(
-            staging / "arch.json",
-            {
-                "export_format_version": EXPORT_FORMAT_VERSION,
-                "format": fmt,
-                "space": space.name,
-                "preset": space.preset,
-                "choices": dataclasses.asdict(space.choices),
-                "arch": arch.to_dict(),
-                "arch_id": arch.arch_id,
-                "task": {"name": task.name, "kind": task.kind, "shape": dataclasses.asdict(task.shape)},
-                "classes": list(task.classes),
-                "model_input": _model_input(task),
-                "cost": space.cost(arch, task.shape).to_dict(),
-                "metrics": metrics,
-                "parity": {"max_abs_diff": max_abs_diff, "batch_size": CHECK_BATCH},
-                "files": files,
-                "package_version": _package_version(),
-                "torch_version": torch.__version__,
-            },
-        )
+        files = sorted([*(p.name for p in staging.iterdir()), "arch.json", CARD_FILE])
+        meta = {
+            "export_format_version": EXPORT_FORMAT_VERSION,
+            "format": fmt,
+            "space": space.name,
+            "preset": space.preset,
+            "choices": dataclasses.asdict(space.choices),
+            "arch": arch.to_dict(),
+            "arch_id": arch.arch_id,
+            "task": {"name": task.name, "kind": task.kind, "shape": dataclasses.asdict(task.shape)},
+            "classes": list(task.classes),
+            "model_input": _model_input(task),
+            "cost": space.cost(arch, task.shape).to_dict(),
+            "metrics": metrics,
+            "parity": {"max_abs_diff": max_abs_diff, "batch_size": CHECK_BATCH},
+            "files": files,
+            "package_version": _package_version(),
+            "torch_version": torch.__version__,
+            "provenance": provenance,
+        }
+        _write_json(staging / "arch.json", meta)
+        (staging / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
         _publish(staging, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -182,6 +186,7 @@ def export_from_checkpoint(
     seed: int = 0,
     task: TaskData | None = None,
     metrics: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
     """Export `arch_json` of a supernet checkpoint's space: with the weights it inherits from the
@@ -220,7 +225,7 @@ def export_from_checkpoint(
                 f"learning rate (finetune_lr, now {finetune_lr:g}), export without fine-tuning, or pass keep_worse to export it anyway"
             )
     report.update({"val_accuracy": evaluate(model, task.val), "test_accuracy": evaluate(model, task.test)})
-    return export_model(model, space, arch, task, fmt, out_dir, metrics=report, overwrite=overwrite)
+    return export_model(model, space, arch, task, fmt, out_dir, metrics=report, provenance=provenance, overwrite=overwrite)
 
 
 # ---- steps ----

@@ -158,6 +158,19 @@ class FlexiBertSpace(SearchSpace[FlexiBertArch, FlexiBertChoices]):
     def to_graph(self, arch: FlexiBertArch) -> nx.DiGraph:
         return flexibert_graph(arch)
 
+    def features(self, arch: FlexiBertArch) -> dict[str, float]:
+        layers = arch.layers
+        heads = [op.split("-", 1)[0] for layer in layers for op in layer.ops]
+        return {
+            "layers": len(layers),
+            "mean hidden": sum(layer.hidden for layer in layers) / len(layers),
+            "mean heads": len(heads) / len(layers),
+            "mean ff depth": sum(len(layer.ff) for layer in layers) / len(layers),
+            "mean ff width": sum(w for layer in layers for w in layer.ff) / sum(len(layer.ff) for layer in layers),
+            # The operation mix: the share of heads of each family (attention, linear transform, convolution).
+            **{f"{family} heads": heads.count(family) / len(heads) for family in ("sa", "lt", "dsc")},
+        }
+
     def build(self, arch: FlexiBertArch, task: TaskShape | None = None) -> FlexiBertClassifier:
         from search_spaces.flexibert.model import FlexiBertClassifier  # torch loads on first build
 

@@ -133,6 +133,17 @@ class VitResNASSpace(SearchSpace[VitResNASArch, VitResNASChoices]):
     def to_graph(self, arch: VitResNASArch) -> nx.DiGraph:
         return vit_resnas_graph(arch)
 
+    def features(self, arch: VitResNASArch) -> dict[str, float]:
+        blocks = [block for stage in arch.stages for block in stage.blocks]
+        return {
+            "stages": len(arch.stages),
+            "blocks": len(blocks),
+            "first width": arch.stages[0].width,
+            "last width": arch.stages[-1].width,
+            "mean heads": sum(b.heads for b in blocks) / len(blocks),
+            "mean mlp": sum(b.mlp for b in blocks) / len(blocks),
+        }
+
     def build(self, arch: VitResNASArch, task: TaskShape | None = None) -> VitResNAS:
         from search_spaces.vit_resnas.model import VitResNAS  # torch loads on first build
 

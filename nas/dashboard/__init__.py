@@ -1,0 +1,1 @@
+"""The dashboard `nas serve` serves at `/`, and `nas report` (see routes.py, report.py)."""

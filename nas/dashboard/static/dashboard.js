@@ -1,0 +1,515 @@
+// The dashboard: the jobs list, a job's page and a candidate's page, drawn from the REST API
+// (live, polled) or, in a `nas report` file, from the data embedded in the page.
+"use strict";
+
+const boot = JSON.parse(document.getElementById("boot").textContent);
+const embedded = boot.embedded || null;
+const POLL_MS = 2000;
+const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+const app = document.getElementById("app");
+
+// ---- data: the API, or what a report embeds ----
+
+async function api(path, options = {}) {
+  const headers = { "X-NAS-Dashboard": "1", ...(options.body ? { "Content-Type": "application/json" } : {}) };
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
+  if (response.status === 401) {
+    location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+    throw new Error("the session ended: log in again");
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(problemText(body, response.status));
+  return body;
+}
+
+function problemText(body, status) {
+  if (body && Array.isArray(body.detail)) return body.detail.map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`).join("; ");
+  if (body && body.detail) return String(body.detail);
+  return `HTTP ${status}`;
+}
+
+async function allJobs() {
+  const jobs = [];
+  let after = null;
+  for (;;) {
+    const response = await fetch(`/jobs?limit=500${after === null ? "" : `&after=${after}`}`, { credentials: "same-origin" });
+    if (response.status === 401) {
+      location.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+      throw new Error("the session ended: log in again");
+    }
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    jobs.push(...(await response.json()));
+    after = response.headers.get("X-Next-After");
+    if (after === null) return jobs;
+  }
+}
+
+const source = embedded
+  ? {
+      job: async () => embedded.job,
+      candidates: async () => embedded.candidates,
+      front: async (x, y, verified) => embedded.fronts[`${verified ? "verified:" : ""}${x},${y}`] || [],
+      events: async (after) => embedded.events.filter((e) => after === null || e.id > after),
+    }
+  : {
+      job: (id) => api(`/jobs/${id}`),
+      candidates: (id) => api(`/jobs/${id}/candidates`),
+      front: (x, y, verified, id) => api(`/jobs/${id}/pareto?objectives=${encodeURIComponent(`${x},${y}`)}${verified ? "&verified=true" : ""}`).then((rows) => rows.map((r) => r.candidate_id)),
+      events: (after, id) => api(`/jobs/${id}/events${after === null ? "" : `?after=${after}`}`),
+    };
+
+// ---- small helpers ----
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "onclick" || name === "oninput" || name === "onchange") node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+const COSTS = new Set(["params", "flops", "latency_ms"]);
+
+function fmt(metric, value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return String(value);
+  // Accuracies are fractions; NAS-Bench-BERT replays GLUE scores, on a 0-100 scale.
+  if (/accuracy/.test(metric)) return value <= 1 ? `${(value * 100).toFixed(2)}%` : value.toFixed(2);
+  if (metric === "params" || metric === "flops") return value >= 1e6 ? `${(value / 1e6).toFixed(2)} M` : value >= 1e3 ? `${(value / 1e3).toFixed(1)} k` : String(value);
+  if (metric === "latency_ms") return `${value.toFixed(2)} ms`;
+  return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+}
+
+function percentAxis(metric, values) {
+  return /accuracy/.test(metric) && values.every((v) => v <= 1) ? ".1%" : undefined;
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) return "–";
+  seconds = Math.max(0, Math.round(seconds));
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+  return h ? `${h} h ${m} min` : m ? `${m} min ${s} s` : `${s} s`;
+}
+
+function elapsed(job) {
+  if (!job.started_at) return null;
+  const end = job.finished_at ? new Date(job.finished_at) : new Date();
+  return (end - new Date(job.started_at)) / 1000;
+}
+
+function statusBadge(status, id) {
+  return el("span", { class: `badge ${status}`, id }, status);
+}
+
+function primary(job) {
+  return job.objectives[0].metric;
+}
+
+function jobLink(id) {
+  return embedded ? "#" : `/ui/jobs/${id}`;
+}
+
+function candidateLink(jobId, candidateId) {
+  return embedded ? `#candidate-${candidateId}` : `/ui/jobs/${jobId}/candidates/${candidateId}`;
+}
+
+function showError(where, error) {
+  where.replaceChildren(el("p", { class: "error" }, error.message || String(error)));
+}
+
+// ---- the jobs list ----
+
+async function jobsPage() {
+  const table = el("table", { id: "jobs", class: "data" });
+  app.replaceChildren(el("h1", {}, "Jobs"), el("p", { class: "muted", id: "jobs-note" }), table);
+  const head = ["Job", "Name", "Owner", "Status", "Progress", "Best so far", "Elapsed", "Submitted"];
+  for (;;) {
+    try {
+      const jobs = (await allJobs()).reverse(); // newest first
+      document.getElementById("jobs-note").textContent = jobs.length ? `${jobs.length} job${jobs.length === 1 ? "" : "s"}; updated ${new Date().toLocaleTimeString()}` : "No jobs yet: submit one with `nas remote submit SPEC.yaml` or POST /jobs.";
+      table.replaceChildren(
+        el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
+        el("tbody", {}, jobs.map((job) => {
+          const done = job.counts.done + job.counts.failed, budget = job.budget.candidates;
+          const best = job.best ? `${primary(job)} ${fmt(primary(job), job.best.metrics[primary(job)])}` : "–";
+          return el("tr", { "data-job": job.id },
+            el("td", {}, el("a", { href: jobLink(job.id) }, `#${job.id}`)),
+            el("td", {}, el("a", { href: jobLink(job.id) }, job.name)),
+            el("td", {}, job.owner ?? "–"),
+            el("td", {}, statusBadge(job.status), job.waiting ? el("div", { class: "muted small" }, job.waiting) : null),
+            el("td", {}, progressBar(done, budget), ` ${done}/${budget}`),
+            el("td", {}, best),
+            el("td", {}, duration(elapsed(job))),
+            el("td", {}, new Date(job.created_at).toLocaleString()));
+        })));
+    } catch (error) {
+      document.getElementById("jobs-note").textContent = `Could not load the jobs: ${error.message}`;
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+function progressBar(done, total) {
+  const bar = el("progress", { max: total, value: Math.min(done, total) });
+  return bar;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---- a job's page ----
+
+async function jobPage(jobId) {
+  const state = { job: null, candidates: [], lastEvent: null, x: null, y: null, selected: null, sort: { key: "seq", up: true }, drawn: null };
+  app.replaceChildren(
+    el("section", { id: "job-head" }),
+    el("section", { id: "job-progress", class: "panel" }),
+    el("div", { class: "grid" },
+      el("section", { class: "panel" }, el("h2", {}, "Pareto front"), el("div", { id: "pareto-controls", class: "controls" }), el("div", { id: "pareto", class: "plot" }), el("p", { class: "muted small" }, "Circles: inherited (supernet) scores; the marked line: the front on the two axes; diamonds: the verified stage's standalone training. Click a point to open the candidate.")),
+      el("section", { class: "panel" }, el("h2", {}, "Best so far"), el("div", { id: "best-curve", class: "plot" }))),
+    el("section", { class: "panel" }, el("h2", {}, "Architecture choices"), el("div", { id: "parcoords", class: "plot wide" })),
+    el("section", { class: "panel", id: "selected-panel", hidden: true }),
+    el("section", { class: "panel" }, el("h2", {}, "Candidates"), el("div", { class: "controls" },
+      el("input", { id: "candidate-filter", type: "search", placeholder: "filter: id, arch id, status, error…", oninput: () => drawTable(state) }),
+      el("select", { id: "candidate-status", onchange: () => drawTable(state) }, ["", "done", "running", "proposed", "failed"].map((s) => el("option", { value: s }, s || "any status"))),
+      embedded ? null : el("a", { href: `/jobs/${jobId}/candidates?format=csv`, id: "download-csv" }, "Download CSV")),
+      el("div", { class: "scroll" }, el("table", { id: "candidates", class: "data" }))),
+    el("section", { class: "panel" }, el("h2", {}, "Events"), el("ol", { id: "events", class: "events" })));
+  for (;;) {
+    try {
+      await refreshJob(jobId, state);
+    } catch (error) {
+      showError(document.getElementById("job-progress"), error);
+    }
+    if (embedded || (state.job && FINISHED.has(state.job.status) && state.finalDrawn)) return;
+    if (state.job && FINISHED.has(state.job.status)) state.finalDrawn = true; // one more round after the end
+    await sleep(POLL_MS);
+  }
+}
+
+async function refreshJob(jobId, state) {
+  const [job, candidates, events] = await Promise.all([source.job(jobId), source.candidates(jobId), source.events(state.lastEvent, jobId)]);
+  state.job = job;
+  state.candidates = candidates;
+  drawHead(job);
+  drawProgress(job, candidates);
+  addEvents(events, state);
+  const signature = candidates.map((c) => `${c.candidate_id}:${c.status}:${c.verified ? 1 : 0}`).join(",");
+  if (signature !== state.drawn) {
+    state.drawn = signature;
+    await drawPareto(state);
+    drawBestCurve(state);
+    drawParcoords(state);
+    drawTable(state);
+  }
+}
+
+function drawHead(job) {
+  const head = document.getElementById("job-head");
+  const task = typeof job.task === "string" ? job.task : job.task.dataset || job.task.path || job.task.name || JSON.stringify(job.task);
+  const cancellable = !embedded && (job.status === "queued" || job.status === "running") && !job.cancel_requested;
+  head.replaceChildren(
+    el("h1", { id: "job-title" }, `${job.name} `, el("span", { class: "muted" }, `#${job.id}`), " ", statusBadge(job.status, "job-status")),
+    el("p", { class: "muted" }, `${job.space}${job.preset ? ` (${job.preset})` : ""} on ${task} · ${job.strategy} · objectives ${job.objectives.map((o) => `${o.goal} ${o.metric}`).join(", ")}${job.owner ? ` · owner ${job.owner}` : ""}`),
+    el("div", { class: "controls" },
+      cancellable ? el("button", { id: "cancel", class: "danger", onclick: () => cancelJob(job.id) }, "Cancel job") : null,
+      job.cancel_requested && !FINISHED.has(job.status) ? el("span", { class: "muted" }, "cancel requested…") : null,
+      el("span", { id: "action-result", class: "muted" })));
+}
+
+async function cancelJob(jobId) {
+  if (!confirm(`Cancel job ${jobId}? Finished candidates are kept.`)) return;
+  const result = document.getElementById("action-result");
+  try {
+    const job = await api(`/jobs/${jobId}/cancel`, { method: "POST" });
+    result.textContent = job.status === "cancelled" ? "cancelled" : "cancel requested: the coordinator stops at its next step";
+  } catch (error) {
+    result.textContent = `could not cancel: ${error.message}`;
+  }
+}
+
+function drawProgress(job, candidates) {
+  const done = job.counts.done + job.counts.failed, budget = job.budget.candidates;
+  const rows = [];
+  if (job.waiting) rows.push(el("p", { class: "warning" }, job.waiting));
+  if (job.error) rows.push(el("p", { class: "error", id: "job-error" }, job.error));
+  if (job.supernet) {
+    const health = job.supernet.health;
+    const healthText = health ? ` · largest subnet ${fmt("accuracy", health.largest)}, smallest ${fmt("accuracy", health.smallest)} (majority class ${fmt("accuracy", health.majority_rate)})` : "";
+    const p = job.supernet.progress;
+    const bar = p && p.total_steps ? progressBar(p.step, p.total_steps) : null;
+    rows.push(el("div", { class: "stage" }, el("b", {}, "Supernet "), el("span", { id: "supernet-state" }, job.supernet.state), " ", bar, el("span", { class: "muted" }, ` ${job.supernet.message || ""}${healthText}`)));
+  }
+  rows.push(el("div", { class: "stage" }, el("b", {}, "Candidates "), progressBar(done, budget), " ", el("span", { id: "done-count" }, String(done)), ` / ${budget}`,
+    el("span", { class: "muted" }, ` (${job.counts.done} done, ${job.counts.failed} failed, ${job.counts.running} running)`)));
+  if (job.verify) rows.push(el("div", { class: "stage" }, el("b", {}, "Verified stage "), `${job.verify.state}: ${job.verify.verified}/${job.verify.top_k}`, el("span", { class: "muted" }, job.verify.message ? ` · ${job.verify.message}` : "")));
+  const best = job.best ? `${fmt(primary(job), job.best.metrics[primary(job)])} (candidate ${job.best.candidate_id})` : "–";
+  const verified = job.best_verified ? ` · verified best ${fmt("accuracy", job.best_verified.metrics.accuracy)} (candidate ${job.best_verified.candidate_id})` : "";
+  const eta = job.eta ? ` · ${job.eta.stage} ends in ${job.eta.seconds === null ? "(estimating)" : `about ${duration(job.eta.seconds)}`}` : "";
+  const chance = job.chance_accuracy !== null && job.chance_accuracy !== undefined ? ` · majority class ${fmt("accuracy", job.chance_accuracy)}` : "";
+  rows.push(el("p", {}, `Best ${primary(job)} ${best}${verified}${chance}`), el("p", { class: "muted", id: "timing" }, `elapsed ${duration(elapsed(job))}${eta}`));
+  document.getElementById("job-progress").replaceChildren(...rows);
+}
+
+function addEvents(events, state) {
+  const list = document.getElementById("events");
+  for (const event of events) {
+    state.lastEvent = event.id;
+    list.append(el("li", { class: `event ${event.kind}` }, el("time", {}, new Date(event.at).toLocaleTimeString()), el("b", {}, ` ${event.kind} `), event.message));
+  }
+}
+
+function metricNames(candidates) {
+  const names = new Set();
+  for (const c of candidates) for (const [name, value] of Object.entries(c.metrics)) if (typeof value === "number") names.add(name);
+  return [...names];
+}
+
+function doneCandidates(state) {
+  return state.candidates.filter((c) => c.status === "done");
+}
+
+async function drawPareto(state) {
+  const job = state.job, done = doneCandidates(state);
+  const controls = document.getElementById("pareto-controls");
+  const names = metricNames(done);
+  if (names.length < 2) {
+    document.getElementById("pareto").replaceChildren(el("p", { class: "muted" }, "No candidate is done yet."));
+    return;
+  }
+  if (state.x === null) {
+    const objectives = job.objectives.map((o) => o.metric).filter((m) => names.includes(m));
+    state.y = objectives[0] || names[0];
+    state.x = objectives.find((m) => m !== state.y) || names.find((m) => m !== state.y);
+  }
+  if (!controls.childElementCount) {
+    const select = (id, axis) => el("select", { id, onchange: (e) => { state[axis] = e.target.value; drawPareto(state); } }, names.map((m) => el("option", { value: m, selected: m === state[axis] }, m)));
+    controls.replaceChildren(el("label", {}, "x ", select("pareto-x", "x")), el("label", {}, "y ", select("pareto-y", "y")));
+  }
+  const { x, y } = state;
+  const front = new Set(await source.front(x, y, false, job.id));
+  const verifiedFront = new Set(done.some((c) => c.verified) ? await source.front(x, y, true, job.id) : []);
+  const has = (c) => typeof c.metrics[x] === "number" && typeof c.metrics[y] === "number";
+  const points = done.filter(has);
+  const hover = `candidate %{customdata[0]} (%{customdata[1]})<br>${x} %{x}<br>${y} %{y}<extra>%{fullData.name}</extra>`;
+  const trace = (rows, name, marker, extra = {}) => ({
+    type: "scatter", mode: "markers", name, marker,
+    x: rows.map((c) => c.metrics[x]), y: rows.map((c) => c.metrics[y]),
+    customdata: rows.map((c) => [c.candidate_id, c.arch_id.slice(0, 10)]), hovertemplate: hover, ...extra,
+  });
+  const others = points.filter((c) => !front.has(c.candidate_id));
+  const onFront = points.filter((c) => front.has(c.candidate_id)).sort((a, b) => a.metrics[x] - b.metrics[x]);
+  const verifiedValue = (c, m) => (m === "accuracy" ? c.verified.val_accuracy : c.metrics[m]);
+  const verified = points.filter((c) => c.verified);
+  const traces = [
+    trace(others, "candidates", { color: "#9aa5b1", size: 8, opacity: 0.75 }),
+    trace(onFront, "Pareto front", { color: "#d9480f", size: 11, symbol: "star" }, { mode: "lines+markers", line: { shape: "hv", color: "#d9480f" } }),
+  ];
+  if (verified.length) {
+    traces.push({
+      ...trace(verified, "verified (trained alone)", { color: "#1c7ed6", size: 11, symbol: verified.map((c) => (verifiedFront.has(c.candidate_id) ? "diamond" : "diamond-open")), line: { width: 2, color: "#1c7ed6" } }),
+      x: verified.map((c) => verifiedValue(c, x)), y: verified.map((c) => verifiedValue(c, y)),
+    });
+  }
+  const axis = (m) => ({ title: { text: m }, type: COSTS.has(m) ? "log" : "linear", tickformat: percentAxis(m, points.map((c) => c.metrics[m])) });
+  const plot = document.getElementById("pareto");
+  plot.dataset.points = String(points.length);
+  plot.dataset.front = String(onFront.length);
+  await Plotly.react(plot, traces, { margin: { t: 30, r: 10 }, xaxis: axis(x), yaxis: axis(y), legend: { orientation: "h", y: 1.12 }, hovermode: "closest" }, { displaylogo: false, responsive: true });
+  if (!plot.dataset.clickable) {
+    plot.dataset.clickable = "1";
+    plot.on("plotly_click", (event) => openCandidate(state, event.points[0].customdata[0]));
+  }
+}
+
+function openCandidate(state, candidateId) {
+  if (!embedded) {
+    location.href = candidateLink(state.job.id, candidateId);
+    return;
+  }
+  const c = state.candidates.find((row) => row.candidate_id === candidateId);
+  const panel = document.getElementById("selected-panel");
+  panel.hidden = false;
+  panel.replaceChildren(el("h2", { id: `candidate-${candidateId}` }, `Candidate ${candidateId}`), metricsTable(c), el("pre", { class: "arch" }, JSON.stringify(c.arch, null, 2)));
+  panel.scrollIntoView();
+}
+
+function drawBestCurve(state) {
+  const job = state.job, metric = primary(job), up = job.objectives[0].goal === "maximize";
+  const finished = doneCandidates(state).filter((c) => typeof c.metrics[metric] === "number").sort((a, b) => (a.finished_at < b.finished_at ? -1 : a.finished_at > b.finished_at ? 1 : a.seq - b.seq));
+  const plot = document.getElementById("best-curve");
+  if (!finished.length) {
+    plot.replaceChildren(el("p", { class: "muted" }, "No candidate is done yet."));
+    return;
+  }
+  let best = null;
+  const bests = finished.map((c) => (best = best === null ? c.metrics[metric] : up ? Math.max(best, c.metrics[metric]) : Math.min(best, c.metrics[metric])));
+  const order = finished.map((_, i) => i + 1);
+  Plotly.react(plot, [
+    { type: "scatter", mode: "markers", name: "each candidate", x: order, y: finished.map((c) => c.metrics[metric]), marker: { color: "#9aa5b1", size: 6 }, customdata: finished.map((c) => c.candidate_id), hovertemplate: `candidate %{customdata}: %{y}<extra></extra>` },
+    { type: "scatter", mode: "lines", name: "best so far", x: order, y: bests, line: { shape: "hv", color: "#d9480f", width: 3 } },
+  ], { margin: { t: 30, r: 10 }, xaxis: { title: { text: "candidates evaluated" } }, yaxis: { title: { text: metric }, tickformat: percentAxis(metric, bests) }, legend: { orientation: "h", y: 1.12 } }, { displaylogo: false, responsive: true });
+}
+
+function drawParcoords(state) {
+  const job = state.job, metric = primary(job), done = doneCandidates(state).filter((c) => c.features && typeof c.metrics[metric] === "number");
+  const plot = document.getElementById("parcoords");
+  if (done.length < 2) {
+    plot.replaceChildren(el("p", { class: "muted" }, "Shown once two candidates are done."));
+    return;
+  }
+  const features = Object.keys(done[0].features);
+  const costs = metricNames(done).filter((m) => COSTS.has(m));
+  const dimensions = [
+    ...features.map((f) => ({ label: f, values: done.map((c) => c.features[f]) })),
+    ...costs.map((m) => ({ label: m, values: done.map((c) => c.metrics[m]) })),
+    { label: metric, values: done.map((c) => c.metrics[metric]) },
+  ];
+  Plotly.react(plot, [{ type: "parcoords", dimensions, line: { color: done.map((c) => c.metrics[metric]), colorscale: "Viridis", showscale: true } }], { margin: { t: 40, l: 60, r: 60 } }, { displaylogo: false, responsive: true });
+}
+
+function tableColumns(state) {
+  const metrics = metricNames(state.candidates);
+  return [
+    { key: "candidate_id", label: "id", value: (c) => c.candidate_id },
+    { key: "seq", label: "seq", value: (c) => c.seq },
+    { key: "status", label: "status", value: (c) => c.status },
+    { key: "arch_id", label: "arch", value: (c) => c.arch_id.slice(0, 10) },
+    ...metrics.map((m) => ({ key: m, label: m, value: (c) => c.metrics[m], show: (v) => fmt(m, v) })),
+    { key: "verified_val", label: "verified val", value: (c) => (c.verified ? c.verified.val_accuracy : null), show: (v) => fmt("accuracy", v) },
+    { key: "verified_test", label: "verified test", value: (c) => (c.verified ? c.verified.test_accuracy : null), show: (v) => fmt("accuracy", v) },
+    { key: "eval_seconds", label: "eval s", value: (c) => c.eval_seconds, show: (v) => (v === null ? "–" : v.toFixed(2)) },
+  ];
+}
+
+function drawTable(state) {
+  const columns = tableColumns(state);
+  const text = document.getElementById("candidate-filter").value.trim().toLowerCase();
+  const wanted = document.getElementById("candidate-status").value;
+  const rows = state.candidates.filter((c) => (!wanted || c.status === wanted) && (!text || [c.candidate_id, c.arch_id, c.status, c.error || ""].join(" ").toLowerCase().includes(text)));
+  const column = columns.find((c) => c.key === state.sort.key) || columns[0];
+  const order = state.sort.up ? 1 : -1;
+  rows.sort((a, b) => {
+    const va = column.value(a), vb = column.value(b);
+    if (va === vb) return a.seq - b.seq;
+    if (va === null || va === undefined) return 1;
+    if (vb === null || vb === undefined) return -1;
+    return (va < vb ? -1 : 1) * order;
+  });
+  const head = el("tr", {}, columns.map((c) => el("th", {
+    "data-key": c.key, class: c.key === state.sort.key ? (state.sort.up ? "sorted up" : "sorted down") : null,
+    onclick: () => { state.sort = { key: c.key, up: state.sort.key === c.key ? !state.sort.up : true }; drawTable(state); },
+  }, c.label)));
+  const body = rows.map((c) => el("tr", { "data-candidate": c.candidate_id, class: c.status, onclick: () => openCandidate(state, c.candidate_id), title: c.error || null },
+    columns.map((col) => el("td", {}, col.show ? col.show(col.value(c)) : col.value(c)))));
+  document.getElementById("candidates").replaceChildren(el("thead", {}, head), el("tbody", {}, body));
+}
+
+function metricsTable(c) {
+  const rows = Object.entries(c.metrics).map(([m, v]) => el("tr", {}, el("th", {}, m), el("td", {}, fmt(m, v))));
+  if (c.verified) {
+    rows.push(el("tr", {}, el("th", {}, "verified val accuracy"), el("td", {}, fmt("accuracy", c.verified.val_accuracy))));
+    rows.push(el("tr", {}, el("th", {}, "verified test accuracy"), el("td", {}, fmt("accuracy", c.verified.test_accuracy))));
+    rows.push(el("tr", {}, el("th", {}, "verified training"), el("td", {}, `${c.verified.init}, best epoch ${c.verified.best_epoch} of ${c.verified.epochs_trained}`)));
+  }
+  for (const [f, v] of Object.entries(c.features || {})) rows.push(el("tr", { class: "muted" }, el("th", {}, f), el("td", {}, Number.isInteger(v) ? v : v.toFixed(2))));
+  return el("table", { class: "data metrics", id: "candidate-metrics" }, el("tbody", {}, rows));
+}
+
+// ---- a candidate's page ----
+
+async function candidatePage(jobId, candidateId) {
+  try {
+    const [job, c] = await Promise.all([api(`/jobs/${jobId}`), api(`/jobs/${jobId}/candidates/${candidateId}`)]);
+    const formats = boot.export_formats;
+    const exportForm = c.status === "done"
+      ? el("div", { class: "controls" },
+          el("label", {}, "format ", el("select", { id: "export-format" }, formats.map((f) => el("option", { value: f }, f)))),
+          el("label", {}, "fine-tune epochs ", el("input", { id: "export-finetune", type: "number", min: "0", value: "0" })),
+          el("button", { id: "export-button", onclick: () => exportCandidate(jobId, candidateId) }, "Export and download"),
+          el("span", { id: "export-result", class: "muted" }))
+      : el("p", { class: "muted" }, `Only a done candidate can be exported (this one is ${c.status}).`);
+    app.replaceChildren(
+      el("h1", {}, `Candidate ${c.candidate_id} `, el("span", { class: "muted" }, `of job `), el("a", { href: `/ui/jobs/${jobId}` }, `${job.name} #${jobId}`)),
+      el("p", { class: "muted" }, `arch ${c.arch_id} · ${c.status}${c.error ? ` · ${c.error}` : ""}`),
+      el("div", { class: "grid" },
+        el("section", { class: "panel" }, el("h2", {}, "Metrics"), metricsTable(c), el("h2", {}, "Export"), exportForm),
+        el("section", { class: "panel" }, el("h2", {}, "Architecture"), el("pre", { class: "arch", id: "arch-json" }, JSON.stringify(c.arch, null, 2)))),
+      el("section", { class: "panel" }, el("h2", {}, "Computation graph"), el("div", { class: "scroll graph" }, drawGraph(c.graph))));
+  } catch (error) {
+    showError(app, error);
+  }
+}
+
+async function exportCandidate(jobId, candidateId) {
+  const button = document.getElementById("export-button"), result = document.getElementById("export-result");
+  const epochs = Number(document.getElementById("export-finetune").value || 0);
+  button.disabled = true;
+  result.textContent = epochs ? `fine-tuning ${epochs} epoch${epochs === 1 ? "" : "s"} and exporting…` : "exporting…";
+  try {
+    const body = { candidate_id: candidateId, format: document.getElementById("export-format").value, finetune_epochs: epochs };
+    const exported = await api(`/jobs/${jobId}/export`, { method: "POST", body: JSON.stringify(body) });
+    const test = typeof exported.test_accuracy === "number" ? ` test accuracy ${fmt("accuracy", exported.test_accuracy)};` : "";
+    result.replaceChildren(`exported:${test} `, el("a", { id: "export-download", href: `/artifacts/${exported.artifact_id}`, download: `candidate-${candidateId}-${body.format}.tar.gz` }, "download .tar.gz"));
+    document.getElementById("export-download").click();
+  } catch (error) {
+    result.textContent = `export failed: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const KIND_COLORS = { input: "#495057", stem: "#495057", head: "#1c7ed6", attn: "#1c7ed6", ff: "#2f9e44", mlp: "#2f9e44", add_norm: "#868e96", add: "#868e96", output: "#d9480f" };
+
+function drawGraph(graph) {
+  // Layers top to bottom, the nodes of a layer side by side; edges as straight lines.
+  const NS = "http://www.w3.org/2000/svg", W = 150, H = 26, GAP_X = 16, GAP_Y = 30;
+  const layers = new Map();
+  for (const node of graph.nodes) layers.set(node.layer, [...(layers.get(node.layer) || []), node]);
+  const widest = Math.max(...[...layers.values()].map((l) => l.length));
+  const width = widest * (W + GAP_X) + GAP_X, height = layers.size * (H + GAP_Y) + GAP_Y;
+  const where = new Map();
+  for (const [layer, nodes] of layers) {
+    const offset = (width - nodes.length * (W + GAP_X) + GAP_X) / 2;
+    nodes.forEach((node, i) => where.set(node.id, { x: offset + i * (W + GAP_X), y: GAP_Y + layer * (H + GAP_Y) }));
+  }
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("id", "arch-graph");
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const add = (tag, attrs, text) => {
+    const node = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  for (const [from, to] of graph.edges) {
+    const a = where.get(from), b = where.get(to);
+    add("line", { x1: a.x + W / 2, y1: a.y + H, x2: b.x + W / 2, y2: b.y, class: "edge" });
+  }
+  for (const node of graph.nodes) {
+    const p = where.get(node.id);
+    const group = add("g", { class: "node", "data-node": node.id });
+    const rect = document.createElementNS(NS, "rect");
+    for (const [k, v] of Object.entries({ x: p.x, y: p.y, width: W, height: H, rx: 5, fill: KIND_COLORS[node.kind] || "#5f3dc4" })) rect.setAttribute(k, v);
+    const label = document.createElementNS(NS, "text");
+    for (const [k, v] of Object.entries({ x: p.x + W / 2, y: p.y + H / 2 + 4, "text-anchor": "middle" })) label.setAttribute(k, v);
+    label.textContent = node.op.length > 22 ? `${node.op.slice(0, 21)}…` : node.op;
+    const title = document.createElementNS(NS, "title");
+    title.textContent = `${node.id}: ${node.op}`;
+    group.append(rect, label, title);
+  }
+  return svg;
+}
+
+// ---- which page ----
+
+if (boot.page === "jobs") jobsPage();
+else if (boot.page === "job") jobPage(boot.job_id);
+else if (boot.page === "candidate") candidatePage(boot.job_id, boot.candidate_id);

@@ -1,0 +1,79 @@
+"""The model card of an export (MODEL_CARD.md): what the model is, how well it does on which
+split, and how the search found it, written from the same record as arch.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.2%}" if isinstance(value, (int, float)) else "–"
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "–"
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    """Markdown for the export described by `meta` (the content of its arch.json)."""
+    metrics, cost, task = meta.get("metrics", {}), meta.get("cost", {}), meta["task"]
+    found = meta.get("provenance") or {}
+    lines = [
+        f"# Model card: {meta['space']} architecture {meta['arch_id'][:12]}",
+        "",
+        f"A {task['kind']} classifier for task `{task['name']}` ({len(meta['classes'])} classes), exported as `{meta['format']}` by transformer-nas {meta['package_version']} (torch {meta['torch_version']}).",
+        "",
+        "## Results",
+        "",
+        "| split | accuracy |",
+        "|---|---|",
+        f"| validation | {_percent(metrics.get('val_accuracy'))} |",
+        f"| test (held out: never read by the search) | {_percent(metrics.get('test_accuracy'))} |",
+        "",
+    ]
+    weights = metrics.get("weights")
+    if weights == "inherited":
+        lines.append("Weights inherited from the weight-sharing supernet (not trained alone).")
+    elif weights == "trained":
+        lines.append("Weights from the verified stage: the architecture trained alone.")
+    if metrics.get("finetune_epochs"):
+        lines.append(
+            f"Fine-tuned {metrics['finetune_epochs']} epoch(s) at peak learning rate {metrics.get('finetune_lr')}, keeping epoch {metrics.get('finetune_best_epoch')}; "
+            f"before it: validation {_percent(metrics.get('val_accuracy_start'))}, test {_percent(metrics.get('test_accuracy_start'))}."
+        )
+    if found.get("chance_accuracy") is not None:
+        lines.append(f"Always answering the most frequent class scores {_percent(found['chance_accuracy'])} on validation.")
+    lines += ["", "## Cost", "", f"- parameters: {_count(cost.get('params'))}", f"- FLOPs per example: {_count(cost.get('flops'))}", ""]
+    if found:
+        objectives = ", ".join(f"{o['goal']} {o['metric']}" for o in found.get("objectives", []))
+        owner = f" of {found['owner']}" if found.get("owner") else ""
+        constraints = ", ".join(f"{name} {limit}" for name, limit in (found.get("constraints") or {}).items()) or "none"
+        lines += [
+            "## How it was found",
+            "",
+            f"- job {found['job_id']} `{found['job_name']}`{owner}, candidate {found['candidate_id']}",
+            f"- search space {meta['space']} (preset {meta['preset']}), strategy {found['strategy']}, seed {found['seed']}",
+            f"- objectives: {objectives}; constraints: {constraints}",
+            f"- {found['candidates_evaluated']} of a budget of {found['budget_candidates']} candidates evaluated",
+            f"- search (inherited) accuracy on validation: {_percent(metrics.get('search_accuracy'))}",
+        ]
+        verified = metrics.get("verified")
+        if verified:
+            lines.append(f"- verified: trained alone ({verified['init']}), validation {_percent(verified['val_accuracy'])}, test {_percent(verified['test_accuracy'])}")
+        lines.append("")
+    example = "['some text']" if task["kind"] == "text" else "images"
+    lines += [
+        "## Use",
+        "",
+        "```python",
+        "from loader import load  # loader.py, in this directory",
+        "predictor = load('.')",
+        f"predictor.predict({example})  # class indices; predictor.classes names them",
+        "```",
+        "",
+        "or `python loader.py . INPUT_FILE` (one text per line, or a .npy of images).",
+        "",
+        "`arch.json` holds the architecture, its preprocessing and everything above as data.",
+        "",
+    ]
+    return "\n".join(lines)

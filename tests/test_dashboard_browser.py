@@ -1,0 +1,163 @@
+"""The dashboard in a real browser: Debian's chromium, driven by playwright, against a real
+`nas serve` (its own coordinator runs the jobs). A user logs in with their key; the jobs list,
+a finished job's page (the Pareto plot's points and marked front, the candidates table, a
+candidate's graph), a running job's page (its counter advancing without a reload, then cancelled
+from its button) and the offline `nas report` file are checked, and each is saved as a
+screenshot under test-artifacts/dashboard/ (or $NAS_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from nas.access import add_user
+from nas.store import Store
+from tests.conftest import poll
+from tests.test_serve import REPO, nas_serve
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("NAS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = Path(os.environ.get("NAS_TEST_ARTIFACTS", REPO / "test-artifacts")) / "dashboard"
+BENCH = (REPO / "examples" / "nas-bench-bert.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if CHROMIUM is None or not Path(CHROMIUM).exists():
+        if os.environ.get("NAS_REQUIRE_BROWSER") == "1":
+            pytest.fail("NAS_REQUIRE_BROWSER=1 but no chromium found (apt-get install chromium, or set NAS_CHROMIUM)")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        # --no-sandbox: CI runs as root, where chromium's sandbox refuses to start.
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def shoot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def plotted(page, plot: str = "pareto") -> dict[str, int]:
+    """Points per trace of a Plotly plot, as the page drew it."""
+    return page.evaluate(f"() => Object.fromEntries(document.getElementById('{plot}').data.map(t => [t.name, t.x.length]))")
+
+
+def log_in(context, url: str, key: str):
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())  # the cancel button asks first
+    page.goto(f"{url}/")
+    assert page.url.startswith(f"{url}/login")
+    page.fill("#key", "nask_wrong")
+    page.click("#login")
+    assert "Unknown or revoked key" in page.inner_text("#login-error")
+    page.fill("#key", key)
+    page.click("#login")
+    page.wait_for_url(f"{url}/")
+    return page, errors
+
+
+def test_dashboard_in_chromium(browser, tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:  # keys only: no server token
+        _, alice = add_user(store, "alice")
+        _, bob = add_user(store, "bob")
+    with nas_serve(tmp_path, token=None) as (url, _):
+        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {alice}"}, timeout=30)
+        finished = api.post("/jobs", content=BENCH.replace("candidates: 50", "candidates: 24"), headers={"Content-Type": "application/yaml"}).json()
+        poll(lambda: api.get(f"/jobs/{finished['id']}").json()["status"] == "succeeded", 240, "the first job to finish", every=0.5)
+        long = BENCH.replace("candidates: 50", "candidates: 2000").replace("name: nas-bench-bert-boshnas", "name: long-search")
+        running = api.post("/jobs", content=long, headers={"Content-Type": "application/yaml"}).json()
+
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page, errors = log_in(context, url, alice)
+
+        # The jobs list: both of alice's jobs, newest first, with their status and progress.
+        page.wait_for_selector(f'#jobs tr[data-job="{running["id"]}"]')
+        assert page.locator("#jobs tbody tr").evaluate_all("rows => rows.map(r => r.dataset.job)") == [str(running["id"]), str(finished["id"])]
+        assert "24/24" in page.inner_text(f'#jobs tr[data-job="{finished["id"]}"]') and "alice" in page.inner_text("#who")
+        shoot(page, "jobs-list")
+
+        # A finished job: every done candidate is a point, the front is marked as the API computes it.
+        page.goto(f"{url}/ui/jobs/{finished['id']}")
+        page.wait_for_selector("#pareto .main-svg")
+        front = api.get(f"/jobs/{finished['id']}/pareto", params={"objectives": "params,accuracy"}).json()
+        traces = plotted(page)
+        assert traces["Pareto front"] == len(front) and traces["candidates"] + traces["Pareto front"] == 24, traces
+        marked = page.evaluate("() => document.getElementById('pareto').data[1].customdata.map(c => c[0])")
+        assert sorted(marked) == sorted(r["candidate_id"] for r in front)
+        assert page.locator("#candidates tbody tr").count() == 24 and page.inner_text("#job-status") == "succeeded"
+        page.select_option("#pareto-x", "flops")  # other axes: the front is asked again
+        flops_front = api.get(f"/jobs/{finished['id']}/pareto", params={"objectives": "flops,accuracy"}).json()
+        poll(lambda: plotted(page)["Pareto front"] == len(flops_front), 10, "the front on flops")
+        page.click('#candidates th[data-key="accuracy"]')
+        page.click('#candidates th[data-key="accuracy"]')  # twice: best first
+        best = max(api.get(f"/jobs/{finished['id']}/candidates").json(), key=lambda c: (c["metrics"]["accuracy"], -c["seq"]))
+        assert page.locator("#candidates tbody tr").first.get_attribute("data-candidate") == str(best["candidate_id"])
+        page.fill("#candidate-filter", "no such architecture")
+        assert page.locator("#candidates tbody tr").count() == 0
+        page.fill("#candidate-filter", best["arch_id"][:10])
+        assert page.locator("#candidates tbody tr").count() == 1
+        page.fill("#candidate-filter", "")
+        page.select_option("#pareto-x", "params")
+        poll(lambda: plotted(page)["Pareto front"] == len(front), 10, "the front on params again")
+        shoot(page, "job-finished")
+
+        # A candidate's page: its metrics, arch and graph, as the API has them.
+        page.locator("#candidates tbody tr").first.click()
+        page.wait_for_selector("#arch-graph")
+        candidate_id = int(page.url.rsplit("/", 1)[1])
+        detail = api.get(f"/jobs/{finished['id']}/candidates/{candidate_id}").json()
+        assert page.locator("#arch-graph g.node").count() == len(detail["graph"]["nodes"])
+        assert f'"layers": [' in page.inner_text("#arch-json") and "accuracy" in page.inner_text("#candidate-metrics")
+        shoot(page, "candidate")
+
+        # A running job: the counter advances with no reload, then the cancel button stops it.
+        page.goto(f"{url}/ui/jobs/{running['id']}")
+        page.wait_for_function("() => document.getElementById('job-status')?.textContent === 'running'", timeout=120_000)
+        page.evaluate("() => { window.notReloaded = true; }")
+        first = int(page.inner_text("#done-count"))
+        poll(lambda: int(page.inner_text("#done-count")) > first + 2, 120, "the live counter to advance", every=0.5)
+        assert page.evaluate("() => window.notReloaded === true")
+        assert "Pareto front" in plotted(page) and "ends in" in page.inner_text("#timing")
+        assert page.locator("#events li").count() >= 2
+        shoot(page, "job-running")
+        page.click("#cancel")
+        page.wait_for_function("() => document.getElementById('job-status').textContent === 'cancelled'", timeout=120_000)
+        assert api.get(f"/jobs/{running['id']}").json()["status"] == "cancelled"
+        assert page.locator("#cancel").count() == 0
+        shoot(page, "job-cancelled")
+        assert errors == [], errors
+
+        # Another user sees none of it: an empty list, and alice's job page reads as not found.
+        other, other_errors = log_in(browser.new_context(), url, bob)
+        other.wait_for_selector("#jobs-note:has-text('No jobs yet')")
+        other.goto(f"{url}/ui/jobs/{finished['id']}")
+        other.wait_for_selector("#job-progress .error")
+        assert f"job {finished['id']} not found" in other.inner_text("#job-progress")
+
+        # The report: the same page from one file, opened with no network at all.
+        report = tmp_path / "report.html"
+        env = {**os.environ, "NAS_HOME": str(tmp_path / "home")}
+        env.pop("NAS_DB_URL", None)
+        made = subprocess.run([sys.executable, "-m", "nas.cli", "report", str(finished["id"]), "--out", str(report)], env=env, capture_output=True, text=True, timeout=120)
+        assert made.returncode == 0, made.stderr
+    offline = browser.new_context(offline=True, viewport={"width": 1400, "height": 1000})
+    page = offline.new_page()
+    page.goto(report.as_uri())
+    page.wait_for_selector("#pareto .main-svg")
+    traces = plotted(page)
+    assert traces["Pareto front"] == len(front) and traces["candidates"] + traces["Pareto front"] == 24
+    assert plotted(page, "best-curve")["best so far"] == 24
+    shoot(page, "report")
