@@ -34,6 +34,8 @@ from nas.job.schema import JobSpec, ObjectiveSpec
 from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask
 from nas.store import (
+    COORDINATOR_ALIVE_S,
+    DEFAULT_STALE_AFTER_S,
     ArtifactKind,
     ArtifactNotFound,
     CandidateNotFound,
@@ -121,6 +123,7 @@ def cancel_job(store: Store, job_id: int) -> JobRecord:
         raise NotFound("job_id", str(exc)) from None
 
 
+SILENT_AFTER_S = COORDINATOR_ALIVE_S  # a claimed job's heartbeat comes every few seconds
 NO_COORDINATOR = (
     "no coordinator is running, so nothing will run this job yet: start `nas coordinator` against this store "
     "(`nas serve` runs one unless given --coordinators 0)"
@@ -174,6 +177,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     verifying = spec.verify is not None and spec.verify.top_k
     verified = next(iter(_front(store, job.id, spec, pairs, verifications, verified=True)), None) if verifying and verifications else None
     supernet = supernet_state(job, spec, events)
+    silent = _silent(job)
     return {
         "id": job.id,
         "name": job.name,
@@ -194,16 +198,29 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
         "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
         "verify": verify_state(job, spec, events, len(verifications)),
-        "eta": stage_eta(job, spec, events, counts, len(verifications)),
+        "eta": stage_eta(job, spec, events, counts, len(verifications)) if silent is None else None,  # no pace while nothing runs it
         "supernet": supernet,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "error": job.error,
         "cancel_requested": job.cancel_requested,
-        # Why a queued job does not start: said where a client sees it, not only in server logs.
-        "waiting": NO_COORDINATOR if job.status == JobStatus.QUEUED and not coordinators else None,
+        # Why a job does not move: said where a client sees it, not only in server logs.
+        "waiting": NO_COORDINATOR if job.status == JobStatus.QUEUED and not coordinators else silent,
     }
+
+
+def _silent(job: JobRecord, now: datetime | None = None) -> str | None:
+    """For a running job whose coordinator stopped beating: that it may have died, and what happens next."""
+    if job.status != JobStatus.RUNNING or job.heartbeat_at is None:
+        return None
+    silent = ((now or datetime.now(timezone.utc)) - job.heartbeat_at).total_seconds()
+    if silent <= SILENT_AFTER_S:
+        return None
+    return (
+        f"its coordinator ({job.claimed_by}) has not reported for {silent:.0f} s and may have stopped; another coordinator "
+        f"takes the job over, resuming it, once it has been silent for its --stale-after (default {DEFAULT_STALE_AFTER_S:.0f} s)"
+    )
 
 
 def job_summaries(store: Store, jobs: Sequence[JobRecord]) -> list[dict[str, Any]]:

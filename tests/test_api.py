@@ -64,6 +64,25 @@ def add_done(store: Store, job_id: int, metrics: Sequence[dict[str, float]], tag
     return [r.id for r in records]
 
 
+def tiny_trained_job(store: Store, tmp_path: Path, owner: str | None = None) -> tuple[Any, Any]:
+    """A digits job with its space's supernet trained for one epoch (seconds) and one done
+    candidate, the space's smallest, scoring 30%: something to export."""
+    from nas.tasks.data import load_task
+    from nas.training.trainer import SupernetTrainer
+    from search_spaces import get_space
+
+    space = get_space("vit-resnas", "small-images")
+    digits = load_task("digits", workdir=tmp_path / "task")
+    SupernetTrainer(space, digits, plain_config(epochs=1, batch_size=256, archs_per_step=1, seed=0)).train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
+    job = service.submit_job(store, DIGITS_SPEC, owner=owner)
+    store.add_artifact(job.id, "supernet_checkpoint", str(tmp_path / "ckpt"))
+    arch = space.extreme(random.Random(0), largest=False)
+    (candidate,) = store.add_candidates(job.id, [(arch.arch_id, arch.to_dict())])
+    store.start_candidate(candidate.id, "test")
+    store.record_result(candidate.id, {"accuracy": 0.3, "params": space.cost(arch).params})
+    return job, candidate
+
+
 def brute_force_front(points: dict[int, dict[str, float]], objectives: Sequence[tuple[str, bool]]) -> set[int]:
     def no_worse(a: dict[str, float], b: dict[str, float]) -> bool:
         return all(a[m] >= b[m] if up else a[m] <= b[m] for m, up in objectives)
@@ -110,7 +129,19 @@ def test_a_queued_job_says_when_no_coordinator_will_run_it(api: Api) -> None:
     api.store.claim_job("coordinator-1")
     assert api.anonymous.get("/health").json()["jobs"] == {"queued": 0, "running": 1}
     api.store.coordinator_gone("coordinator-1")
-    assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None  # only a queued job waits for one
+    assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None  # it beat when it claimed the job
+
+
+def test_a_running_job_says_when_its_coordinator_fell_silent(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = api.client.post("/jobs", json=BENCH_SPEC).json()
+    api.store.claim_job("coordinator-1")
+    assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None
+    monkeypatch.setattr(service, "SILENT_AFTER_S", 0.0)  # as if its last heartbeat were long ago
+    waiting = api.client.get(f"/jobs/{job['id']}").json()["waiting"]
+    assert waiting.startswith("its coordinator (coordinator-1) has not reported for") and "--stale-after (default 120 s)" in waiting
+    assert api.client.get(f"/jobs/{job['id']}").json()["eta"] is None  # no pace to tell while nothing runs it
+    api.store.finish_job(job["id"], "cancelled", worker="coordinator-1")
+    assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None  # a finished job waits for nothing
 
 def test_app_and_server_refuse_to_run_without_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
@@ -499,20 +530,7 @@ def test_export_errors(api: Api) -> None:
 
 def test_export_through_api(api: Api, tmp_path: Path) -> None:
     """A done candidate of a tiny trained supernet, exported under the export root and recorded."""
-    from nas.tasks.data import load_task
-    from nas.training.trainer import SupernetTrainer
-    from search_spaces import get_space
-
-    tiny = {"stages": [{"widths": [16], "heads": [1], "head_dim": 8, "mlp": [32], "blocks": 1, "optional": []}]}
-    space = get_space("vit-resnas", "small-images", tiny)
-    digits = load_task("digits", workdir=tmp_path / "task")
-    SupernetTrainer(space, digits, plain_config(epochs=1, batch_size=256, archs_per_step=1, seed=0)).train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
-    job = service.submit_job(api.store, DIGITS_SPEC)
-    api.store.add_artifact(job.id, "supernet_checkpoint", str(tmp_path / "ckpt"))
-    arch = space.sample(random.Random(0))
-    (candidate,) = api.store.add_candidates(job.id, [(arch.arch_id, arch.to_dict())])
-    api.store.start_candidate(candidate.id, "test")
-    api.store.record_result(candidate.id, {"accuracy": 0.3, "params": space.cost(arch).params})
+    job, candidate = tiny_trained_job(api.store, tmp_path)
 
     response = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best", format="torchscript"))
     assert response.status_code == 201, response.text

@@ -172,7 +172,9 @@ def test_verifying_from_scratch_trains_fresh_weights(digits_job, tmp_path):
     store.record_result(candidate.id, source.metrics, claim=claim)
     init_ray(None)
     spec = JobSpec.from_stored(store.get_job(job.id).spec)
+    interrupt_handler = signal.getsignal(signal.SIGINT)
     count = run_verification(store, job.id, claim, spec, checkpoint, [store.get_candidate(candidate.id)], tmp_path / "verify", int(ray.cluster_resources()["CPU"]), lambda: False)
+    assert signal.getsignal(signal.SIGINT) is interrupt_handler  # Ctrl-C still stops whoever ran it
     (verification,) = store.verifications(job.id)
     assert count == 1 and verification.init == "scratch" and verification.epochs_trained == 2 and verification.candidate_id == candidate.id
     assert Path(verification.weights).is_file() and 0.0 <= verification.test_accuracy <= 1.0

@@ -166,3 +166,16 @@ def test_report_is_one_file_with_the_data_and_plotly_inside(store: Store, tmp_pa
     for args, message in ((["report", "999", "--out", str(out)], "job 999 not found"), (["report", str(job_id), "--out", str(tmp_path)], "is a directory"), (["report", str(job_id), "--out", str(tmp_path / "no" / "r.html")], "does not exist")):
         failed = nas(*args, "--db", store.url)
         assert failed.returncode == 2 and message in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
+
+
+def test_eta_follows_the_pace_of_the_running_stage(store: Store) -> None:
+    from datetime import timedelta
+
+    job_id, _ = bench_job_with_candidates(store, 4)
+    assert service.job_summary(store, store.get_job(job_id))["eta"] is None  # queued: nothing runs yet
+    job = store.claim_job("coordinator-1")
+    spec, counts = service.job_spec(job), store.counts(job_id)
+    ten_s_in = job.started_at + timedelta(seconds=10)
+    # 4 of 50 candidates in 10 s: 46 more at that pace.
+    assert service.stage_eta(job, spec, store.events(job_id), counts, 0, now=ten_s_in) == {"stage": "search", "seconds": 115.0}
+    assert service.stage_eta(job, spec, store.events(job_id), {"done": 0, "failed": 0}, 0, now=ten_s_in) == {"stage": "search", "seconds": None}

@@ -1,7 +1,7 @@
 """The dashboard in a real browser: Debian's chromium, driven by playwright, against a real
 `nas serve` (its own coordinator runs the jobs). A user logs in with their key; the jobs list,
 a finished job's page (the Pareto plot's points and marked front, the candidates table, a
-candidate's graph), a running job's page (its counter advancing without a reload, then cancelled
+candidate's graph), a candidate exported and downloaded, a running job's page (its counter advancing without a reload, then cancelled
 from its button) and the offline `nas report` file are checked, and each is saved as a
 screenshot under test-artifacts/dashboard/ (or $NAS_TEST_ARTIFACTS)."""
 
@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from nas.access import add_user
 from nas.store import Store
 from tests.conftest import poll
+from tests.test_api import tiny_trained_job
 from tests.test_serve import REPO, nas_serve
 
 pytestmark = pytest.mark.slow
@@ -73,6 +75,9 @@ def test_dashboard_in_chromium(browser, tmp_path: Path) -> None:
     with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:  # keys only: no server token
         _, alice = add_user(store, "alice")
         _, bob = add_user(store, "bob")
+        trained, trained_candidate = tiny_trained_job(store, tmp_path, owner="alice")  # something to export
+        store.claim_job("setup", trained.id)
+        store.finish_job(trained.id, "succeeded", worker="setup")
     with nas_serve(tmp_path, token=None) as (url, _):
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {alice}"}, timeout=30)
         finished = api.post("/jobs", content=BENCH.replace("candidates: 50", "candidates: 24"), headers={"Content-Type": "application/yaml"}).json()
@@ -85,7 +90,7 @@ def test_dashboard_in_chromium(browser, tmp_path: Path) -> None:
 
         # The jobs list: both of alice's jobs, newest first, with their status and progress.
         page.wait_for_selector(f'#jobs tr[data-job="{running["id"]}"]')
-        assert page.locator("#jobs tbody tr").evaluate_all("rows => rows.map(r => r.dataset.job)") == [str(running["id"]), str(finished["id"])]
+        assert page.locator("#jobs tbody tr").evaluate_all("rows => rows.map(r => r.dataset.job)") == [str(running["id"]), str(finished["id"]), str(trained.id)]
         assert "24/24" in page.inner_text(f'#jobs tr[data-job="{finished["id"]}"]') and "alice" in page.inner_text("#who")
         shoot(page, "jobs-list")
 
@@ -120,8 +125,21 @@ def test_dashboard_in_chromium(browser, tmp_path: Path) -> None:
         candidate_id = int(page.url.rsplit("/", 1)[1])
         detail = api.get(f"/jobs/{finished['id']}/candidates/{candidate_id}").json()
         assert page.locator("#arch-graph g.node").count() == len(detail["graph"]["nodes"])
-        assert f'"layers": [' in page.inner_text("#arch-json") and "accuracy" in page.inner_text("#candidate-metrics")
+        assert '"layers": [' in page.inner_text("#arch-json") and "accuracy" in page.inner_text("#candidate-metrics")
         shoot(page, "candidate")
+
+        # A trained job's candidate: exported on the server, downloaded by the browser, with its model card.
+        page.goto(f"{url}/ui/jobs/{trained.id}/candidates/{trained_candidate.id}")
+        page.wait_for_selector("#export-button")
+        page.select_option("#export-format", "torchscript")
+        with page.expect_download(timeout=120_000) as download:
+            page.click("#export-button")
+        assert "test accuracy" in page.inner_text("#export-result")
+        with tarfile.open(download.value.path()) as archive:
+            names = {Path(name).name for name in archive.getnames()}
+            card = next(archive.extractfile(m).read().decode() for m in archive.getmembers() if m.name.endswith("MODEL_CARD.md"))
+        assert {"arch.json", "model.pt", "loader.py", "MODEL_CARD.md"} <= names and f"candidate {trained_candidate.id}" in card
+        shoot(page, "candidate-exported")
 
         # A running job: the counter advances with no reload, then the cancel button stops it.
         page.goto(f"{url}/ui/jobs/{running['id']}")

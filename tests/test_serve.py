@@ -86,6 +86,30 @@ def test_a_lone_server_runs_the_jobs_it_accepts(tmp_path: Path) -> None:
         assert store.coordinators() == []  # the coordinator signed off when the server stopped
 
 
+def test_a_stopping_server_hands_its_running_job_to_the_next_one(tmp_path: Path) -> None:
+    """Restarting `nas serve` (an upgrade, a reboot) costs a job no stale timeout: the coordinator
+    that stops hands the job back to the queue, and the next server's resumes it at once, keeping
+    every result stored."""
+    spec = (REPO / "examples" / "nas-bench-bert.yaml").read_text().replace("candidates: 50", "candidates: 2000")
+    with nas_serve(tmp_path) as (url, server):
+        job_id = httpx.post(f"{url}/jobs", content=spec, headers={**AUTH, "Content-Type": "application/yaml"}).json()["id"]
+        poll(lambda: httpx.get(f"{url}/jobs/{job_id}", headers=AUTH).json()["candidates_done"] >= 5, 180, "some candidates", every=0.5)
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=60) == 0
+    with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:
+        job = store.get_job(job_id)
+        assert (job.status, job.claimed_by) == ("queued", None) and store.events(job_id)[-1].kind == "released"
+        done_before = store.counts(job_id)["done"]
+        assert store.counts(job_id)["running"] == 0
+    with nas_serve(tmp_path) as (url, _):
+        poll(lambda: httpx.get(f"{url}/jobs/{job_id}", headers=AUTH).json()["candidates_done"] > done_before, 60, "the job to go on", every=0.5)
+        httpx.post(f"{url}/jobs/{job_id}/cancel", headers=AUTH)
+    with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:
+        kinds = [e.kind for e in store.events(job_id)]
+        assert kinds[kinds.index("released") + 1] == "claimed"  # claimed from the queue, not taken over as stale
+        assert store.counts(job_id)["done"] > done_before
+
+
 def test_a_server_of_user_keys_without_coordinators_says_a_queued_job_waits(tmp_path: Path) -> None:
     from nas.access import add_user
 

@@ -167,6 +167,25 @@ def test_a_stale_running_job_is_reclaimed_and_a_live_one_is_not(store: Store) ->
     assert store.events(job.id)[-1].data == {"worker": "w2", "previous": "w1"}
 
 
+def test_a_released_job_is_claimable_at_once_and_its_old_claim_is_fenced_off(store: Store) -> None:
+    job = store.create_job({}, "j")
+    first = store.claim_job("w1")
+    done, running = store.add_candidates(job.id, [("a", {}), ("b", {})], claim=first.claim)
+    store.start_candidate(done.id, "w1", claim=first.claim)
+    store.record_result(done.id, {"accuracy": 0.5}, claim=first.claim)
+    store.start_candidate(running.id, "w1", claim=first.claim)
+    released = store.release_job(first.claim, "interrupted")
+    assert (released.status, released.claimed_by, released.heartbeat_at) == ("queued", None, None)
+    assert {c.id: c.status for c in store.candidates(job.id)} == {done.id: "done", running.id: "proposed"}
+    assert store.events(job.id)[-1].kind == "released" and store.events(job.id)[-1].data == {"worker": "w1", "candidates_released": 1}
+    again = store.claim_job("w2", stale_after_s=3600)  # no stale timeout to wait for
+    assert again.claimed_by == "w2" and again.started_at == first.started_at
+    with pytest.raises(ClaimLost):
+        store.release_job(first.claim, "twice")
+    with pytest.raises(ClaimLost):
+        store.record_result(running.id, {"accuracy": 0.1}, claim=first.claim)
+
+
 def _claim_when_released(url: str, worker: str, barrier: threading.Barrier, results: list[object]) -> None:
     with Store(url) as store:  # its own engine and connections
         barrier.wait()

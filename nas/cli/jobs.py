@@ -332,6 +332,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""), soft_wrap=True)
     console.print(f"  {summary['space']}:{summary['preset']} on {_task_label(summary['task'])}, strategy {summary['strategy']}")
     console.print(f"  candidates: {format_counts(summary['counts'])}")
+    if summary.get("waiting"):
+        console.print(f"  [yellow]waiting[/]: {summary['waiting']}", soft_wrap=True)
+    eta = summary.get("eta")
+    if eta:
+        console.print(f"  {eta['stage']} stage: " + ("estimating its end" if eta["seconds"] is None else f"ends in about {_minutes(eta['seconds'])}"))
     if summary.get("supernet"):
         console.print(f"  supernet: {summary['supernet']['state']} ({summary['supernet']['message']})")
         health = summary["supernet"].get("health")
@@ -355,6 +360,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
             f"test {figures['test_accuracy']:.1%}, {format_metrics({k: v for k, v in best['metrics'].items() if k != 'accuracy'})}",
             soft_wrap=True,
         )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _print_front(rows: list[dict[str, Any]], benchmark: bool, verified: bool = False, chance: float | None = None) -> None:

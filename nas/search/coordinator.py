@@ -30,7 +30,7 @@ from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
 from nas.search.heartbeat import Heartbeat, Presence
 from nas.search.supernet_task import train_supernet
-from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, ClaimLost, EventKind, JobRecord, JobStatus, Store
+from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, Claim, ClaimLost, EventKind, JobRecord, JobStatus, Store
 from search_spaces import SearchSpace, TaskShape
 from surrogates.base import Strategy
 
@@ -73,6 +73,7 @@ class Coordinator:
         self.jobs_dir = jobs_dir or data_home() / "jobs"
         self.show_progress = show_progress
         self.evaluator = evaluator
+        self._running: Claim | None = None  # the claim of the job being run, to hand back on a stop
 
     # ---- picking jobs ----
     def run_next(self, job_id: int | None = None) -> JobRecord | None:
@@ -90,8 +91,23 @@ class Coordinator:
             while not stop.is_set():
                 if self.run_next() is None:
                     stop.wait(poll_s)
+        except KeyboardInterrupt:  # SIGINT / SIGTERM (`nas coordinator`, `nas serve` stopping)
+            self._hand_back("interrupted")
+            raise
         finally:
             presence.stop()
+
+    def _hand_back(self, reason: str) -> None:
+        """The job this coordinator was running goes back to the queue, for the next coordinator to
+        resume at once (what it had finished is stored)."""
+        claim, self._running = self._running, None
+        if claim is None:
+            return
+        try:
+            self.store.release_job(claim, reason)
+            logger.info("job %d: handed back to the queue (%s)", claim.job_id, reason)
+        except ClaimLost:
+            pass  # finished, or taken over, meanwhile
 
     # ---- one job ----
     def run_job(self, job: JobRecord) -> JobRecord:
@@ -103,6 +119,7 @@ class Coordinator:
         logger.info("job %d (%s): claimed by %s (claim %d)", job.id, job.name, self.worker, claim.epoch)
         heartbeat = Heartbeat(self.store, claim, min(HEARTBEAT_S, self.stale_after_s / 4))
         heartbeat.start()
+        self._running = claim
         try:
             outcome = self._search(job, heartbeat)
         except ClaimLost:  # a write was fenced off: another coordinator has the job now
@@ -114,6 +131,7 @@ class Coordinator:
             outcome = (JobStatus.FAILED, error)
         finally:
             heartbeat.stop.set()
+        self._running = None  # not reached on KeyboardInterrupt: serve_forever hands the job back
         if outcome is None:  # claim lost: the other coordinator finishes the job
             logger.warning("job %d: another coordinator took it over; stopping", job.id)
             return self.store.get_job(job.id)

@@ -102,6 +102,10 @@ def run_verification(
     # Tune's console reporter would print tables into the user's terminal: the job's events say it all.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # SIGINT must stop a coordinator (or `nas run`) here as anywhere else. Tune's own handler would
+    # swallow it, and stays installed after fit() returns: a coordinator stopped later ran on and
+    # claimed new jobs until it was killed.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     committer = _Committer(store, claim, settings)
     trainable = tune.with_resources(tune.with_parameters(verify_trial, setup=setup), {"cpu": 1})
     tuner = tune.Tuner(

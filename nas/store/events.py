@@ -10,6 +10,7 @@ class EventKind(StrEnum):
     CREATED = "created"
     CLAIMED = "claimed"
     RESUMED = "resumed"  # another coordinator took over a job whose heartbeat went stale
+    RELEASED = "released"  # its coordinator stopped and handed it back to the queue
     CANCELLED = "cancelled"
     CANCEL_REQUESTED = "cancel_requested"
     FINISHED = "finished"

@@ -172,6 +172,18 @@ class Store:
                 self._event(s, row.id, EventKind.CLAIMED, f"claimed by {worker}", {"worker": worker}, at=now)
             return _record(JobRecord, s.get_one(Job, row.id, populate_existing=True))
 
+    def release_job(self, claim: Claim, reason: str) -> JobRecord:
+        """Hand a running job back to the queue (its coordinator is stopping): the next coordinator
+        claims it at once, not after the stale timeout, and resumes it from what is stored. Its
+        running candidates go back to `proposed`. ClaimLost if `claim` no longer holds it."""
+        with self._write() as s:
+            self._fence(s, claim)
+            job = self._job(s, claim.job_id, lock=True)
+            job.status, job.claimed_by, job.heartbeat_at = JobStatus.QUEUED, None, None
+            released = self._release_running(s, claim.job_id)
+            self._event(s, claim.job_id, EventKind.RELEASED, f"{claim.worker} stopped ({reason}); the job is queued again and resumes where it left off", {"worker": claim.worker, "candidates_released": released})
+            return _record(JobRecord, job)
+
     def heartbeat(self, job_id: int, worker: str, epoch: int | None = None) -> bool:
         """Refresh `worker`'s claim (the claim of that `epoch`, if given); False if the job is no
         longer running under it (claimed by another worker after this one was presumed dead, or

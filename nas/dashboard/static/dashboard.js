@@ -239,7 +239,7 @@ function drawProgress(job, candidates) {
   if (job.error) rows.push(el("p", { class: "error", id: "job-error" }, job.error));
   if (job.supernet) {
     const health = job.supernet.health;
-    const healthText = health ? ` · largest subnet ${fmt("accuracy", health.largest)}, smallest ${fmt("accuracy", health.smallest)} (majority class ${fmt("accuracy", health.majority_rate)})` : "";
+    const healthText = health && !(job.supernet.message || "").includes("largest subnet") ? ` · largest subnet ${fmt("accuracy", health.largest)}, smallest ${fmt("accuracy", health.smallest)} (majority class ${fmt("accuracy", health.majority_rate)})` : "";
     const p = job.supernet.progress;
     const bar = p && p.total_steps ? progressBar(p.step, p.total_steps) : null;
     rows.push(el("div", { class: "stage" }, el("b", {}, "Supernet "), el("span", { id: "supernet-state" }, job.supernet.state), " ", bar, el("span", { class: "muted" }, ` ${job.supernet.message || ""}${healthText}`)));
@@ -453,7 +453,8 @@ async function exportCandidate(jobId, candidateId) {
   try {
     const body = { candidate_id: candidateId, format: document.getElementById("export-format").value, finetune_epochs: epochs };
     const exported = await api(`/jobs/${jobId}/export`, { method: "POST", body: JSON.stringify(body) });
-    const test = typeof exported.test_accuracy === "number" ? ` test accuracy ${fmt("accuracy", exported.test_accuracy)};` : "";
+    const m = exported.metrics || {};
+    const test = typeof m.test_accuracy === "number" ? ` validation accuracy ${fmt("accuracy", m.val_accuracy)}, test accuracy ${fmt("accuracy", m.test_accuracy)};` : "";
     result.replaceChildren(`exported:${test} `, el("a", { id: "export-download", href: `/artifacts/${exported.artifact_id}`, download: `candidate-${candidateId}-${body.format}.tar.gz` }, "download .tar.gz"));
     document.getElementById("export-download").click();
   } catch (error) {
@@ -471,7 +472,7 @@ function drawGraph(graph) {
   const layers = new Map();
   for (const node of graph.nodes) layers.set(node.layer, [...(layers.get(node.layer) || []), node]);
   const widest = Math.max(...[...layers.values()].map((l) => l.length));
-  const width = widest * (W + GAP_X) + GAP_X, height = layers.size * (H + GAP_Y) + GAP_Y;
+  const width = widest * (W + GAP_X) + GAP_X + 2 * W, height = layers.size * (H + GAP_Y) + GAP_Y;
   const where = new Map();
   for (const [layer, nodes] of layers) {
     const offset = (width - nodes.length * (W + GAP_X) + GAP_X) / 2;
@@ -489,9 +490,16 @@ function drawGraph(graph) {
     svg.append(node);
     return node;
   };
+  const layerOf = new Map(graph.nodes.map((n) => [n.id, n.layer]));
   for (const [from, to] of graph.edges) {
     const a = where.get(from), b = where.get(to);
-    add("line", { x1: a.x + W / 2, y1: a.y + H, x2: b.x + W / 2, y2: b.y, class: "edge" });
+    if (layerOf.get(to) - layerOf.get(from) > 1 && a.x === b.x) {
+      // A skip connection past the nodes between: curved out to the right, not drawn through them.
+      const bend = W + 18 + 6 * (layerOf.get(to) - layerOf.get(from));
+      add("path", { d: `M ${a.x + W} ${a.y + H / 2} C ${a.x + bend} ${a.y + H / 2}, ${b.x + bend} ${b.y + H / 2}, ${b.x + W} ${b.y + H / 2}`, class: "edge skip" });
+    } else {
+      add("line", { x1: a.x + W / 2, y1: a.y + H, x2: b.x + W / 2, y2: b.y, class: "edge" });
+    }
   }
   for (const node of graph.nodes) {
     const p = where.get(node.id);
