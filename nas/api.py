@@ -16,6 +16,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+import signal
 import tempfile
 import uuid
 from pathlib import Path
@@ -446,6 +447,9 @@ def serve(
         Path(data_root).mkdir(parents=True, exist_ok=True)
     store = Store(store_url)
     app = create_app(store, token, export_root, data_root)  # refuses to run with neither a token nor users
+    # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default would
+    # then end the process before the coordinators are stopped, orphaning them.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     children = start_coordinators(coordinators, store.url, ray_address)
     try:
         uvicorn.run(app, host=host, port=port)
@@ -456,6 +460,8 @@ def serve(
 # ---- the documentation pages ----
 
 DOCS_ASSETS = "/docs-assets"
+REDOC_BUNDLE = "redoc.standalone.js"
+REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 def _add_offline_docs(app: FastAPI) -> None:
@@ -467,8 +473,16 @@ def _add_offline_docs(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
     assets = Path(fastapi_offline.__file__).parent / "static"
-    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
     title = f"{app.title} API"
+
+    @app.get(f"{DOCS_ASSETS}/{REDOC_BUNDLE}", include_in_schema=False)
+    def redoc_bundle() -> Response:
+        # ReDoc's bundle shows a logo fetched from its CDN (hidden when the fetch fails): the page
+        # asks nothing of the internet with an address that fails at once instead.
+        script = (assets / REDOC_BUNDLE).read_text(encoding="utf-8").replace(REDOC_CDN_LOGO, "data:,")
+        return Response(script, media_type="text/javascript", headers={"Cache-Control": "max-age=3600"})
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")  # after the route above, which it would shadow
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> Any:
@@ -480,7 +494,7 @@ def _add_offline_docs(app: FastAPI) -> None:
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> Any:
         return get_redoc_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=title, redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            openapi_url=app.openapi_url or "/openapi.json", title=title, redoc_js_url=f"{DOCS_ASSETS}/{REDOC_BUNDLE}",
             redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False,
         )  # fmt: skip
 

@@ -589,6 +589,7 @@ def test_the_documentation_pages_load_nothing_from_elsewhere(api: Api) -> None:
         for url in urls:
             assert api.anonymous.get(url).status_code == 200, url
     assert "googleapis" not in api.anonymous.get("/redoc").text
+    assert "cdn.redoc.ly" not in api.anonymous.get("/docs-assets/redoc.standalone.js").text  # its footer logo
 
 
 def test_two_users_each_see_only_their_own_on_every_route(tmp_path: Path) -> None:

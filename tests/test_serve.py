@@ -86,6 +86,26 @@ def test_a_lone_server_runs_the_jobs_it_accepts(tmp_path: Path) -> None:
         assert store.coordinators() == []  # the coordinator signed off when the server stopped
 
 
+def test_kill_stops_the_server_and_its_coordinators(tmp_path: Path) -> None:
+    """SIGTERM (`kill`, systemd, docker stop) ends the server as Ctrl-C does: its coordinator
+    processes stop with it instead of living on, orphaned, claiming jobs."""
+    with nas_serve(tmp_path) as (url, server), Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:
+        (coordinator,) = poll(store.coordinators, 60, "the coordinator")
+        child = int(coordinator.name.split(":")[1])  # host:pid:suffix
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+
+        def gone() -> bool:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        poll(gone, 10, "the coordinator process to end")
+        assert store.coordinators() == []
+
+
 def test_a_stopping_server_hands_its_running_job_to_the_next_one(tmp_path: Path) -> None:
     """Restarting `nas serve` (an upgrade, a reboot) costs a job no stale timeout: the coordinator
     that stops hands the job back to the queue, and the next server's resumes it at once, keeping
