@@ -97,7 +97,11 @@ def register_upload(data_root: Path, incoming: Path, name: str, fmt: str, text_c
         try:
             train_examples = check_task_data({fmt: str(incoming), **columns})
         except TaskDataError as exc:  # the client's name for the file, never the server's path
-            raise DatasetError("body", client_message(str(exc), str(incoming), name)) from None
+            # The uploader's own file: its columns may be named back to them, with how to choose.
+            message = str(exc).replace(str(incoming), repr(name))
+            if ": no column " in message:
+                message += " (name the text and label columns with the text_column and label_column parameters)"
+            raise DatasetError("body", message) from None
         digest = _sha256(incoming)
         # One dataset per owner and content: the same file from another user is theirs, and
         # nobody learns from an id that someone else uploaded it.

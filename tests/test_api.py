@@ -344,7 +344,7 @@ def test_a_dataset_uploaded_once_is_named_by_its_id_in_specs(api: Api) -> None:
 
 def test_bad_uploads_are_refused_by_field_and_leave_nothing(api: Api) -> None:
     for params, body, loc, message in (
-        ({"name": "reviews.csv", "text_column": "review"}, reviews_csv(), ["body"], "'reviews.csv': no column 'review'"),
+        ({"name": "reviews.csv", "text_column": "review"}, reviews_csv(), ["body"], "'reviews.csv': no column 'review'; columns are ['label', 'text'] (name the text and label columns with the text_column"),
         ({"name": "one-class.csv"}, b"text,label\ngood,1\nfine,1\n", ["body"], "class"),
         ({"name": "../up.csv"}, reviews_csv(), ["query", "name"], "not a plain file name"),
         ({"name": "notes.txt"}, reviews_csv(), ["query", "format"], "'txt' not one of csv, jsonl, npz"),
