@@ -185,6 +185,11 @@ def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path) -> N
         assert {"arch.json", "model.safetensors", "loader.py", "tokenizer.json"} <= set(json.loads(exported.stdout)["files"])
         again = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model")
         assert again.returncode == 2 and "not an empty directory" in again.stderr
+        assert [j["id"] for j in json.loads(remote("jobs").stdout)] == [int(job_id)]
+        assert [c["status"] for c in json.loads(remote("candidates", job_id).stdout)] == ["done"] * 3
+        assert json.loads(remote("cancel", job_id).stdout)["status"] == "succeeded"  # cancelling a finished job changes nothing
+        unconfirmed = remote("delete", job_id)
+        assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
         refused = remote("status", "999")
         assert refused.returncode == 2 and "job 999 not found" in refused.stderr and "Traceback" not in refused.stderr
         wrong_token = subprocess.run([sys.executable, "-m", "nas.cli", "remote", "status", job_id, "--token", "wrong"], cwd=client_dir, env=env, capture_output=True, text=True, timeout=60)

@@ -79,6 +79,32 @@ def status(job_id: int, url: UrlOption, token: TokenOption) -> None:
     emit(_call(url, token, lambda c: c.status(job_id)))
 
 
+@remote_app.command("jobs")
+def jobs(url: UrlOption, token: TokenOption, status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None) -> None:
+    """Your jobs on the server (every job, for an admin), as JSON."""
+    emit(_call(url, token, lambda c: c.jobs(status)))
+
+
+@remote_app.command("cancel")
+def cancel(job_id: int, url: UrlOption, token: TokenOption) -> None:
+    """Cancel a job: a queued one at once, a running one at its coordinator's next step."""
+    emit(_call(url, token, lambda c: c.cancel(job_id)))
+
+
+@remote_app.command("delete")
+def delete(job_id: int, url: UrlOption, token: TokenOption, yes: Annotated[bool, typer.Option("--yes", help="Really delete it.")] = False) -> None:
+    """Delete a job that is not running, with its candidates, events and files on the server."""
+    if not yes:
+        fail(f"deleting job {job_id} removes its results and files on the server; pass --yes to do it")
+    emit(_call(url, token, lambda c: c.delete(job_id)))
+
+
+@remote_app.command("candidates")
+def candidates(job_id: int, url: UrlOption, token: TokenOption, status: Annotated[str | None, typer.Option(help="Only candidates in this status.")] = None) -> None:
+    """The job's candidates in proposal order, as JSON."""
+    emit(_call(url, token, lambda c: c.candidates(job_id, status)))
+
+
 @remote_app.command("wait")
 def wait(
     job_id: int,
