@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import ray
 import yaml
 
+from nas.search.cluster import init_ray
 from nas.search.coordinator import Coordinator
 from nas.search.evaluation import SupernetEvaluator
 from nas.service import export_candidate, job_summary, pareto_rows, submit_job
@@ -156,10 +158,7 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
 
 
 def test_verifying_from_scratch_trains_fresh_weights(digits_job, tmp_path):
-    import ray
-
     from nas.job.schema import JobSpec
-    from nas.search.cluster import init_ray
     from nas.search.verification import run_verification
 
     store, trained, root = digits_job
@@ -269,7 +268,39 @@ def test_more_workers_than_cpus_runs_as_many_evaluators_as_fit(tmp_path):
     finished = Coordinator(store).run_next(job.id)
     assert finished.status == "succeeded" and store.counts(job.id)["done"] == 12
     (note,) = [e for e in store.events(job.id) if e.kind == EventKind.RESOURCES]
-    assert note.data["evaluators"] == note.data["cpus"] < note.data["asked"]
+    assert note.data["evaluators"] == note.data["fit"] == int(ray.cluster_resources()["CPU"]) < note.data["asked"]
+    assert note.data["each"] == {"CPU": 1.0} and "(resources.evaluator); running" in note.message
+
+
+def test_fractional_evaluators_share_a_cpu(tmp_path):
+    """resources.evaluator.cpus: 0.5 puts two evaluators on each CPU: the job runs all it asked for."""
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    init_ray(None)
+    workers = 2 * int(ray.cluster_resources()["CPU"])
+    job = submit_job(store, benchmark_spec(workers=workers, budget={"candidates": 12, "max_minutes": 5}, resources={"evaluator": {"cpus": 0.5}}))
+    finished = Coordinator(store).run_next(job.id)
+    assert finished.status == "succeeded" and store.counts(job.id)["done"] == 12
+    assert not [e for e in store.events(job.id) if e.kind == EventKind.RESOURCES]  # all `workers` fitted
+
+
+@pytest.mark.parametrize(
+    ("resources", "field", "asked"),
+    [
+        ({"evaluator": {"gpus": 1}}, "resources.evaluator", "CPU 1, GPU 1"),
+        ({"evaluator": {"custom": {"gpu_node": 1}}}, "resources.evaluator", "CPU 1, gpu_node 1"),
+        ({"evaluator": {"cpus": 1024}}, "resources.evaluator", "CPU 1024"),
+    ],
+)
+def test_asking_for_what_no_node_has_fails_the_job_at_once(tmp_path, resources, field, asked):
+    """Not a job that waits forever for Ray to place its actors: it fails at its start, naming the
+    field, what it asked and what the cluster's nodes have."""
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit_job(store, benchmark_spec(budget={"candidates": 4}, resources=resources))
+    started = time.monotonic()
+    finished = Coordinator(store).run_next(job.id)
+    assert finished.status == "failed" and time.monotonic() - started < 60
+    assert finished.error.startswith(f"ResourcesUnavailable: {field}: asks {asked} per task, and no node of the Ray cluster has that (node 1: CPU ")
+    assert store.candidates(job.id) == []
 
 
 def test_ctrl_c_on_nas_run_cancels_the_job(tmp_path):

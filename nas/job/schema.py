@@ -215,6 +215,38 @@ class SupernetSpec(_Strict):
         return out
 
 
+RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+
+
+class StageResources(_Strict):
+    """What one Ray task or actor of a stage asks of the cluster; a GPU, when given one, is used."""
+
+    cpus: float = Field(1.0, gt=0, le=1024, description="CPUs per task or actor; fractions share a CPU (e.g. 0.25: four evaluators per CPU).")
+    gpus: float = Field(0.0, ge=0, le=64, description="GPUs per task or actor; fractions share a GPU.")
+    custom: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources per task, e.g. {gpu_node: 1} to run the stage only on nodes started with `ray start --resources '{\"gpu_node\": 8}'`.",
+    )
+
+    @field_validator("custom")
+    @classmethod
+    def _custom_resources(cls, custom: dict[str, float]) -> dict[str, float]:
+        for name, amount in custom.items():
+            if not name or name in RAY_BUILTIN_RESOURCES or name.startswith("node:"):
+                raise ValueError(f"{name!r} is not a custom resource name (CPUs and GPUs have their own fields: cpus, gpus)")
+            if not amount > 0:
+                raise ValueError(f"{name}: {amount} must be > 0")
+        return custom
+
+
+class ResourcesSpec(_Strict):
+    """Per stage: the supernet's training task, each evaluator actor, each verified-stage trial."""
+
+    supernet: StageResources = StageResources()
+    evaluator: StageResources = StageResources()
+    verify: StageResources = StageResources()
+
+
 class JobSpec(_Strict):
     """A validated job. Build it with `parse_spec` / `load_spec`: this model's own validation is
     structural only; the checks across fields, and the filled defaults, come from `parse_spec`."""
@@ -229,7 +261,8 @@ class JobSpec(_Strict):
     budget: Budget = Budget()
     supernet: SupernetSpec | None = None  # parse_spec fills the defaults, except in benchmark mode
     verify: VerifySpec | None = None  # parse_spec fills the defaults, except in benchmark mode
-    workers: int = Field(1, ge=1, le=MAX_WORKERS)
+    workers: int = Field(1, ge=1, le=MAX_WORKERS)  # evaluator actors, as many as `resources.evaluator` lets the cluster hold
+    resources: ResourcesSpec = ResourcesSpec()
     seed: int = Field(0, ge=0, le=2**32 - 1)  # what every RNG the search seeds accepts
 
     @field_validator("name")

@@ -28,6 +28,7 @@ from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
+from nas.search.resources import ask_of, check_fits, how_many_fit, node_resources, ray_options
 from nas.search.heartbeat import Heartbeat, Presence
 from nas.search.supernet_task import train_supernet
 from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, Claim, ClaimLost, EventKind, JobRecord, JobStatus, Store
@@ -168,9 +169,10 @@ class Coordinator:
                 return JobStatus.FAILED, unhealthy
             meta = read_checkpoint_meta(Path(checkpoint))
             shape = type(space.default_task())(**meta["task"]["shape"])
-            evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint, 1, True, spec.supernet_settings.score_finetune_steps or 0), None
+            threads = max(1, int(spec.resources.evaluator.cpus))
+            evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint, threads, True, spec.supernet_settings.score_finetune_steps or 0), None
         strategy = self._strategy(job, spec, space, shape, pool)
-        evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec))
+        evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec), ray_options(spec.resources.evaluator))
         try:
             outcome = self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat)
         finally:
@@ -182,7 +184,6 @@ class Coordinator:
     def _verify(self, job: JobRecord, spec: JobSpec, checkpoint: str, heartbeat: Heartbeat) -> Outcome:
         """The verified stage (nas.search.verification) on the top-k of the front, skipping
         candidates verified before a restart."""
-        import ray
 
         from nas.search.verification import run_verification
         from nas.service import verification_order
@@ -194,7 +195,9 @@ class Coordinator:
         if not todo:
             return JobStatus.SUCCEEDED, None
         # The search's evaluators are gone: trials take what the cluster has (Tune queues the rest).
-        concurrency = max(1, min(len(todo), int(ray.cluster_resources().get("CPU", 1))))
+        nodes = node_resources()
+        check_fits("resources.verify", spec.resources.verify, nodes)
+        concurrency = max(1, min(len(todo), how_many_fit(spec.resources.verify, nodes)))
         message = f"verifying the top {len(todo)} candidates: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
         self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"candidates": [c.id for c in todo], "concurrency": concurrency})
         logger.info("job %d: %s", job.id, message)
@@ -214,18 +217,20 @@ class Coordinator:
         return JobStatus.SUCCEEDED, None
 
     def _actor_count(self, job: JobRecord, spec: JobSpec) -> int:
-        """`spec.workers`, or as many one-CPU evaluators as the cluster can ever place: an actor
-        Ray cannot schedule would hold its candidates forever."""
-        import ray
-
-        cpus = int(ray.cluster_resources().get("CPU", 0))
-        if spec.workers <= cpus:
+        """`spec.workers`, or as many evaluators (of `resources.evaluator` each) as the cluster
+        can ever place: an actor Ray cannot schedule would hold its candidates forever.
+        ResourcesUnavailable when no node can hold even one."""
+        nodes = node_resources()
+        stage = spec.resources.evaluator
+        check_fits("resources.evaluator", stage, nodes)
+        fit = how_many_fit(stage, nodes)
+        if spec.workers <= fit:
             return spec.workers
-        count = max(1, cpus)
-        message = f"workers: {spec.workers} asked, but the Ray cluster has {cpus} CPUs; running {count} evaluator{'s' * (count > 1)}"
+        each = ", ".join(f"{name} {amount:g}" for name, amount in ask_of(stage).items())
+        message = f"workers: {spec.workers} asked, but the Ray cluster fits {fit} evaluator{'s' * (fit != 1)} of {each} each (resources.evaluator); running {fit}"
         logger.warning("job %d: %s", job.id, message)
-        self.store.add_event(job.id, EventKind.RESOURCES, message, {"asked": spec.workers, "cpus": cpus, "evaluators": count})
-        return count
+        self.store.add_event(job.id, EventKind.RESOURCES, message, {"asked": spec.workers, "fit": fit, "evaluators": fit, "each": ask_of(stage)})
+        return fit
 
     def _unhealthy(self, job: JobRecord, spec: JobSpec) -> str | None:
         """The remedy, if the job's supernet failed its health check (none is recorded for a
@@ -268,7 +273,8 @@ class Coordinator:
         directory.mkdir(parents=True, exist_ok=True)
         self.store.add_event(job.id, EventKind.SUPERNET_STARTED, f"training the supernet in {directory}", {"epochs": spec.supernet_settings.epochs})
         logger.info("job %d: training the supernet in %s", job.id, directory)
-        task = ray.remote(num_cpus=1, max_retries=0)(train_supernet).remote(spec, str(directory))
+        check_fits("resources.supernet", spec.resources.supernet, node_resources())
+        task = ray.remote(max_retries=0, **ray_options(spec.resources.supernet))(train_supernet).remote(spec, str(directory))
         recorded_step = None
         with self._progress() as progress:
             bar = progress.add_task("supernet", total=None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,10 +74,12 @@ def one_line(exc: BaseException) -> str:
 
 
 class EvaluatorPool:
-    def __init__(self, evaluator: type, args: Sequence[Any], size: int):
+    def __init__(self, evaluator: type, args: Sequence[Any], size: int, options: Mapping[str, Any] | None = None):
+        """`size` actors of `evaluator(*args)`, each asking Ray for `options` (num_cpus,
+        num_gpus, resources; default one CPU)."""
         import ray
 
-        self._remote = ray.remote(num_cpus=1, max_restarts=0)(evaluator)
+        self._remote = ray.remote(max_restarts=0, **(options or {"num_cpus": 1}))(evaluator)
         self._args = tuple(args)
         self.actors: list[Any] = []
         self.starting: dict[Any, int] = {}  # the ref of an actor's `ready()` -> its slot, until it answers

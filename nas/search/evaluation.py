@@ -46,8 +46,10 @@ class SupernetEvaluator(Evaluator):
     def __init__(self, checkpoint_dir: str, threads: int = 1, measure_latency: bool = True, finetune_steps: int = 0):
         from nas.training.checkpoint import load_checkpoint_task, load_supernet
 
+        from nas.search.resources import assigned_device
+
         torch.set_num_threads(threads)
-        self.supernet, meta = load_supernet(Path(checkpoint_dir))
+        self.supernet, meta = load_supernet(Path(checkpoint_dir), device=assigned_device())
         self.space = self.supernet.space
         self.task = load_checkpoint_task(meta)
         self.measure_latency, self.finetune_steps = measure_latency, finetune_steps
@@ -77,7 +79,8 @@ class SupernetEvaluator(Evaluator):
 
     @torch.no_grad()
     def latency_ms(self, arch: Architecture) -> float:
-        model = self.supernet.extract(arch).eval()
+        """On the CPU, wherever the supernet is: the figure a `latency_ms_max` budget compares."""
+        model = self.supernet.extract(arch).eval().cpu()
         example = self.task.val.inputs[:1]
         model(example)  # warm-up: first calls allocate
         timings = []

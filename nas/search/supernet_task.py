@@ -14,18 +14,20 @@ def train_supernet(spec: JobSpec, checkpoint_dir: str) -> tuple[int, dict]:
     and the check's figures."""
     import torch
 
+    from nas.search.resources import assigned_device
     from nas.tasks.data import load_task
     from nas.training.config import TrainConfig
     from nas.training.trainer import SupernetTrainer
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(max(1, int(spec.resources.supernet.cpus)))  # the CPUs Ray gave this task
+    device = assigned_device()
     settings = spec.supernet_settings
     data = load_task(spec.task.to_load_spec(), seed=spec.seed, max_train=settings.max_train)
     directory = Path(checkpoint_dir)
     if (directory / "checkpoint.json").exists():
-        trainer = SupernetTrainer.resume(directory, data, device="cpu")
+        trainer = SupernetTrainer.resume(directory, data, device=device)
     else:
-        config = TrainConfig.from_spec(settings, data.kind, seed=spec.seed, device="cpu", train_examples=len(data.train))
+        config = TrainConfig.from_spec(settings, data.kind, seed=spec.seed, device=device, train_examples=len(data.train))
         trainer = SupernetTrainer(spec.search_space(), data, config)
     from nas.training.health import check_supernet, epoch_check
 

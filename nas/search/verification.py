@@ -26,6 +26,7 @@ from typing import Any
 from ray import tune
 
 from nas.job.schema import JobSpec, VerifySpec
+from nas.search.resources import tune_resources
 from nas.store import CandidateRecord, Claim, ClaimLost, EventKind, InvalidTransition, Store
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,11 @@ def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     from nas.training.checkpoint import load_checkpoint_task, load_supernet
     from nas.training.standalone import evaluate, train_keeping_best
 
-    torch.set_num_threads(1)
-    supernet, meta = load_supernet(Path(setup["checkpoint"]))
+    from nas.search.resources import assigned_device
+
+    torch.set_num_threads(setup["threads"])
+    device = assigned_device()
+    supernet, meta = load_supernet(Path(setup["checkpoint"]), device=device)
     task = load_checkpoint_task(meta)
     space = supernet.space
     arch = space.validate(config["candidate"]["arch"])
@@ -56,7 +60,7 @@ def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     else:
         with torch.random.fork_rng(devices=[]):  # same seed, same initial weights
             torch.manual_seed(setup["seed"])
-            model = space.build(arch, task.shape)
+            model = space.build(arch, task.shape).to(device)
     del supernet
     started = time.perf_counter()
     best: dict[str, Any] = {"val_accuracy": float("nan"), "test_accuracy": float("nan"), "best_epoch": 0}
@@ -93,7 +97,10 @@ def run_verification(
 
     settings: VerifySpec = spec.verify  # type: ignore[assignment]  # the caller checks it is set
     assert settings.epochs is not None  # resolved at submission
-    setup = {"checkpoint": checkpoint, "init": settings.init, "epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size, "seed": spec.seed}
+    setup = {
+        "checkpoint": checkpoint, "init": settings.init, "epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size, "seed": spec.seed,
+        "threads": max(1, int(spec.resources.verify.cpus)),
+    }  # fmt: skip
     scheduler = (
         ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs, grace_period=max(1, settings.epochs // 2), reduction_factor=ASHA_REDUCTION)
         if settings.early_stop and len(candidates) > 1
@@ -107,7 +114,7 @@ def run_verification(
     # claimed new jobs until it was killed.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     committer = _Committer(store, claim, settings)
-    trainable = tune.with_resources(tune.with_parameters(verify_trial, setup=setup), {"cpu": 1})
+    trainable = tune.with_resources(tune.with_parameters(verify_trial, setup=setup), tune_resources(spec.resources.verify))
     tuner = tune.Tuner(
         trainable,
         param_space={"candidate": tune.grid_search([{"id": c.id, "arch": c.arch} for c in candidates])},

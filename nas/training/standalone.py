@@ -18,7 +18,9 @@ from search_spaces.supernet import Supernet
 
 @torch.no_grad()
 def evaluate(model: Callable[..., torch.Tensor], split: Split, batch_size: int = 512, device: torch.device | None = None, **kwargs: Any) -> float:
-    """Accuracy of `model(inputs, **kwargs)` on a split."""
+    """Accuracy of `model(inputs, **kwargs)` on a split, on `device` (default: a module's own)."""
+    if device is None and isinstance(model, torch.nn.Module):
+        device = next(model.parameters()).device
     correct = 0
     for start in range(0, len(split), batch_size):
         inputs = split.inputs[start : start + batch_size]
