@@ -50,6 +50,29 @@ def test_rotten_tomatoes_with_its_own_tokenizer(tmp_path):
     assert again.tokenizer_path == task.tokenizer_path and torch.equal(again.val.inputs, task.val.inputs)
 
 
+def test_a_task_tokenizes_the_same_in_every_run(tmp_path):
+    """Same texts, same vocabulary and ids: trained afresh in another directory, the task's
+    inputs are identical (the `tokenizers` trainer gave different ones on each run)."""
+    first = load_task("rotten-tomatoes", workdir=tmp_path / "a", vocab_size=2000, max_len=32)
+    second = load_task("rotten-tomatoes", workdir=tmp_path / "b", vocab_size=2000, max_len=32)
+    assert first.tokenizer_path.read_text() == second.tokenizer_path.read_text()
+    assert torch.equal(first.train.inputs, second.train.inputs)
+
+
+def test_wordpiece_merges_the_most_frequent_pair_first_and_breaks_ties_by_order():
+    from nas.tasks.tokenizer import SPECIAL_TOKENS, wordpiece_vocab
+
+    vocab = wordpiece_vocab({"low": 5, "lower": 2, "newest": 6, "widest": 3}, len(SPECIAL_TOKENS) + 100)
+    pieces = vocab[len(SPECIAL_TOKENS) :]
+    alphabet = sorted({"l", "n", "w", "##o", "##w", "##e", "##r", "##s", "##t", "##i", "##d"})
+    assert pieces[: len(alphabet)] == alphabet
+    merges = pieces[len(alphabet) :]
+    # (##e, ##s) and (##s, ##t) both occur 9 times, (##o, ##w) and (l, ##o) 7: the pair that sorts first merges first.
+    assert merges[:4] == ["##es", "##est", "##ow", "low"]
+    assert {"newest", "widest", "lower"} <= set(merges)
+    assert wordpiece_vocab({"low": 5, "lower": 2, "newest": 6, "widest": 3}, len(SPECIAL_TOKENS) + 100) == vocab
+
+
 def write_reviews(path, rows):
     path.write_text("text,label\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
 

@@ -68,6 +68,7 @@ def test_defaults_are_filled() -> None:
         "verify": {"top_k": 3, "epochs": 14, "init": "inherited", "lr": 0.001, "batch_size": 64, "early_stop": True},  # 23 steps an epoch
         "workers": 1,
         "seed": 0,
+        "resources": {stage: {"cpus": 1.0, "gpus": 0.0, "custom": {}} for stage in ("supernet", "evaluator", "verify")},
     }
 
 

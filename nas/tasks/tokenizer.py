@@ -7,22 +7,94 @@ as padding, so every tokenizer made here keeps that layout.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
 
 
+CONTINUING = "##"  # WordPiece's mark of a piece inside a word
+
+
+def wordpiece_vocab(words: Mapping[str, int], vocab_size: int) -> list[str]:
+    """A WordPiece vocabulary for `words` (word -> count): the special tokens, every character (as
+    a word start and as a continuing `##` piece), then merged pieces, most frequent pair first, as
+    the BPE training behind WordPiece does. Deterministic: equal counts go to the pair that sorts
+    first. (The `tokenizers` trainer breaks such ties in hash-map order, so the same texts gave a
+    different vocabulary, and a different model, on every run: huggingface/tokenizers#1794.)"""
+    ordered = sorted(words)  # word order fixes nothing below; it makes the data structures reproducible
+    splits = [[word[0], *(CONTINUING + c for c in word[1:])] for word in ordered]
+    counts = [words[word] for word in ordered]
+    vocab = list(SPECIAL_TOKENS) + sorted({piece for split in splits for piece in split})
+    known = set(vocab)
+    pair_counts: dict[tuple[str, str], int] = defaultdict(int)
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for index, split in enumerate(splits):
+        for pair in zip(split, split[1:]):
+            pair_counts[pair] += counts[index]
+            where[pair].add(index)
+    # Largest count first, then the smaller pair of strings; stale entries are skipped on pop.
+    heap = [(-count, pair) for pair, count in pair_counts.items()]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        negative, pair = heapq.heappop(heap)
+        if pair_counts.get(pair, 0) != -negative or negative == 0:
+            continue
+        left, right = pair
+        merged = left + right.removeprefix(CONTINUING)
+        changed: set[tuple[str, str]] = set()
+        for index in sorted(where.pop(pair)):
+            split, count = splits[index], counts[index]
+            for old in zip(split, split[1:]):
+                pair_counts[old] -= count
+                changed.add(old)
+            joined: list[str] = []
+            i = 0
+            while i < len(split):
+                if i + 1 < len(split) and split[i] == left and split[i + 1] == right:
+                    joined.append(merged)
+                    i += 2
+                else:
+                    joined.append(split[i])
+                    i += 1
+            splits[index] = joined
+            for new in zip(joined, joined[1:]):
+                pair_counts[new] += count
+                where[new].add(index)
+                changed.add(new)
+        pair_counts.pop(pair, None)
+        for other in changed - {pair}:
+            if pair_counts.get(other, 0) > 0:
+                heapq.heappush(heap, (-pair_counts[other], other))
+            else:
+                pair_counts.pop(other, None)
+        if merged not in known:
+            known.add(merged)
+            vocab.append(merged)
+    return vocab
+
+
+def _normalized_words(texts: Sequence[str]) -> Counter[str]:
+    """Words as the tokenizer sees them: BERT's normalisation (lowercase, accents stripped) and
+    its split on whitespace and punctuation."""
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    return words
+
+
 def train_wordpiece(texts: Sequence[str], vocab_size: int, max_len: int) -> Tokenizer:
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    vocab = wordpiece_vocab(_normalized_words(texts), vocab_size)
+    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]", continuing_subword_prefix=CONTINUING))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
-    tokenizer.train_from_iterator(texts, trainer=trainer)
     tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", CLS_ID), ("[SEP]", SEP_ID)])
     tokenizer.enable_truncation(max_length=max_len)
     tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]", length=max_len)
