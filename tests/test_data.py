@@ -59,6 +59,21 @@ def test_a_task_tokenizes_the_same_in_every_run(tmp_path):
     assert torch.equal(first.train.inputs, second.train.inputs)
 
 
+def test_a_checkpoints_tokenizer_file_is_used_as_recorded(tmp_path):
+    from nas.tasks.tokenizer import LEGACY
+
+    task = load_task("rotten-tomatoes", workdir=tmp_path, vocab_size=2000, max_len=32)
+    recorded = task.source["tokenizer_file"]
+    assert recorded == task.tokenizer_path.name and recorded.startswith("tokenizer-wp2-")
+    # A checkpoint from before deterministic tokenizers finds the file the old trainer left.
+    legacy = task.tokenizer_path.with_name(recorded.replace("tokenizer-wp2-", "tokenizer-"))
+    legacy.write_text(task.tokenizer_path.read_text())
+    assert load_task("rotten-tomatoes", workdir=tmp_path, vocab_size=2000, max_len=32, tokenizer_file=LEGACY).tokenizer_path == legacy
+    assert load_task("rotten-tomatoes", workdir=tmp_path, vocab_size=2000, max_len=32, tokenizer_file=legacy.name).tokenizer_path == legacy
+    legacy.unlink()  # gone: trained again, the deterministic way
+    assert load_task("rotten-tomatoes", workdir=tmp_path, vocab_size=2000, max_len=32, tokenizer_file=LEGACY).tokenizer_path.name == recorded
+
+
 def test_wordpiece_merges_the_most_frequent_pair_first_and_breaks_ties_by_order():
     from nas.tasks.tokenizer import SPECIAL_TOKENS, wordpiece_vocab
 

@@ -94,9 +94,11 @@ def load_task(
     vocab_size: int = TEXT_VOCAB_SIZE,
     max_len: int = TEXT_MAX_LEN,
     max_train: int | None = None,
+    tokenizer_file: str | None = None,
 ) -> TaskData:
     """Load a built-in task by name or a user task from {csv|jsonl: path, text_column, label_column}
-    or {npz: path}. `max_train` keeps a deterministic subset of the training split."""
+    or {npz: path}. `max_train` keeps a deterministic subset of the training split; text tasks use
+    the tokenizer file `tokenizer_file` when given (a checkpoint's, see `tokenizer_for`)."""
     workdir = workdir or data_home() / "tasks"
     if isinstance(spec, str):
         if spec == "digits":
@@ -105,17 +107,19 @@ def load_task(
             task = _fashion_mnist(seed)
         elif spec == "rotten-tomatoes":
             texts, labels, classes = _rotten_tomatoes()
-            task = _text_task("rotten-tomatoes", texts, labels, classes, seed, workdir, vocab_size, max_len)
+            task = _text_task("rotten-tomatoes", texts, labels, classes, seed, workdir, vocab_size, max_len, tokenizer_file)
         else:
             raise TaskDataError(f"task: {spec!r} not in {{{', '.join(repr(t) for t in BUILTIN_TASKS)}}}, and not a file spec")
     elif isinstance(spec, Mapping):
-        task = _user_task(spec, seed, workdir, vocab_size, max_len)
+        task = _user_task(spec, seed, workdir, vocab_size, max_len, tokenizer_file)
     else:
         raise TaskDataError(f"task: expected a built-in name or a mapping, got {type(spec).__name__}")
     if max_train is not None and max_train < len(task.train):
         keep = np.sort(np.random.default_rng(seed).permutation(len(task.train))[:max_train])
         task.train = Split(task.train.inputs[keep], task.train.labels[keep])
     task.source = {"spec": spec if isinstance(spec, str) else dict(spec), "seed": seed, "vocab_size": vocab_size, "max_len": max_len, "max_train": max_train}
+    if task.tokenizer_path is not None:  # a checkpoint loads its task again with this very file
+        task.source["tokenizer_file"] = task.tokenizer_path.name
     return task
 
 
@@ -238,9 +242,11 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 # ---- text ----
 
 
-def _text_task(name: str, texts: list[str], labels: np.ndarray, classes: list[str], seed: int, workdir: Path, vocab_size: int, max_len: int) -> TaskData:
+def _text_task(
+    name: str, texts: list[str], labels: np.ndarray, classes: list[str], seed: int, workdir: Path, vocab_size: int, max_len: int, tokenizer_file: str | None = None
+) -> TaskData:
     train_idx, val_idx, test_idx = stratified_split(labels, seed, (VAL_FRACTION, TEST_FRACTION))
-    tokenizer, tokenizer_path = tokenizer_for([texts[i] for i in train_idx], vocab_size, max_len, workdir / name)
+    tokenizer, tokenizer_path = tokenizer_for([texts[i] for i in train_idx], vocab_size, max_len, workdir / name, tokenizer_file)
 
     def split(idx: np.ndarray) -> Split:
         return Split(encode(tokenizer, [texts[i] for i in idx]), torch.tensor(labels[idx], dtype=torch.long))
@@ -298,12 +304,12 @@ def _read_table(path: Path, fmt: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _user_task(spec: Mapping[str, Any], seed: int, workdir: Path, vocab_size: int, max_len: int) -> TaskData:
+def _user_task(spec: Mapping[str, Any], seed: int, workdir: Path, vocab_size: int, max_len: int, tokenizer_file: str | None = None) -> TaskData:
     fmt, path = _user_file(spec)
     if fmt == "npz":
         return _npz_task(path, seed)
     texts, labels, classes = _read_texts(spec, fmt, path)
-    return _text_task(path.stem, texts, labels, classes, seed, workdir, vocab_size, max_len)
+    return _text_task(path.stem, texts, labels, classes, seed, workdir, vocab_size, max_len, tokenizer_file)
 
 
 def check_task_data(spec: str | Mapping[str, Any]) -> int | None:

@@ -12,8 +12,12 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import logging
+
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
@@ -101,15 +105,27 @@ def train_wordpiece(texts: Sequence[str], vocab_size: int, max_len: int) -> Toke
     return tokenizer
 
 
-def tokenizer_for(texts: Sequence[str], vocab_size: int, max_len: int, directory: Path) -> tuple[Tokenizer, Path]:
+LEGACY = "legacy"  # `tokenizer_file` of a checkpoint made before tokenizers were deterministic
+
+
+def tokenizer_for(texts: Sequence[str], vocab_size: int, max_len: int, directory: Path, tokenizer_file: str | None = None) -> tuple[Tokenizer, Path]:
     """The tokenizer for these training texts, trained once and kept in `directory` (the file
-    name fingerprints the texts and settings, so a changed split never reuses a stale one)."""
+    name fingerprints the texts and settings, so a changed split never reuses a stale one).
+    `tokenizer_file`: the file a checkpoint was trained with, used as it is; LEGACY: the file the
+    non-deterministic trainer of earlier versions left here, if it is still here."""
+    if tokenizer_file not in (None, LEGACY) and (directory / tokenizer_file).exists():
+        return Tokenizer.from_file(str(directory / tokenizer_file)), directory / tokenizer_file
     digest = hashlib.sha256()
     for text in texts:
         digest.update(text.encode())
         digest.update(b"\0")
     digest.update(f"{vocab_size}:{max_len}".encode())
-    path = directory / f"tokenizer-{digest.hexdigest()[:12]}.json"
+    legacy = directory / f"tokenizer-{digest.hexdigest()[:12]}.json"
+    if tokenizer_file == LEGACY and legacy.exists():
+        return Tokenizer.from_file(str(legacy)), legacy
+    path = directory / f"tokenizer-wp2-{digest.hexdigest()[:12]}.json"  # wp2: the deterministic vocabulary
+    if tokenizer_file is not None and tokenizer_file != path.name:
+        logger.warning("tokenizer %s is not in %s; training it again from the same texts (it comes out the same unless it predates deterministic tokenizers)", tokenizer_file, directory)
     if path.exists():
         return Tokenizer.from_file(str(path)), path
     tokenizer = train_wordpiece(texts, vocab_size, max_len)

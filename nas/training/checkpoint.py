@@ -75,7 +75,11 @@ def load_checkpoint_task(meta: dict[str, Any]):
     """The task a checkpoint was trained on, loaded again exactly (same split, same tokenizer)."""
     from nas.tasks.data import load_task  # imports torch and the data readers: only callers pay
 
-    source = meta["task"].get("source") or {}  # load_task's own arguments, as it recorded them
+    from nas.tasks.tokenizer import LEGACY
+
+    source = dict(meta["task"].get("source") or {})  # load_task's own arguments, as it recorded them
     if "spec" not in source:
         raise ValueError("task: the checkpoint does not record how to load its task")
+    if meta["task"].get("kind") == "text":
+        source.setdefault("tokenizer_file", LEGACY)  # recorded since tokenizers are deterministic
     return load_task(**source)
