@@ -298,27 +298,28 @@ def verify_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], v
 
 def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list[dict[str, Any]]:
     """The job's candidates in proposal order, optionally only those in `status`."""
-    get_job(store, job_id)
+    job = get_job(store, job_id)
     try:
         candidates = store.candidates(job_id, status)
     except ValueError as exc:
         raise BadRequest("status", str(exc).removeprefix("status: ")) from None
     verifications = {v.candidate_id: v for v in store.verifications(job_id)}
-    space = job_spec(store.get_job(job_id)).search_space()
-    return [
-        {
-            **_row(c, verifications),
-            "features": _features(space, c),
-            "seq": c.seq,
-            "status": c.status,
-            "attempt": c.attempt,
-            "error": c.error,
-            "eval_seconds": c.eval_seconds,
-            "proposed_at": _iso(c.proposed_at),
-            "finished_at": _iso(c.finished_at),
-        }
-        for c in candidates
-    ]
+    space = job_spec(job).search_space()
+    return [_candidate_row(c, verifications, space) for c in candidates]
+
+
+def _candidate_row(c: CandidateRecord, verifications: Mapping[int, VerificationRecord], space: SearchSpace) -> dict[str, Any]:
+    return {
+        **_row(c, verifications),
+        "features": _features(space, c),
+        "seq": c.seq,
+        "status": c.status,
+        "attempt": c.attempt,
+        "error": c.error,
+        "eval_seconds": c.eval_seconds,
+        "proposed_at": _iso(c.proposed_at),
+        "finished_at": _iso(c.finished_at),
+    }
 
 
 def _features(space: SearchSpace, candidate: CandidateRecord) -> dict[str, float] | None:
@@ -334,19 +335,24 @@ def _features(space: SearchSpace, candidate: CandidateRecord) -> dict[str, float
 def candidate_detail(store: Store, job_id: int, candidate_id: int) -> dict[str, Any]:
     """One candidate of the job: its row (as in `candidate_rows`) and its computation graph laid
     out in layers for drawing (each node one layer below the deepest node feeding it)."""
-    rows = [row for row in candidate_rows(store, job_id) if row["candidate_id"] == candidate_id]
-    if not rows:
-        raise NotFound("candidate_id", f"candidate {candidate_id} not found in job {job_id}")
-    space = job_spec(store.get_job(job_id)).search_space()
+    space = job_spec(get_job(store, job_id)).search_space()
     try:
-        graph = space.to_graph(space.validate(rows[0]["arch"]))
+        candidate = store.get_candidate(candidate_id)
+    except CandidateNotFound:
+        candidate = None
+    if candidate is None or candidate.job_id != job_id:
+        raise NotFound("candidate_id", f"candidate {candidate_id} not found in job {job_id}")
+    verifications = {v.candidate_id: v for v in store.verifications(job_id) if v.candidate_id == candidate_id}
+    row = _candidate_row(candidate, verifications, space)
+    try:
+        graph = space.to_graph(space.validate(candidate.arch))
     except ArchValidationError as exc:
         raise Conflict("candidate_id", f"candidate {candidate_id}'s arch is not in the job's space: {exc}") from None
     layer: dict[str, int] = {}
     for node in nx.topological_sort(graph):
         layer[node] = max((layer[p] + 1 for p in graph.predecessors(node)), default=0)
     nodes = [{"id": node, "op": attrs.get("op", ""), "kind": attrs.get("kind", ""), "layer": layer[node]} for node, attrs in graph.nodes(data=True)]
-    return {**rows[0], "graph": {"nodes": nodes, "edges": [[u, v] for u, v in graph.edges()]}}
+    return {**row, "graph": {"nodes": nodes, "edges": [[u, v] for u, v in graph.edges()]}}
 
 
 def event_rows(store: Store, job_id: int, after: int | None = None) -> list[dict[str, Any]]:
