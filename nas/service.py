@@ -17,7 +17,6 @@ import io
 import json
 import logging
 import re
-import shutil
 import tarfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -27,6 +26,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from nas.artifacts import DirectFiles, job_dir_name
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS
 from nas.job.metrics import METRICS
 from nas.job.parse import load_spec, parse_spec
@@ -140,20 +140,22 @@ def delete_job(store: Store, job_id: int) -> dict[str, Any]:
         raise NotFound("job_id", str(exc)) from None
     except InvalidTransition as exc:
         raise Conflict("job_id", str(exc)) from None
-    paths = {Path(a.path) for a in artifacts}
-    paths |= {Path(v.weights) for v in verifications if v.weights}
-    # The coordinator's working directory of the job (checkpoint, verification trials) holds them.
-    paths |= {parent for path in list(paths) for parent in path.parents if parent.name == f"job-{job.id}"}
+    locations = {a.path for a in artifacts} | {v.weights for v in verifications if v.weights}
+    # The job's directory (in the artifact root, and this machine's working one) holds them all.
+    marker = f"/{job_dir_name(job)}/"
+    locations |= {location[: location.index(marker) + len(marker) - 1] for location in locations if marker in location}
+    locations.add(str(data_home() / "jobs" / job_dir_name(job)))
+    files = DirectFiles()
     removed, left = [], []
-    for path in sorted(paths, key=lambda p: len(p.parts)):  # outermost first: what is inside goes with it
-        if not path.exists():
+    for location in sorted(locations, key=len):  # outermost first: what is inside goes with it
+        if not files.exists(location):
             continue
         try:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-            removed.append(path)
+            files.remove(location)
+            removed.append(location)
         except OSError as exc:
-            logger.warning("job %d: could not remove %s (%s)", job.id, path, exc)
-            left.append(path)
+            logger.warning("job %d: could not remove %s (%s)", job.id, location, exc)
+            left.append(location)
     logger.info("job %d (%s) deleted; %d paths removed", job.id, job.name, len(removed))
     return {"id": job.id, "name": job.name, "status": job.status, "deleted": True, "files_removed": len(removed), "files_left": len(left)}
 
@@ -530,8 +532,8 @@ def export_candidate(
     if weights == "verified" and verification is None:
         raise Conflict("weights", f"candidate {candidate_id} was not verified; export its inherited weights, or verify it first")
     use_verified = verification is not None and weights != "inherited"
-    if use_verified and (verification.weights is None or not Path(verification.weights).is_file()):
-        raise Conflict("weights", f"the verified weights of candidate {candidate_id} are no longer on this machine; export its inherited weights instead")
+    if use_verified and (verification.weights is None or not DirectFiles().exists(verification.weights)):
+        raise Conflict("weights", f"the verified weights of candidate {candidate_id} are no longer in the artifact root; export its inherited weights instead")
     search = {
         "weights": "verified" if use_verified else "inherited", "search_accuracy": candidate.accuracy,
         **({"verified": _row(candidate, {candidate_id: verification})["verified"]} if verification else {}),
@@ -549,8 +551,8 @@ def export_candidate(
 
     try:
         result = export_from_checkpoint(
-            Path(checkpoints[-1].path), candidate.arch, fmt, Path(out_dir),
-            weights=Path(verification.weights) if use_verified else None,
+            checkpoints[-1].path, candidate.arch, fmt, Path(out_dir),
+            weights=verification.weights if use_verified else None,
             finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, keep_worse=keep_worse, seed=spec.seed, metrics=search, provenance=provenance,
         )  # fmt: skip
     except FileExistsError as exc:

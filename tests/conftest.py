@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +42,11 @@ def poll(condition: Callable[[], T], timeout: float, what: str = "the condition"
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(every)
 
+
+# Artifacts of jobs run in-process go to one directory per test session, not the user's home.
+_ARTIFACTS = Path(tempfile.mkdtemp(prefix="nas-test-artifacts-"))
+os.environ.setdefault("NAS_ARTIFACT_ROOT", str(_ARTIFACTS))
+atexit.register(shutil.rmtree, _ARTIFACTS, ignore_errors=True)
 
 torch.set_num_threads(1)  # tests run in parallel workers; one thread each avoids oversubscription
 

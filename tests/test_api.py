@@ -269,7 +269,9 @@ def test_delete_removes_a_stopped_job_with_its_files_and_refuses_a_running_one(a
     first = api.client.post("/jobs", json=BENCH_SPEC).json()["id"]
     second = api.client.post("/jobs", json=BENCH_SPEC).json()["id"]
     add_done(api.store, first, [{"accuracy": 0.5, "params": 1e6}])
-    checkpoint = tmp_path / "jobs" / f"job-{first}" / "supernet"
+    from nas.artifacts import ArtifactRoot
+
+    checkpoint = Path(ArtifactRoot(tmp_path / "artifacts").supernet(api.store.get_job(first)))
     checkpoint.mkdir(parents=True)
     (checkpoint / "weights.safetensors").write_bytes(b"0")
     export = tmp_path / "exports" / "model"
@@ -285,7 +287,7 @@ def test_delete_removes_a_stopped_job_with_its_files_and_refuses_a_running_one(a
     deleted = api.client.delete(f"/jobs/{first}")
     assert deleted.status_code == 200, deleted.text
     assert deleted.json() == {"id": first, "name": BENCH_SPEC["name"], "status": "succeeded", "deleted": True, "files_removed": 2, "files_left": 0}
-    assert not (tmp_path / "jobs" / f"job-{first}").exists() and not export.exists()
+    assert not checkpoint.parent.exists() and not export.exists()  # the job's whole directory
     assert api.client.get(f"/jobs/{first}").status_code == 404 and api.client.delete(f"/jobs/{first}").status_code == 404
     assert [j.id for j in api.store.list_jobs()] == [second]
     assert api.client.delete(f"/jobs/{second}").json()["files_removed"] == 0  # a queued job has no files yet

@@ -21,6 +21,7 @@ import ray
 import yaml
 
 from nas.search.cluster import init_ray
+from nas.artifacts import ArtifactRoot, JobFiles
 from nas.search.coordinator import Coordinator
 from nas.search.evaluation import SupernetEvaluator
 from nas.service import export_candidate, job_summary, pareto_rows, submit_job
@@ -172,7 +173,7 @@ def test_verifying_from_scratch_trains_fresh_weights(digits_job, tmp_path):
     init_ray(None)
     spec = JobSpec.from_stored(store.get_job(job.id).spec)
     interrupt_handler = signal.getsignal(signal.SIGINT)
-    count = run_verification(store, job.id, claim, spec, checkpoint, [store.get_candidate(candidate.id)], tmp_path / "verify", int(ray.cluster_resources()["CPU"]), lambda: False)
+    count = run_verification(store, job.id, claim, spec, checkpoint, JobFiles(), str(tmp_path / "verified"), [store.get_candidate(candidate.id)], tmp_path / "verify", int(ray.cluster_resources()["CPU"]), lambda: False)
     assert signal.getsignal(signal.SIGINT) is interrupt_handler  # Ctrl-C still stops whoever ran it
     (verification,) = store.verifications(job.id)
     assert count == 1 and verification.init == "scratch" and verification.epochs_trained == 2 and verification.candidate_id == candidate.id
@@ -413,6 +414,33 @@ def kill_hard(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
+@pytest.mark.slow
+def test_one_coordinator_runs_several_jobs_at_once_and_hands_them_all_back(tmp_path):
+    db = f"sqlite:///{tmp_path / 'nas.db'}"
+    store = Store(db)
+    jobs = [submit_job(store, benchmark_spec(budget={"candidates": 1000}, workers=1), owner=owner) for owner in ("alice", "alice", "bob")]
+    coordinator = subprocess.Popen([*NAS, "coordinator", "--db", db, "--max-jobs", "2", "--no-progress"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(tmp_path), start_new_session=True)  # fmt: skip
+    try:
+        # Two at once, one per user: alice's second job waits for a free slot, though it is older than bob's.
+        def evaluating() -> list[int] | None:
+            ids = [j.id for j in store.list_jobs("running") if store.counts(j.id).get("done", 0) >= 3]
+            return ids if len(ids) >= 2 else None
+
+        both = poll(evaluating, 240, "two jobs evaluating at once")
+        assert sorted(both) == [jobs[0].id, jobs[2].id] and store.get_job(jobs[1].id).status == "queued"
+        assert len({store.get_job(j).claimed_by for j in both}) == 1  # the same coordinator runs both
+        coordinator.send_signal(signal.SIGINT)
+        assert coordinator.wait(timeout=120) == 0, coordinator.stderr.read()[-3000:]
+    finally:
+        if coordinator.poll() is None:
+            kill_hard(coordinator)
+    # Both went back to the queue on the stop, their results kept, for the next coordinator to resume.
+    for job_id in both:
+        assert store.get_job(job_id).status == "queued" and store.counts(job_id).get("running", 0) == 0
+        assert [e.kind for e in store.events(job_id)][-1] == "released"
+
+
 def test_killed_coordinator_resumes_without_losing_or_repeating_work(tmp_path):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     store = Store(db)
@@ -510,7 +538,7 @@ def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path):
     job = submit_job(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, budget={"candidates": 2}))
     assert job_summary(store, job)["supernet"]["state"] == "pending"
     first = start_coordinator(db, job.id, tmp_path)
-    checkpoint = tmp_path / "home" / "jobs" / f"job-{job.id}" / "supernet" / "checkpoint.json"
+    checkpoint = Path(ArtifactRoot().supernet(job)) / "checkpoint.json"
     poll(lambda: job_summary(store, job)["supernet"]["state"] == "training", 180, "the first epoch's progress event")
     progress = job_summary(store, job)["supernet"]["progress"]
     assert progress["phase"] == "supervised" and progress["epochs"] == 3 and 1 <= progress["epochs_done"] < 3

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from nas.job.parse import parse_spec
+from nas.artifacts import JobFiles
 from nas.search.supernet_task import train_supernet
 from nas.tasks.data import load_task
 from nas.training.config import TrainConfig
@@ -32,7 +33,7 @@ def spec_for(space: str, task: str, **supernet: Any) -> Any:
 
 def test_digits_defaults_learn(tmp_path: Path) -> None:
     spec = spec_for("vit-resnas", "digits")
-    started_at, health = train_supernet(spec, str(tmp_path / "supernet"))
+    started_at, health, _ = train_supernet(spec, str(tmp_path / "supernet"), JobFiles())
     assert started_at == 0 and spec.supernet.epochs == 25
     assert health["learned"], health
     assert min(health["largest"], health["smallest"]) > 0.5, health  # far above chance (10%), not just past the threshold

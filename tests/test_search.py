@@ -83,3 +83,38 @@ def test_a_tight_params_budget_still_gets_feasible_proposals(strategy: str) -> N
         params = space.cost(arch, shape).params
         assert params <= limit, params
         chosen.tell(arch, {"accuracy": 1 - params / 2e6, "params": params})
+
+
+def test_the_proposer_asks_in_the_background_and_tells_before_the_next_ask() -> None:
+    import threading
+
+    from nas.search.proposals import Proposer
+    from surrogates.baselines import RandomSearch
+
+    release = threading.Event()
+
+    class HeldRandomSearch(RandomSearch):  # an ask that takes as long as the test says
+        def propose(self, n, taken, pending, rng):
+            release.wait(timeout=30)
+            return super().propose(n, taken, pending, rng)
+
+    space = get_space("flexibert", "nas-bench-bert")
+    strategy = HeldRandomSearch(space, seed=0)
+    proposer = Proposer(strategy)
+    try:
+        proposer.ask(3, pending=[])
+        assert proposer.asking and proposer.take() is None  # under way: nothing yet, and no wait
+        first = space.sample(random.Random(1))
+        proposer.tell(first, {"accuracy": 0.5})  # does not wait for the ask
+        assert first.arch_id not in strategy.observed
+        release.set()
+        proposed = proposer.take(timeout=30)
+        assert proposed is not None and len(proposed) == 3 and not proposer.asking
+        proposer.ask(2, pending=proposed)
+        again = proposer.take(timeout=30)
+        # The result told during the first ask reached the strategy before the second.
+        assert first.arch_id in strategy.observed and len(again) == 2
+        assert not {a.arch_id for a in again} & {a.arch_id for a in proposed}
+    finally:
+        release.set()
+        proposer.close()

@@ -151,6 +151,16 @@ def test_claim_takes_the_oldest_queued_job_once(store: Store) -> None:
         store.claim_job("w3", job_id=12345)
 
 
+def test_claims_interleave_the_jobs_of_several_users(store: Store) -> None:
+    alice = [store.create_job({}, f"alice-{i}", owner="alice") for i in range(3)]
+    bob = [store.create_job({}, f"bob-{i}", owner="bob") for i in range(2)]
+    anonymous = store.create_job({}, "cli")  # no owner (the CLI, the server's token) counts as one more
+    order = [store.claim_job(f"w{i}").id for i in range(6)]
+    # Each claim goes to the owner with the fewest jobs running, oldest first among equals.
+    assert order == [alice[0].id, bob[0].id, anonymous.id, alice[1].id, bob[1].id, alice[2].id]
+    assert store.claim_job("w6") is None
+
+
 def test_a_stale_running_job_is_reclaimed_and_a_live_one_is_not(store: Store) -> None:
     job = store.create_job({}, "j")
     first = store.claim_job("w1")

@@ -28,6 +28,11 @@ T = TypeVar("T")
 DbOption = Annotated[str | None, typer.Option("--db", envvar="NAS_DB_URL", help="Database URL (default: SQLite in the data directory).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RayOption = Annotated[str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="An existing Ray cluster (default: start a local one).")]
+ArtifactOption = Annotated[
+    str | None,
+    typer.Option("--artifact-root", envvar="NAS_ARTIFACT_ROOT", help="Where checkpoints and weights go: a directory, or an fsspec URI every node reaches (s3://…, file:///mnt/nfs/…) [default: <data directory>/artifacts]."),
+]
+MaxJobsOption = Annotated[int, typer.Option("--max-jobs", min=1, max=64, help="Jobs one coordinator runs at once, each with its own actors.")]
 StaleOption = Annotated[float, typer.Option("--stale-after", min=1.0, help="Seconds without a heartbeat after which a running job is taken over.")]
 
 
@@ -38,6 +43,24 @@ def open_store(db: str | None):
         return Store(db)
     except (StoreError, ValueError) as exc:
         fail(f"--db: {exc}")
+
+
+def open_artifact_root(root: str | None):
+    from nas.artifacts import ArtifactRoot
+
+    try:
+        return ArtifactRoot(root).check()
+    except ValueError as exc:
+        fail(f"--artifact-root: {exc}")
+
+
+def join_ray(address: str) -> None:
+    from nas.search.cluster import RayUnavailable, init_ray
+
+    try:
+        init_ray(address)
+    except RayUnavailable as exc:
+        fail(f"--ray-address: {exc}")
 
 
 def _service_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -65,6 +88,7 @@ def run(
     spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")],
     db: DbOption = None,
     ray_address: RayOption = None,
+    artifact_root: ArtifactOption = None,
     as_json: JsonOption = False,
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
 ) -> None:
@@ -73,9 +97,12 @@ def run(
     from nas.search.coordinator import Coordinator
     from nas.service import job_summary, pareto_rows, submit_job
 
+    root = open_artifact_root(artifact_root)
+    if ray_address:  # before the job is submitted: nothing is left queued by a run that cannot start
+        join_ray(ray_address)
     store = open_store(db)
     job = _service_call(submit_job, store, spec)
-    coordinator = Coordinator(store, ray_address=ray_address, show_progress=progress and sys.stderr.isatty())
+    coordinator = Coordinator(store, ray_address=ray_address, artifact_root=root, show_progress=progress and sys.stderr.isatty())
     try:
         finished = coordinator.run_next(job.id)
     except KeyboardInterrupt:
@@ -210,16 +237,21 @@ def candidates(
 def coordinator(
     db: DbOption = None,
     ray_address: RayOption = None,
+    artifact_root: ArtifactOption = None,
     job: Annotated[int | None, typer.Option("--job", help="Run only this job.")] = None,
     once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False,
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between looks for queued jobs.")] = 2.0,
     stale_after: StaleOption = 120.0,
+    max_jobs: MaxJobsOption = 1,
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
 ) -> None:
     """Run queued jobs (and take over running ones whose coordinator died) until interrupted."""
     from nas.search.coordinator import Coordinator
 
-    worker = Coordinator(open_store(db), ray_address=ray_address, stale_after_s=stale_after, show_progress=progress and sys.stderr.isatty())
+    root = open_artifact_root(artifact_root)
+    if ray_address:  # a cluster it cannot join (no token, wrong address) is said at once, not at the first job
+        join_ray(ray_address)
+    worker = Coordinator(open_store(db), ray_address=ray_address, artifact_root=root, stale_after_s=stale_after, show_progress=progress and sys.stderr.isatty())
     if once or job is not None:
         finished = worker.run_next(job)
         emit({"job_id": finished.id, "status": finished.status} if finished else {"job_id": None, "status": "nothing to run"})
@@ -229,7 +261,7 @@ def coordinator(
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, signal.default_int_handler)
     try:
-        worker.serve_forever(poll)
+        worker.serve_forever(poll, max_jobs=max_jobs)
     except KeyboardInterrupt:
         logger.info("coordinator %s: stopped", worker.worker)
 
@@ -244,15 +276,18 @@ def serve(
     coordinators: Annotated[int, typer.Option(min=0, help="Coordinator processes to run beside the API; 0 when a separate `nas coordinator` fleet runs the jobs.")] = 1,
     no_coordinator: Annotated[bool, typer.Option("--no-coordinator", help="Same as --coordinators 0.")] = False,
     ray_address: RayOption = None,
+    artifact_root: ArtifactOption = None,
+    max_jobs: MaxJobsOption = 1,
 ) -> None:
     """The REST API (OpenAPI schema at /docs and /openapi.json), with a coordinator beside it that
     runs the jobs it accepts (GET /health counts the coordinators alive)."""
     from nas.api import serve as serve_api
 
+    root = open_artifact_root(artifact_root)
     store = open_store(db)  # migrations and a clear error before the server starts
     if not token and not store.has_users():
         fail("--token: required (or set NAS_API_TOKEN), or add users first (nas users add NAME --admin); requests must send 'Authorization: Bearer <token or key>'")
-    serve_api(db, host, port, token, export_root, data_root, coordinators=0 if no_coordinator else coordinators, ray_address=ray_address)
+    serve_api(db, host, port, token, export_root, data_root, coordinators=0 if no_coordinator else coordinators, ray_address=ray_address, artifact_root=root.location, max_jobs=max_jobs)
 
 
 def pareto(

@@ -41,7 +41,8 @@ from nas.export.card import model_card
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, ExportFormat
 from nas.tasks.data import TaskData
 from nas.log import silenced
-from nas.training.checkpoint import load_checkpoint_task, load_supernet
+from nas.artifacts import JobFiles
+from nas.training.checkpoint import META_FILE, load_checkpoint_task, load_supernet
 from nas.training.standalone import evaluate, train_keeping_best
 from search_spaces import Architecture, SearchSpace
 from search_spaces.validation import format_choices
@@ -174,12 +175,12 @@ class FinetuneWorse(ValueError):
 
 
 def export_from_checkpoint(
-    checkpoint_dir: Path,
+    checkpoint_dir: str | Path,
     arch_json: dict[str, Any] | Architecture,
     fmt: ExportFormat,
     out_dir: Path,
     *,
-    weights: Path | None = None,
+    weights: str | Path | None = None,
     finetune_epochs: int = 0,
     finetune_lr: float = DEFAULT_FINETUNE_LR,
     keep_worse: bool = False,
@@ -202,17 +203,19 @@ def export_from_checkpoint(
     if not finetune_lr > 0:
         raise ValueError(f"finetune_lr: {finetune_lr} must be > 0")
     _check_out_dir(Path(out_dir), overwrite)  # before the expensive part
-    supernet, meta = load_supernet(checkpoint_dir)
+    files = JobFiles()  # this machine reaches the artifact root (a URI's files are read into its cache)
+    directory = files.local_dir(str(checkpoint_dir), META_FILE)
+    supernet, meta = load_supernet(directory)
     space = supernet.space
     arch = space.check(arch_json) if isinstance(arch_json, Architecture) else space.validate(arch_json)
     if task is None:
-        task = load_checkpoint_task(meta)
+        task = load_checkpoint_task(meta, directory)
     if task.shape != supernet.task:
         raise ValueError(f"task: shape {dataclasses.asdict(task.shape)} differs from the checkpoint's {meta['task']['shape']}")
     if weights is None:
         model = supernet.extract(arch).eval()
     else:
-        model = _rebuild_pytorch(space, arch, task, Path(weights))
+        model = _rebuild_pytorch(space, arch, task, files.local_file(str(weights)))
     start = {"val_accuracy_start": evaluate(model, task.val), "test_accuracy_start": evaluate(model, task.test)}
     report: dict[str, Any] = {"weights": "inherited" if weights is None else "trained", **(metrics or {}), **start, "finetune_epochs": finetune_epochs}
     if finetune_epochs:

@@ -18,19 +18,24 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nas.artifacts import ArtifactRoot, JobFiles, job_dir_name, join, read_json, stage_task_files, start_relay
 from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
 from nas.search.resources import ask_of, check_fits, how_many_fit, node_resources, ray_options
 from nas.search.heartbeat import Heartbeat, Presence
+from nas.search.proposals import Proposer
 from nas.search.supernet_task import train_supernet
+from nas.training.checkpoint import META_FILE
 from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, Claim, ClaimLost, EventKind, JobRecord, JobStatus, Store
 from search_spaces import SearchSpace, TaskShape
 from surrogates.base import Strategy
@@ -66,15 +71,23 @@ class Coordinator:
         jobs_dir: Path | None = None,
         show_progress: bool = False,
         evaluator: type | None = None,
+        artifact_root: ArtifactRoot | str | Path | None = None,
     ):
-        """`evaluator`: the class Ray actors run for trained jobs (default SupernetEvaluator; its
-        constructor takes the checkpoint directory, and `evaluate(arch_data)` returns metrics)."""
+        """`jobs_dir`: this machine's working files (the verified stage's Tune state);
+        `artifact_root`: where checkpoints and weights go (`nas.artifacts`; default
+        $NAS_ARTIFACT_ROOT or $NAS_HOME/artifacts). `evaluator`: the class Ray actors run for
+        trained jobs (default SupernetEvaluator; its constructor takes the checkpoint's location
+        and the job's JobFiles, and `evaluate(arch_data)` returns metrics)."""
         self.store, self.worker = store, worker or default_worker_name()
         self.ray_address, self.stale_after_s, self.max_attempts = ray_address, stale_after_s, max_attempts
         self.jobs_dir = jobs_dir or data_home() / "jobs"
         self.show_progress = show_progress
         self.evaluator = evaluator
-        self._running: Claim | None = None  # the claim of the job being run, to hand back on a stop
+        self.ask_ahead = True  # False: ask only for idle slots and wait for it (the benchmark's baseline)
+        self.artifacts = artifact_root if isinstance(artifact_root, ArtifactRoot) else ArtifactRoot(artifact_root)
+        self._relay: Any = None  # the FileRelay of a local artifact root, started with the first job
+        self._running: dict[int, Claim] = {}  # the claims of the jobs being run, to hand back on a stop
+        self._lock = threading.Lock()  # over _running and _relay: with --max-jobs, jobs run in threads
 
     # ---- picking jobs ----
     def run_next(self, job_id: int | None = None) -> JobRecord | None:
@@ -82,33 +95,48 @@ class Coordinator:
         job = self.store.claim_job(self.worker, job_id=job_id, stale_after_s=self.stale_after_s)
         return self.run_job(job) if job is not None else None
 
-    def serve_forever(self, poll_s: float = 2.0, stop: threading.Event | None = None) -> None:
-        """Run jobs until `stop` is set, announced in the store as alive meanwhile."""
+    def serve_forever(self, poll_s: float = 2.0, stop: threading.Event | None = None, max_jobs: int = 1) -> None:
+        """Run jobs, up to `max_jobs` at once (each in a thread of its own, with its own actors:
+        Ray places them as its resources allow), until `stop` is set, announced in the store as
+        alive meanwhile."""
         stop = stop or threading.Event()
         presence = Presence(self.store, self.worker, HEARTBEAT_S)
         presence.start()
-        logger.info("coordinator %s: waiting for jobs", self.worker)
+        logger.info("coordinator %s: waiting for jobs (%d at a time)", self.worker, max_jobs)
         try:
-            while not stop.is_set():
-                if self.run_next() is None:
-                    stop.wait(poll_s)
+            if max_jobs == 1:
+                self._serve_slot(stop, poll_s)
+            else:
+                self.show_progress = False  # one terminal cannot show several jobs' bars
+                slots = [threading.Thread(target=self._serve_slot, args=(stop, poll_s), name=f"job-slot-{i}", daemon=True) for i in range(max_jobs)]
+                for slot in slots:
+                    slot.start()
+                while any(slot.is_alive() for slot in slots):
+                    for slot in slots:
+                        slot.join(timeout=0.5)  # short waits: SIGINT reaches this thread as KeyboardInterrupt
         except KeyboardInterrupt:  # SIGINT / SIGTERM (`nas coordinator`, `nas serve` stopping)
+            stop.set()
             self._hand_back("interrupted")
             raise
         finally:
             presence.stop()
 
+    def _serve_slot(self, stop: threading.Event, poll_s: float) -> None:
+        while not stop.is_set():
+            if self.run_next() is None:
+                stop.wait(poll_s)
+
     def _hand_back(self, reason: str) -> None:
-        """The job this coordinator was running goes back to the queue, for the next coordinator to
-        resume at once (what it had finished is stored)."""
-        claim, self._running = self._running, None
-        if claim is None:
-            return
-        try:
-            self.store.release_job(claim, reason)
-            logger.info("job %d: handed back to the queue (%s)", claim.job_id, reason)
-        except ClaimLost:
-            pass  # finished, or taken over, meanwhile
+        """The jobs this coordinator was running go back to the queue, for the next coordinator to
+        resume at once (what they had finished is stored)."""
+        with self._lock:
+            claims, self._running = list(self._running.values()), {}
+        for claim in claims:
+            try:
+                self.store.release_job(claim, reason)
+                logger.info("job %d: handed back to the queue (%s)", claim.job_id, reason)
+            except ClaimLost:
+                pass  # finished, or taken over, meanwhile
 
     # ---- one job ----
     def run_job(self, job: JobRecord) -> JobRecord:
@@ -120,7 +148,8 @@ class Coordinator:
         logger.info("job %d (%s): claimed by %s (claim %d)", job.id, job.name, self.worker, claim.epoch)
         heartbeat = Heartbeat(self.store, claim, min(HEARTBEAT_S, self.stale_after_s / 4))
         heartbeat.start()
-        self._running = claim
+        with self._lock:
+            self._running[job.id] = claim
         try:
             outcome = self._search(job, heartbeat)
         except ClaimLost:  # a write was fenced off: another coordinator has the job now
@@ -132,7 +161,8 @@ class Coordinator:
             outcome = (JobStatus.FAILED, error)
         finally:
             heartbeat.stop.set()
-        self._running = None  # not reached on KeyboardInterrupt: serve_forever hands the job back
+        with self._lock:  # not reached on KeyboardInterrupt: serve_forever hands the job back
+            self._running.pop(job.id, None)
         if outcome is None:  # claim lost: the other coordinator finishes the job
             logger.warning("job %d: another coordinator took it over; stopping", job.id)
             return self.store.get_job(job.id)
@@ -159,18 +189,20 @@ class Coordinator:
             pool = NasBenchBertTable(path).pool
         else:
             from nas.search.evaluation import SupernetEvaluator
-            from nas.training.checkpoint import read_checkpoint_meta
 
-            checkpoint = self._supernet(job, spec, heartbeat)
+            job_files = self._job_files(spec)
+            checkpoint = self._supernet(job, spec, job_files, heartbeat)
             if checkpoint is None:
                 return (JobStatus.CANCELLED, None) if self.store.get_job(job.id).cancel_requested else None
             unhealthy = self._unhealthy(job, spec)
             if unhealthy is not None:
                 return JobStatus.FAILED, unhealthy
-            meta = read_checkpoint_meta(Path(checkpoint))
+            meta = read_json(self.artifacts.files, join(checkpoint, META_FILE))
+            if meta is None:
+                raise FileNotFoundError(f"the supernet checkpoint of job {job.id} is gone from the artifact root ({checkpoint})")
             shape = type(space.default_task())(**meta["task"]["shape"])
             threads = max(1, int(spec.resources.evaluator.cpus))
-            evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint, threads, True, spec.supernet_settings.score_finetune_steps or 0), None
+            evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, True, spec.supernet_settings.score_finetune_steps or 0), None
         strategy = self._strategy(job, spec, space, shape, pool)
         evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec), ray_options(spec.resources.evaluator))
         try:
@@ -179,9 +211,22 @@ class Coordinator:
             evaluators.shutdown()  # their CPUs go to the verified stage
         if outcome is None or outcome[0] != JobStatus.SUCCEEDED or spec.verify is None or not spec.verify.top_k:
             return outcome
-        return self._verify(job, spec, args[0], heartbeat)
+        return self._verify(job, spec, args[0], args[1], heartbeat)
 
-    def _verify(self, job: JobRecord, spec: JobSpec, checkpoint: str, heartbeat: Heartbeat) -> Outcome:
+    def _job_files(self, spec: JobSpec) -> JobFiles:
+        """How the job's remote processes reach its files: the artifact root directly when it is
+        a URI, else through this coordinator's FileRelay; its task files staged there."""
+        staged = stage_task_files(spec.task.to_load_spec(), self.artifacts)
+        if self.artifacts.reachable_everywhere:
+            return JobFiles(staged=staged)
+        import ray
+
+        with self._lock:
+            if self._relay is None:
+                self._relay = start_relay()
+        return JobFiles(relay=self._relay, home_node=ray.get_runtime_context().get_node_id(), staged=staged)
+
+    def _verify(self, job: JobRecord, spec: JobSpec, checkpoint: str, job_files: JobFiles, heartbeat: Heartbeat) -> Outcome:
         """The verified stage (nas.search.verification) on the top-k of the front, skipping
         candidates verified before a restart."""
 
@@ -206,8 +251,8 @@ class Coordinator:
         def should_stop() -> bool:
             return heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested
 
-        storage = self.jobs_dir / f"job-{job.id}" / "verify"
-        count = run_verification(self.store, job.id, job.claim, spec, checkpoint, todo, storage, concurrency, should_stop)
+        storage = self.jobs_dir / job_dir_name(job) / "verify"
+        count = run_verification(self.store, job.id, job.claim, spec, checkpoint, job_files, self.artifacts.job(job, "verified"), todo, storage, concurrency, should_stop)
         if heartbeat.lost.is_set():
             return None
         if self.store.get_job(job.id).cancel_requested:
@@ -259,53 +304,66 @@ class Coordinator:
             logger.info("job %d: strategy %s replayed %d stored results", job.id, spec.strategy, len(done))
         return strategy
 
-    def _supernet(self, job: JobRecord, spec: JobSpec, heartbeat: Heartbeat) -> str | None:
-        """The job's checkpoint directory: reused if training finished, else trained as a Ray task
-        (resuming a partial checkpoint). None if the job was cancelled or the claim lost meanwhile."""
+    def _supernet(self, job: JobRecord, spec: JobSpec, job_files: JobFiles, heartbeat: Heartbeat) -> str | None:
+        """The location of the job's supernet checkpoint: reused if training finished, else
+        trained as a Ray task on whichever node fits `resources.supernet` (resuming a partial
+        checkpoint). None if the job was cancelled or the claim lost meanwhile."""
         import ray
 
-        from nas.training.checkpoint import checkpoint_progress, describe_progress
+        from nas.training.checkpoint import describe_progress, progress_of
 
         finished = self.store.artifacts(job.id, ArtifactKind.SUPERNET_CHECKPOINT)
         if finished:
             return finished[-1].path
-        directory = self.jobs_dir / f"job-{job.id}" / "supernet"
-        directory.mkdir(parents=True, exist_ok=True)
-        self.store.add_event(job.id, EventKind.SUPERNET_STARTED, f"training the supernet in {directory}", {"epochs": spec.supernet_settings.epochs})
-        logger.info("job %d: training the supernet in %s", job.id, directory)
+        location = self.artifacts.supernet(job)
+        meta_at = join(location, META_FILE)
+        self.store.add_event(job.id, EventKind.SUPERNET_STARTED, f"training the supernet (checkpoints in {location})", {"epochs": spec.supernet_settings.epochs})
+        logger.info("job %d: training the supernet into %s", job.id, location)
         check_fits("resources.supernet", spec.resources.supernet, node_resources())
-        task = ray.remote(max_retries=0, **ray_options(spec.resources.supernet))(train_supernet).remote(spec, str(directory))
+        task = ray.remote(max_retries=0, **ray_options(spec.resources.supernet))(train_supernet).remote(spec, location, job_files)
         recorded_step = None
         with self._progress() as progress:
             bar = progress.add_task("supernet", total=None)
             while True:
                 ready, _ = ray.wait([task], timeout=1.0)
                 if ready:
-                    resumed_from, health = ray.get(task)
+                    resumed_from, health, where = ray.get(task)
                     break
                 if heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested:
                     ray.cancel(task, force=True)
                     return None
                 # Each epoch's checkpoint becomes an event, so `nas status` and the API show progress.
-                now = checkpoint_progress(directory)
+                meta = read_json(self.artifacts.files, meta_at)
+                now = progress_of(meta) if meta is not None else None
                 if now is not None and now["step"] != recorded_step and now["phase"] != "done":
                     recorded_step, line = now["step"], describe_progress(now)
                     self.store.add_event(job.id, EventKind.SUPERNET_PROGRESS, line, now)
                     progress.update(bar, description=f"supernet {line}")
         if resumed_from:
             self.store.add_event(job.id, EventKind.SUPERNET_RESUMED, f"supernet training resumed at step {resumed_from}", {"step": resumed_from})
-        final = checkpoint_progress(directory)
-        self.store.add_event(job.id, EventKind.SUPERNET_TRAINED, describe_progress(final) if final else "trained", final)
+        meta = read_json(self.artifacts.files, meta_at)
+        final = progress_of(meta) if meta is not None else None
+        trained = describe_progress(final) if final else "trained"
+        self.store.add_event(job.id, EventKind.SUPERNET_TRAINED, f"{trained} on {_place(where)}", {**(final or {}), "where": where})
         verdict = "learned" if health["learned"] else "did not learn"
         self.store.add_event(
             job.id, EventKind.SUPERNET_HEALTH,
             f"supernet {verdict}: largest subnet {health['largest']:.1%}, smallest {health['smallest']:.1%}, majority class {health['majority_rate']:.1%} (threshold {health['threshold']:.1%})",
             health,
         )  # fmt: skip
-        self.store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, str(directory), {"space": spec.space, "preset": spec.preset, "health": health})
-        return str(directory)
+        self.store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, location, {"space": spec.space, "preset": spec.preset, "health": health})
+        return location
 
     def _evaluate_loop(self, job: JobRecord, spec: JobSpec, space: SearchSpace, strategy: Strategy, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
+        """Evaluate until the budget or the time is spent, the strategy has nothing left to
+        propose, or the job is cancelled; proposals are asked ahead in the proposer's thread."""
+        proposer = Proposer(strategy)
+        try:
+            return self._evaluate_until_done(job, spec, space, proposer, evaluators, heartbeat)
+        finally:
+            proposer.close()
+
+    def _evaluate_until_done(self, job: JobRecord, spec: JobSpec, space: SearchSpace, proposer: Proposer, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
         budget, claim = spec.budget.candidates, job.claim
         deadline = _deadline(self.store.get_job(job.id), spec)
         primary = spec.surrogate_objectives()[0]
@@ -324,8 +382,11 @@ class Coordinator:
                     # Evaluations still in flight are dropped (their actors are killed on the
                     # way out) and finishing the job releases their candidates.
                     return self._time_spent(job, spec, finished, len(evaluators.in_flight))
-                self._dispatch(job, strategy, evaluators, budget - finished)
-                if not evaluators.busy:
+                waiting = self._dispatch(job, proposer, evaluators, budget - finished)
+                if not evaluators.busy and (proposer.asking or waiting):
+                    proposer.wait(timeout=1.0)  # nothing to wait for but the next proposals
+                    continue
+                if not evaluators.busy:  # the strategy came back with nothing, and nothing is left to evaluate
                     self.store.add_event(job.id, EventKind.EXHAUSTED, f"no candidates left to evaluate after {finished}")
                     if finished == 0:  # nothing was evaluated: no result to call a success
                         return JobStatus.FAILED, _nothing_proposed(spec)
@@ -333,7 +394,7 @@ class Coordinator:
                 for outcome in evaluators.wait(timeout=1.0):
                     if isinstance(outcome, Evaluated):
                         self.store.record_result(outcome.flight.candidate.id, outcome.metrics, outcome.seconds, claim=claim)
-                        strategy.tell(space.validate(outcome.flight.candidate.arch), outcome.metrics)
+                        proposer.tell(space.validate(outcome.flight.candidate.arch), outcome.metrics)
                     elif isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
                         self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                     elif isinstance(outcome, Died):
@@ -341,10 +402,21 @@ class Coordinator:
                         for queued in outcome.queued:
                             self.store.release_candidate(queued.candidate.id, claim=claim)
                 evaluators.check()
+                self._record_placement(job, evaluators)
                 if self.show_progress:
                     best = self.store.best(job.id, primary.metric, primary.maximize)
                     best_text = f"best {primary.metric} {best.metrics[primary.metric]:.4g}" if best else ""
                     progress.update(bar, completed=self._finished(job.id), description=f"candidates {best_text}")
+
+    def _record_placement(self, job: JobRecord, evaluators: EvaluatorPool) -> None:
+        """An event for the evaluators that just started: where each runs."""
+        started = evaluators.take_started()
+        if not started:
+            return
+        places = [where for _, where in started if isinstance(where, dict)]
+        counts = Counter(_place(where) for where in places)
+        shown = "; ".join(f"{n} on {place}" for place, n in counts.items()) or "no placement reported"
+        self.store.add_event(job.id, EventKind.EVALUATORS_STARTED, f"{len(started)} evaluator{'s' * (len(started) != 1)} started: {shown}", {"evaluators": [{"slot": slot, **where} for slot, where in started if isinstance(where, dict)]})
 
     def _finished(self, job_id: int) -> int:
         counts = self.store.counts(job_id)
@@ -358,30 +430,41 @@ class Coordinator:
             return JobStatus.FAILED, f"budget.max_minutes: {spec.budget.max_minutes} min were spent {spent_on} before any candidate was evaluated; {remedy}"
         return JobStatus.SUCCEEDED, None
 
-    def _dispatch(self, job: JobRecord, strategy: Strategy, evaluators: EvaluatorPool, remaining: int) -> None:
+    def _dispatch(self, job: JobRecord, proposer: Proposer, evaluators: EvaluatorPool, remaining: int) -> int:
         """Give every idle slot a candidate: stored `proposed` ones first (left from before a
-        restart, or retries), then new proposals from the strategy."""
+        restart, retries, or asked ahead), then what the proposer has come back with; then ask
+        ahead, so that each slot has its next candidate waiting. Returns how many wait."""
         flying = evaluators.flying_ids()
-        while evaluators.idle and len(evaluators.in_flight) < remaining:
-            queued = [c for c in self.store.candidates(job.id, CandidateStatus.PROPOSED) if c.id not in flying]
-            if not queued:
-                # Everything not done is pending for the strategy (only those rows are read: done ones pile up).
-                unfinished = sorted(
-                    (c for status in (CandidateStatus.PROPOSED, CandidateStatus.RUNNING, CandidateStatus.FAILED) for c in self.store.candidates(job.id, status)),
-                    key=lambda c: c.seq,
-                )
-                pending = [strategy.space.validate(c.arch) for c in unfinished]
-                wanted = min(len(evaluators.idle), remaining - len(evaluators.in_flight))
-                asked = strategy.ask(wanted, pending=pending)
-                if not asked:
-                    return
-                self.store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in asked], claim=job.claim)
+        queued = [c for c in self.store.candidates(job.id, CandidateStatus.PROPOSED) if c.id not in flying]
+        while True:
+            while evaluators.idle and queued and len(evaluators.in_flight) < remaining:
+                candidate = queued.pop(0)
+                evaluators.send(self.store.start_candidate(candidate.id, self.worker, claim=job.claim))
+            asked = proposer.take()
+            if asked:
+                queued.extend(self.store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in asked], claim=job.claim))
                 continue
-            evaluators.send(self.store.start_candidate(queued[0].id, self.worker, claim=job.claim))
-            flying.add(queued[0].id)
+            room = (evaluators.slots if self.ask_ahead else len(evaluators.idle)) - len(queued)
+            wanted = min(room, remaining - len(evaluators.in_flight) - len(queued))
+            if asked is not None or wanted <= 0 or proposer.asking:  # came back empty, nothing wanted, or under way
+                return len(queued)
+            # Everything not done is pending for the strategy (only those rows are read: done ones pile up).
+            unfinished = sorted(
+                (c for status in (CandidateStatus.PROPOSED, CandidateStatus.RUNNING, CandidateStatus.FAILED) for c in self.store.candidates(job.id, status)),
+                key=lambda c: c.seq,
+            )
+            proposer.ask(wanted, [proposer.space.validate(c.arch) for c in unfinished])
+            if self.ask_ahead:
+                return len(queued)
+            proposer.wait(timeout=None)  # the baseline (ask_ahead off): the loop waits for its proposals
 
     def _progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not self.show_progress, transient=False)
+
+
+def _place(where: dict[str, str]) -> str:
+    """"node 1a2b3c4d (host, cpu)": a Ray node, briefly, for people."""
+    return f"node {where.get('node_id', '?')[:8]} ({where.get('host', '?')}, {where.get('device', '?')})"
 
 
 def _failure(exc: Exception) -> str:

@@ -88,6 +88,7 @@ class EvaluatorPool:
         self._order = itertools.count()
         self._failed_starts = 0
         self.broken: str | None = None  # why actors cannot start, once MAX_FAILED_STARTS in a row did not
+        self.started: list[tuple[int, Any]] = []  # (slot, what its ready() answered: where it runs), for `take_started`
         for slot in range(size):
             self._start(slot)
 
@@ -106,7 +107,7 @@ class EvaluatorPool:
 
         slot = self.starting.pop(ref)
         try:
-            ray.get(ref)
+            answer = ray.get(ref)
         except Exception as exc:  # its constructor raised, or its process died in it
             self._failed_starts += 1
             reason = one_line(exc)
@@ -117,7 +118,18 @@ class EvaluatorPool:
             self._start(slot)
             return
         self._failed_starts = 0
+        self.started.append((slot, answer))
         self.idle.extend([slot] * SLOTS_PER_ACTOR)
+
+    @property
+    def slots(self) -> int:
+        """Evaluations the pool runs at once, when all its actors are up."""
+        return len(self.actors) * SLOTS_PER_ACTOR
+
+    def take_started(self) -> list[tuple[int, Any]]:
+        """The actors that finished starting since the last call, with their `ready()` answers."""
+        started, self.started = self.started, []
+        return started
 
     @property
     def busy(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from nas.artifacts import JobFiles
 from search_spaces import Architecture, get_space
 
 LATENCY_REPEATS = 5  # median of this many single-example forward passes
@@ -24,10 +25,12 @@ class Evaluator:
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
         raise NotImplementedError
 
-    def ready(self) -> bool:
-        """Answered once the constructor has run: the pool tells an actor that died starting up
-        from one that died evaluating."""
-        return True
+    def ready(self) -> dict[str, str]:
+        """Answered once the constructor has run (the pool tells an actor that died starting up
+        from one that died evaluating): where the actor runs."""
+        from nas.search.resources import where_am_i
+
+        return where_am_i()
 
     def timed(self, arch_data: dict[str, Any]) -> tuple[dict[str, float], float]:
         started = time.perf_counter()
@@ -43,15 +46,15 @@ class SupernetEvaluator(Evaluator):
     them, when asked: `supernet.score_finetune_steps`), exact params and FLOPs, and the measured
     CPU latency of the extracted standalone model on one example."""
 
-    def __init__(self, checkpoint_dir: str, threads: int = 1, measure_latency: bool = True, finetune_steps: int = 0):
-        from nas.training.checkpoint import load_checkpoint_task, load_supernet
-
+    def __init__(self, checkpoint: str, job_files: JobFiles | None = None, threads: int = 1, measure_latency: bool = True, finetune_steps: int = 0):
+        """`checkpoint`: the supernet's location (a directory, or one in the artifact root,
+        read through `job_files` from whichever node this runs on)."""
         from nas.search.resources import assigned_device
+        from nas.training.checkpoint import open_checkpoint
 
         torch.set_num_threads(threads)
-        self.supernet, meta = load_supernet(Path(checkpoint_dir), device=assigned_device())
+        self.supernet, _, self.task = open_checkpoint(checkpoint, job_files, device=assigned_device())
         self.space = self.supernet.space
-        self.task = load_checkpoint_task(meta)
         self.measure_latency, self.finetune_steps = measure_latency, finetune_steps
 
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:

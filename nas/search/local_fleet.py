@@ -17,18 +17,22 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from nas.artifacts import ROOT_ENV
+
 logger = logging.getLogger(__name__)
 
 STOP_GRACE_S = 30.0  # for a coordinator to leave its job; then it is killed
 
 
-def start_coordinators(count: int, db_url: str, ray_address: str | None = None) -> list[subprocess.Popen[bytes]]:
+def start_coordinators(count: int, db_url: str, ray_address: str | None = None, artifact_root: str | None = None, max_jobs: int = 1) -> list[subprocess.Popen[bytes]]:
     """`count` coordinator processes on the store at `db_url` (and the Ray cluster at
-    `ray_address`, else each starts its own local one)."""
+    `ray_address`, else each starts its own local one), writing to `artifact_root`."""
     env = {**os.environ, "NAS_DB_URL": db_url}
     if ray_address:
         env["RAY_ADDRESS"] = ray_address
-    command = [sys.executable, "-m", "nas.cli", "coordinator", "--no-progress"]
+    if artifact_root:
+        env[ROOT_ENV] = artifact_root
+    command = [sys.executable, "-m", "nas.cli", "coordinator", "--no-progress", "--max-jobs", str(max_jobs)]
     children = [subprocess.Popen(command, env=env, start_new_session=True) for _ in range(count)]
     for child in children:
         logger.info("coordinator started (pid %d)", child.pid)

@@ -83,3 +83,13 @@ def assigned_device() -> str:
     if gpus:
         logger.warning("Ray assigned GPU %s, but torch sees no CUDA device (a CPU build of torch?); running on the CPU", gpus)
     return "cpu"
+
+
+def where_am_i() -> dict[str, str]:
+    """This process's Ray node, host and device: a job's events say where each stage ran."""
+    import socket
+
+    import ray
+
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else "no Ray node (in-process)"
+    return {"node_id": node, "host": socket.gethostname(), "device": assigned_device()}

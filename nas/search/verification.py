@@ -6,7 +6,8 @@ Each trial starts from the candidate's inherited weights or from scratch (`verif
 on the training split and scores validation after every epoch, reporting to Tune; an ASHA
 scheduler stops trials that trail the others at the same epoch (`verify.early_stop`). A trial's
 best epoch on validation is its result; the test split is scored only at a new best epoch, and
-that epoch's weights are the trial's Tune checkpoint. Each result is committed to the store as its
+that epoch's weights go to the artifact root (from whichever node the trial runs on: Tune's own
+storage stays on the coordinator's machine and holds no weights). Each result is committed to the store as its
 trial ends (a second fidelity beside the search's score), so a job resumed after a crash verifies
 only the candidates still missing.
 """
@@ -25,6 +26,7 @@ from typing import Any
 
 from ray import tune
 
+from nas.artifacts import JobFiles
 from nas.job.schema import JobSpec, VerifySpec
 from nas.search.resources import tune_resources
 from nas.store import CandidateRecord, Claim, ClaimLost, EventKind, InvalidTransition, Store
@@ -32,6 +34,7 @@ from nas.store import CandidateRecord, Claim, ClaimLost, EventKind, InvalidTrans
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.safetensors"
+EPOCH_FILE = "epoch.json"  # written after the weights: the epoch they are of
 # One rung, at half the epochs, keeps the better half: every trial trains at least half its
 # epochs (with a few trials, earlier rungs stop good ones on noise).
 ASHA_REDUCTION = 2
@@ -40,20 +43,22 @@ STOP_POLL_S = 1.0  # how often the experiment asks whether the job was cancelled
 
 def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     """One Tune trial: `config["candidate"]` ({id, arch}) trained standalone as `setup` says
-    (checkpoint, init, epochs, lr, batch_size, seed)."""
+    (checkpoint, job_files, verified: where weights go, init, epochs, lr, batch_size, seed). Its
+    weights at each new best epoch go to the artifact root, from whichever node it runs on."""
     import torch
     from safetensors.torch import save_file
 
-    from nas.training.checkpoint import load_checkpoint_task, load_supernet
-    from nas.training.standalone import evaluate, train_keeping_best
-
+    from nas.artifacts import join
     from nas.search.resources import assigned_device
+    from nas.training.checkpoint import open_checkpoint
+    from nas.training.standalone import evaluate, train_keeping_best
 
     torch.set_num_threads(setup["threads"])
     device = assigned_device()
-    supernet, meta = load_supernet(Path(setup["checkpoint"]), device=device)
-    task = load_checkpoint_task(meta)
+    job_files = setup["job_files"]
+    supernet, _, task = open_checkpoint(setup["checkpoint"], job_files, device=device)
     space = supernet.space
+    candidate_id = config["candidate"]["id"]
     arch = space.validate(config["candidate"]["arch"])
     if setup["init"] == "inherited":
         model = supernet.extract(arch)
@@ -62,19 +67,20 @@ def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
             torch.manual_seed(setup["seed"])
             model = space.build(arch, task.shape).to(device)
     del supernet
+    weights_at = join(setup["verified"], f"candidate-{candidate_id}")
     started = time.perf_counter()
-    best: dict[str, Any] = {"val_accuracy": float("nan"), "test_accuracy": float("nan"), "best_epoch": 0}
+    best: dict[str, Any] = {"val_accuracy": float("nan"), "test_accuracy": float("nan"), "best_epoch": 0, "weights": None}
 
     def report(epoch: int, val_accuracy: float, improved: bool) -> None:
         metrics = {"epoch_val_accuracy": val_accuracy, "epochs_trained": epoch}
-        if not improved:
-            tune.report({**metrics, **best, "seconds": time.perf_counter() - started})
-            return
-        best.update(val_accuracy=val_accuracy, test_accuracy=evaluate(model, task.test), best_epoch=epoch)
-        with tempfile.TemporaryDirectory(prefix="verified-") as directory:  # report() copies it into the experiment's storage
-            save_file({name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}, Path(directory) / WEIGHTS_FILE)
-            (Path(directory) / "epoch.json").write_text(json.dumps({"epoch": epoch, **best}))
-            tune.report({**metrics, **best, "seconds": time.perf_counter() - started}, checkpoint=tune.Checkpoint.from_directory(directory))
+        if improved:
+            best.update(val_accuracy=val_accuracy, test_accuracy=evaluate(model, task.test), best_epoch=epoch)
+            with tempfile.TemporaryDirectory(prefix="verified-") as directory:
+                save_file({name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}, Path(directory) / WEIGHTS_FILE)
+                (Path(directory) / EPOCH_FILE).write_text(json.dumps({"epoch": epoch, **{k: best[k] for k in ("val_accuracy", "test_accuracy")}}))
+                job_files.publish_dir(Path(directory), weights_at, last=EPOCH_FILE)
+            best["weights"] = join(weights_at, WEIGHTS_FILE)
+        tune.report({**metrics, **best, "seconds": time.perf_counter() - started})
 
     train_keeping_best(model, task, setup["epochs"], lr=setup["lr"], batch_size=setup["batch_size"], seed=setup["seed"], include_start=False, on_epoch=report)
 
@@ -85,20 +91,24 @@ def run_verification(
     claim: Claim,
     spec: JobSpec,
     checkpoint: str,
+    job_files: JobFiles,
+    verified: str,
     candidates: Sequence[CandidateRecord],
     storage: Path,
     concurrency: int,
     should_stop: Callable[[], bool],
 ) -> int:
-    """Train `candidates` standalone as one Tune experiment under `storage`, committing each
-    trial's result as it ends. Returns how many were verified; stops early (leaving the rest
-    unverified) when `should_stop()` turns true. ClaimLost propagates once the experiment ends."""
+    """Train `candidates` standalone as one Tune experiment (its state under `storage`, on this
+    machine), from the supernet at `checkpoint`, their weights going under `verified` in the
+    artifact root; each trial's result is committed as it ends. Returns how many were verified;
+    stops early (leaving the rest unverified) when `should_stop()` turns true. ClaimLost
+    propagates once the experiment ends."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     settings: VerifySpec = spec.verify  # type: ignore[assignment]  # the caller checks it is set
     assert settings.epochs is not None  # resolved at submission
     setup = {
-        "checkpoint": checkpoint, "init": settings.init, "epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size, "seed": spec.seed,
+        "checkpoint": checkpoint, "job_files": job_files, "verified": verified, "init": settings.init, "epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size, "seed": spec.seed,
         "threads": max(1, int(spec.resources.verify.cpus)),
     }  # fmt: skip
     scheduler = (
@@ -127,7 +137,6 @@ def run_verification(
             storage_path=str(storage.resolve()),
             callbacks=[committer],
             stop=_StopWhen(should_stop),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # a checkpoint is reported only at a new best epoch
             failure_config=tune.FailureConfig(max_failures=1),
             verbose=0,
         ),
@@ -167,8 +176,7 @@ class _Committer(tune.Callback):
         result, candidate_id = trial.last_result or {}, trial.config["candidate"]["id"]
         if not result.get("epochs_trained"):
             return  # stopped before its first epoch ended (the job was cancelled): nothing to commit
-        checkpoint = trial.checkpoint
-        weights = str(Path(checkpoint.path) / WEIGHTS_FILE) if checkpoint is not None else None
+        weights = result.get("weights")  # in the artifact root: trials report no Tune checkpoints
         figures = {
             "init": self.settings.init, "val_accuracy": result["val_accuracy"], "test_accuracy": result["test_accuracy"],
             "best_epoch": result["best_epoch"], "epochs_trained": result["epochs_trained"], "epochs": self.settings.epochs,

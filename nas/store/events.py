@@ -25,6 +25,7 @@ class EventKind(StrEnum):
     VERIFY_FAILED = "verify_failed"
     VERIFY_DONE = "verify_done"
     TIME_BUDGET = "time_budget"
+    EVALUATORS_STARTED = "evaluators_started"  # where the search's evaluator actors run (Ray node, host, device)
     RESOURCES = "resources"  # fewer evaluators than asked: the cluster cannot place them all
     EXHAUSTED = "exhausted"
     ERROR = "error"  # a job failed on an unexpected exception; its data holds the traceback

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import ColumnElement, LargeBinary, and_, delete, func, insert, literal, or_, select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from nas.results.pareto import non_dominated_mask
 from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
@@ -137,15 +137,19 @@ class Store:
             return [_record(JobRecord, job) for job in s.scalars(query)]
 
     def claim_job(self, worker: str, job_id: int | None = None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> JobRecord | None:
-        """Atomically take the oldest claimable job (or `job_id` if it is claimable) for `worker`:
-        queued, or running with a heartbeat older than `stale_after_s`. None if there is none."""
+        """Atomically take a claimable job (or `job_id` if it is claimable) for `worker`: queued,
+        or running with a heartbeat older than `stale_after_s`; of those, the oldest of the owner
+        with the fewest jobs running, so that users' jobs interleave. None if there is none."""
         now = utc_now()
         stale = now - timedelta(seconds=stale_after_s)
         claimable = or_(
             Job.status == JobStatus.QUEUED,
             and_(Job.status == JobStatus.RUNNING, or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale)),
         )
-        pick = select(Job.id, Job.status, Job.claimed_by).where(claimable).order_by(Job.id).limit(1)
+        # Fair between users: the job of the owner with the fewest jobs running goes first, then the oldest.
+        other = aliased(Job)
+        owners_running = select(func.count()).select_from(other).where(other.status == JobStatus.RUNNING, other.owner.is_not_distinct_from(Job.owner)).scalar_subquery()
+        pick = select(Job.id, Job.status, Job.claimed_by).where(claimable).order_by(owners_running, Job.id).limit(1)
         if job_id is not None:
             pick = pick.where(Job.id == job_id)
         if self.backend == "postgresql":

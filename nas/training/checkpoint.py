@@ -6,18 +6,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from safetensors.torch import load_file
+
+from nas.artifacts import JobFiles
 
 from search_spaces import get_space
 from search_spaces.supernet import Supernet
 
+if TYPE_CHECKING:
+    from nas.tasks.data import TaskData
+
 CHECKPOINT_FORMAT = 1
+META_FILE = "checkpoint.json"
+TOKENIZER_FILE = "tokenizer.json"  # text tasks: the checkpoint carries its tokenizer, for any node
 
 
 def read_checkpoint_meta(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "checkpoint.json"
+    path = Path(directory) / META_FILE
     try:
         meta = json.loads(path.read_text())
     except FileNotFoundError:
@@ -33,6 +40,14 @@ def checkpoint_progress(directory: Path) -> dict[str, Any] | None:
     try:
         meta = read_checkpoint_meta(directory)
     except (FileNotFoundError, ValueError):
+        return None
+    return progress_of(meta)
+
+
+def progress_of(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """`checkpoint_progress` of a checkpoint's metadata (None if it is not a checkpoint this
+    version reads)."""
+    if meta.get("format") != CHECKPOINT_FORMAT:
         return None
     position, progress, config = meta["position"], meta.get("progress", {}), meta["config"]
     phase_epochs = {"mlm": config["mlm_epochs"], "supervised": config["epochs"]}
@@ -71,8 +86,10 @@ def load_supernet(directory: Path, device: str = "cpu") -> tuple[Supernet, dict[
     return supernet.to(device).eval(), meta
 
 
-def load_checkpoint_task(meta: dict[str, Any]):
-    """The task a checkpoint was trained on, loaded again exactly (same split, same tokenizer)."""
+def load_checkpoint_task(meta: dict[str, Any], directory: Path | None = None, job_files: JobFiles | None = None) -> TaskData:
+    """The task a checkpoint was trained on, loaded again exactly (same split, same tokenizer:
+    the one in the checkpoint's `directory` where it has one). `job_files`: on another node, the
+    job's staged task files are read from the artifact root."""
     from nas.tasks.data import load_task  # imports torch and the data readers: only callers pay
 
     from nas.tasks.tokenizer import LEGACY
@@ -82,4 +99,20 @@ def load_checkpoint_task(meta: dict[str, Any]):
         raise ValueError("task: the checkpoint does not record how to load its task")
     if meta["task"].get("kind") == "text":
         source.setdefault("tokenizer_file", LEGACY)  # recorded since tokenizers are deterministic
-    return load_task(**source)
+        if directory is not None and (Path(directory) / TOKENIZER_FILE).is_file():
+            source["tokenizer_file"] = str(Path(directory) / TOKENIZER_FILE)
+    spec = source["spec"]
+    if job_files is not None:
+        source["spec"] = job_files.localize(spec)
+    task = load_task(**source)
+    task.source["spec"] = spec  # as the job names it: the same on every node
+    return task
+
+
+def open_checkpoint(location: str, job_files: JobFiles | None = None, device: str = "cpu") -> tuple[Supernet, dict[str, Any], TaskData]:
+    """The supernet checkpointed at `location` (a directory, or one in an artifact root), its
+    metadata and its task, from wherever this process runs."""
+    job_files = job_files or JobFiles()
+    directory = job_files.local_dir(location, META_FILE)
+    supernet, meta = load_supernet(directory, device=device)
+    return supernet, meta, load_checkpoint_task(meta, directory, job_files)

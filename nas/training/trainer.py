@@ -32,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from safetensors.torch import load_file, save_file
 
 from nas.tasks.data import TaskData
-from nas.training.checkpoint import CHECKPOINT_FORMAT, read_checkpoint_meta
+from nas.training.checkpoint import CHECKPOINT_FORMAT, META_FILE, TOKENIZER_FILE, read_checkpoint_meta
 from nas.training.config import TrainConfig
 from nas.training.optim import adamw, learning_rate
 from nas.tasks.tokenizer import MASK_ID
@@ -187,9 +187,11 @@ class SupernetTrainer:
         checkpoint_every: int = 0,
         stop_after: int | None = None,
         epoch_check: Callable[[Supernet], dict[str, Any]] | None = None,
+        on_checkpoint: Callable[[Path], None] | None = None,
     ) -> TrainResult:
         """Train from the current position to the end (or `stop_after` more steps), saving a
-        checkpoint every `checkpoint_every` steps and at the end when `checkpoint_dir` is given.
+        checkpoint every `checkpoint_every` steps and at the end when `checkpoint_dir` is given
+        (then `on_checkpoint(checkpoint_dir)`, e.g. to publish it to the artifact root).
         `epoch_check(supernet)` runs after each supervised epoch; its figures go into the next
         checkpoint, so progress readers see whether the supernet is learning."""
         start, subnets, steps, loss = time.perf_counter(), 0, 0, float("nan")
@@ -214,10 +216,15 @@ class SupernetTrainer:
                 if epoch_check is not None and phase == "supervised" and self.position.step == 0:  # an epoch ended
                     self.health = epoch_check(self.supernet)
                 if checkpoint_dir is not None and checkpoint_every and self.position.global_step % checkpoint_every == 0:
-                    self.save_checkpoint(checkpoint_dir)
+                    self._checkpoint(checkpoint_dir, on_checkpoint)
         if checkpoint_dir is not None:
-            self.save_checkpoint(checkpoint_dir)
+            self._checkpoint(checkpoint_dir, on_checkpoint)
         return TrainResult(steps=steps, subnets_trained=subnets, seconds=time.perf_counter() - start, last_loss=loss, peak_rss_mb=peak_rss_mb())
+
+    def _checkpoint(self, directory: Path, on_checkpoint: Callable[[Path], None] | None) -> None:
+        self.save_checkpoint(directory)
+        if on_checkpoint is not None:
+            on_checkpoint(directory)
 
     def _completed_steps(self) -> int:
         return self.position.global_step
@@ -266,7 +273,9 @@ class SupernetTrainer:
             "progress": {"total_steps": self.total_steps(), "loss": self.last_loss, "health": self.health},  # total_steps needs the task's size
             "optimizer": {"param_groups": opt_state["param_groups"], "scalars": scalars},
         }
-        (partial / "checkpoint.json").write_text(json.dumps(meta, indent=2))
+        if self.task.tokenizer_path is not None:  # the checkpoint carries its tokenizer to other nodes
+            shutil.copyfile(self.task.tokenizer_path, partial / TOKENIZER_FILE)
+        (partial / META_FILE).write_text(json.dumps(meta, indent=2))
         if directory.exists():
             old = directory.with_name(directory.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
