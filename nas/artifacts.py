@@ -20,7 +20,6 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -125,27 +124,9 @@ def _fs(location: str) -> tuple[Any, str]:
     return fsspec.core.url_to_fs(location)
 
 
-class FileRelay:
+class FileRelay(DirectFiles):
     """A Ray actor on the coordinator's node that reads and writes the coordinator's local
-    artifact root for processes on other nodes (`relay_for`)."""
-
-    def __init__(self) -> None:
-        self.files = DirectFiles()
-
-    def read(self, location: str) -> bytes:
-        return self.files.read(location)
-
-    def write(self, location: str, data: bytes) -> None:
-        self.files.write(location, data)
-
-    def names(self, location: str) -> list[str]:
-        return self.files.names(location)
-
-    def exists(self, location: str) -> bool:
-        return self.files.exists(location)
-
-    def remove(self, location: str) -> None:
-        self.files.remove(location)
+    artifact root for processes on other nodes (`start_relay`, `RelayedFiles`)."""
 
 
 class RelayedFiles:
@@ -347,14 +328,3 @@ def read_json(files: Files, location: str) -> dict[str, Any] | None:
         return json.loads(files.read(location))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-
-
-def remove_all(files: Files, locations: Iterable[str]) -> list[str]:
-    """Remove each location; returns the ones that could not be removed, with the reason."""
-    failures = []
-    for location in locations:
-        try:
-            files.remove(location)
-        except OSError as exc:
-            failures.append(f"{location}: {exc}")
-    return failures

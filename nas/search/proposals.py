@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -29,7 +30,6 @@ class Proposer:
         self._told_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="proposer")
         self._asking: Future[list[Architecture]] | None = None
-        self.seconds_asking = 0.0  # time spent in ask, for the job's figures
 
     @property
     def space(self) -> Any:
@@ -76,14 +76,11 @@ class Proposer:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _ask(self, n: int, pending: list[Architecture]) -> list[Architecture]:
-        import time
-
         with self._told_lock:
             told, self._told = self._told, []
         for arch, metrics in told:
             self.strategy.tell(arch, metrics)
         started = time.perf_counter()
         proposed = self.strategy.ask(n, pending=pending)
-        self.seconds_asking += time.perf_counter() - started
         logger.debug("proposer: %d asked, %d proposed in %.3f s", n, len(proposed), time.perf_counter() - started)
         return proposed
