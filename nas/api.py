@@ -31,6 +31,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from nas import access, datasets, service
+from nas.artifacts import ArtifactRoot, DirectFiles, is_uri, join
 from nas.dashboard import sessions as sessions_mod
 from nas.dashboard.routes import add_dashboard
 from nas.access import Principal
@@ -95,7 +96,7 @@ class ExportRequest(BaseModel):
     weights: Literal["verified", "inherited"] | None = Field(None, description="verified (the verified stage's trained model) or inherited (from the supernet); default: verified when the candidate was verified.")
 
 
-def create_app(store: Store, token: str | None, export_root: Path, data_root: Path | None = None) -> FastAPI:
+def create_app(store: Store, token: str | None, export_root: Path | str, data_root: Path | None = None) -> FastAPI:
     """The API over `store`; clients send `token` (its holder is an admin) or a user's key
     (`nas users add`); exports are written under `export_root`; job specs may name task files
     inside `data_root` only (default: `<data directory>/data`)."""
@@ -329,21 +330,32 @@ def create_app(store: Store, token: str | None, export_root: Path, data_root: Pa
         from nas.export.exporter import resolve_export_dir  # imports torch: only exports pay for it
 
         out = request.out or f"job-{job_id}/candidate-{request.candidate_id}-{request.format}-{uuid.uuid4().hex[:8]}"
+        remote = is_uri(str(export_root))  # an artifact root of the cluster's (s3://, gs://, ...)
+        base = Path("/export-root") if remote else Path(export_root)  # `out` is checked as a path inside the root either way
         try:
-            out_dir = resolve_export_dir(export_root, out)
+            out_dir = resolve_export_dir(base, out)
         except ValueError as exc:
             raise BadRequest("out", str(exc).removeprefix("out: ")) from None
+        relative = out_dir.relative_to(base.resolve()).as_posix()
+        taken = Conflict("out", f"{out!r} exists and is not empty; choose another directory")  # not the server's path
+        publish_to = join(str(export_root), relative) if remote else None
+        if publish_to is not None and DirectFiles().names(publish_to):
+            raise taken
+        scratch = Path(tempfile.mkdtemp(prefix="nas-export-")) if remote else None
         try:
             result = service.export_candidate(
-                store, job_id, request.candidate_id, request.format, out_dir, finetune_epochs=request.finetune_epochs,
-                weights=request.weights, finetune_lr=request.finetune_lr, keep_worse=request.keep_worse,
+                store, job_id, request.candidate_id, request.format, scratch / "model" if scratch else out_dir, finetune_epochs=request.finetune_epochs,
+                weights=request.weights, finetune_lr=request.finetune_lr, keep_worse=request.keep_worse, publish_to=publish_to,
             )  # fmt: skip
         except Conflict as exc:
             if exc.field != "out":
                 raise
-            raise Conflict("out", f"{out!r} exists and is not empty; choose another directory") from None  # not the server's path
-        # The server's own directory layout is not the client's business: the path is given as asked.
-        return {**result, "out_dir": out_dir.relative_to(Path(export_root).resolve()).as_posix()}
+            raise taken from None
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        # The server's own layout is not the client's business: the path is given as asked.
+        return {**result, "out_dir": relative}
 
     app.include_router(jobs)
 
@@ -428,7 +440,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: str | None = None,
-    export_root: Path | None = None,
+    export_root: Path | str | None = None,
     data_root: Path | None = None,
     coordinators: int = 1,
     ray_address: str | None = None,
@@ -443,12 +455,16 @@ def serve(
     from nas.search.local_fleet import start_coordinators, stop_coordinators
 
     token = token or os.environ.get(TOKEN_ENV)
-    export_root = Path(export_root) if export_root is not None else data_home() / "exports"  # not the working directory: a server's is arbitrary
-    export_root.mkdir(parents=True, exist_ok=True)
+    # Exports go to the artifact root the coordinators write (a URI on a cluster without shared
+    # disks), not the working directory: a server's is arbitrary.
+    exports: Path | str = str(export_root) if export_root is not None else ArtifactRoot(artifact_root).exports()
+    if not is_uri(str(exports)):
+        exports = Path(exports)
+        exports.mkdir(parents=True, exist_ok=True)
     if data_root is not None:
         Path(data_root).mkdir(parents=True, exist_ok=True)
     store = Store(store_url)
-    app = create_app(store, token, export_root, data_root)  # refuses to run with neither a token nor users
+    app = create_app(store, token, exports, data_root)  # refuses to run with neither a token nor users
     # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default would
     # then end the process before the coordinators are stopped, orphaning them.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -46,6 +46,26 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
+def upload_dir(directory: Path, location: str) -> None:
+    """Copy a local directory tree to `location` (a path or a URI)."""
+    if not is_uri(location):
+        shutil.copytree(directory, location, dirs_exist_ok=True)
+        return
+    fs, path = _fs(location)
+    fs.makedirs(path, exist_ok=True)
+    fs.put(f"{directory}/", path.rstrip("/") + "/", recursive=True)
+
+
+def download_dir(location: str, directory: Path) -> None:
+    """Copy the tree at `location` (a path or a URI) into the new local `directory`."""
+    if not is_uri(location):
+        shutil.copytree(location, directory)
+        return
+    fs, path = _fs(location)
+    Path(directory).mkdir(parents=True)
+    fs.get(path.rstrip("/") + "/", f"{directory}/", recursive=True)
+
+
 def job_dir_name(job: JobRecord) -> str:
     """"job-7-20261201223015123456": the id, and the time it was submitted, so two stores (two
     SQLite files, say) sharing one root never share a job's directory."""
@@ -197,6 +217,10 @@ class ArtifactRoot:
 
     def supernet(self, job: JobRecord) -> str:
         return self.job(job, "supernet")
+
+    def exports(self) -> str:
+        """Where the API server writes the exports clients ask for (unless --export-root says)."""
+        return join(self.location, "exports")
 
     def staged(self, digest: str, name: str) -> str:
         return join(self.location, "task-files", digest, name)

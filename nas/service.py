@@ -26,7 +26,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from nas.artifacts import DirectFiles, job_dir_name
+from nas.artifacts import DirectFiles, download_dir, is_uri, job_dir_name, upload_dir
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS
 from nas.job.metrics import METRICS
 from nas.job.parse import load_spec, parse_spec
@@ -497,9 +497,12 @@ def export_candidate(
     weights: str | None = None,
     finetune_lr: float = DEFAULT_FINETUNE_LR,
     keep_worse: bool = False,
+    publish_to: str | None = None,
 ) -> dict[str, Any]:
     """Write a done candidate to `out_dir` (which must not exist or be empty) in format `fmt`,
-    recorded as an "export" artifact of the job. `weights`: "verified" (the verified stage's
+    recorded as an "export" artifact of the job; with `publish_to` (a location in the artifact
+    root, a path or a URI) `out_dir` is scratch space and the export is copied there and
+    recorded there. `weights`: "verified" (the verified stage's
     trained model), "inherited" (extracted from the supernet), or None: verified when the
     candidate was verified. Optionally fine-tuned first (see `export_from_checkpoint`); the
     metrics report validation and test accuracy before and after."""
@@ -560,8 +563,12 @@ def export_candidate(
     except FinetuneWorse as exc:
         raise Conflict("finetune_epochs", str(exc).removeprefix("finetune_epochs: ")) from None
     meta = {"candidate_id": candidate_id, "format": fmt, "files": result.files, "arch_id": result.arch_id, "metrics": result.metrics}
-    artifact = store.add_artifact(job_id, ArtifactKind.EXPORT, str(result.directory), meta)
-    return {"out_dir": str(result.directory), "artifact_id": artifact.id, **meta}
+    location = str(result.directory)
+    if publish_to is not None:
+        upload_dir(result.directory, publish_to)
+        location = publish_to
+    artifact = store.add_artifact(job_id, ArtifactKind.EXPORT, location, meta)
+    return {"out_dir": location, "artifact_id": artifact.id, **meta}
 
 
 def export_archive(store: Store, artifact_id: int, into: Path) -> tuple[Path, str]:
@@ -574,10 +581,15 @@ def export_archive(store: Store, artifact_id: int, into: Path) -> tuple[Path, st
         raise NotFound("artifact_id", str(exc)) from None
     if artifact.kind != ArtifactKind.EXPORT:  # checkpoints are the server's working files
         raise NotFound("artifact_id", f"artifact {artifact_id} not found")
-    directory = Path(artifact.path)
-    if not directory.is_dir():
-        raise Conflict("artifact_id", f"the files of export {artifact_id} are no longer on this server; export the candidate again")
     name = f"job-{artifact.job_id}-candidate-{artifact.meta.get('candidate_id')}-{artifact.meta.get('format')}-{artifact_id}"
+    directory = Path(artifact.path)
+    if is_uri(artifact.path):  # an artifact root other nodes share (s3://, gs://, ...)
+        if not DirectFiles().names(artifact.path):
+            raise Conflict("artifact_id", f"the files of export {artifact_id} are no longer in the artifact root; export the candidate again")
+        directory = Path(into) / "files"
+        download_dir(artifact.path, directory)
+    elif not directory.is_dir():
+        raise Conflict("artifact_id", f"the files of export {artifact_id} are no longer on this server; export the candidate again")
     archive = Path(into) / f"{name}.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(directory, arcname=name)

@@ -362,12 +362,15 @@ def main() -> None:
         "--bert-archs-per-step", type=int, default=1,
         help="FlexiBERT subnets per supernet step, each on its slice of the 64-example batch, with the sandwich rule from 2 up (4: the earlier figures, which under-fitted the larger subnets)",
     )  # fmt: skip
+    parser.add_argument("--bert-standalone-epochs", type=int, help="override the budget's FlexiBERT standalone epochs")
+    parser.add_argument("--bert-max-train", type=int, help="training examples of the FlexiBERT ranking task (deterministic subset)")
+    parser.add_argument("--subnets", type=int, help="override the budget's number of ranked subnets")
     parser.add_argument("--vit-supernet-epochs", type=int, help="override the budget's ViT supernet epochs")
     parser.add_argument("--vit-standalone-epochs", type=int, help="override the budget's ViT standalone epochs")
     parser.add_argument("--standalone-from", type=Path, help="reuse the standalone references of an earlier --json run (same subnets, task and budget); with more --standalone-seeds than it holds, only the missing seeds are trained")
     parser.add_argument("--spread", choices=SPREADS, default="range", help="how ranked subnets cover the size range: evenly in log params from the smallest arch to the largest, or quantiles of random archs (the earlier figures)")
     parser.add_argument("--standalone-seeds", type=int, default=1, help="standalone trainings per ranked subnet (>= 2 also measures seed-to-seed tau)")
-    parser.add_argument("--service-defaults", action="store_true", help="ViT supernet: the job spec's supernet defaults (what a job trains), not this benchmark's recipe")
+    parser.add_argument("--service-defaults", action="store_true", help="the job spec's supernet defaults and the task's default tokenizer (what a job trains), not this benchmark's recipe")
     parser.add_argument("--distill", action="store_true", help="in-place distillation from the largest subnet (needs the sandwich rule)")
     parser.add_argument("--score-finetune-steps", type=int, default=0, help="fine-tune each ranked subnet this many steps from its inherited weights before scoring it")
     parser.add_argument("--few-shot", type=int, default=1, help="ViT: split the space by the last stage's depth into this many sub-supernets, each trained 1/K of the epochs")
@@ -383,6 +386,9 @@ def main() -> None:
         vit_standalone_epochs=args.vit_standalone_epochs or budget.vit_standalone_epochs,
         bert_supernet_epochs=args.bert_supernet_epochs or budget.bert_supernet_epochs,
         bert_mlm_epochs=budget.bert_mlm_epochs if args.bert_mlm_epochs is None else args.bert_mlm_epochs,
+        bert_standalone_epochs=args.bert_standalone_epochs or budget.bert_standalone_epochs,
+        bert_train_examples=args.bert_max_train or budget.bert_train_examples,
+        ranked_subnets=args.subnets or budget.ranked_subnets,
     )
     if not 1 <= args.bert_archs_per_step <= BERT_BATCH:
         parser.error(f"--bert-archs-per-step: {args.bert_archs_per_step} must be within 1..{BERT_BATCH} (the batch is {BERT_BATCH})")
@@ -428,12 +434,18 @@ def main() -> None:
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
         n = args.bert_archs_per_step
-        bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=BERT_BATCH, archs_per_step=n, sandwich=n >= 2, warmup_epochs=0, lr=1e-3, seed=0, distill=args.distill and n >= 2)
-        reviews = {"max_len": 32, "vocab_size": 4000, "max_train": budget.bert_train_examples}
+        reviews: dict = {"max_train": budget.bert_train_examples} if budget.bert_train_examples else {}
+        if args.service_defaults:  # the task's own tokenizer settings, as a job loads it
+            train_examples = len(load_task("rotten-tomatoes", **reviews).train)
+            bert_config = TrainConfig.from_spec(SupernetSpec(distill=args.distill), "text", seed=0, device="cpu", train_examples=train_examples)
+        else:
+            bert_config = TrainConfig(epochs=budget.bert_supernet_epochs, mlm_epochs=budget.bert_mlm_epochs, batch_size=BERT_BATCH, archs_per_step=n, sandwich=n >= 2, warmup_epochs=0, lr=1e-3, seed=0, distill=args.distill and n >= 2)
+            reviews = {"max_len": 32, "vocab_size": 4000, **reviews}
         key = "flexibert:nas-bench-bert/rotten-tomatoes"
         results["ranking"][key] = ranking(
             bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets,
             standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key), spread=args.spread,
+            score_finetune_steps=args.score_finetune_steps,
         )  # fmt: skip
     results["seconds"] = time.perf_counter() - started
     results["peak_rss_mb"] = peak_rss_mb()

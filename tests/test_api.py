@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import tarfile
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -579,6 +580,38 @@ def test_export_through_api(api: Api, tmp_path: Path) -> None:
     unverified = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/verified", weights="verified"))
     assert unverified.status_code == 409 and "was not verified" in unverified.json()["detail"]
     assert api.client.get(f"/jobs/{job.id}/pareto?verified=true").json() == []
+
+
+def test_exports_go_to_an_artifact_root_given_by_uri(tmp_path: Path) -> None:
+    """A server whose export root is a URI (a cluster's s3:// or gs:// root; file:// here, through
+    the same fsspec path) writes each export there and serves its download from there."""
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    remote = tmp_path / "bucket"
+    app = create_app(store, TOKEN, f"file://{remote}/exports", tmp_path / "data")
+    job, candidate = tiny_trained_job(store, tmp_path)
+    with TestClient(app, headers=AUTH) as client:
+        response = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
+        assert response.status_code == 201, response.text
+        result = response.json()
+        assert result["out_dir"] == "digits/best"
+        (artifact,) = store.artifacts(job.id, "export")
+        assert artifact.path == f"file://{remote}/exports/digits/best"
+        assert {p.name for p in (remote / "exports" / "digits" / "best").iterdir()} == set(result["files"])
+        download = client.get(f"/artifacts/{artifact.id}")
+        assert download.status_code == 200, download.text
+        name = f"job-{job.id}-candidate-{candidate.id}-pytorch-{artifact.id}"
+        with tarfile.open(fileobj=io.BytesIO(download.content)) as tar:
+            assert {m.name for m in tar.getmembers()} == {name} | {f"{name}/{f}" for f in result["files"]}
+            assert tar.extractfile(f"{name}/arch.json").read() == (remote / "exports" / "digits" / "best" / "arch.json").read_bytes()
+        again = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
+        assert again.status_code == 409 and "not empty" in again.json()["detail"]
+        outside = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "../elsewhere"))
+        assert outside.status_code == 422 and [p["loc"] for p in outside.json()["detail"]] == [["body", "out"]]
+        shutil.rmtree(remote / "exports" / "digits" / "best")
+        gone = client.get(f"/artifacts/{artifact.id}")
+        assert gone.status_code == 409 and "no longer in the artifact root" in gone.json()["detail"]
+    assert not list(Path(tempfile.gettempdir()).glob("nas-export-*"))  # no scratch left behind
+    store.close()
 
 
 def test_the_documentation_pages_load_nothing_from_elsewhere(api: Api) -> None:

@@ -94,7 +94,7 @@ def test_resume_continues_exactly(digits, tmp_path):
     assert meta["space"] == "vit-resnas" and meta["task"]["name"] == "digits" and meta["config"]["sandwich"] is True
     progress = checkpoint_progress(tmp_path / "ckpt")
     total = 2 * interrupted.steps_per_epoch()
-    assert progress == {"phase": "supervised", "epochs_done": 0, "epochs": 2, "step": 4, "total_steps": total, "loss": pytest.approx(interrupted.last_loss), "health": None}
+    assert progress == {"phase": "supervised", "epochs_done": 0, "epochs": 2, "step": 4, "total_steps": total, "loss": pytest.approx(interrupted.last_loss), "health": None, "epoch_losses": []}
     assert describe_progress(progress).startswith(f"supervised: epoch 0/2 done, step 4/{total} (")
     assert checkpoint_progress(tmp_path / "no-checkpoint") is None
     assert set(load_file(tmp_path / "ckpt" / "optimizer.safetensors")) >= {"0.exp_avg", "0.exp_avg_sq"}
@@ -102,6 +102,8 @@ def test_resume_continues_exactly(digits, tmp_path):
     resumed.train(show_progress=False)
     for (name, a), b in zip(straight.supernet.state_dict().items(), resumed.supernet.state_dict().values()):
         assert torch.equal(a, b), name
+    # The loss curve too, though the run stopped inside an epoch.
+    assert [e["epoch"] for e in resumed.epoch_losses] == [1, 2] and resumed.epoch_losses == straight.epoch_losses
     finished = checkpoint_progress(resumed.save_checkpoint(tmp_path / "finished"))
     assert (finished["phase"], finished["step"]) == ("done", total)
     assert describe_progress(finished) == f"trained: {total} steps, loss {resumed.last_loss:.4f}"

@@ -271,7 +271,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: Annotated[str | None, typer.Option(envvar="NAS_API_TOKEN", help="Bearer token clients must send.")] = None,
-    export_root: Annotated[Path | None, typer.Option(help="Directory exports are written under [default: <data directory>/exports].")] = None,
+    export_root: Annotated[str | None, typer.Option(help="Where exports are written: a directory or an fsspec URI [default: <artifact root>/exports].")] = None,
     data_root: Annotated[Path | None, typer.Option(help="The only directory job specs may read task files from [default: <data directory>/data].")] = None,
     coordinators: Annotated[int, typer.Option(min=0, help="Coordinator processes to run beside the API; 0 when a separate `nas coordinator` fleet runs the jobs.")] = 1,
     no_coordinator: Annotated[bool, typer.Option("--no-coordinator", help="Same as --coordinators 0.")] = False,
@@ -284,6 +284,13 @@ def serve(
     from nas.api import serve as serve_api
 
     root = open_artifact_root(artifact_root)
+    if export_root is not None:
+        from nas.artifacts import ArtifactRoot
+
+        try:
+            export_root = ArtifactRoot(export_root).check().location
+        except ValueError as exc:
+            fail(f"--export-root: {exc}")
     store = open_store(db)  # migrations and a clear error before the server starts
     if not token and not store.has_users():
         fail("--token: required (or set NAS_API_TOKEN), or add users first (nas users add NAME --admin); requests must send 'Authorization: Bearer <token or key>'")

@@ -19,6 +19,7 @@ from surrogates.registry import STRATEGY_NAMES
 
 BENCHMARK_SPACE, BENCHMARK_PRESET = "flexibert", "nas-bench-bert"
 MAX_WORKERS = 256  # evaluator actors of one job
+MAX_SUPERNET_WORKERS = 64  # Ray Train workers of one supernet
 
 
 class _Strict(BaseModel):
@@ -183,11 +184,15 @@ class SupernetSpec(_Strict):
     # The learned-or-not check after training (nas.training.health); false runs the search on
     # whatever the supernet learned, e.g. in a smoke test of the machinery.
     check: bool = True
+    # Data-parallel training with Ray Train: this many workers, each with `resources.supernet`,
+    # each training its share of every step's subnets on their slices of the batch.
+    workers: int = Field(1, ge=1, le=MAX_SUPERNET_WORKERS)
 
     def resolved(self, task_kind: str, train_examples: int | None = None) -> SupernetSpec:
         """These settings with every default filled for a task of `task_kind` (text | image)
         with `train_examples` training examples (None: unknown)."""
-        archs = self.archs_per_step or DEFAULT_ARCHS_PER_STEP[task_kind]
+        # Every worker trains at least one subnet of each step.
+        archs = self.archs_per_step or max(DEFAULT_ARCHS_PER_STEP[task_kind], self.workers)
         if self.max_train is not None and train_examples is not None:
             train_examples = min(train_examples, self.max_train)
         epochs = self.epochs or default_epochs(train_examples, self.batch_size, self.warmup_epochs)
@@ -206,6 +211,10 @@ class SupernetSpec(_Strict):
         out = []
         if self.archs_per_step is not None and self.archs_per_step > self.batch_size:
             out.append(f"supernet.archs_per_step: {self.archs_per_step} exceeds supernet.batch_size={self.batch_size} (each subnet trains on its own slice of a batch)")
+        if self.workers > self.batch_size:
+            out.append(f"supernet.workers: {self.workers} exceeds supernet.batch_size={self.batch_size} (each worker trains on its own slices of a batch)")
+        if self.archs_per_step is not None and self.archs_per_step < self.workers:
+            out.append(f"supernet.archs_per_step: {self.archs_per_step} is below supernet.workers={self.workers} (each worker trains its own subnets of every step)")
         if self.sandwich and self.archs_per_step is not None and self.archs_per_step < 2:
             out.append(f"supernet.sandwich: needs supernet.archs_per_step >= 2 (the largest and the smallest subnet), got {self.archs_per_step}")
         if self.distill and self.sandwich is False:

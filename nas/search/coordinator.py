@@ -31,7 +31,7 @@ from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
-from nas.search.resources import ask_of, check_fits, how_many_fit, node_resources, ray_options
+from nas.search.resources import ask_of, check_fits, check_fits_together, how_many_fit, node_resources, ray_options
 from nas.search.heartbeat import Heartbeat, Presence
 from nas.search.proposals import Proposer
 from nas.search.supernet_task import train_supernet
@@ -319,8 +319,14 @@ class Coordinator:
         meta_at = join(location, META_FILE)
         self.store.add_event(job.id, EventKind.SUPERNET_STARTED, f"training the supernet (checkpoints in {location})", {"epochs": spec.supernet_settings.epochs})
         logger.info("job %d: training the supernet into %s", job.id, location)
-        check_fits("resources.supernet", spec.resources.supernet, node_resources())
-        task = ray.remote(max_retries=0, **ray_options(spec.resources.supernet))(train_supernet).remote(spec, location, job_files)
+        nodes, workers = node_resources(), spec.supernet_settings.workers
+        check_fits("resources.supernet", spec.resources.supernet, nodes)
+        if workers > 1:  # a Ray Train run: its workers hold the resources, the task driving them none
+            check_fits_together("resources.supernet", spec.resources.supernet, nodes, workers, "supernet.workers")
+            options = {"num_cpus": 0}
+        else:
+            options = ray_options(spec.resources.supernet)
+        task = ray.remote(max_retries=0, **options)(train_supernet).remote(spec, location, job_files)
         recorded_step = None
         with self._progress() as progress:
             bar = progress.add_task("supernet", total=None)

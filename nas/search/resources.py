@@ -65,6 +65,16 @@ def check_fits(field: str, stage: Any, nodes: Sequence[Mapping[str, float]]) -> 
     raise ResourcesUnavailable(f"{field}: asks {wanted} per task, and no node of the Ray cluster has that ({_describe(nodes)})")
 
 
+def check_fits_together(field: str, stage: Any, nodes: Sequence[Mapping[str, float]], count: int, count_field: str) -> None:
+    """ResourcesUnavailable unless the cluster holds `count` tasks of `stage` at once (the
+    workers of one Ray Train run, which start together)."""
+    fit = how_many_fit(stage, nodes)
+    if fit >= count:
+        return
+    wanted = ", ".join(f"{name} {amount:g}" for name, amount in ask_of(stage).items())
+    raise ResourcesUnavailable(f"{count_field}: {count} workers of {field} ({wanted} each) must run at once, and the Ray cluster holds {fit} ({_describe(nodes)})")
+
+
 def how_many_fit(stage: Any, nodes: Sequence[Mapping[str, float]]) -> int:
     """How many tasks of `stage` the cluster can run at once, node by node."""
     ask = ask_of(stage)

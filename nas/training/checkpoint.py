@@ -59,6 +59,7 @@ def progress_of(meta: dict[str, Any]) -> dict[str, Any] | None:
         "total_steps": progress.get("total_steps"),
         "loss": progress.get("loss"),
         "health": progress.get("health"),  # the latest epoch's check (nas.training.health), if one ran
+        "epoch_losses": progress.get("epoch_losses", []),  # mean loss of each finished epoch
     }
 
 

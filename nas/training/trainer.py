@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 from nas.tasks.data import TaskData
 from nas.training.checkpoint import CHECKPOINT_FORMAT, META_FILE, TOKENIZER_FILE, read_checkpoint_meta
 from nas.training.config import TrainConfig
+from nas.training.distributed import Shard
 from nas.training.optim import adamw, learning_rate
 from nas.tasks.tokenizer import MASK_ID
 from search_spaces import Architecture, SearchSpace, get_space
@@ -116,10 +117,11 @@ def mask_tokens(input_ids: torch.Tensor, prob: float, vocab_size: int, generator
 
 
 class SupernetTrainer:
-    def __init__(self, space: SearchSpace, task: TaskData, config: TrainConfig, supernet: Supernet | None = None):
+    def __init__(self, space: SearchSpace, task: TaskData, config: TrainConfig, supernet: Supernet | None = None, shard: Shard | None = None):
         if config.mlm_epochs and task.kind != "text":
             raise ValueError(f"mlm_epochs: masked-language-model pretraining needs a text task; {task.name!r} is an image task")
         self.space, self.task, self.config = space, task, config
+        self.shard = shard  # data-parallel: this worker's share of each step (None: all of it)
         self.device = config.resolved_device()
         if supernet is None:
             with torch.random.fork_rng(devices=[]):  # same seed, same initial weights
@@ -131,6 +133,10 @@ class SupernetTrainer:
         self.position = Position(phase=self._phases()[0] if self._phases() else PHASES[-1])
         self.last_loss: float | None = None  # the latest step's loss, recorded in checkpoints
         self.health: dict[str, Any] | None = None  # the latest epoch-end check's figures, recorded in checkpoints
+        # Mean loss of each finished epoch ({"phase", "epoch", "loss"}), and the sum and count of
+        # the epoch under way: a checkpoint keeps both, so a resumed run's curve is the same.
+        self.epoch_losses: list[dict[str, Any]] = []
+        self._epoch_loss: tuple[float, int] = (0.0, 0)
 
     def _phases(self) -> list[str]:
         return [p for p in PHASES if (self.config.mlm_epochs if p == "mlm" else self.config.epochs) > 0]
@@ -146,11 +152,13 @@ class SupernetTrainer:
 
     # ---- one step ----
     def train_step(self, inputs: torch.Tensor, labels: torch.Tensor, archs: list[Architecture], phase: str, generator: torch.Generator) -> float:
-        """Each subnet on its own slice of the batch; gradients accumulate; one update."""
+        """Each subnet on its own slice of the batch; gradients accumulate (across the workers too,
+        when data-parallel); one update."""
         self.supernet.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, count = 0.0, len(inputs)
-        for x, y, arch in zip(torch.tensor_split(inputs, len(archs)), torch.tensor_split(labels, len(archs)), archs):
+        pairs = list(zip(torch.tensor_split(inputs, len(archs)), torch.tensor_split(labels, len(archs)), archs))
+        for x, y, arch in self.shard.mine(pairs) if self.shard else pairs:
             if len(x) == 0:
                 continue
             if phase == "mlm":
@@ -163,6 +171,8 @@ class SupernetTrainer:
                 loss = F.cross_entropy(self.supernet(x.to(self.device), arch), y.to(self.device))
             (loss * len(x) / count).backward()
             total += loss.item() * len(x) / count
+        if self.shard:
+            total = self.shard.all_reduce_gradients(self.supernet.parameters(), total)
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
         for group in self.optimizer.param_groups:
@@ -210,7 +220,12 @@ class SupernetTrainer:
                 loss = self.last_loss = self.train_step(inputs, labels, archs, phase, generator)
                 steps += 1
                 subnets += min(len(archs), len(inputs))
+                epoch = pos.epoch
+                self._epoch_loss = (self._epoch_loss[0] + loss, self._epoch_loss[1] + 1)
                 self._advance()
+                if self.position.step == 0:  # an epoch ended
+                    self.epoch_losses.append({"phase": phase, "epoch": epoch + 1, "loss": self._epoch_loss[0] / self._epoch_loss[1]})
+                    self._epoch_loss = (0.0, 0)
                 elapsed = time.perf_counter() - start
                 progress.update(bar, advance=1, loss=loss, rate=subnets / elapsed)
                 if epoch_check is not None and phase == "supervised" and self.position.step == 0:  # an epoch ended
@@ -270,7 +285,10 @@ class SupernetTrainer:
             "task": {"name": self.task.name, "shape": dataclasses.asdict(self.task.shape), "kind": self.task.kind, "source": self.task.source},
             "config": dataclasses.asdict(self.config),
             "position": dataclasses.asdict(self.position),
-            "progress": {"total_steps": self.total_steps(), "loss": self.last_loss, "health": self.health},  # total_steps needs the task's size
+            "progress": {  # total_steps needs the task's size
+                "total_steps": self.total_steps(), "loss": self.last_loss, "health": self.health,
+                "epoch_losses": self.epoch_losses, "epoch_loss_so_far": list(self._epoch_loss),
+            },  # fmt: skip
             "optimizer": {"param_groups": opt_state["param_groups"], "scalars": scalars},
         }
         if self.task.tokenizer_path is not None:  # the checkpoint carries its tokenizer to other nodes
@@ -287,7 +305,7 @@ class SupernetTrainer:
         return directory
 
     @classmethod
-    def resume(cls, directory: Path, task: TaskData, device: str | None = None) -> SupernetTrainer:
+    def resume(cls, directory: Path, task: TaskData, device: str | None = None, shard: Shard | None = None) -> SupernetTrainer:
         """A trainer at the checkpoint's position, with its weights and optimizer state."""
         directory = Path(directory)
         meta = read_checkpoint_meta(directory)
@@ -295,7 +313,7 @@ class SupernetTrainer:
             raise ValueError(f"{directory}: checkpoint was trained for task shape {meta['task']['shape']}, got {dataclasses.asdict(task.shape)}")
         space = get_space(meta["space"], meta["preset"], meta["choices"])
         config = TrainConfig(**{**meta["config"], **({"device": device} if device else {})})
-        trainer = cls(space, task, config)
+        trainer = cls(space, task, config, shard=shard)
         trainer.supernet.load_state_dict(load_file(directory / "supernet.safetensors", device=str(trainer.device)))
         tensors = load_file(directory / "optimizer.safetensors", device=str(trainer.device))
         state: dict[int, dict[str, Any]] = {}
@@ -305,4 +323,7 @@ class SupernetTrainer:
         trainer.optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
         trainer.position = Position(**meta["position"])
         trainer.last_loss, trainer.health = meta["progress"].get("loss"), meta["progress"].get("health")
+        trainer.epoch_losses = list(meta["progress"].get("epoch_losses", []))
+        so_far = meta["progress"].get("epoch_loss_so_far", [0.0, 0])
+        trainer._epoch_loss = (float(so_far[0]), int(so_far[1]))
         return trainer
