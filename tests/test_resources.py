@@ -1,8 +1,11 @@
 """What a job's stages ask of the Ray cluster (`resources` in the spec): validation, how many
 tasks fit node by node, the error for an ask no node can hold, and the device a task picks
-(the GPU path runs on CPU machines too: no GPU assigned means the CPU)."""
+(the GPU path runs on CPU machines too: no GPU assigned means the CPU), and how many evaluator
+actors start at a time."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -89,3 +92,39 @@ def test_a_ray_task_without_a_gpu_runs_on_the_cpu() -> None:
     init_ray(None)
     assert ray.get(ray.remote(num_cpus=1, num_gpus=0)(assigned_device).remote()) == "cpu"
     assert assigned_device() == "cpu"  # the driver: no GPU was assigned to it
+
+
+class SlowToStart:
+    """An evaluator whose start takes a while; it notes when it began and ended starting."""
+
+    def __init__(self, log_dir: str):
+        import time
+        from pathlib import Path
+
+        began = time.time()
+        time.sleep(0.5)
+        Path(log_dir, f"{os.getpid()}.txt").write_text(f"{began} {time.time()}")
+
+    def ready(self) -> int:
+        return os.getpid()
+
+
+@pytest.mark.slow
+def test_evaluator_actors_start_no_more_than_so_many_at_a_time(tmp_path) -> None:
+    from nas.search.cluster import init_ray
+    from nas.search.dispatch import SLOTS_PER_ACTOR, EvaluatorPool
+
+    init_ray(None)
+    pool = EvaluatorPool(SlowToStart, (str(tmp_path),), 3, {"num_cpus": 0}, start_at_once=1)
+    assert pool.slots == 3 * SLOTS_PER_ACTOR  # all three count from the start
+    started = []
+    try:
+        while len(started) < 3:
+            assert len(pool.starting) <= 1
+            pool.wait(timeout=30)
+            started += pool.take_started()
+    finally:
+        pool.shutdown()
+    assert sorted(slot for slot, _ in started) == [0, 1, 2] and len(pool.idle) == 3 * SLOTS_PER_ACTOR
+    spans = sorted(tuple(map(float, f.read_text().split())) for f in tmp_path.glob("*.txt"))
+    assert len(spans) == 3 and all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans  # one after another

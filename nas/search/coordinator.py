@@ -84,6 +84,7 @@ class Coordinator:
         self.show_progress = show_progress
         self.evaluator = evaluator
         self.ask_ahead = True  # False: ask only for idle slots and wait for it (the benchmark's baseline)
+        self.stagger_starts = True  # False: all evaluator actors start at once (the benchmark's baseline)
         self.artifacts = artifact_root if isinstance(artifact_root, ArtifactRoot) else ArtifactRoot(artifact_root)
         self._relay: Any = None  # the FileRelay of a local artifact root, started with the first job
         self._running: dict[int, Claim] = {}  # the claims of the jobs being run, to hand back on a stop
@@ -182,11 +183,10 @@ class Coordinator:
         if spec.is_benchmark:
             from nas.search.evaluation import BenchmarkEvaluator
             from surrogates.benchmarks import nas_bench_bert_file
-            from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
+            from surrogates.tabular import NAS_BENCH_BERT_TASK
 
-            path = nas_bench_bert_file()
-            evaluator, args, shape = BenchmarkEvaluator, (str(path),), NAS_BENCH_BERT_TASK
-            pool = NasBenchBertTable(path).pool
+            table = nas_bench_bert_file()
+            evaluator, args, shape = BenchmarkEvaluator, (str(table),), NAS_BENCH_BERT_TASK
         else:
             from nas.search.evaluation import SupernetEvaluator
 
@@ -202,10 +202,15 @@ class Coordinator:
                 raise FileNotFoundError(f"the supernet checkpoint of job {job.id} is gone from the artifact root ({checkpoint})")
             shape = type(space.default_task())(**meta["task"]["shape"])
             threads = max(1, int(spec.resources.evaluator.cpus))
-            evaluator, args, pool = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, True, spec.supernet_settings.score_finetune_steps or 0), None
-        strategy = self._strategy(job, spec, space, shape, pool)
-        evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec), ray_options(spec.resources.evaluator))
+            table = None
+            evaluator, args = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, True, spec.supernet_settings.score_finetune_steps or 0)
+        # The actors start (in their own processes) while the strategy is built and replayed.
+        # No more actors starting at a time than the cluster has CPUs: the first is ready sooner.
+        at_once = max(1, int(sum(node.get("CPU", 0.0) for node in node_resources()))) if self.stagger_starts else None
+        evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec), ray_options(spec.resources.evaluator), start_at_once=at_once)
         try:
+            pool = _table_pool(table) if table is not None else None
+            strategy = self._strategy(job, spec, space, shape, pool)
             outcome = self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat)
         finally:
             evaluators.shutdown()  # their CPUs go to the verified stage
@@ -491,3 +496,8 @@ def _deadline(job: JobRecord, spec: JobSpec) -> float | None:
     return started.timestamp() + spec.budget.max_minutes * 60
 
 
+def _table_pool(table: Path) -> list:
+    """Benchmark mode: the table's architectures are the space a strategy draws from."""
+    from surrogates.tabular import NasBenchBertTable
+
+    return NasBenchBertTable(table).pool

@@ -74,14 +74,17 @@ def one_line(exc: BaseException) -> str:
 
 
 class EvaluatorPool:
-    def __init__(self, evaluator: type, args: Sequence[Any], size: int, options: Mapping[str, Any] | None = None):
+    def __init__(self, evaluator: type, args: Sequence[Any], size: int, options: Mapping[str, Any] | None = None, start_at_once: int | None = None):
         """`size` actors of `evaluator(*args)`, each asking Ray for `options` (num_cpus,
-        num_gpus, resources; default one CPU)."""
+        num_gpus, resources; default one CPU). At most `start_at_once` of them start at a time
+        (None: all at once): an actor's start (imports, reading the supernet) is CPU-bound, so
+        more of them starting than there are cores only delays the first one ready."""
         import ray
 
         self._remote = ray.remote(max_restarts=0, **(options or {"num_cpus": 1}))(evaluator)
         self._args = tuple(args)
-        self.actors: list[Any] = []
+        self.size = size
+        self.actors: list[Any] = []  # by slot; None until the slot's first actor starts
         self.starting: dict[Any, int] = {}  # the ref of an actor's `ready()` -> its slot, until it answers
         self.idle: list[int] = []  # one entry per free slot of a started actor
         self.in_flight: dict[Any, Flight] = {}
@@ -89,15 +92,19 @@ class EvaluatorPool:
         self._failed_starts = 0
         self.broken: str | None = None  # why actors cannot start, once MAX_FAILED_STARTS in a row did not
         self.started: list[tuple[int, Any]] = []  # (slot, what its ready() answered: where it runs), for `take_started`
-        for slot in range(size):
+        self._unstarted = list(range(size))  # slots whose first actor waits for a turn to start
+        self._start_at_once = max(1, start_at_once or size)
+        self._start_next()
+
+    def _start_next(self) -> None:
+        while self._unstarted and len(self.starting) < self._start_at_once:
+            slot = self._unstarted.pop(0)
+            self.actors.append(None)
             self._start(slot)
 
     def _start(self, slot: int) -> None:
         actor = self._remote.remote(*self._args)
-        if slot < len(self.actors):
-            self.actors[slot] = actor
-        else:
-            self.actors.append(actor)
+        self.actors[slot] = actor
         self.starting[actor.ready.remote()] = slot
 
     def _started(self, ref: Any) -> None:
@@ -120,11 +127,12 @@ class EvaluatorPool:
         self._failed_starts = 0
         self.started.append((slot, answer))
         self.idle.extend([slot] * SLOTS_PER_ACTOR)
+        self._start_next()
 
     @property
     def slots(self) -> int:
         """Evaluations the pool runs at once, when all its actors are up."""
-        return len(self.actors) * SLOTS_PER_ACTOR
+        return self.size * SLOTS_PER_ACTOR
 
     def take_started(self) -> list[tuple[int, Any]]:
         """The actors that finished starting since the last call, with their `ready()` answers."""
@@ -215,4 +223,5 @@ class EvaluatorPool:
         import ray
 
         for actor in self.actors:
-            ray.kill(actor)
+            if actor is not None:
+                ray.kill(actor)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +55,14 @@ def _train(spec: JobSpec, location: str, job_files: JobFiles, shard: Shard | Non
         shutil.rmtree(directory, ignore_errors=True)
         if resuming:
             shutil.copytree(job_files.fetch_dir(location, META_FILE), directory)
-    else:  # reads the checkpoint once, writes nothing
-        directory = job_files.local_dir(location, META_FILE) if resuming else Path(tempfile.gettempdir())
-    tokenizer = directory / TOKENIZER_FILE
+    else:  # reads the checkpoint (if any) once, writes nothing
+        directory = job_files.local_dir(location, META_FILE) if resuming else None
+    tokenizer = directory / TOKENIZER_FILE if resuming and directory is not None else None
     task_spec = spec.task.to_load_spec()
-    data = load_task(job_files.localize(task_spec), seed=spec.seed, max_train=settings.max_train, tokenizer_file=str(tokenizer) if resuming and tokenizer.is_file() else None)
+    data = load_task(job_files.localize(task_spec), seed=spec.seed, max_train=settings.max_train, tokenizer_file=str(tokenizer) if tokenizer is not None and tokenizer.is_file() else None)
     data.source["spec"] = task_spec  # as the job names it: the same on every node
     if resuming:
+        assert directory is not None
         trainer = SupernetTrainer.resume(directory, data, device=device, shard=shard)
     else:
         config = TrainConfig.from_spec(settings, data.kind, seed=spec.seed, device=device, train_examples=len(data.train))
