@@ -10,7 +10,8 @@ CPUs) against all starting at once.
     python scripts/bench_utilisation.py --modes benchmark --workers 8 --baseline stagger --json
 
 Utilisation = the actors' busy time (each evaluation's seconds inside its actor) / (W x the wall
-time from the first dispatch to the last result). Start-up = from the job's claim (benchmark
+time from the first dispatch to the last result); once all up: the same from the moment the last
+actor finished starting, which leaves out the actors' ramp-up. Start-up = from the job's claim (benchmark
 mode) or the supernet's end (digits) to its first dispatched candidate; to last result: the same
 start to the job's last result (what a user waits). On a machine with fewer
 cores than W, fractional actors share cores: the figure says whether the coordinator keeps W
@@ -24,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -57,11 +59,27 @@ def run_one(mode: str, workers: int, budget: int, ask_ahead: bool, stagger: bool
     busy = sum(c.eval_seconds or 0.0 for c in done)
     events = store.events(job.id)
     ready = next((e.at for e in events if e.kind == "supernet_health"), None) or finished.started_at
+    all_up = max(e.at for e in events if e.kind == "evaluators_started")
     return {
         "mode": mode, "workers": workers, "ask_ahead": ask_ahead, "stagger_starts": stagger, "status": finished.status, "evaluated": len(done),
         "wall_s": round(wall, 2), "busy_s": round(busy, 2), "utilisation": round(busy / (workers * wall), 3) if wall > 0 else None,
+        "utilisation_all_up": steady_utilisation(done, workers, all_up),
         "startup_s": round((started - ready).total_seconds(), 2), "to_last_result_s": round((max(c.finished_at for c in done) - ready).total_seconds(), 2), "evals_per_s": round(len(done) / wall, 2) if wall > 0 else None,
     }  # fmt: skip
+
+
+def steady_utilisation(done: list, workers: int, since: datetime) -> float | None:
+    """Utilisation once every actor is up: each evaluation's time inside its actor, taken as the
+    span ending at its commit, counted where it falls after `since`, over W x (last commit - since)."""
+    end = max(c.finished_at for c in done)
+    window = (end - since).total_seconds()
+    if window <= 0:
+        return None
+    busy = 0.0
+    for c in done:
+        began = c.finished_at - timedelta(seconds=c.eval_seconds or 0.0)
+        busy += max(0.0, (c.finished_at - max(began, since)).total_seconds())
+    return round(busy / (workers * window), 3)
 
 
 def train_digits_supernet(root: Path) -> str:
