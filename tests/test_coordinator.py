@@ -253,11 +253,12 @@ def test_the_time_budget_ends_a_job_with_evaluations_in_flight(digits_job):
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     store, trained, _ = digits_job
-    job = submit_job(store, digits_spec(strategy="random", budget={"candidates": 10, "max_minutes": 0.2}))
+    # 30 s: long enough for the actor to start on a loaded machine, far short of an evaluation (60 s).
+    job = submit_job(store, digits_spec(strategy="random", budget={"candidates": 10, "max_minutes": 0.5}))
     store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, store.artifacts(trained.id, ArtifactKind.SUPERNET_CHECKPOINT)[0].path)
     finished = Coordinator(store, evaluator=SlowEvaluator).run_next(job.id)
     # Had the loop waited for the evaluations in flight, they would have finished and counted.
-    assert finished.status == "failed" and finished.error.startswith("budget.max_minutes: 0.2 min were spent")
+    assert finished.status == "failed" and finished.error.startswith("budget.max_minutes: 0.5 min were spent")
     spent = [e for e in store.events(job.id) if e.kind == EventKind.TIME_BUDGET]
     assert len(spent) == 1 and spent[0].data["dropped"] >= 1
     assert store.counts(job.id)["running"] == 0  # the dropped evaluations' candidates were released

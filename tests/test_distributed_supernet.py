@@ -5,6 +5,7 @@ a job through the coordinator trains its supernet this way."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import ray
 import torch
 from safetensors.torch import load_file
 
-from nas.artifacts import JobFiles
+from nas.artifacts import JobFiles, node_cache
 from nas.job.errors import SpecError
 from nas.job.parse import parse_spec
 from nas.search.cluster import init_ray
@@ -59,6 +60,8 @@ def test_two_workers_train_what_one_process_trains_and_resume_exactly(tmp_path: 
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
     assert meta(tmp_path / "two")["position"] == meta(tmp_path / "one")["position"]
+    run_state = node_cache() / "ray-train" / f"supernet-{hashlib.sha256(str(tmp_path / 'two').encode()).hexdigest()[:16]}"
+    assert not run_state.exists()  # Ray Train's run state is not left behind
     curve_one, curve_two = (meta(tmp_path / n)["progress"]["epoch_losses"] for n in ("one", "two"))
     assert [e["epoch"] for e in curve_two] == [1, 2] and [e["loss"] for e in curve_two] == pytest.approx([e["loss"] for e in curve_one], rel=1e-4)
 

@@ -44,6 +44,7 @@ def nas_serve(tmp_path: Path, *args: str, token: str | None = TOKEN) -> Iterator
     tmp_path.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "NAS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), **({"NAS_API_TOKEN": token} if token else {})}
     env.pop("NAS_DB_URL", None)
+    env.pop("NAS_ARTIFACT_ROOT", None)  # its home's, as a server started with only NAS_HOME
     if not token:
         env.pop("NAS_API_TOKEN", None)
     log = (tmp_path / "serve.log").open("w")
@@ -195,7 +196,7 @@ def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path) -> N
         wrong_token = subprocess.run([sys.executable, "-m", "nas.cli", "remote", "status", job_id, "--token", "wrong"], cwd=client_dir, env=env, capture_output=True, text=True, timeout=60)
         assert wrong_token.returncode == 2 and "401" in wrong_token.stderr
     assert not (client_dir / "no-home").exists()  # the client kept nothing of its own
-    assert list((tmp_path / "server" / "home" / "exports").glob(f"job-{job_id}/candidate-*"))  # the server's default export root
+    assert list((tmp_path / "server" / "home" / "artifacts" / "exports").glob(f"job-{job_id}/candidate-*"))  # the server's default export root
     assert not (REPO / "exports").exists()  # not its working directory
     (client_dir / "texts.txt").write_text("a gripping, beautifully acted film\ntedious and far too long\n")
     predicted = subprocess.run([sys.executable, "model/loader.py", "model", "texts.txt"], cwd=client_dir, capture_output=True, text=True, timeout=120)

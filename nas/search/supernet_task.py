@@ -101,17 +101,22 @@ def _train_with_ray_train(spec: JobSpec, location: str, job_files: JobFiles, sto
         if shard.rank == 0:
             ray.get(config["box"].put.remote(outcome))
 
-    # Ray Train keeps only its run state here: on this task's node, where its controller runs.
+    # Ray Train keeps only its run state here (on this task's node, where its controller runs),
+    # removed after the run: the checkpoints are ours, in the artifact root.
     storage = node_cache() / "ray-train"
+    name = f"supernet-{hashlib.sha256(location.encode()).hexdigest()[:16]}"
     storage.mkdir(parents=True, exist_ok=True)
     stage = spec.resources.supernet
     trainer = TorchTrainer(
         worker_loop,
         train_loop_config={"spec": spec, "location": location, "job_files": job_files, "stop_after": stop_after, "box": box},
         scaling_config=ScalingConfig(num_workers=spec.supernet_settings.workers, use_gpu=bool(stage.gpus), resources_per_worker=ask_of(stage)),
-        run_config=RunConfig(storage_path=str(storage), name=f"supernet-{hashlib.sha256(location.encode()).hexdigest()[:16]}", failure_config=FailureConfig(max_failures=0)),
+        run_config=RunConfig(storage_path=str(storage), name=name, failure_config=FailureConfig(max_failures=0)),
     )  # fmt: skip
-    trainer.fit()
+    try:
+        trainer.fit()
+    finally:
+        shutil.rmtree(storage / name, ignore_errors=True)
     outcome = ray.get(box.get.remote())
     if outcome is None:
         raise RuntimeError("supernet training ended without worker 0's outcome")
