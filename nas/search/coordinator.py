@@ -31,7 +31,7 @@ from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
-from nas.search.resources import ask_of, check_fits, check_fits_together, how_many_fit, node_resources, ray_options
+from nas.search.resources import ask_of, check_fits, check_fits_together, describe_ask, how_many_fit, node_resources, ray_options
 from nas.search.heartbeat import Heartbeat, Presence
 from nas.search.proposals import Proposer
 from nas.search.supernet_task import train_supernet
@@ -276,7 +276,7 @@ class Coordinator:
         fit = how_many_fit(stage, nodes)
         if spec.workers <= fit:
             return spec.workers
-        each = ", ".join(f"{name} {amount:g}" for name, amount in ask_of(stage).items())
+        each = describe_ask(stage)
         message = f"workers: {spec.workers} asked, but the Ray cluster fits {fit} evaluator{'s' * (fit != 1)} of {each} each (resources.evaluator); running {fit}"
         logger.warning("job %d: %s", job.id, message)
         self.store.add_event(job.id, EventKind.RESOURCES, message, {"asked": spec.workers, "fit": fit, "evaluators": fit, "each": ask_of(stage)})

@@ -84,7 +84,7 @@ class EvaluatorPool:
         self._remote = ray.remote(max_restarts=0, **(options or {"num_cpus": 1}))(evaluator)
         self._args = tuple(args)
         self.size = size
-        self.actors: list[Any] = []  # by slot; None until the slot's first actor starts
+        self.actors: list[Any] = [None] * size  # by slot; None until the slot's first actor starts
         self.starting: dict[Any, int] = {}  # the ref of an actor's `ready()` -> its slot, until it answers
         self.idle: list[int] = []  # one entry per free slot of a started actor
         self.in_flight: dict[Any, Flight] = {}
@@ -98,9 +98,7 @@ class EvaluatorPool:
 
     def _start_next(self) -> None:
         while self._unstarted and len(self.starting) < self._start_at_once:
-            slot = self._unstarted.pop(0)
-            self.actors.append(None)
-            self._start(slot)
+            self._start(self._unstarted.pop(0))
 
     def _start(self, slot: int) -> None:
         actor = self._remote.remote(*self._args)

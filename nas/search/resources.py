@@ -31,6 +31,11 @@ def ask_of(stage: Any) -> dict[str, float]:
     return ask
 
 
+def describe_ask(stage: Any) -> str:
+    """A stage's ask as messages show it: "CPU 1, GPU 1, gpu_node 1"."""
+    return ", ".join(f"{name} {amount:g}" for name, amount in ask_of(stage).items())
+
+
 def ray_options(stage: Any) -> dict[str, Any]:
     """`ray.remote(**ray_options(stage))` for a task or actor of the stage."""
     return {"num_cpus": stage.cpus, "num_gpus": stage.gpus, **({"resources": dict(stage.custom)} if stage.custom else {})}
@@ -61,7 +66,7 @@ def check_fits(field: str, stage: Any, nodes: Sequence[Mapping[str, float]]) -> 
     ask = ask_of(stage)
     if any(all(node.get(name, 0.0) >= amount for name, amount in ask.items()) for node in nodes):
         return
-    wanted = ", ".join(f"{name} {amount:g}" for name, amount in ask.items())
+    wanted = describe_ask(stage)
     raise ResourcesUnavailable(f"{field}: asks {wanted} per task, and no node of the Ray cluster has that ({_describe(nodes)})")
 
 
@@ -71,7 +76,7 @@ def check_fits_together(field: str, stage: Any, nodes: Sequence[Mapping[str, flo
     fit = how_many_fit(stage, nodes)
     if fit >= count:
         return
-    wanted = ", ".join(f"{name} {amount:g}" for name, amount in ask_of(stage).items())
+    wanted = describe_ask(stage)
     raise ResourcesUnavailable(f"{count_field}: {count} workers of {field} ({wanted} each) must run at once, and the Ray cluster holds {fit} ({_describe(nodes)})")
 
 
