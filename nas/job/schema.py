@@ -114,8 +114,8 @@ DEFAULT_ARCHS_PER_STEP = {"image": 4, "text": 1}
 DEFAULT_WARMUP_EPOCHS = 2
 # Fine-tuning steps before a candidate is scored, by task kind: on ViT-ResNAS 20 steps raised the
 # supernet score's Kendall tau against standalone training from -0.28 to +0.29 (digits) and from
-# -0.20 to +0.41 (Fashion-MNIST), paired on the same references; unmeasured on text, so none there
-# (docs/benchmarks/results.md).
+# -0.20 to +0.41 (Fashion-MNIST), paired on the same references; on FlexiBERT it changed the tau by
+# +0.02 at ~90 s per candidate, so none there (docs/benchmarks/results.md).
 DEFAULT_SCORE_FINETUNE_STEPS = {"image": 20, "text": 0}
 # Default supernet epochs: enough for this many optimizer steps, and at least MIN_EPOCHS. A
 # supernet needs steps, not epochs: at five epochs digits' 1,439 examples give 60 steps and the
