@@ -22,8 +22,9 @@ class TrainConfig:
     mlm_epochs: int  # text tasks: masked-language-model pretraining epochs first
     lr: float
     seed: int
-    # In-place distillation (BigNAS / OFA): the largest subnet learns from the labels, the others
-    # from its predictions on their own slices (needs the sandwich rule's largest subnet).
+    # In-place distillation (BigNAS / OFA): the largest subnet learns from the labels on the whole
+    # batch, the others from its predictions on their own slices (needs the sandwich rule's
+    # largest subnet); a step then costs about twice a plain one.
     distill: bool = False
     mask_prob: float = 0.15
     lr_warmup: float = 0.1  # share of all steps with a linear warm-up (then cosine decay to 0)

@@ -157,7 +157,7 @@ class SupernetTrainer:
         self.supernet.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, count = 0.0, len(inputs)
-        pairs = list(zip(torch.tensor_split(inputs, len(archs)), torch.tensor_split(labels, len(archs)), archs))
+        pairs = self._step_pairs(inputs, labels, archs, phase)
         for x, y, arch in self.shard.mine(pairs) if self.shard else pairs:
             if len(x) == 0:
                 continue
@@ -179,6 +179,17 @@ class SupernetTrainer:
             group["lr"] = learning_rate(self.config.lr, self.position.global_step, self.total_steps(), self.config.lr_warmup)
         self.optimizer.step()
         return total
+
+    def _step_pairs(self, inputs: torch.Tensor, labels: torch.Tensor, archs: list[Architecture], phase: str) -> list[tuple[torch.Tensor, torch.Tensor, Architecture]]:
+        """(inputs, labels, subnet) of each subnet's part of the step: its own slice of the batch.
+        With distillation (BigNAS-style) the teacher, archs[0], trains on the whole batch and the
+        students share it out: a teacher that saw only its slice learned from a quarter of the
+        labels while the students pulled the shared weights towards its untrained predictions,
+        and the digits supernet stayed at chance (docs/benchmarks/results.md)."""
+        if self.config.distill and phase != "mlm" and len(archs) > 1:
+            students = archs[1:]
+            return [(inputs, labels, archs[0]), *zip(torch.tensor_split(inputs, len(students)), torch.tensor_split(labels, len(students)), students)]
+        return list(zip(torch.tensor_split(inputs, len(archs)), torch.tensor_split(labels, len(archs)), archs))
 
     def _distillation_loss(self, x: torch.Tensor, student: Architecture, teacher: Architecture) -> torch.Tensor:
         """KL divergence of the student subnet's predictions from the teacher's on the same
