@@ -12,6 +12,8 @@ candidate standalone would have cost.
 
     python scripts/bench_end_to_end.py --tasks digits
     python scripts/bench_end_to_end.py --tasks fashion-mnist --max-train 2000 --params-max 1500000
+    python scripts/bench_end_to_end.py --tasks rotten-tomatoes --max-train 4000 --params-max 4000000 \
+        --jobs 2 --search-dir e2e-searches   # trainings 2 at a time; a rerun reuses the search
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -83,16 +86,44 @@ def under_budget(space: SearchSpace, archs: list[Architecture], task: TaskData, 
     return [(p, a) for p, a in costed if p <= params_max]
 
 
-def train_and_test(space: SearchSpace, arch: Architecture, task: TaskData, epochs: int, lr: float, seeds: int) -> dict[str, Any]:
-    """Test accuracy of `arch` trained from scratch with each seed, and the seconds per training."""
-    accuracies, seconds = [], []
-    for seed in range(seeds):
-        torch.manual_seed(seed)
-        started = time.perf_counter()
-        model = train_standalone(space.build(arch, task.shape), task.train, epochs=epochs, lr=lr, seed=seed)
-        seconds.append(time.perf_counter() - started)
-        accuracies.append(evaluate(model, task.test))
-    return {"test_accuracy": accuracies, "mean": statistics.fmean(accuracies), "std": statistics.stdev(accuracies) if seeds > 1 else 0.0, "seconds": statistics.fmean(seconds)}
+# Each training process loads the task once (the tokenizer is cached on disk).
+_worker_task: TaskData | None = None
+
+
+def _load_worker_task(task_name: str, max_train: int | None) -> None:
+    global _worker_task
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING)
+    _worker_task = load_task(task_name, seed=0, max_train=max_train)
+
+
+def _train_and_test(space_name: str, arch: dict[str, Any], epochs: int, lr: float, seed: int) -> tuple[float, float]:
+    """Test accuracy of `arch` trained from scratch with `seed`, and the training's seconds."""
+    assert _worker_task is not None, "run in a process started with _load_worker_task"
+    space = get_space(space_name)
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    model = train_standalone(space.build(space.validate(arch), _worker_task.shape), _worker_task.train, epochs=epochs, lr=lr, seed=seed)
+    seconds = time.perf_counter() - started
+    return evaluate(model, _worker_task.test), seconds
+
+
+def train_all(space: SearchSpace, models: dict[str, Architecture], task_name: str, max_train: int | None, epochs: int, lr: float, seeds: int, jobs: int) -> dict[str, dict[str, Any]]:
+    """Every model trained from scratch with seeds 0..seeds-1, `jobs` trainings at a time (one
+    CPU thread each): per model its test accuracies, their mean and std, and seconds per training."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_load_worker_task, initargs=(task_name, max_train)) as pool:
+        futures = {pool.submit(_train_and_test, space.name, arch.to_dict(), epochs, lr, seed): (name, seed) for name, arch in models.items() for seed in range(seeds)}
+        for future in as_completed(futures):
+            name, seed = futures[future]
+            accuracy, seconds = future.result()
+            runs[name].append((accuracy, seconds))
+            console.log(f"{task_name}: {name}, seed {seed}: test {accuracy:.2%} after {seconds:.0f} s")
+    out = {}
+    for name, pairs in runs.items():
+        accuracies = [a for a, _ in pairs]
+        out[name] = {"test_accuracy": accuracies, "mean": statistics.fmean(accuracies), "std": statistics.stdev(accuracies), "seconds": statistics.fmean(s for _, s in pairs)}
+    return out
 
 
 def run_search(task: str, space_name: str, params_max: float, candidates: int, max_train: int | None, workdir: Path, seed: int) -> dict[str, Any]:
@@ -128,6 +159,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--pool", type=int, default=2000, help="random architectures drawn to find the largest under the budget")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings at a time, each in its own process with one CPU thread")
+    parser.add_argument("--search-dir", type=Path, help="keep each task's search result here as <task>.json, and reuse one found there instead of searching again")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     tasks = args.tasks.split(",")
@@ -135,6 +168,8 @@ def main() -> None:
         parser.error(f"--tasks: {sorted(set(tasks) - set(SPACES))} not in {list(SPACES)}")
     if args.seeds < 2:
         parser.error("--seeds: at least 2 (a spread needs two trainings)")
+    if args.jobs < 1:
+        parser.error("--jobs: at least 1")
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     results: dict[str, Any] = {"params_max": args.params_max, "seeds": args.seeds, "lr": args.lr}
@@ -147,33 +182,36 @@ def main() -> None:
         pool = under_budget(space, [space.sample(rng) for _ in range(args.pool)], task, args.params_max)
         if len(pool) < RANDOM_ARCHS + 1:
             raise SystemExit(f"{task_name}: only {len(pool)} of {args.pool} random architectures fit under {args.params_max:,.0f} params; raise --params-max or --pool")
-        with tempfile.TemporaryDirectory() as directory:
-            console.log(f"{task_name}: searching under {args.params_max:,.0f} params")
-            search = run_search(task_name, space.name, args.params_max, args.candidates, args.max_train, Path(directory), seed=0)
+        kept = args.search_dir / f"{task_name}.json" if args.search_dir else None
+        if kept and kept.exists():
+            search = json.loads(kept.read_text())
+            console.log(f"{task_name}: the search of {kept} is reused (candidate {search['candidate_id']})")
+        else:
+            with tempfile.TemporaryDirectory() as directory:
+                console.log(f"{task_name}: searching under {args.params_max:,.0f} params")
+                search = run_search(task_name, space.name, args.params_max, args.candidates, args.max_train, Path(directory), seed=0)
+            if kept:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                kept.write_text(json.dumps(search, default=str))
+            console.log(f"{task_name}: found candidate {search['candidate_id']}: {json.dumps(search['arch'])}")
         homogeneous = under_budget(space, homogeneous_candidates(space), task, args.params_max)
         contenders: dict[str, Architecture] = {
             "found": space.validate(search["arch"]),
             "largest under the budget": max(pool, key=lambda pa: pa[0])[1],
             "homogeneous": max(homogeneous, key=lambda pa: pa[0])[1] if homogeneous else None,
         }
-        randoms = [a for _, a in pool[:RANDOM_ARCHS]]
-        trained: dict[str, Any] = {}
-        train: Callable[[Architecture], dict[str, Any]] = lambda arch: train_and_test(space, arch, task, epochs, args.lr, args.seeds)  # noqa: E731
-        for name, arch in contenders.items():
-            if arch is None:
-                trained[name] = None
-                continue
-            console.log(f"{task_name}: training {name} ({space.cost(arch, task.shape).params:,} params) x {args.seeds}")
-            trained[name] = {**train(arch), "params": space.cost(arch, task.shape).params}
-        random_runs = []
-        for i, arch in enumerate(randoms):
-            console.log(f"{task_name}: training random architecture {i + 1}/{RANDOM_ARCHS} x {args.seeds}")
-            random_runs.append({**train(arch), "params": space.cost(arch, task.shape).params})
+        randoms = {f"random {i + 1}": a for i, (_, a) in enumerate(pool[:RANDOM_ARCHS])}
+        present = {name: arch for name, arch in contenders.items() if arch is not None}
+        console.log(f"{task_name}: training {len(present) + len(randoms)} models x {args.seeds} seeds, {args.jobs} at a time")
+        runs = train_all(space, {**present, **randoms}, task_name, args.max_train, epochs, args.lr, args.seeds, args.jobs)
+        trained: dict[str, Any] = {name: ({**runs[name], "params": space.cost(arch, task.shape).params} if arch is not None else None) for name, arch in contenders.items()}
+        random_runs = [{**runs[name], "params": space.cost(arch, task.shape).params} for name, arch in randoms.items()]
         median = sorted(random_runs, key=lambda r: r["mean"])[RANDOM_ARCHS // 2]
         trained["median of 5 random under the budget"] = {**median, "all_means": [r["mean"] for r in random_runs]}
-        per_training = statistics.fmean(r["seconds"] for r in [*random_runs, *(v for v in trained.values() if v)])
+        per_training = statistics.fmean(r["seconds"] for r in runs.values())
         results[task_name] = {
-            "epochs": epochs, "train_examples": len(task.train), "test_examples": len(task.test), "models": trained,
+            "epochs": epochs, "train_examples": len(task.train), "test_examples": len(task.test), "models": trained, "jobs": args.jobs,
+            "architectures": {name: arch.to_dict() for name, arch in {**present, **randoms}.items()},
             "search_minutes": search["search_minutes"], "evaluated_candidates": search["evaluated"],
             "standalone_minutes_for_every_evaluated": search["evaluated"] * per_training / 60, "found_verified": search["verified"],
         }  # fmt: skip

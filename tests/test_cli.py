@@ -143,7 +143,9 @@ def test_supernet_train_rejects_bad_input(tmp_path):
     assert bad_config.returncode == 2 and "--sandwich: needs --archs-per-step >= 2" in bad_config.stderr
     mlm_on_images = nas("supernet", "train", "vit-resnas", "--task", "digits", "--out", str(tmp_path / "c"), "--mlm-epochs", "1")
     assert mlm_on_images.returncode == 2 and "needs a text task" in mlm_on_images.stderr
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    lone_teacher = nas("supernet", "train", "vit-resnas", "--task", "digits", "--out", str(tmp_path / "d"), "--archs-per-step", "1", "--distill")
+    assert lone_teacher.returncode == 2 and "--distill: needs --sandwich" in lone_teacher.stderr
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_users_add_list_revoke(tmp_path):

@@ -32,6 +32,7 @@ def supernet_train(
     archs_per_step: Annotated[int | None, typer.Option(min=1, help="Subnets per step, each on its own slice of the batch [default: 4 for images, 1 for text].")] = None,
     sandwich: Annotated[bool | None, typer.Option("--sandwich/--no-sandwich", help="Train the largest and smallest subnet in every step [default: when a step trains two or more].")] = None,
     warmup_epochs: Annotated[int | None, typer.Option(min=0, help="Curriculum: epochs over which choices widen from the largest [default: min(2, epochs)].")] = None,
+    distill: Annotated[bool, typer.Option("--distill/--no-distill", help="In-place distillation: the largest subnet of every step learns from the labels on the whole batch, the others from its predictions (needs the sandwich rule).")] = False,
     lr: Annotated[float | None, typer.Option(help=f"Peak learning rate, > 0 [default: {_DEFAULTS.lr}].")] = None,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
@@ -54,7 +55,7 @@ def supernet_train(
         fail(f"--out: {out} already holds a checkpoint; pass --resume to continue it or choose another directory")
     if resume and not has_checkpoint:
         fail(f"--resume: no checkpoint in {out}")
-    given = {"epochs": epochs, "mlm_epochs": mlm_epochs, "batch_size": batch_size, "archs_per_step": archs_per_step, "sandwich": sandwich, "warmup_epochs": warmup_epochs, "lr": lr, "max_train": max_train}
+    given = {"epochs": epochs, "mlm_epochs": mlm_epochs, "batch_size": batch_size, "archs_per_step": archs_per_step, "sandwich": sandwich, "warmup_epochs": warmup_epochs, "lr": lr, "max_train": max_train, "distill": distill or None}
     try:
         settings = SupernetSpec(**{name: value for name, value in given.items() if value is not None})
     except ValidationError as err:
