@@ -177,6 +177,7 @@ class SupernetSpec(_Strict):
     # Curriculum: choices widen from the largest over these epochs; default min(2, epochs).
     warmup_epochs: int | None = Field(None, ge=0)
     # In-place distillation: the largest subnet of each step (sandwich rule) teaches the others.
+    # Off: on digits it ranked worse than the plain supernet (docs/benchmarks/results.md, Remedies).
     distill: bool = False
     # Scoring: train each candidate this many steps of 64 examples from its inherited weights
     # before its validation accuracy is taken; default DEFAULT_SCORE_FINETUNE_STEPS[task kind].
