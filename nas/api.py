@@ -446,10 +446,11 @@ def serve(
     ray_address: str | None = None,
     artifact_root: str | None = None,
     max_jobs: int = 1,
+    ray_cpus: int | None = None,
 ) -> None:
     """Run the API with uvicorn until interrupted, with `coordinators` coordinator processes beside
     it (0: jobs are run by a separate `nas coordinator` fleet), on the Ray cluster at
-    `ray_address`, writing to `artifact_root`, each running up to `max_jobs` jobs at once. The token is `token`, else $NAS_API_TOKEN."""
+    `ray_address` (else each on a local one of `ray_cpus` CPUs), writing to `artifact_root`, each running up to `max_jobs` jobs at once. The token is `token`, else $NAS_API_TOKEN."""
     import uvicorn
 
     from nas.search.local_fleet import start_coordinators, stop_coordinators
@@ -468,7 +469,7 @@ def serve(
     # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default would
     # then end the process before the coordinators are stopped, orphaning them.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    children = start_coordinators(coordinators, store.url, ray_address, artifact_root, max_jobs)
+    children = start_coordinators(coordinators, store.url, ray_address, artifact_root, max_jobs, ray_cpus)
     try:
         uvicorn.run(app, host=host, port=port)
     finally:

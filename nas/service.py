@@ -19,7 +19,7 @@ import logging
 import re
 import tarfile
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,8 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     verifying = spec.verify is not None and spec.verify.top_k
     verified = next(iter(_front(store, job.id, spec, pairs, verifications, verified=True)), None) if verifying and verifications else None
     supernet = supernet_state(job, spec, events)
-    silent = _silent(job)
+    now = store.clock.now()
+    silent = _silent(job, now)
     return {
         "id": job.id,
         "name": job.name,
@@ -200,7 +201,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
         "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
         "verify": verify_state(job, spec, events, len(verifications)),
-        "eta": stage_eta(job, spec, events, counts, len(verifications)) if silent is None else None,  # no pace while nothing runs it
+        "eta": stage_eta(job, spec, events, counts, len(verifications), now) if silent is None else None,  # no pace while nothing runs it
         "supernet": supernet,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
@@ -212,11 +213,11 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     }
 
 
-def _silent(job: JobRecord, now: datetime | None = None) -> str | None:
+def _silent(job: JobRecord, now: datetime) -> str | None:
     """For a running job whose coordinator stopped beating: that it may have died, and what happens next."""
     if job.status != JobStatus.RUNNING or job.heartbeat_at is None:
         return None
-    silent = ((now or datetime.now(timezone.utc)) - job.heartbeat_at).total_seconds()
+    silent = (now - job.heartbeat_at).total_seconds()
     if silent <= SILENT_AFTER_S:
         return None
     return (
@@ -251,12 +252,11 @@ def supernet_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord])
     return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at), "health": health}
 
 
-def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], counts: Mapping[str, int], verified: int, now: datetime | None = None) -> dict[str, Any] | None:
+def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], counts: Mapping[str, int], verified: int, now: datetime) -> dict[str, Any] | None:
     """The running stage (supernet, search or verify) and the seconds it has left at the pace it
     has gone so far; `seconds` is None until that pace is known. None unless the job is running."""
     if job.status != JobStatus.RUNNING:
         return None
-    now = now or datetime.now(timezone.utc)
     last = {e.kind: e for e in events}  # the latest event of each kind
 
     def left(start: datetime | None, done: float, total: float, at: datetime | None = None) -> float | None:

@@ -1,3 +1,11 @@
+"""Fixtures shared by the suite, and its tiers.
+
+Tiers (markers): `system` tests run several real processes (coordinators killed or paused, `nas
+serve`, a multi-node cluster, a browser); `benchmark` tests check that a default configuration
+learns to a given quality. Without options pytest runs the default tier, everything else;
+`--tier system|benchmark|all` picks another, and an explicit `-m` expression selects on its own.
+"""
+
 from __future__ import annotations
 
 import atexit
@@ -5,50 +13,77 @@ import functools
 import os
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 import torch
 
-from nas.training.config import TrainConfig
 from search_spaces import get_space
 from surrogates.benchmarks import nas_bench_bert_file
+from tests.helpers import ALL_PRESETS, ManualClock, plain_config, require
 
-REPO = Path(__file__).resolve().parents[1]
-T = TypeVar("T")
-# (space, preset) for every preset of every space.
-ALL_PRESETS = [("flexibert", "nas-bench-bert"), ("flexibert", "flexibert"), ("flexibert", "flexibert-2"), ("vit-resnas", "tiny"), ("vit-resnas", "small-images")]
+TIERS = ("default", "system", "benchmark")
 
-def plain_config(**changes: Any) -> TrainConfig:
-    """A trainer config for tests of the trainer's mechanics: one subnet-slice rule and nothing
-    else (no sandwich, no curriculum, no MLM) unless a test asks for it."""
-    values: dict[str, Any] = {"epochs": 5, "batch_size": 128, "archs_per_step": 4, "sandwich": False, "warmup_epochs": 0, "mlm_epochs": 0, "lr": 1e-3, "seed": 0}
-    return TrainConfig(**{**values, **changes})
-
-
-def poll(condition: Callable[[], T], timeout: float, what: str = "the condition", every: float = 0.05) -> T:
-    """The first truthy value of `condition()`, asked every `every` seconds; an AssertionError
-    naming `what` after `timeout` seconds. Tests wait on conditions, never on fixed sleeps."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
-
-
-# Artifacts of jobs run in-process go to one directory per test session, not the user's home.
+# Artifacts of jobs run in-process go to one directory per test process, not the user's home.
 _ARTIFACTS = Path(tempfile.mkdtemp(prefix="nas-test-artifacts-"))
 os.environ.setdefault("NAS_ARTIFACT_ROOT", str(_ARTIFACTS))
 atexit.register(shutil.rmtree, _ARTIFACTS, ignore_errors=True)
 
+# Each pytest worker runs one local Ray of its share of the CPUs, and every `nas` process a test
+# starts on its own local Ray gets the same share: the workers together use the machine's cores,
+# not several times over. A developer's RAY_ADDRESS must not send test jobs to their cluster.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+RAY_CPUS = int(os.environ.get("NAS_TEST_RAY_CPUS") or max(1, (os.cpu_count() or 1) // _WORKERS))
+os.environ.pop("RAY_ADDRESS", None)
+os.environ["NAS_RAY_CPUS"] = str(RAY_CPUS)
+
 torch.set_num_threads(1)  # tests run in parallel workers; one thread each avoids oversubscription
+
+
+# ---- tiers ----
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tier", choices=(*TIERS, "all"), default=None,
+        help="Which tests run: default (every unit and integration test), system (several real processes), benchmark (defaults learn), or all. Default: default, or all when -m is given.",
+    )  # fmt: skip
+
+
+def _tier(config: pytest.Config) -> str:
+    return config.getoption("tier") or ("all" if config.option.markexpr else "default")
+
+
+def tier_of(item: pytest.Item) -> str:
+    return next((tier for tier in TIERS[1:] if item.get_closest_marker(tier)), "default")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    tier = _tier(config)
+    if tier == "all":
+        return "tier: all"
+    return f"tier: {tier} (the other tiers are deselected; --tier {'|'.join(t for t in (*TIERS, 'all') if t != tier)} runs them)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:  # every test that opens the server carries the marker, however it asks
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+    # The benchmark tier's tests take minutes each: first, so that the workers start on them
+    # together rather than one finding them queued behind the other's at the end.
+    items.sort(key=lambda item: tier_of(item) != "benchmark")
+    tier = _tier(config)
+    if tier == "all":
+        return
+    chosen = [item for item in items if tier_of(item) == tier]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if tier_of(item) != tier])
+        items[:] = chosen
+
+
+# ---- spaces, data ----
 
 
 @pytest.fixture(params=ALL_PRESETS, ids=lambda p: f"{p[0]}:{p[1]}")
@@ -62,10 +97,66 @@ def nas_bench_bert_path() -> Path:
     return nas_bench_bert_file()  # the package's own copy
 
 
+@pytest.fixture
+def fashion_mnist() -> None:
+    """Debian's dataset-fashion-mnist, which a newcomer's machine may lack (CI installs it)."""
+    from nas.tasks.data import TaskDataError, check_task_data
+
+    try:
+        check_task_data("fashion-mnist")
+    except TaskDataError as missing:
+        require("fashion-mnist", str(missing), "NAS_REQUIRE_FASHION_MNIST")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def digits_supernet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of the digits example's supernet (small-images), trained for seconds: near
+    chance, a supernet for tests of the machinery (jobs that reuse it, exports), not of learning.
+    Trained once per test run, by whichever worker asks first; the others wait on the lock, then
+    read it. Tests copy it before anything could write to it."""
+    from filelock import FileLock
+
+    from nas.tasks.data import load_task
+    from nas.training.trainer import SupernetTrainer
+
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp_path_factory.getbasetemp()
+    target = shared / "digits-supernet"
+    with FileLock(str(shared / "digits-supernet.lock")):
+        if not target.is_dir():
+            partial = shared / "digits-supernet.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            task = load_task("digits", workdir=shared / "digits-task")
+            config = plain_config(epochs=1, batch_size=256, archs_per_step=1, seed=0)
+            SupernetTrainer(get_space("vit-resnas", "small-images"), task, config).train(show_progress=False, checkpoint_dir=partial)
+            partial.rename(target)  # whole or not at all: a worker that died mid-training leaves no half checkpoint
+    return target
+
+
+# ---- Ray ----
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> str:
+    """This worker's local Ray cluster (RAY_CPUS CPUs), started once; its address lets `nas`
+    processes join it instead of starting their own."""
+    import ray
+
+    from nas.search.cluster import init_ray
+
+    init_ray(None, RAY_CPUS)
+    return ray.get_runtime_context().gcs_address
+
+
+# ---- PostgreSQL ----
+
 # PostgreSQL for store tests (marker `postgres`). Where no server answers they are skipped with
 # the reason; NAS_REQUIRE_POSTGRES=1 (set by CI) turns that skip into a failure.
 POSTGRES_TEST_URL = os.environ.get("NAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REQUIRE_POSTGRES = os.environ.get("NAS_REQUIRE_POSTGRES", "") not in ("", "0")
 
 
 @functools.cache
@@ -82,15 +173,9 @@ def _postgres_unavailable() -> str | None:
         return None
     except OperationalError as exc:
         reason = " ".join(str(exc.orig).split())  # psycopg's message spans lines; a skip reason is one
-        return f"PostgreSQL is needed at {POSTGRES_TEST_URL} (set NAS_TEST_POSTGRES_URL to use another): {reason}"
+        return f"no server answers at {POSTGRES_TEST_URL} (set NAS_TEST_POSTGRES_URL to use another): {reason}"
     finally:
         engine.dispose()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:  # every test that opens the server carries the marker, however it asks
-        if "postgres_url" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture
@@ -100,11 +185,7 @@ def postgres_url() -> Iterator[str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    problem = _postgres_unavailable()
-    if problem:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"{problem} (NAS_REQUIRE_POSTGRES is set)", pytrace=False)
-        pytest.skip(problem)
+    require("PostgreSQL", _postgres_unavailable(), "NAS_REQUIRE_POSTGRES")
     admin = create_engine(POSTGRES_TEST_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
     schema = f"nas_{uuid.uuid4().hex[:16]}"
     with admin.connect() as conn:

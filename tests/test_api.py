@@ -13,23 +13,22 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
 from nas import service
 from nas.api import create_app, serve
+from nas.clock import SYSTEM_CLOCK, Clock
 from nas.store import Store
-from tests.conftest import plain_config
+from tests.helpers import API_AUTH as AUTH
+from tests.helpers import API_TOKEN as TOKEN
+from tests.helpers import BENCH_SPEC, EXAMPLES, ManualClock, trained_job
 
-REPO = Path(__file__).resolve().parents[1]
-TOKEN = "test-token-\N{GREEK SMALL LETTER ALPHA}"  # non-ASCII: the comparison works on bytes
-AUTH = {"Authorization": f"Bearer {TOKEN}".encode()}  # a header's bytes, UTF-8 here
-BENCH_SPEC: dict[str, Any] = yaml.safe_load((REPO / "examples" / "nas-bench-bert.yaml").read_text())
 # A trained (non-benchmark) job; submitting it loads no data.
 DIGITS_SPEC: dict[str, Any] = {"name": "digits-vit", "space": "vit-resnas", "preset": "small-images", "task": "digits"}
 
@@ -43,8 +42,9 @@ class Api:
     data_root: Path
 
 
-def make_api(url: str, tmp_path: Path) -> Iterator[Api]:
-    store = Store(url)
+@contextmanager
+def make_api(url: str, tmp_path: Path, clock: Clock = SYSTEM_CLOCK) -> Iterator[Api]:
+    store = Store(url, clock=clock)
     app = create_app(store, TOKEN, tmp_path / "exports", tmp_path / "data")
     with TestClient(app, headers=AUTH) as client, TestClient(app) as anonymous:
         yield Api(store, client, anonymous, tmp_path / "exports", tmp_path / "data")
@@ -53,7 +53,8 @@ def make_api(url: str, tmp_path: Path) -> Iterator[Api]:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    yield from make_api(f"sqlite:///{tmp_path / 'nas.db'}", tmp_path)
+    with make_api(f"sqlite:///{tmp_path / 'nas.db'}", tmp_path) as made:
+        yield made
 
 
 def add_done(store: Store, job_id: int, metrics: Sequence[dict[str, float]], tag: str = "") -> list[int]:
@@ -63,25 +64,6 @@ def add_done(store: Store, job_id: int, metrics: Sequence[dict[str, float]], tag
         store.start_candidate(record.id, "test")
         store.record_result(record.id, values)
     return [r.id for r in records]
-
-
-def tiny_trained_job(store: Store, tmp_path: Path, owner: str | None = None) -> tuple[Any, Any]:
-    """A digits job with its space's supernet trained for one epoch (seconds) and one done
-    candidate, the space's smallest, scoring 30%: something to export."""
-    from nas.tasks.data import load_task
-    from nas.training.trainer import SupernetTrainer
-    from search_spaces import get_space
-
-    space = get_space("vit-resnas", "small-images")
-    digits = load_task("digits", workdir=tmp_path / "task")
-    SupernetTrainer(space, digits, plain_config(epochs=1, batch_size=256, archs_per_step=1, seed=0)).train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
-    job = service.submit_job(store, DIGITS_SPEC, owner=owner)
-    store.add_artifact(job.id, "supernet_checkpoint", str(tmp_path / "ckpt"))
-    arch = space.extreme(random.Random(0), largest=False)
-    (candidate,) = store.add_candidates(job.id, [(arch.arch_id, arch.to_dict())])
-    store.start_candidate(candidate.id, "test")
-    store.record_result(candidate.id, {"accuracy": 0.3, "params": space.cost(arch).params})
-    return job, candidate
 
 
 def brute_force_front(points: dict[int, dict[str, float]], objectives: Sequence[tuple[str, bool]]) -> set[int]:
@@ -133,16 +115,19 @@ def test_a_queued_job_says_when_no_coordinator_will_run_it(api: Api) -> None:
     assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None  # it beat when it claimed the job
 
 
-def test_a_running_job_says_when_its_coordinator_fell_silent(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    job = api.client.post("/jobs", json=BENCH_SPEC).json()
-    api.store.claim_job("coordinator-1")
-    assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None
-    monkeypatch.setattr(service, "SILENT_AFTER_S", 0.0)  # as if its last heartbeat were long ago
-    waiting = api.client.get(f"/jobs/{job['id']}").json()["waiting"]
-    assert waiting.startswith("its coordinator (coordinator-1) has not reported for") and "--stale-after (default 120 s)" in waiting
-    assert api.client.get(f"/jobs/{job['id']}").json()["eta"] is None  # no pace to tell while nothing runs it
-    api.store.finish_job(job["id"], "cancelled", worker="coordinator-1")
-    assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None  # a finished job waits for nothing
+def test_a_running_job_says_when_its_coordinator_fell_silent(tmp_path: Path, clock: ManualClock) -> None:
+    with make_api(f"sqlite:///{tmp_path / 'nas.db'}", tmp_path, clock) as api:
+        job = api.client.post("/jobs", json=BENCH_SPEC).json()
+        api.store.claim_job("coordinator-1")
+        clock.advance(service.SILENT_AFTER_S)
+        assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None  # silent, but not for longer than it beats
+        clock.advance(1)
+        waiting = api.client.get(f"/jobs/{job['id']}").json()["waiting"]
+        assert waiting.startswith(f"its coordinator (coordinator-1) has not reported for {service.SILENT_AFTER_S + 1:.0f} s") and "--stale-after (default 120 s)" in waiting
+        assert api.client.get(f"/jobs/{job['id']}").json()["eta"] is None  # no pace to tell while nothing runs it
+        api.store.finish_job(job["id"], "cancelled", worker="coordinator-1")
+        assert api.client.get(f"/jobs/{job['id']}").json()["waiting"] is None  # a finished job waits for nothing
+
 
 def test_app_and_server_refuse_to_run_without_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
@@ -186,7 +171,7 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
 
 
 def test_a_yaml_body_submits_the_same_job_as_json(api: Api) -> None:
-    text = (REPO / "examples" / "nas-bench-bert.yaml").read_text()
+    text = (EXAMPLES / "nas-bench-bert.yaml").read_text()
     from_yaml = api.client.post("/jobs", content=text, headers={"Content-Type": "application/yaml; charset=utf-8"})
     assert from_yaml.status_code == 201, from_yaml.text
     from_json = api.client.post("/jobs", json=BENCH_SPEC).json()
@@ -440,7 +425,7 @@ def test_pareto_is_the_non_dominated_set(api: Api) -> None:
 
 
 def test_postgres_submit_pareto_cancel(postgres_url: str, tmp_path: Path) -> None:
-    for api in make_api(postgres_url, tmp_path):
+    with make_api(postgres_url, tmp_path) as api:
         check_pareto_against_brute_force(api.store, api.client)
         queued = api.client.post("/jobs", json=BENCH_SPEC).json()
         assert api.client.post(f"/jobs/{queued['id']}/cancel").json()["status"] == "cancelled"
@@ -531,9 +516,9 @@ def test_export_errors(api: Api) -> None:
     assert not api.export_root.exists() and api.store.artifacts(trained.id, "export") == []
 
 
-def test_export_through_api(api: Api, tmp_path: Path) -> None:
+def test_export_through_api(api: Api, tmp_path: Path, digits_supernet: Path) -> None:
     """A done candidate of a tiny trained supernet, exported under the export root and recorded."""
-    job, candidate = tiny_trained_job(api.store, tmp_path)
+    job, candidate = trained_job(api.store, digits_supernet, tmp_path)
 
     response = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best", format="torchscript"))
     assert response.status_code == 201, response.text
@@ -582,13 +567,13 @@ def test_export_through_api(api: Api, tmp_path: Path) -> None:
     assert api.client.get(f"/jobs/{job.id}/pareto?verified=true").json() == []
 
 
-def test_exports_go_to_an_artifact_root_given_by_uri(tmp_path: Path) -> None:
+def test_exports_go_to_an_artifact_root_given_by_uri(tmp_path: Path, digits_supernet: Path) -> None:
     """A server whose export root is a URI (a cluster's s3:// or gs:// root; file:// here, through
     the same fsspec path) writes each export there and serves its download from there."""
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
     remote = tmp_path / "bucket"
     app = create_app(store, TOKEN, f"file://{remote}/exports", tmp_path / "data")
-    job, candidate = tiny_trained_job(store, tmp_path)
+    job, candidate = trained_job(store, digits_supernet, tmp_path)
     with TestClient(app, headers=AUTH) as client:
         response = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
         assert response.status_code == 201, response.text

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from search_spaces import get_space
-from tests.conftest import ALL_PRESETS
+from tests.helpers import ALL_PRESETS
 
 SPACES = {f"{name}:{preset}": get_space(name, preset) for name, preset in ALL_PRESETS}
 seeds = st.integers(min_value=0, max_value=2**32 - 1)

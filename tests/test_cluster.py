@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,9 +23,9 @@ import yaml
 
 from nas.service import export_candidate, submit_job
 from nas.store import Store
-from tests.conftest import REPO, poll
+from tests.helpers import EXAMPLES, REPO, free_port, poll, require
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.system, pytest.mark.timeout(900)]
 
 BIN = Path(sys.executable).parent
 WORKER_RESOURCE = "remote_node"
@@ -82,12 +81,6 @@ class Cluster:
     coordinator_home: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def stop(process: subprocess.Popen) -> None:
     """Ends a node started here: its process group (its Ray processes), by id."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -110,7 +103,7 @@ def nodes(cluster: Cluster, env: dict[str, str] | None = None) -> subprocess.Com
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     if not can_isolate():
-        pytest.skip("this machine does not let the test make network and mount namespaces (ip netns, unshare -m): run it as root")
+        require("namespaces", "this machine does not let the test make network and mount namespaces (ip netns, unshare -m): run it as root", "NAS_REQUIRE_NAMESPACES")
     home = tmp_path / "coordinator-home"
     home.mkdir()
     (home / "SENTINEL").write_text("only the coordinator's machine sees this")
@@ -173,7 +166,7 @@ def test_a_job_runs_on_a_worker_node_that_cannot_see_the_coordinators_files(clus
     )  # fmt: skip
     assert refused.returncode != 0 and "RAY_AUTH_TOKEN" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr[-2000:]
 
-    spec = yaml.safe_load((REPO / "examples" / "digits-vit.yaml").read_text())
+    spec = yaml.safe_load((EXAMPLES / "digits-vit.yaml").read_text())
     on_worker = {"cpus": 1, "custom": {WORKER_RESOURCE: 1}}
     spec.update({
         "budget": {"candidates": 4}, "workers": 2,

@@ -20,8 +20,9 @@ from nas.dashboard.sessions import SessionSigner
 from nas.paths import data_home
 from nas.store import Store
 from search_spaces import get_space
-from tests.test_api import AUTH, BENCH_SPEC, TOKEN
-from tests.test_cli import nas
+from tests.helpers import API_AUTH as AUTH
+from tests.helpers import API_TOKEN as TOKEN
+from tests.helpers import BENCH_SPEC, cli
 
 COOKIE = "nas_session"
 
@@ -153,8 +154,8 @@ def test_static_files_are_served_locally(store: Store, tmp_path: Path) -> None:
 def test_report_is_one_file_with_the_data_and_plotly_inside(store: Store, tmp_path: Path) -> None:
     job_id, candidates = bench_job_with_candidates(store, 6)
     out = tmp_path / "report.html"
-    result = nas("report", str(job_id), "--out", str(out), "--db", store.url)
-    assert result.returncode == 0 and "wrote" in result.stdout, result.stderr
+    result = cli("report", str(job_id), "--out", str(out), "--db", store.url)
+    assert result.exit_code == 0 and "wrote" in result.stdout, result.stderr
     page = out.read_text()
     assert "<script src=" not in page and '<link rel="stylesheet"' not in page  # nothing to fetch
     boot = json.loads(re.search(r'<script id="boot" type="application/json">(.*?)</script>', page, re.S).group(1))
@@ -164,8 +165,8 @@ def test_report_is_one_file_with_the_data_and_plotly_inside(store: Store, tmp_pa
     assert embedded["fronts"]["accuracy,params"] == embedded["fronts"]["params,accuracy"] == front
     assert "plotly" in page[:200_000] or "Plotly" in page
     for args, message in ((["report", "999", "--out", str(out)], "job 999 not found"), (["report", str(job_id), "--out", str(tmp_path)], "is a directory"), (["report", str(job_id), "--out", str(tmp_path / "no" / "r.html")], "does not exist")):
-        failed = nas(*args, "--db", store.url)
-        assert failed.returncode == 2 and message in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
+        failed = cli(*args, "--db", store.url)
+        assert failed.exit_code == 2 and message in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
 
 
 def test_eta_follows_the_pace_of_the_running_stage(store: Store) -> None:

@@ -20,23 +20,19 @@ import pytest
 
 from nas.access import add_user
 from nas.store import Store
-from tests.conftest import poll
-from tests.test_api import tiny_trained_job
-from tests.test_serve import REPO, nas_serve
+from tests.helpers import EXAMPLES, REPO, nas_serve, poll, require, trained_job
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 
 CHROMIUM = os.environ.get("NAS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = Path(os.environ.get("NAS_TEST_ARTIFACTS", REPO / "test-artifacts")) / "dashboard"
-BENCH = (REPO / "examples" / "nas-bench-bert.yaml").read_text()
+BENCH = (EXAMPLES / "nas-bench-bert.yaml").read_text()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if CHROMIUM is None or not Path(CHROMIUM).exists():
-        if os.environ.get("NAS_REQUIRE_BROWSER") == "1":
-            pytest.fail("NAS_REQUIRE_BROWSER=1 but no chromium found (apt-get install chromium, or set NAS_CHROMIUM)")
-        pytest.skip("no chromium on this machine (apt-get install chromium)")
+        require("chromium", "not on this machine (apt-get install chromium, or set NAS_CHROMIUM)", "NAS_REQUIRE_BROWSER")
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
         # --no-sandbox: CI runs as root, where chromium's sandbox refuses to start.
@@ -86,14 +82,14 @@ def log_in(context, url: str, key: str):
     return page, errors
 
 
-def test_dashboard_in_chromium(browser, tmp_path: Path) -> None:
+def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, ray_address: str) -> None:
     with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:  # keys only: no server token
         _, alice = add_user(store, "alice")
         _, bob = add_user(store, "bob")
-        trained, trained_candidate = tiny_trained_job(store, tmp_path, owner="alice")  # something to export
+        trained, trained_candidate = trained_job(store, digits_supernet, tmp_path, owner="alice")  # something to export
         store.claim_job("setup", trained.id)
         store.finish_job(trained.id, "succeeded", worker="setup")
-    with nas_serve(tmp_path, token=None) as (url, _):
+    with nas_serve(tmp_path, token=None, ray_address=ray_address) as (url, _):
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {alice}"}, timeout=30)
         finished = api.post("/jobs", content=BENCH.replace("candidates: 50", "candidates: 24"), headers={"Content-Type": "application/yaml"}).json()
         poll(lambda: api.get(f"/jobs/{finished['id']}").json()["status"] == "succeeded", 240, "the first job to finish", every=0.5)

@@ -30,11 +30,13 @@ def test_stratified_split_keeps_class_proportions():
     assert len(set(train) | set(val) | set(test)) == 100
 
 
-def test_fashion_mnist(tmp_path, monkeypatch):
-    if data_module.FASHION_MNIST_DIR.exists():
-        task = load_task("fashion-mnist", workdir=tmp_path, max_train=1000)
-        assert task.shape.image_size == 28 and len(task.test) == 10_000 and len(task.train) == 1000 and len(task.val) == 6000
-        assert task.classes[9] == "ankle boot"
+def test_fashion_mnist(tmp_path, fashion_mnist):
+    task = load_task("fashion-mnist", workdir=tmp_path, max_train=1000)
+    assert task.shape.image_size == 28 and len(task.test) == 10_000 and len(task.train) == 1000 and len(task.val) == 6000
+    assert task.classes[9] == "ankle boot"
+
+
+def test_missing_fashion_mnist_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setattr(data_module, "FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(TaskDataError, match="apt-get install dataset-fashion-mnist"):
         load_task("fashion-mnist")

@@ -18,25 +18,25 @@ from safetensors.torch import load_file
 from nas.artifacts import JobFiles, node_cache
 from nas.job.errors import SpecError
 from nas.job.parse import parse_spec
-from nas.search.cluster import init_ray
 from nas.search.coordinator import Coordinator
 from nas.search.resources import ResourcesUnavailable, check_fits_together
 from nas.search.supernet_task import train_supernet
 from nas.service import submit_job
 from nas.store import ArtifactKind, EventKind, Store
 from nas.training.checkpoint import META_FILE
-from tests.test_coordinator import digits_spec
+from tests.helpers import digits_spec
 
 SUPERNET = {"epochs": 2, "max_train": 512, "check": False}  # 4 steps of 128 per epoch, 4 subnets per step
+# Half a CPU per worker: both fit on a test worker's share of the machine (one CPU where two pytest workers share two).
+HALF_A_CPU = {"supernet": {"cpus": 0.5}}
 
 
 def spec_with(workers: int) -> Any:
-    return parse_spec({"name": "ddp", "space": "vit-resnas", "task": "digits", "supernet": {**SUPERNET, "workers": workers}})
+    return parse_spec({"name": "ddp", "space": "vit-resnas", "task": "digits", "supernet": {**SUPERNET, "workers": workers}, "resources": HALF_A_CPU})
 
 
 def run_as_a_ray_task(spec: Any, location: Path, stop_after: int | None = None) -> tuple:
     """As the coordinator runs it: a task of no CPUs driving the Ray Train workers."""
-    init_ray(None)
     return ray.get(ray.remote(num_cpus=0, max_retries=0)(train_supernet).remote(spec, str(location), JobFiles(), stop_after))
 
 
@@ -48,8 +48,7 @@ def meta(location: Path) -> dict:
     return json.loads((location / META_FILE).read_text())
 
 
-@pytest.mark.slow
-def test_two_workers_train_what_one_process_trains_and_resume_exactly(tmp_path: Path) -> None:
+def test_two_workers_train_what_one_process_trains_and_resume_exactly(tmp_path: Path, ray_address: str) -> None:
     one = train_supernet(spec_with(1), str(tmp_path / "one"), JobFiles())
     started_at, health, where = run_as_a_ray_task(spec_with(2), tmp_path / "two")
     assert started_at == 0 and set(health) == set(one[1])
@@ -77,10 +76,9 @@ def test_two_workers_train_what_one_process_trains_and_resume_exactly(tmp_path: 
     assert load_file(tmp_path / "resumed" / "optimizer.safetensors").keys() == load_file(tmp_path / "two" / "optimizer.safetensors").keys()
 
 
-@pytest.mark.slow
-def test_a_job_trains_its_supernet_on_two_workers(tmp_path: Path) -> None:
+def test_a_job_trains_its_supernet_on_two_workers(tmp_path: Path, ray_address: str) -> None:
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = submit_job(store, digits_spec(budget={"candidates": 2}, supernet={**SUPERNET, "epochs": 1, "workers": 2, "batch_size": 64}))
+    job = submit_job(store, digits_spec(budget={"candidates": 2}, supernet={**SUPERNET, "epochs": 1, "workers": 2, "batch_size": 64}, resources=HALF_A_CPU))
     finished = Coordinator(store, jobs_dir=tmp_path / "jobs").run_next(job.id)
     assert finished.status == "succeeded", finished.error
     (trained,) = [e for e in store.events(job.id) if e.kind == EventKind.SUPERNET_TRAINED]

@@ -23,10 +23,10 @@ import nas.export.exporter
 from nas.tasks.data import TaskData, _rotten_tomatoes, load_task
 from nas.export.exporter import export_from_checkpoint, export_model, resolve_export_dir
 from nas.export.formats import EXPORT_FORMATS
-from nas.training.trainer import SupernetTrainer
 from nas.tasks.tokenizer import encode
+from nas.training.trainer import SupernetTrainer
 from search_spaces import ArchValidationError, get_space
-from tests.conftest import plain_config
+from tests.helpers import plain_config
 
 # Two stages (so a residual spatial reduction) of up to three blocks, two of them optional.
 SMALL_VIT = {
@@ -158,7 +158,6 @@ def check_export_dir(out_dir: Path, fmt: str, kind: str, result) -> dict:
 MODELS = ["text:attention+transforms", "text:span-convolutions", "image:dropped-blocks"]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("which", MODELS)
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_torchscript_and_onnx_match_pytorch(which, texts, digits, tmp_path):
@@ -197,7 +196,6 @@ def test_torchscript_and_onnx_match_pytorch(which, texts, digits, tmp_path):
     assert run_loader(tmp_path / "onnx", raw, tmp_path, "onnx") == predictions
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["text", "image"])
 def test_pytorch_loader_in_a_fresh_process(kind, texts, digits, tmp_path):
     """The `pytorch` loader rebuilds the model with `search_spaces` (not `nas`) and prints the
@@ -219,27 +217,34 @@ def test_pytorch_loader_in_a_fresh_process(kind, texts, digits, tmp_path):
     assert run_loader(tmp_path / "export", raw, tmp_path, fmt) == predictions
 
 
-@pytest.mark.slow
-def test_export_from_checkpoint_finetunes_and_reports(digits, tmp_path):
+@pytest.fixture(scope="module")
+def small_supernet(digits, tmp_path_factory) -> Path:
+    """A supernet of the two-stage SMALL_VIT space trained three epochs on digits: it has learned
+    (a fine-tune epoch still helps, a wild one hurts), in seconds. The tests only read it."""
+    checkpoint = tmp_path_factory.mktemp("small-supernet") / "ckpt"
+    trainer = SupernetTrainer(get_space("vit-resnas", "small-images", SMALL_VIT), digits, plain_config(epochs=3, batch_size=128, archs_per_step=2, lr=3e-3, seed=0))
+    trainer.train(show_progress=False, checkpoint_dir=checkpoint)
+    return checkpoint
+
+
+def test_export_from_checkpoint_finetunes_and_reports(small_supernet, digits, tmp_path):
     space = get_space("vit-resnas", "small-images", SMALL_VIT)
-    trainer = SupernetTrainer(space, digits, plain_config(epochs=1, batch_size=256, archs_per_step=2, lr=3e-3, seed=0))
-    trainer.train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
+    arch = space.validate(VIT_FULL)
     with pytest.raises(ArchValidationError, match=r"stages\[0\].width"):
         too_wide = {"stages": [{"width": 64, "blocks": [{"heads": 1, "mlp": 32}]}] * 2}
-        export_from_checkpoint(tmp_path / "ckpt", too_wide, "pytorch", tmp_path / "bad")
+        export_from_checkpoint(small_supernet, too_wide, "pytorch", tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 
     # No task given: it is loaded again from the checkpoint's metadata.
-    result = export_from_checkpoint(tmp_path / "ckpt", VIT_FULL, "torchscript", tmp_path / "export", finetune_epochs=1, seed=0)
+    result = export_from_checkpoint(small_supernet, VIT_FULL, "torchscript", tmp_path / "export", finetune_epochs=1, seed=0)
     meta = check_export_dir(tmp_path / "export", "torchscript", "image", result)
     metrics = result.metrics
     assert metrics["finetune_epochs"] == 1 and meta["metrics"] == metrics and metrics["weights"] == "inherited"
     assert metrics["val_accuracy"] > metrics["val_accuracy_start"] and metrics["finetune_best_epoch"] == 1
     assert 0 <= metrics["test_accuracy_start"] <= 1 and 0 <= metrics["test_accuracy"] <= 1
-    assert meta["arch"] == space.validate(VIT_FULL).to_dict()
+    assert meta["arch"] == arch.to_dict()
 
     # The exported weights are the fine-tuned ones: rebuilt from model.safetensors, they score as reported.
-    arch = space.validate(VIT_FULL)
     model = space.build(arch, digits.shape)
     model.load_state_dict(load_file(tmp_path / "export" / "model.safetensors"))
     model.eval()
@@ -308,18 +313,14 @@ def test_a_model_of_another_arch_is_refused(small_image_model, digits, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.slow
-def test_a_finetune_that_makes_the_model_worse_is_refused_unless_asked(digits, tmp_path):
+def test_a_finetune_that_makes_the_model_worse_is_refused_unless_asked(small_supernet, digits, tmp_path):
     from nas.export.exporter import FinetuneWorse
 
-    space = get_space("vit-resnas", "small-images", SMALL_VIT)
-    trainer = SupernetTrainer(space, digits, plain_config(epochs=3, batch_size=128, archs_per_step=2, lr=3e-3, seed=0))
-    trainer.train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
     # A learning rate far too high wrecks the inherited weights in one epoch.
     with pytest.raises(FinetuneWorse, match=r"fine-tuning made the model worse on validation, .* nothing was exported"):
-        export_from_checkpoint(tmp_path / "ckpt", VIT_FULL, "pytorch", tmp_path / "worse", finetune_epochs=1, finetune_lr=5.0, task=digits)
+        export_from_checkpoint(small_supernet, VIT_FULL, "pytorch", tmp_path / "worse", finetune_epochs=1, finetune_lr=5.0, task=digits)
     assert not (tmp_path / "worse").exists()
-    kept = export_from_checkpoint(tmp_path / "ckpt", VIT_FULL, "pytorch", tmp_path / "kept", finetune_epochs=1, finetune_lr=5.0, keep_worse=True, task=digits)
+    kept = export_from_checkpoint(small_supernet, VIT_FULL, "pytorch", tmp_path / "kept", finetune_epochs=1, finetune_lr=5.0, keep_worse=True, task=digits)
     assert kept.metrics["val_accuracy"] < kept.metrics["val_accuracy_start"] and kept.metrics["finetune_lr"] == 5.0
 
 
@@ -336,15 +337,12 @@ def test_training_keeps_the_best_epoch_on_validation(digits):
     assert evaluate(model, digits.val) == pytest.approx(best.val_accuracy)  # the model holds the best epoch's weights
 
 
-@pytest.mark.slow
-def test_scoring_after_a_short_finetune_is_repeatable_and_changes_the_score(digits, tmp_path):
+def test_scoring_after_a_short_finetune_is_repeatable_and_changes_the_score(small_supernet):
     from nas.search.evaluation import SupernetEvaluator
 
-    space = get_space("vit-resnas", "small-images", SMALL_VIT)
-    SupernetTrainer(space, digits, plain_config(epochs=1, batch_size=256, archs_per_step=2, seed=0)).train(show_progress=False, checkpoint_dir=tmp_path / "ckpt")
-    arch = space.validate(VIT_FULL).to_dict()
-    inherited = SupernetEvaluator(str(tmp_path / "ckpt"), measure_latency=False).evaluate(arch)
-    tuned = SupernetEvaluator(str(tmp_path / "ckpt"), measure_latency=False, finetune_steps=20)
+    arch = get_space("vit-resnas", "small-images", SMALL_VIT).validate(VIT_FULL).to_dict()
+    inherited = SupernetEvaluator(str(small_supernet), measure_latency=False).evaluate(arch)
+    tuned = SupernetEvaluator(str(small_supernet), measure_latency=False, finetune_steps=20)
     first, second = tuned.evaluate(arch), tuned.evaluate(arch)
     assert first == second  # the same candidate always gets the same steps, and the supernet is untouched
     assert first["accuracy"] != inherited["accuracy"] and first["params"] == inherited["params"]

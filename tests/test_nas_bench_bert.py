@@ -34,7 +34,6 @@ def test_all_records_import_as_491_distinct_architectures(records, nas_bench_ber
         assert record.scores["glue"] == pytest.approx(source["scores"]["glue"])
 
 
-@pytest.mark.slow
 def test_every_architecture_builds_and_runs_a_forward_pass(records):
     space = get_space("flexibert", "nas-bench-bert")
     task = TextTaskShape(vocab_size=300, max_len=16, num_classes=2)

@@ -82,14 +82,11 @@ def test_an_ask_no_single_node_holds_is_refused_with_the_clusters_nodes(stage: S
     )
 
 
-@pytest.mark.slow
-def test_a_ray_task_without_a_gpu_runs_on_the_cpu() -> None:
+def test_a_ray_task_without_a_gpu_runs_on_the_cpu(ray_address: str) -> None:
     import ray
 
-    from nas.search.cluster import init_ray
     from nas.search.resources import assigned_device
 
-    init_ray(None)
     assert ray.get(ray.remote(num_cpus=1, num_gpus=0)(assigned_device).remote()) == "cpu"
     assert assigned_device() == "cpu"  # the driver: no GPU was assigned to it
 
@@ -109,12 +106,9 @@ class SlowToStart:
         return os.getpid()
 
 
-@pytest.mark.slow
-def test_evaluator_actors_start_no_more_than_so_many_at_a_time(tmp_path) -> None:
-    from nas.search.cluster import init_ray
+def test_evaluator_actors_start_no_more_than_so_many_at_a_time(tmp_path, ray_address: str) -> None:
     from nas.search.dispatch import SLOTS_PER_ACTOR, EvaluatorPool
 
-    init_ray(None)
     pool = EvaluatorPool(SlowToStart, (str(tmp_path),), 3, {"num_cpus": 0}, start_at_once=1)
     assert pool.slots == 3 * SLOTS_PER_ACTOR  # all three count from the start
     started = []

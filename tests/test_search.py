@@ -17,7 +17,7 @@ from nas.store import Store
 from search_spaces import get_space
 from surrogates.registry import STRATEGY_NAMES
 from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
-from tests.conftest import poll
+from tests.helpers import poll
 
 
 @pytest.fixture(scope="module")

@@ -5,15 +5,11 @@ job says that nothing will run it."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,56 +17,17 @@ import pytest
 import yaml
 
 from nas.store import Store
-from tests.conftest import poll
+from tests.helpers import EXAMPLES, REPO, CliResult, cli, nas_serve, poll, reviews_csv
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 
-REPO = Path(__file__).resolve().parents[1]
 TOKEN = "serve-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def nas_serve(tmp_path: Path, *args: str, token: str | None = TOKEN) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """A `nas serve` process on a free port of this machine, its store under tmp_path; yields its
-    URL once /health answers, and stops it (SIGINT, as Ctrl-C) at the end."""
-    port = free_port()
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "NAS_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO), **({"NAS_API_TOKEN": token} if token else {})}
-    env.pop("NAS_DB_URL", None)
-    env.pop("NAS_ARTIFACT_ROOT", None)  # its home's, as a server started with only NAS_HOME
-    if not token:
-        env.pop("NAS_API_TOKEN", None)
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "nas.cli", "serve", "--port", str(port), *args], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        assert server.poll() is None, (tmp_path / "serve.log").read_text()
-        try:
-            return httpx.get(f"{url}/health", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        poll(answers, 60, "the server to answer", every=0.2)
-        yield url, server
-    finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=60)
-        log.close()
-
-
-def test_a_lone_server_runs_the_jobs_it_accepts(tmp_path: Path) -> None:
-    spec = (REPO / "examples" / "nas-bench-bert.yaml").read_text().replace("candidates: 50", "candidates: 20")
-    with nas_serve(tmp_path) as (url, server):
+def test_a_lone_server_runs_the_jobs_it_accepts(tmp_path: Path, ray_address: str) -> None:
+    spec = (EXAMPLES / "nas-bench-bert.yaml").read_text().replace("candidates: 50", "candidates: 20")
+    with nas_serve(tmp_path, ray_address=ray_address) as (url, server):
         health = poll(lambda: (h := httpx.get(f"{url}/health").json())["coordinators"] == 1 and h, 60, "the coordinator to announce itself")
         assert health["jobs"] == {"queued": 0, "running": 0}
         submitted = httpx.post(f"{url}/jobs", content=spec, headers={**AUTH, "Content-Type": "application/yaml"})
@@ -87,10 +44,10 @@ def test_a_lone_server_runs_the_jobs_it_accepts(tmp_path: Path) -> None:
         assert store.coordinators() == []  # the coordinator signed off when the server stopped
 
 
-def test_kill_stops_the_server_and_its_coordinators(tmp_path: Path) -> None:
+def test_kill_stops_the_server_and_its_coordinators(tmp_path: Path, ray_address: str) -> None:
     """SIGTERM (`kill`, systemd, docker stop) ends the server as Ctrl-C does: its coordinator
     processes stop with it instead of living on, orphaned, claiming jobs."""
-    with nas_serve(tmp_path) as (url, server), Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:
+    with nas_serve(tmp_path, ray_address=ray_address) as (url, server), Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:
         (coordinator,) = poll(store.coordinators, 60, "the coordinator")
         child = int(coordinator.name.split(":")[1])  # host:pid:suffix
         server.send_signal(signal.SIGTERM)
@@ -107,12 +64,12 @@ def test_kill_stops_the_server_and_its_coordinators(tmp_path: Path) -> None:
         assert store.coordinators() == []
 
 
-def test_a_stopping_server_hands_its_running_job_to_the_next_one(tmp_path: Path) -> None:
+def test_a_stopping_server_hands_its_running_job_to_the_next_one(tmp_path: Path, ray_address: str) -> None:
     """Restarting `nas serve` (an upgrade, a reboot) costs a job no stale timeout: the coordinator
     that stops hands the job back to the queue, and the next server's resumes it at once, keeping
     every result stored."""
-    spec = (REPO / "examples" / "nas-bench-bert.yaml").read_text().replace("candidates: 50", "candidates: 2000")
-    with nas_serve(tmp_path) as (url, server):
+    spec = (EXAMPLES / "nas-bench-bert.yaml").read_text().replace("candidates: 50", "candidates: 2000")
+    with nas_serve(tmp_path, ray_address=ray_address) as (url, server):
         job_id = httpx.post(f"{url}/jobs", content=spec, headers={**AUTH, "Content-Type": "application/yaml"}).json()["id"]
         poll(lambda: httpx.get(f"{url}/jobs/{job_id}", headers=AUTH).json()["candidates_done"] >= 5, 180, "some candidates", every=0.5)
         server.send_signal(signal.SIGINT)
@@ -122,7 +79,7 @@ def test_a_stopping_server_hands_its_running_job_to_the_next_one(tmp_path: Path)
         assert (job.status, job.claimed_by) == ("queued", None) and store.events(job_id)[-1].kind == "released"
         done_before = store.counts(job_id)["done"]
         assert store.counts(job_id)["running"] == 0
-    with nas_serve(tmp_path) as (url, _):
+    with nas_serve(tmp_path, ray_address=ray_address) as (url, _):
         poll(lambda: httpx.get(f"{url}/jobs/{job_id}", headers=AUTH).json()["candidates_done"] > done_before, 60, "the job to go on", every=0.5)
         httpx.post(f"{url}/jobs/{job_id}/cancel", headers=AUTH)
     with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:
@@ -138,36 +95,34 @@ def test_a_server_of_user_keys_without_coordinators_says_a_queued_job_waits(tmp_
         _, key = add_user(store, "alice")
     with nas_serve(tmp_path, "--no-coordinator", token=None) as (url, _):
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/yaml"}
-        submitted = httpx.post(f"{url}/jobs", content=(REPO / "examples" / "nas-bench-bert.yaml").read_text(), headers=headers)
+        submitted = httpx.post(f"{url}/jobs", content=(EXAMPLES / "nas-bench-bert.yaml").read_text(), headers=headers)
         assert submitted.status_code == 201 and "nas coordinator" in submitted.json()["waiting"]
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "coordinators": 0, "jobs": {"queued": 1, "running": 0}}
         assert httpx.get(f"{url}/jobs", headers=AUTH).status_code == 401  # no server token was given
 
 
-def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path) -> None:
+def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`nas remote` from another directory, with only the URL and the token: a CSV of review
     snippets is uploaded, a (tiny) FlexiBERT job on it submitted and waited for, its front read,
     its best candidate exported and downloaded; the downloaded model then classifies texts with
-    its own loader.py, in a fresh process."""
-    from nas.tasks.data import _rotten_tomatoes
-
+    its own loader.py, in a fresh process. The client runs in this process (one call in a process
+    of its own), the server in its own."""
     client_dir = tmp_path / "client"
     client_dir.mkdir()
-    texts, labels, classes = _rotten_tomatoes()
-    with (client_dir / "reviews.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["review", "verdict"])
-        writer.writerows((text, classes[label]) for text, label in list(zip(texts, labels))[:400])
-    with nas_serve(tmp_path / "server") as (url, _):
+    classes = reviews_csv(client_dir / "reviews.csv", 400, columns=("review", "verdict"))
+    with nas_serve(tmp_path / "server", ray_address=ray_address) as (url, _):
         env = {**os.environ, "NAS_URL": url, "NAS_API_TOKEN": TOKEN, "PYTHONPATH": str(REPO), "NAS_HOME": str(client_dir / "no-home")}
+        for name in ("NAS_URL", "NAS_API_TOKEN", "NAS_HOME"):
+            monkeypatch.setenv(name, env[name])
+        monkeypatch.chdir(client_dir)
 
-        def remote(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "nas.cli", "remote", *args], cwd=client_dir, env=env, capture_output=True, text=True, timeout=timeout)
+        def remote(*args: str) -> CliResult:
+            return cli("remote", *args)
 
         wrong = remote("upload", "reviews.csv")  # its columns are not the default text / label
-        assert wrong.returncode == 2 and "no column 'text'" in wrong.stderr and "Traceback" not in wrong.stderr
+        assert wrong.exit_code == 2 and "no column 'text'" in wrong.stderr and "Traceback" not in wrong.stderr
         uploaded = remote("upload", "reviews.csv", "--text-column", "review", "--label-column", "verdict")
-        assert uploaded.returncode == 0, uploaded.stderr
+        assert uploaded.exit_code == 0, uploaded.stderr
         dataset = json.loads(uploaded.stdout)
         assert dataset["train_examples"] == 320 and [d["id"] for d in json.loads(remote("datasets").stdout)] == [dataset["id"]]
         spec = {
@@ -176,23 +131,23 @@ def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path) -> N
         }  # fmt: skip
         (client_dir / "job.yaml").write_text(yaml.safe_dump(spec))
         submitted = remote("submit", "job.yaml")
-        assert submitted.returncode == 0, submitted.stderr
+        assert submitted.exit_code == 0, submitted.stderr
         job_id = str(json.loads(submitted.stdout)["id"])
-        waited = remote("wait", job_id, timeout=900)
-        assert waited.returncode == 0 and json.loads(waited.stdout)["status"] == "succeeded", waited.stdout + waited.stderr
+        waited = remote("wait", job_id)
+        assert waited.exit_code == 0 and json.loads(waited.stdout)["status"] == "succeeded", waited.stdout + waited.stderr
         front = json.loads(remote("pareto", job_id).stdout)
-        exported = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model", timeout=300)
-        assert exported.returncode == 0, exported.stderr
+        exported = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model")
+        assert exported.exit_code == 0, exported.stderr
         assert {"arch.json", "model.safetensors", "loader.py", "tokenizer.json"} <= set(json.loads(exported.stdout)["files"])
         again = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model")
-        assert again.returncode == 2 and "not an empty directory" in again.stderr
+        assert again.exit_code == 2 and "not an empty directory" in again.stderr
         assert [j["id"] for j in json.loads(remote("jobs").stdout)] == [int(job_id)]
         assert [c["status"] for c in json.loads(remote("candidates", job_id).stdout)] == ["done"] * 3
         assert json.loads(remote("cancel", job_id).stdout)["status"] == "succeeded"  # cancelling a finished job changes nothing
         unconfirmed = remote("delete", job_id)
-        assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+        assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.stderr
         refused = remote("status", "999")
-        assert refused.returncode == 2 and "job 999 not found" in refused.stderr and "Traceback" not in refused.stderr
+        assert refused.exit_code == 2 and "job 999 not found" in refused.stderr and "Traceback" not in refused.stderr
         wrong_token = subprocess.run([sys.executable, "-m", "nas.cli", "remote", "status", job_id, "--token", "wrong"], cwd=client_dir, env=env, capture_output=True, text=True, timeout=60)
         assert wrong_token.returncode == 2 and "401" in wrong_token.stderr
     assert not (client_dir / "no-home").exists()  # the client kept nothing of its own

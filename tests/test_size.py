@@ -37,7 +37,6 @@ def distinct_ids(space, encodings):
     return ids
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mixed_ops", [False, True])
 @pytest.mark.parametrize("same_hidden", [False, True])
 @pytest.mark.parametrize("same_ff_dim", [False, True])

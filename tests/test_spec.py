@@ -19,7 +19,7 @@ from nas.store import Store
 from nas.tasks.catalog import BUILTIN_TASKS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
 from search_spaces import ImageTaskShape, TextTaskShape, get_space
 from surrogates.base import Objective
-from tests.conftest import ALL_PRESETS, REPO
+from tests.helpers import ALL_PRESETS, REPO
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 BASE: dict[str, Any] = {"name": "t", "space": "vit-resnas", "task": "digits"}

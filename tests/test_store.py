@@ -6,7 +6,6 @@ import multiprocessing
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from nas.store import (
 )
 from nas.store.engine import MIGRATIONS
 from nas.store.models import SCHEMA_REVISION, Base
-from tests.conftest import poll
+from tests.helpers import ManualClock
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -40,8 +39,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with Store(db_url) as opened:
+def store(db_url: str, clock: ManualClock) -> Iterator[Store]:
+    """A store on a clock that moves only when a test moves it (`store.clock.advance`)."""
+    with Store(db_url, clock=clock) as opened:
         yield opened
 
 
@@ -166,7 +166,10 @@ def test_a_stale_running_job_is_reclaimed_and_a_live_one_is_not(store: Store) ->
     first = store.claim_job("w1")
     assert store.claim_job("w2", stale_after_s=60) is None
     assert store.heartbeat(job.id, "w1")
-    resumed = poll(lambda: store.claim_job("w2", stale_after_s=0.2), timeout=30)  # w1 stops beating: presumed dead once 0.2 s old
+    store.clock.advance(60)
+    assert store.claim_job("w2", stale_after_s=60) is None  # silent for exactly the stale time: not yet
+    store.clock.advance(0.001)
+    resumed = store.claim_job("w2", stale_after_s=60)  # w1 stopped beating: presumed dead
     assert resumed is not None and resumed.claimed_by == "w2" and resumed.status == "running"
     assert resumed.started_at == first.started_at  # the job's start is kept across the takeover
     assert not store.heartbeat(job.id, "w1")
@@ -434,7 +437,8 @@ def test_writes_under_a_lost_claim_are_fenced_off(store: Store) -> None:
     a, b = store.add_candidates(job.id, [("a", {}), ("b", {})], claim=old)
     store.start_candidate(a.id, "w1", claim=old)
     # w1 stops beating (paused, say); w2 takes the job over with the next claim epoch.
-    new = poll(lambda: store.claim_job("w2", stale_after_s=0.05), timeout=30).claim
+    store.clock.advance(121)
+    new = store.claim_job("w2").claim  # silent past the default stale time
     assert (new.worker, new.epoch) == ("w2", old.epoch + 1)
     before = [(c.id, c.status, c.attempt, c.metrics) for c in store.candidates(job.id)]
     stale_writes = [
@@ -485,7 +489,8 @@ def test_a_done_candidate_is_verified_once_under_the_jobs_claim(store: Store) ->
         store.record_verification(b.id, {k: v for k, v in VERIFIED.items() if k != "test_accuracy"})
     assert store.verifications(job.id) == [record]
     # A claim taken over fences the old holder off.
-    new = poll(lambda: store.claim_job("w2", stale_after_s=0.05), timeout=30).claim
+    store.clock.advance(121)
+    new = store.claim_job("w2").claim  # silent past the default stale time
     store.start_candidate(b.id, "w2", claim=new)
     store.record_result(b.id, {"accuracy": 0.4}, claim=new)
     with pytest.raises(ClaimLost, match="claimed by 'w2'"):
@@ -499,12 +504,13 @@ def test_coordinators_are_alive_while_they_beat(store: Store) -> None:
     store.coordinator_beat("b")
     first = store.coordinators()
     assert [c.name for c in first] == ["a", "b"] and all(c.started_at == c.heartbeat_at for c in first)
-    time.sleep(2.0)
+    store.clock.advance(2)
     store.coordinator_beat("a")  # a second beat refreshes the entry, keeps when it started
     again = {c.name: c for c in store.coordinators()}
     assert again["a"].started_at == first[0].started_at and again["a"].heartbeat_at > first[0].heartbeat_at
-    # b beat 2 s ago, a just now; a 1 s window leaves room for a slow database under load.
+    # b beat 2 s ago, a just now
     assert [c.name for c in store.coordinators(alive_within_s=1.0)] == ["a"]  # b fell silent: gone
+    assert [c.name for c in store.coordinators(alive_within_s=2.0)] == ["a", "b"]
     store.coordinator_gone("a")
     store.coordinator_gone("unknown")  # signing off twice, or unknown, is not an error
     assert [c.name for c in store.coordinators()] == ["b"]

@@ -13,10 +13,11 @@ from safetensors.torch import load_file
 from nas.tasks.data import load_task
 from nas.training.checkpoint import checkpoint_progress, describe_progress, load_supernet
 from nas.training.health import check_supernet, majority_rate, remedy
+from nas.training.ranking_study import SPREADS, reused_references, spread_by_size, training_sample
 from nas.training.standalone import evaluate_subnet
 from nas.training.trainer import ArchSampler, SupernetTrainer, mask_tokens
 from search_spaces import get_space
-from tests.conftest import plain_config
+from tests.helpers import plain_config
 
 SMALL_VIT = {
     "stages": [
@@ -61,7 +62,6 @@ def test_sampler_sandwich_and_curriculum():
     assert any(a.stages[0].width not in widths[-2:] for a in later)
 
 
-@pytest.mark.slow
 def test_training_learns_digits(digits):
     """Inherited-weight accuracy of random subnets rises far above chance (10%)."""
     space = small_vit()
@@ -127,7 +127,6 @@ def _npz(tmp_path):
     return path
 
 
-@pytest.mark.slow
 def test_mlm_pretraining_then_classification(tmp_path):
     rows = [f"{'great' if i % 2 else 'awful'} movie with {'superb' if i % 2 else 'terrible'} acting number {i}" for i in range(400)]
     (tmp_path / "r.jsonl").write_text("".join(json.dumps({"text": t, "label": i % 2}) + "\n" for i, t in enumerate(rows)))
@@ -186,30 +185,18 @@ def test_train_standalone_learns_an_extracted_subnet(digits):
     assert evaluate(model, digits.val) > 0.7
 
 
-@pytest.fixture(scope="module")
-def bench_supernet():
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("bench_supernet", Path(__file__).resolve().parents[1] / "scripts" / "bench_supernet.py")
-    bench = sys.modules["bench_supernet"] = importlib.util.module_from_spec(spec)  # its dataclasses look themselves up there
-    spec.loader.exec_module(bench)
-    return bench
-
-
-def test_ranking_subnets_span_the_size_range(bench_supernet):
+def test_ranking_subnets_span_the_size_range():
     """The supernet benchmark's "range" spread runs from the space's smallest arch to its largest
     in even log-size steps; "quantiles" stays inside the sizes random archs have."""
     import itertools
     import math
 
-    bench = bench_supernet
     space, shape = get_space("vit-resnas", "small-images"), load_task("digits").shape
     rng = random.Random(0)
     smallest, largest = (space.cost(space.extreme(rng, largest=big), shape).params for big in (False, True))
     spans = {}
-    for spread in bench.SPREADS:
-        archs = bench.spread_by_size(space, shape, 12, spread)
+    for spread in SPREADS:
+        archs = spread_by_size(space, shape, 12, spread)
         sizes = [space.cost(a, shape).params for a in archs]
         assert len({a.arch_id for a in archs}) == 12 and sizes == sorted(sizes)
         spans[spread] = sizes
@@ -219,28 +206,28 @@ def test_ranking_subnets_span_the_size_range(bench_supernet):
     assert smallest < spans["quantiles"][0] and spans["quantiles"][-1] < largest
 
 
-def test_training_sample_is_a_fixed_subset_of_the_training_split(digits, bench_supernet):
+def test_training_sample_is_a_fixed_subset_of_the_training_split(digits):
     """The benchmark's under-fitting check compares inherited accuracy on this sample with
     validation accuracy, so it must be real training examples, the same ones every run."""
-    sample = bench_supernet.training_sample(digits, len(digits.val))
-    again = bench_supernet.training_sample(digits, len(digits.val))
+    sample = training_sample(digits, len(digits.val))
+    again = training_sample(digits, len(digits.val))
     assert len(sample) == len(digits.val) and torch.equal(sample.inputs, again.inputs)
     training_rows = {(tuple(x.flatten().tolist()), y.item()) for x, y in zip(digits.train.inputs, digits.train.labels)}
     assert all((tuple(x.flatten().tolist()), y.item()) in training_rows for x, y in zip(sample.inputs, sample.labels))
     assert not torch.equal(sample.inputs, digits.train.inputs[: len(sample)])  # drawn, not the split's head
 
 
-def test_reused_references_need_the_same_subnets_and_training_budget(bench_supernet):
-    references = json.loads((Path(__file__).resolve().parents[1] / "docs" / "flexibert_standalone_references.json").read_text())
+def test_reused_references_need_the_same_subnets_and_training_budget():
+    references = json.loads((Path(__file__).parent / "data" / "flexibert_standalone_references.json").read_text())
     earlier = references["ranking"]["flexibert:nas-bench-bert/rotten-tomatoes"]
     task, params = earlier["task"], earlier["params"]
     held = len(earlier["standalone_val_accuracy_per_seed"][0])
     more_seeds = {**earlier["standalone_budget"], "seeds": held + 1}  # the run trains only the missing seed
-    assert bench_supernet.reused_references(earlier, task, params, more_seeds) == earlier["standalone_val_accuracy_per_seed"]
-    with pytest.raises(SystemExit, match=r"differs in \['standalone_budget'\]"):
-        bench_supernet.reused_references(earlier, task, params, {**more_seeds, "epochs": 4})
-    with pytest.raises(SystemExit, match=r"differs in \['task', 'params'\]"):
-        bench_supernet.reused_references(earlier, {**task, "max_len": 64}, params[1:], more_seeds)
+    assert reused_references(earlier, task, params, more_seeds) == earlier["standalone_val_accuracy_per_seed"]
+    with pytest.raises(ValueError, match=r"differs in \['standalone_budget'\]"):
+        reused_references(earlier, task, params, {**more_seeds, "epochs": 4})
+    with pytest.raises(ValueError, match=r"differs in \['task', 'params'\]"):
+        reused_references(earlier, {**task, "max_len": 64}, params[1:], more_seeds)
 
 
 @pytest.mark.parametrize("distill", [True, False])

@@ -9,7 +9,7 @@ import torch
 
 from search_spaces import ImageTaskShape, TextTaskShape, get_space
 from search_spaces.supernet import parity_max_abs_diff
-from tests.conftest import ALL_PRESETS
+from tests.helpers import ALL_PRESETS
 
 # Small inputs: parity is about which weights are used, not about input size.
 TASKS = {"flexibert": TextTaskShape(vocab_size=120, max_len=12, num_classes=3), "vit-resnas": ImageTaskShape(channels=3, image_size=16, num_classes=5)}
@@ -23,7 +23,6 @@ def example(task, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, task.channels, task.image_size, task.image_size)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name, preset", ALL_PRESETS, ids=[f"{n}:{p}" for n, p in ALL_PRESETS])
 def test_extracted_models_match_the_supernet(name, preset):
     """50 random archs per preset: standalone(x) == supernet(x, arch) in eval mode, and the

@@ -16,6 +16,7 @@ from surrogates.embedding import GraphEmbedding
 from surrogates.encoding import OneHotEncoder, flat_choices
 from surrogates.features import SurrogateFeatures, clip_low_outliers
 from surrogates.forest import RandomForestSearch, fit_forest, tree_mean_and_spread
+from surrogates.judging import hypervolume_2d, near_full_data_ceiling, queries_until_hit, random_draw_quartiles, reference_queries
 from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
 
 
@@ -97,7 +98,7 @@ def test_candidate_pool_of_an_open_space_is_stable_and_free():
     assert len({a.arch_id for a in first}) == len(first) > 40 and not ({a.arch_id for a in first} & taken)
 
 
-@pytest.mark.parametrize("name", ["boshnas", pytest.param("botorch", marks=pytest.mark.slow), "forest"])
+@pytest.mark.parametrize("name", ["boshnas", "botorch", "forest"])
 def test_model_based_contract_batch_and_replay(table, name):
     """Batches are distinct and avoid pending archs; replaying the results into a fresh strategy
     gives the same next proposals."""
@@ -129,57 +130,44 @@ def test_botorch_rejects_repeated_objectives():
         BotorchMultiObjective(get_space("flexibert", "nas-bench-bert"), secondary=[Objective("accuracy")])
 
 
-@pytest.fixture(scope="module")
-def bench_search():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("bench_search", Path(__file__).resolve().parents[1] / "scripts" / "bench_search.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
-
-
-def test_hypervolume_2d(table, bench_search):
+def test_hypervolume_2d(table):
     """The benchmark's hypervolume: the whole benchmark dominates more than a subset of it."""
-    bench = bench_search
     every = np.array([[table.glue[a.arch_id], -float(table.costs[a.arch_id].params)] for a in table.pool])
     reference = every.min(0) - 1e-9
-    assert bench.hypervolume_2d(every, reference) > bench.hypervolume_2d(every[:10], reference) > 0
-    assert bench.hypervolume_2d(np.array([[0.0, 0.0]]), np.array([1.0, 1.0])) == 0.0
+    assert hypervolume_2d(every, reference) > hypervolume_2d(every[:10], reference) > 0
+    assert hypervolume_2d(np.array([[0.0, 0.0]]), np.array([1.0, 1.0])) == 0.0
 
 
-def test_random_draw_quartiles_match_simulation(bench_search):
+def test_random_draw_quartiles_match_simulation():
     """The exact quartiles of draws-until-first-target agree with shuffled pools."""
     rng = np.random.default_rng(0)
     for size, hits in [(133, 5), (491, 5), (10, 1)]:
         draws = [int(np.argmax(rng.permutation(size) < hits)) + 1 for _ in range(20000)]
-        exact = bench_search.random_draw_quartiles(size, hits)
+        exact = random_draw_quartiles(size, hits)
         simulated = np.percentile(draws, [25, 50, 75])
         assert abs(exact["median"] - simulated[1]) <= 1
         assert np.allclose(exact["iqr"], simulated[[0, 2]], atol=max(1, 0.05 * simulated[2]))
-    assert bench_search.random_draw_quartiles(4, 4) == {"median": 1.0, "iqr": [1.0, 1.0]}
+    assert random_draw_quartiles(4, 4) == {"median": 1.0, "iqr": [1.0, 1.0]}
 
 
-def test_reference_group_holds_the_top_architectures(table, bench_search):
-    reference = bench_search.reference_queries(table, table.kth_best(5))["random_in_best_group"]
+def test_reference_group_holds_the_top_architectures(table):
+    reference = reference_queries(table, table.kth_best(5))["random_in_best_group"]
     assert reference["group"] == {"layers": 4, "hidden": 256}
     assert reference["top5_in_group"] == 5 and reference["size"] < len(table.pool)
 
 
-def test_queries_until_hit_evaluates_the_design_first_and_skips_repeats(bench_search):
+def test_queries_until_hit_evaluates_the_design_first_and_skips_repeats():
     hit = np.array([False, False, True, False])
-    assert bench_search.queries_until_hit([0, 1], [1, 3, 2], hit) == 4  # 0, 1, 3, then 2
-    assert bench_search.queries_until_hit([2, 0], [0, 1], hit) == 1
-    assert bench_search.queries_until_hit([], [3, 1], hit) == 3  # none hits: one past the end
+    assert queries_until_hit([0, 1], [1, 3, 2], hit) == 4  # 0, 1, 3, then 2
+    assert queries_until_hit([2, 0], [0, 1], hit) == 1
+    assert queries_until_hit([], [3, 1], hit) == 3  # none hits: one past the end
 
 
-@pytest.mark.slow
-def test_ceiling_models_trained_on_most_of_the_pool_rank_held_out_archs(table, bench_search):
+def test_ceiling_models_trained_on_most_of_the_pool_rank_held_out_archs(table):
     """Every ceiling model, trained on two thirds of the pool, ranks the rest far better than
     parameter count alone (tau 0.49), and its evaluation order reaches a top-5 arch."""
-    features = bench_search.SurrogateFeatures(table.space, task=bench_search.NAS_BENCH_BERT_TASK, seed=0)
-    ceiling = bench_search.near_full_data_ceiling(table, features, folds=3, repeats=1, designs=20)
+    features = SurrogateFeatures(table.space, task=NAS_BENCH_BERT_TASK, seed=0)
+    ceiling = near_full_data_ceiling(table, features, folds=3, repeats=1, designs=20)
     assert ceiling["training_archs"] == 327 and ceiling["designs"] == 20
     for name, row in ceiling["models"].items():
         assert row["tau"] > 0.65, name

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-import ray
 from ray import tune
 
 from surrogates.baselines import RegularizedEvolution
@@ -11,8 +9,7 @@ from surrogates.tabular import NasBenchBertTable
 from surrogates.tune_adapter import StrategySearcher
 
 
-@pytest.mark.slow
-def test_tune_runs_trials_proposed_by_the_strategy(nas_bench_bert_path, tmp_path):
+def test_tune_runs_trials_proposed_by_the_strategy(nas_bench_bert_path, tmp_path, ray_address):
     table = NasBenchBertTable(nas_bench_bert_path)
     strategy = RegularizedEvolution(table.space, pool=table.pool, seed=0, population=4, sample_size=2)
     searcher = StrategySearcher(strategy, max_concurrent=2)
@@ -20,20 +17,13 @@ def test_tune_runs_trials_proposed_by_the_strategy(nas_bench_bert_path, tmp_path
     def trainable(config, table):
         return table.evaluate(table.space.validate(config["arch"]))  # the trial's final result
 
-    owns_ray = not ray.is_initialized()  # other tests in this worker may have started Ray already
-    if owns_ray:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        # The table travels once through the object store; reused actors skip a worker start per trial.
-        tuner = tune.Tuner(
-            tune.with_parameters(trainable, table=table),
-            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=8, metric="accuracy", mode="max", reuse_actors=True, max_concurrent_trials=2),
-            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0),
-        )
-        results = tuner.fit()
-    finally:
-        if owns_ray:
-            ray.shutdown()
+    # The table travels once through the object store; reused actors skip a worker start per trial.
+    tuner = tune.Tuner(
+        tune.with_parameters(trainable, table=table),
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=8, metric="accuracy", mode="max", reuse_actors=True, max_concurrent_trials=2),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0),
+    )
+    results = tuner.fit()
     assert len(results) == 8 and not results.errors
     ids = [r.config["arch_id"] for r in results]
     assert len(set(ids)) == 8  # never the same arch twice

@@ -28,6 +28,10 @@ T = TypeVar("T")
 DbOption = Annotated[str | None, typer.Option("--db", envvar="NAS_DB_URL", help="Database URL (default: SQLite in the data directory).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RayOption = Annotated[str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="An existing Ray cluster (default: start a local one).")]
+RayCpusOption = Annotated[
+    int | None,
+    typer.Option("--ray-cpus", envvar="NAS_RAY_CPUS", min=1, help="CPUs the local Ray cluster may use, to share a machine [default: all of them]; not with --ray-address."),
+]
 ArtifactOption = Annotated[
     str | None,
     typer.Option("--artifact-root", envvar="NAS_ARTIFACT_ROOT", help="Where checkpoints and weights go: a directory, or an fsspec URI every node reaches (s3://…, file:///mnt/nfs/…) [default: <data directory>/artifacts]."),
@@ -63,6 +67,12 @@ def join_ray(address: str) -> None:
         fail(f"--ray-address: {exc}")
 
 
+def check_ray_cpus(cpus: int | None, address: str | None) -> None:
+    """There must be a local cluster for --ray-cpus to bound."""
+    if cpus is not None and address:
+        fail(f"--ray-cpus: bounds the local Ray cluster started here; the cluster at --ray-address {address} has the CPUs its nodes were started with")
+
+
 def _service_call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Runs a service operation, turning the user's mistakes it reports (an invalid spec, an
     unknown job, a state that forbids the operation) into exit code 2 with the message. Anything
@@ -88,6 +98,7 @@ def run(
     spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")],
     db: DbOption = None,
     ray_address: RayOption = None,
+    ray_cpus: RayCpusOption = None,
     artifact_root: ArtifactOption = None,
     as_json: JsonOption = False,
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
@@ -98,11 +109,12 @@ def run(
     from nas.service import job_summary, pareto_rows, submit_job
 
     root = open_artifact_root(artifact_root)
+    check_ray_cpus(ray_cpus, ray_address)
     if ray_address:  # before the job is submitted: nothing is left queued by a run that cannot start
         join_ray(ray_address)
     store = open_store(db)
     job = _service_call(submit_job, store, spec)
-    coordinator = Coordinator(store, ray_address=ray_address, artifact_root=root, show_progress=progress and sys.stderr.isatty())
+    coordinator = Coordinator(store, ray_address=ray_address, ray_cpus=ray_cpus, artifact_root=root, show_progress=progress and sys.stderr.isatty())
     try:
         finished = coordinator.run_next(job.id)
     except KeyboardInterrupt:
@@ -237,6 +249,7 @@ def candidates(
 def coordinator(
     db: DbOption = None,
     ray_address: RayOption = None,
+    ray_cpus: RayCpusOption = None,
     artifact_root: ArtifactOption = None,
     job: Annotated[int | None, typer.Option("--job", help="Run only this job.")] = None,
     once: Annotated[bool, typer.Option(help="Run at most one job, then exit.")] = False,
@@ -249,9 +262,12 @@ def coordinator(
     from nas.search.coordinator import Coordinator
 
     root = open_artifact_root(artifact_root)
+    check_ray_cpus(ray_cpus, ray_address)
     if ray_address:  # a cluster it cannot join (no token, wrong address) is said at once, not at the first job
         join_ray(ray_address)
-    worker = Coordinator(open_store(db), ray_address=ray_address, artifact_root=root, stale_after_s=stale_after, show_progress=progress and sys.stderr.isatty())
+    worker = Coordinator(
+        open_store(db), ray_address=ray_address, ray_cpus=ray_cpus, artifact_root=root, stale_after_s=stale_after, show_progress=progress and sys.stderr.isatty()
+    )
     if once or job is not None:
         finished = worker.run_next(job)
         emit({"job_id": finished.id, "status": finished.status} if finished else {"job_id": None, "status": "nothing to run"})
@@ -276,6 +292,7 @@ def serve(
     coordinators: Annotated[int, typer.Option(min=0, help="Coordinator processes to run beside the API; 0 when a separate `nas coordinator` fleet runs the jobs.")] = 1,
     no_coordinator: Annotated[bool, typer.Option("--no-coordinator", help="Same as --coordinators 0.")] = False,
     ray_address: RayOption = None,
+    ray_cpus: RayCpusOption = None,
     artifact_root: ArtifactOption = None,
     max_jobs: MaxJobsOption = 1,
 ) -> None:
@@ -284,6 +301,7 @@ def serve(
     from nas.api import serve as serve_api
 
     root = open_artifact_root(artifact_root)
+    check_ray_cpus(ray_cpus, ray_address)
     if export_root is not None:
         from nas.artifacts import ArtifactRoot
 
@@ -294,7 +312,7 @@ def serve(
     store = open_store(db)  # migrations and a clear error before the server starts
     if not token and not store.has_users():
         fail("--token: required (or set NAS_API_TOKEN), or add users first (nas users add NAME --admin); requests must send 'Authorization: Bearer <token or key>'")
-    serve_api(db, host, port, token, export_root, data_root, coordinators=0 if no_coordinator else coordinators, ray_address=ray_address, artifact_root=root.location, max_jobs=max_jobs)
+    serve_api(db, host, port, token, export_root, data_root, coordinators=0 if no_coordinator else coordinators, ray_address=ray_address, ray_cpus=ray_cpus, artifact_root=root.location, max_jobs=max_jobs)
 
 
 def pareto(

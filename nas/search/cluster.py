@@ -16,17 +16,18 @@ class RayUnavailable(RuntimeError):
     """The Ray cluster asked for cannot be joined (refused, or not there)."""
 
 
-def init_ray(address: str | None) -> None:
-    """Joins the cluster at `address` (or $RAY_ADDRESS), else starts a local one; RayUnavailable
-    with what to do when the cluster cannot be joined."""
+def init_ray(address: str | None, cpus: int | None = None) -> None:
+    """Joins the cluster at `address` (or $RAY_ADDRESS), else starts a local one of `cpus` CPUs
+    (default: all of this machine's); RayUnavailable with what to do when the cluster cannot be
+    joined. Once Ray is up in this process, later calls change nothing."""
     with _joining:  # jobs in threads of one coordinator (--max-jobs) share one connection
-        _init_ray(address)
+        _init_ray(address, cpus)
 
 
 _joining = threading.Lock()
 
 
-def _init_ray(address: str | None) -> None:
+def _init_ray(address: str | None, cpus: int | None) -> None:
     import ray
     import ray.exceptions
 
@@ -37,11 +38,14 @@ def _init_ray(address: str | None) -> None:
     # "local": a cluster of this process's own. Without an address Ray would join whatever a
     # `ray start` left on this machine (its /tmp/ray/ray_current_cluster), even a dead one.
     address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if cpus is not None and address != "local":
+        raise RayUnavailable(f"a bound of {cpus} CPUs applies to a local Ray cluster only; the cluster at {address} has the CPUs its nodes were started with")
+    sized = {"num_cpus": cpus} if cpus is not None else {}
     # A local cluster gets Ray's token auth by default; Ray's warning announcing that default
     # would be the first line of every local run, so it is silenced for local starts only.
     try:
         with silenced("ray._private.authentication.authentication_token_setup") if address == "local" else nullcontext():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **sized)
     except AuthenticationError as exc:
         raise RayUnavailable(
             f"the Ray cluster at {address} refused this process's token ({str(exc).split('.')[0]}): set RAY_AUTH_MODE=token and "
@@ -52,4 +56,7 @@ def _init_ray(address: str | None) -> None:
             f"cannot connect to the Ray cluster at {address} ({exc}); check the address, and where the cluster uses token authentication "
             f"(Ray logs InvalidAuthToken), set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to its token"
         ) from None
-    logger.info("ray: %s", "started a local cluster" if address == "local" else f"connected to {address}")
+    if address == "local":
+        logger.info("ray: started a local cluster of %s CPUs", cpus if cpus is not None else "all")
+    else:
+        logger.info("ray: connected to %s", address)

@@ -19,7 +19,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,17 @@ class Coordinator:
         show_progress: bool = False,
         evaluator: type | None = None,
         artifact_root: ArtifactRoot | str | Path | None = None,
+        ray_cpus: int | None = None,
     ):
         """`jobs_dir`: this machine's working files (the verified stage's Tune state);
         `artifact_root`: where checkpoints and weights go (`nas.artifacts`; default
         $NAS_ARTIFACT_ROOT or $NAS_HOME/artifacts). `evaluator`: the class Ray actors run for
         trained jobs (default SupernetEvaluator; its constructor takes the checkpoint's location
-        and the job's JobFiles, and `evaluate(arch_data)` returns metrics)."""
+        and the job's JobFiles, and `evaluate(arch_data)` returns metrics). `ray_cpus`: the CPUs
+        of the local Ray cluster it starts when given no `ray_address` (default: the machine's).
+        Time budgets are counted on the store's clock."""
         self.store, self.worker = store, worker or default_worker_name()
-        self.ray_address, self.stale_after_s, self.max_attempts = ray_address, stale_after_s, max_attempts
+        self.ray_address, self.ray_cpus, self.stale_after_s, self.max_attempts = ray_address, ray_cpus, stale_after_s, max_attempts
         self.jobs_dir = jobs_dir or data_home() / "jobs"
         self.show_progress = show_progress
         self.evaluator = evaluator
@@ -178,7 +181,7 @@ class Coordinator:
     def _search(self, job: JobRecord, heartbeat: Heartbeat) -> Outcome:
         spec = JobSpec.from_stored(job.spec)
         self.store.reset_running(job.id, claim=job.claim)
-        init_ray(self.ray_address)
+        init_ray(self.ray_address, self.ray_cpus)
         space = spec.search_space()
         if spec.is_benchmark:
             from nas.search.evaluation import BenchmarkEvaluator
@@ -376,7 +379,7 @@ class Coordinator:
 
     def _evaluate_until_done(self, job: JobRecord, spec: JobSpec, space: SearchSpace, proposer: Proposer, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
         budget, claim = spec.budget.candidates, job.claim
-        deadline = _deadline(self.store.get_job(job.id), spec)
+        deadline = _deadline(self.store.get_job(job.id), spec, self.store.clock.now())
         primary = spec.surrogate_objectives()[0]
         with self._progress() as progress:
             bar = progress.add_task("candidates", total=budget, completed=self._finished(job.id))
@@ -389,7 +392,7 @@ class Coordinator:
                 finished = self._finished(job.id)
                 if finished >= budget:
                     return JobStatus.SUCCEEDED, None
-                if deadline is not None and time.time() >= deadline:
+                if deadline is not None and self.store.clock.now() >= deadline:
                     # Evaluations still in flight are dropped (their actors are killed on the
                     # way out) and finishing the job releases their candidates.
                     return self._time_spent(job, spec, finished, len(evaluators.in_flight))
@@ -487,13 +490,12 @@ def _failure(exc: Exception) -> str:
     return f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def _deadline(job: JobRecord, spec: JobSpec) -> float | None:
-    """Wall-clock end of the job's time budget, counted from its first start (a resumed job does
-    not get a fresh budget)."""
+def _deadline(job: JobRecord, spec: JobSpec, now: datetime) -> datetime | None:
+    """The end of the job's time budget, counted from its first start (a resumed job does not get
+    a fresh budget)."""
     if spec.budget.max_minutes is None:
         return None
-    started = job.started_at or datetime.now(timezone.utc)
-    return started.timestamp() + spec.budget.max_minutes * 60
+    return (job.started_at or now) + timedelta(minutes=spec.budget.max_minutes)
 
 
 def _table_pool(table: Path) -> list:

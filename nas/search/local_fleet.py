@@ -24,12 +24,16 @@ logger = logging.getLogger(__name__)
 STOP_GRACE_S = 30.0  # for a coordinator to leave its job; then it is killed
 
 
-def start_coordinators(count: int, db_url: str, ray_address: str | None = None, artifact_root: str | None = None, max_jobs: int = 1) -> list[subprocess.Popen[bytes]]:
+def start_coordinators(
+    count: int, db_url: str, ray_address: str | None = None, artifact_root: str | None = None, max_jobs: int = 1, ray_cpus: int | None = None
+) -> list[subprocess.Popen[bytes]]:
     """`count` coordinator processes on the store at `db_url` (and the Ray cluster at
-    `ray_address`, else each starts its own local one), writing to `artifact_root`."""
+    `ray_address`, else each starts its own local one of `ray_cpus` CPUs), writing to `artifact_root`."""
     env = {**os.environ, "NAS_DB_URL": db_url}
     if ray_address:
         env["RAY_ADDRESS"] = ray_address
+    if ray_cpus is not None:
+        env["NAS_RAY_CPUS"] = str(ray_cpus)
     if artifact_root:
         env[ROOT_ENV] = artifact_root
     command = [sys.executable, "-m", "nas.cli", "coordinator", "--no-progress", "--max-jobs", str(max_jobs)]

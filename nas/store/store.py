@@ -25,13 +25,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import ColumnElement, LargeBinary, and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from nas.clock import SYSTEM_CLOCK, Clock
 from nas.results.pareto import non_dominated_mask
 from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
 from nas.job.metrics import METRICS
@@ -63,20 +64,17 @@ _IN_CHUNK = 5000  # ids per `IN (...)`: well under SQLite's bound-parameter limi
 R = TypeVar("R")
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class Store:
     """Jobs and their candidates in SQLite or PostgreSQL; see `resolve_db_url` for the default URL.
 
     Opening a store brings the schema up to date (`schema_upgraded` tells whether migrations ran).
-    Times come from this process's clock: coordinators on several machines need synchronised clocks
-    (NTP) for heartbeats to compare.
+    Every time it records or compares comes from `clock` (default: this machine's; coordinators on
+    several machines need synchronised clocks, by NTP, for heartbeats to compare).
     """
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, clock: Clock = SYSTEM_CLOCK):
         self.url = resolve_db_url(url)
+        self.clock = clock
         self._engine = create_store_engine(self.url)
         self._writer = self._engine.execution_options(**{WRITE: True})
         self.backend = self._engine.dialect.name
@@ -109,7 +107,7 @@ class Store:
     def create_job(self, spec: Mapping[str, Any], name: str, owner: str | None = None) -> JobRecord:
         """A queued job; `spec` is the validated spec's canonical dict (`JobSpec.to_dict()`);
         `owner`: the submitting user's name."""
-        now = utc_now()
+        now = self.clock.now()
         with self._write() as s:
             job = Job(name=name, spec=dict(spec), status=JobStatus.QUEUED, cancel_requested=False, created_at=now, owner=owner)
             s.add(job)
@@ -140,7 +138,7 @@ class Store:
         """Atomically take a claimable job (or `job_id` if it is claimable) for `worker`: queued,
         or running with a heartbeat older than `stale_after_s`; of those, the oldest of the owner
         with the fewest jobs running, so that users' jobs interleave. None if there is none."""
-        now = utc_now()
+        now = self.clock.now()
         stale = now - timedelta(seconds=stale_after_s)
         claimable = or_(
             Job.status == JobStatus.QUEUED,
@@ -197,7 +195,7 @@ class Store:
             result = s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.claimed_by == worker, *fenced)
-                .values(heartbeat_at=utc_now())
+                .values(heartbeat_at=self.clock.now())
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
@@ -231,7 +229,7 @@ class Store:
         with self._write() as s:
             if s.get(User, name) is not None:
                 raise ValueError(f"name: user {name!r} exists already")
-            user = User(name=name, key_hash=key_hash, admin=admin, created_at=utc_now(), revoked_at=None)
+            user = User(name=name, key_hash=key_hash, admin=admin, created_at=self.clock.now(), revoked_at=None)
             s.add(user)
             s.flush()
             return _record(UserRecord, user)
@@ -253,7 +251,7 @@ class Store:
             if user is None:
                 raise KeyError(name)
             if user.revoked_at is None:
-                user.revoked_at = utc_now()
+                user.revoked_at = self.clock.now()
             return _record(UserRecord, user)
 
     def has_users(self) -> bool:
@@ -264,7 +262,7 @@ class Store:
 
     def coordinator_beat(self, name: str) -> None:
         """Coordinator `name` is alive now (announced on its first beat)."""
-        now = utc_now()
+        now = self.clock.now()
         with self._write() as s:
             beaten = s.execute(update(Coordinator).where(Coordinator.name == name).values(heartbeat_at=now).execution_options(synchronize_session=False))
             if beaten.rowcount == 0:
@@ -277,7 +275,7 @@ class Store:
 
     def coordinators(self, alive_within_s: float = COORDINATOR_ALIVE_S) -> list[CoordinatorRecord]:
         """The coordinators that beat within the last `alive_within_s` seconds, oldest first."""
-        since = utc_now() - timedelta(seconds=alive_within_s)
+        since = self.clock.now() - timedelta(seconds=alive_within_s)
         with self._read() as s:
             rows = s.scalars(select(Coordinator).where(Coordinator.heartbeat_at >= since).order_by(Coordinator.started_at, Coordinator.name))
             return [_record(CoordinatorRecord, row) for row in rows]
@@ -291,7 +289,7 @@ class Store:
     def request_cancel(self, job_id: int) -> JobRecord:
         """Queued: cancelled now. Running: `cancel_requested` set for its coordinator. Finished:
         unchanged (cancelling twice, or after the end, is not an error)."""
-        now = utc_now()
+        now = self.clock.now()
         with self._write() as s:
             job = self._job(s, job_id, lock=True)
             if job.status == JobStatus.QUEUED:
@@ -307,7 +305,7 @@ class Store:
         `claim`), only if it still holds the claim (else ClaimLost). Candidates still running go
         back to `proposed`: a finished job leaves nothing in flight."""
         _allowed("status", status, FINISHED_JOB_STATUSES)
-        now = utc_now()
+        now = self.clock.now()
         with self._write() as s:
             if claim is not None:
                 self._fence(s, claim)
@@ -329,7 +327,7 @@ class Store:
 
         Every candidate write takes the writer's `claim`: if another coordinator has claimed the
         job since, the write raises ClaimLost and changes nothing."""
-        now = utc_now()
+        now = self.clock.now()
         with self._write() as s:
             if claim is not None:
                 self._fence(s, claim, job_id)
@@ -354,7 +352,7 @@ class Store:
         """proposed -> running: one more attempt, by `worker`."""
         with self._write() as s:
             row = self._candidate(s, candidate_id, expect=CandidateStatus.PROPOSED, action="start", claim=claim)
-            row.status, row.worker, row.started_at, row.attempt = CandidateStatus.RUNNING, worker, utc_now(), row.attempt + 1
+            row.status, row.worker, row.started_at, row.attempt = CandidateStatus.RUNNING, worker, self.clock.now(), row.attempt + 1
             row.error = None
             return _candidate_record(row)
 
@@ -365,7 +363,7 @@ class Store:
             row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a result for", claim=claim)
             for name, value in columns.items():
                 setattr(row, name, value)
-            row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, CandidateStatus.DONE, utc_now(), eval_seconds, None
+            row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, CandidateStatus.DONE, self.clock.now(), eval_seconds, None
             return _candidate_record(row)
 
     def record_failure(self, candidate_id: int, reason: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, claim: Claim | None = None) -> str:
@@ -379,7 +377,7 @@ class Store:
             if row.attempt < max_attempts:
                 row.status, row.worker, row.started_at = CandidateStatus.PROPOSED, None, None
             else:
-                row.status, row.finished_at = CandidateStatus.FAILED, utc_now()
+                row.status, row.finished_at = CandidateStatus.FAILED, self.clock.now()
             return row.status
 
     def release_candidate(self, candidate_id: int, claim: Claim | None = None) -> CandidateRecord:
@@ -464,7 +462,7 @@ class Store:
     def bulk_insert_results(self, job_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert finished candidates in one statement batch: each row has arch_id, arch, metrics
         and optionally eval_seconds (benchmark replay and insert-throughput measurements)."""
-        now = utc_now()
+        now = self.clock.now()
         with self._write() as s:
             self._job(s, job_id, lock=True)
             start = self._next_seq(s, job_id)
@@ -498,7 +496,7 @@ class Store:
             row = self._candidate(s, candidate_id, expect=CandidateStatus.DONE, action="record a verification for", claim=claim)
             if s.scalar(select(Verification.id).where(Verification.candidate_id == candidate_id)) is not None:
                 raise InvalidTransition(f"candidate {candidate_id} is verified already")
-            verification = Verification(job_id=row.job_id, candidate_id=candidate_id, finished_at=utc_now(), **{n: figures[n] for n in names})
+            verification = Verification(job_id=row.job_id, candidate_id=candidate_id, finished_at=self.clock.now(), **{n: figures[n] for n in names})
             s.add(verification)
             s.flush()
             return _record(VerificationRecord, verification)
@@ -515,7 +513,7 @@ class Store:
     def add_artifact(self, job_id: int, kind: str, path: str, meta: Mapping[str, Any] | None = None) -> ArtifactRecord:
         with self._write() as s:
             self._job(s, job_id)
-            artifact = Artifact(job_id=job_id, kind=kind, path=str(path), meta=dict(meta or {}), created_at=utc_now())
+            artifact = Artifact(job_id=job_id, kind=kind, path=str(path), meta=dict(meta or {}), created_at=self.clock.now())
             s.add(artifact)
             s.flush()
             return _record(ArtifactRecord, artifact)
@@ -611,9 +609,8 @@ class Store:
         if repeated or existing:
             raise DuplicateArchitecture(job_id, sorted(repeated | existing))
 
-    @staticmethod
-    def _event(s: Session, job_id: int, kind: str, message: str, data: Mapping[str, Any] | None = None, at: datetime | None = None) -> EventRecord:
-        event = Event(job_id=job_id, at=at or utc_now(), kind=kind, message=message, data=dict(data or {}))
+    def _event(self, s: Session, job_id: int, kind: str, message: str, data: Mapping[str, Any] | None = None, at: datetime | None = None) -> EventRecord:
+        event = Event(job_id=job_id, at=at or self.clock.now(), kind=kind, message=message, data=dict(data or {}))
         s.add(event)
         s.flush()
         return _record(EventRecord, event)
