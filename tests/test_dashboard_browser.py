@@ -117,7 +117,7 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         assert page.locator("#candidates tbody tr").count() == 24 and page.inner_text("#job-status") == "succeeded"
         page.select_option("#pareto-x", "flops")  # other axes: the front is asked again
         flops_front = api.get(f"/jobs/{finished['id']}/pareto", params={"objectives": "flops,accuracy"}).json()
-        poll(lambda: plotted(page)["Pareto front"] == len(flops_front), 10, "the front on flops")
+        poll(lambda: plotted(page)["Pareto front"] == len(flops_front), 60, "the front on flops")
         page.click('#candidates th[data-key="accuracy"]')
         page.click('#candidates th[data-key="accuracy"]')  # twice: best first
         best = max(api.get(f"/jobs/{finished['id']}/candidates").json(), key=lambda c: (c["metrics"]["accuracy"], -c["seq"]))
@@ -128,7 +128,7 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         assert page.locator("#candidates tbody tr").count() == 1
         page.fill("#candidate-filter", "")
         page.select_option("#pareto-x", "params")
-        poll(lambda: plotted(page)["Pareto front"] == len(front), 10, "the front on params again")
+        poll(lambda: plotted(page)["Pareto front"] == len(front), 60, "the front on params again")
         shoot(page, "job-finished")
 
         # A candidate's page: its metrics, arch and graph, as the API has them.

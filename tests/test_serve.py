@@ -60,7 +60,7 @@ def test_kill_stops_the_server_and_its_coordinators(tmp_path: Path, ray_address:
                 return True
             return False
 
-        poll(gone, 10, "the coordinator process to end")
+        poll(gone, 60, "the coordinator process to end")
         assert store.coordinators() == []
 
 
