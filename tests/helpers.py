@@ -81,6 +81,8 @@ def require(what: str, problem: str | None, env: str) -> None:
 API_TOKEN = "test-token-\N{GREEK SMALL LETTER ALPHA}"  # non-ASCII: the comparison works on bytes
 API_AUTH = {"Authorization": f"Bearer {API_TOKEN}".encode()}  # a header's bytes, UTF-8 here
 BENCH_SPEC: dict[str, Any] = yaml.safe_load((EXAMPLES / "nas-bench-bert.yaml").read_text())
+# A trained (non-benchmark) job; submitting it loads no data.
+DIGITS_SPEC: dict[str, Any] = {"name": "digits-vit", "space": "vit-resnas", "preset": "small-images", "task": "digits"}
 
 
 def benchmark_spec(**changes: Any) -> dict[str, Any]:
@@ -134,18 +136,25 @@ def assert_non_dominated(front: Sequence[Mapping[str, Any]], done: Sequence[Any]
     assert {row["candidate_id"] for row in front} == expected
 
 
-def trained_job(store: Any, checkpoint: Path, tmp_path: Path, owner: str | None = None, accuracy: float = 0.3) -> tuple[Any, Any]:
-    """A digits job holding a copy of the trained supernet `checkpoint` and one done candidate,
-    the space's smallest, scoring `accuracy`: something to export. The copy is the job's own, so
-    deleting the job removes nothing another test reads."""
+def job_reusing_supernet(store: Any, spec: Mapping[str, Any], checkpoint: Path, tmp_path: Path, owner: str | None = None) -> Any:
+    """A job of `spec` that holds a copy of the trained supernet `checkpoint` (it trains none of
+    its own). The copy is the job's, so deleting the job removes nothing another test reads."""
     from nas import service
+
+    job = service.submit_job(store, spec, owner=owner)
+    own = tmp_path / f"supernet-{job.id}"
+    shutil.copytree(checkpoint, own)
+    store.add_artifact(job.id, "supernet_checkpoint", str(own))
+    return job
+
+
+def trained_job(store: Any, checkpoint: Path, tmp_path: Path, owner: str | None = None, accuracy: float = 0.3) -> tuple[Any, Any]:
+    """A digits job reusing the supernet `checkpoint`, with one done candidate, the space's
+    smallest, scoring `accuracy`: something to export."""
     from search_spaces import get_space
 
     space = get_space("vit-resnas", "small-images")
-    own = tmp_path / "supernet"
-    shutil.copytree(checkpoint, own)
-    job = service.submit_job(store, {"name": "digits-vit", "space": "vit-resnas", "preset": "small-images", "task": "digits"}, owner=owner)
-    store.add_artifact(job.id, "supernet_checkpoint", str(own))
+    job = job_reusing_supernet(store, DIGITS_SPEC, checkpoint, tmp_path, owner)
     arch = space.extreme(random.Random(0), largest=False)
     (candidate,) = store.add_candidates(job.id, [(arch.arch_id, arch.to_dict())])
     store.start_candidate(candidate.id, "test")

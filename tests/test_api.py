@@ -27,10 +27,8 @@ from nas.clock import SYSTEM_CLOCK, Clock
 from nas.store import Store
 from tests.helpers import API_AUTH as AUTH
 from tests.helpers import API_TOKEN as TOKEN
-from tests.helpers import BENCH_SPEC, EXAMPLES, ManualClock, trained_job
+from tests.helpers import BENCH_SPEC, DIGITS_SPEC, EXAMPLES, ManualClock, trained_job
 
-# A trained (non-benchmark) job; submitting it loads no data.
-DIGITS_SPEC: dict[str, Any] = {"name": "digits-vit", "space": "vit-resnas", "preset": "small-images", "task": "digits"}
 
 
 @dataclass

@@ -28,7 +28,7 @@ from nas.search.coordinator import Coordinator
 from nas.search.evaluation import SupernetEvaluator
 from nas.service import export_candidate, job_summary, pareto_rows, submit_job
 from nas.store import ArtifactKind, EventKind, Store
-from tests.helpers import EXAMPLES, NAS, ManualClock, assert_non_dominated, benchmark_spec, cli, digits_spec, env_for, poll, reviews_csv
+from tests.helpers import EXAMPLES, NAS, ManualClock, assert_non_dominated, benchmark_spec, cli, digits_spec, env_for, job_reusing_supernet, poll, reviews_csv
 
 pytestmark = pytest.mark.usefixtures("ray_address")  # every job here runs on this worker's Ray
 
@@ -41,17 +41,6 @@ def digits_job(tmp_path_factory, ray_address):
     job = submit_job(store, digits_spec(verify={"top_k": 2, "epochs": 3}))
     finished = Coordinator(store, jobs_dir=root / "jobs").run_next(job.id)
     return store, finished, root
-
-
-def with_trained_supernet(store: Store, spec: dict, checkpoint: Path, tmp_path: Path):
-    """A job of `spec` that reuses a copy of a trained supernet (no training of its own)."""
-    import shutil
-
-    job = submit_job(store, spec)
-    own = tmp_path / f"supernet-{job.id}"
-    shutil.copytree(checkpoint, own)
-    store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, str(own))
-    return job
 
 
 def test_digits_search_trains_evaluates_and_exports(digits_job, tmp_path):
@@ -137,7 +126,7 @@ def test_verifying_from_scratch_trains_fresh_weights(digits_supernet, tmp_path):
     from search_spaces import get_space
 
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = with_trained_supernet(store, digits_spec(verify={"top_k": 1, "epochs": 2, "init": "scratch"}), digits_supernet, tmp_path)
+    job = job_reusing_supernet(store, digits_spec(verify={"top_k": 1, "epochs": 2, "init": "scratch"}), digits_supernet, tmp_path)
     checkpoint = store.artifacts(job.id, ArtifactKind.SUPERNET_CHECKPOINT)[0].path
     claim = store.claim_job("test", job_id=job.id).claim
     arch = get_space("vit-resnas", "small-images").sample(random.Random(3))
@@ -167,7 +156,7 @@ def test_dead_workers_candidates_are_retried_then_failed(digits_supernet, tmp_pa
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = with_trained_supernet(store, digits_spec(strategy="random", budget={"candidates": 10}), digits_supernet, tmp_path)
+    job = job_reusing_supernet(store, digits_spec(strategy="random", budget={"candidates": 10}), digits_supernet, tmp_path)
     finished = Coordinator(store, evaluator=CrashingEvaluator, max_attempts=2).run_next(job.id)
     assert finished.status == "succeeded", finished.error
     candidates = store.candidates(job.id)
@@ -203,7 +192,7 @@ def test_actors_dying_while_starting_cost_no_attempts_and_fail_the_job_clearly(d
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = with_trained_supernet(store, digits_spec(strategy="random", budget={"candidates": 4}), digits_supernet, tmp_path)
+    job = job_reusing_supernet(store, digits_spec(strategy="random", budget={"candidates": 4}), digits_supernet, tmp_path)
     finished = Coordinator(store, evaluator=DiesWhileStarting).run_next(job.id)
     assert finished.status == "failed" and finished.error.startswith("EvaluatorsCannotStart: 3 evaluator actors in a row died while starting")
     # No actor ever started, so nothing was sent to one: nothing ran, nothing was charged.
@@ -222,7 +211,7 @@ def test_the_time_budget_ends_a_job_with_evaluations_in_flight(digits_supernet, 
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}", clock=clock)
-    job = with_trained_supernet(store, digits_spec(strategy="random", budget={"candidates": 10, "max_minutes": 0.5}), digits_supernet, tmp_path)
+    job = job_reusing_supernet(store, digits_spec(strategy="random", budget={"candidates": 10, "max_minutes": 0.5}), digits_supernet, tmp_path)
 
     def spend_the_budget_once_evaluating() -> None:
         poll(lambda: store.counts(job.id).get("running", 0) >= 1, 240, "an evaluation in flight")
