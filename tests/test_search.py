@@ -14,10 +14,10 @@ from nas.job.parse import parse_spec
 from nas.search.heartbeat import Heartbeat
 from nas.search.strategies import make_strategy
 from nas.store import Store
-from search_spaces import get_space
+from search_spaces import Architecture, get_space
 from surrogates.registry import STRATEGY_NAMES
 from surrogates.tabular import NAS_BENCH_BERT_TASK, NasBenchBertTable
-from tests.helpers import poll
+from tests.helpers import benchmark_spec, poll
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_a_tight_params_budget_still_gets_feasible_proposals(strategy: str) -> N
         chosen.tell(arch, {"accuracy": 1 - params / 2e6, "params": params})
 
 
-def test_the_proposer_asks_in_the_background_and_tells_before_the_next_ask() -> None:
+def test_the_proposer_asks_in_the_background_and_tells_results_in_candidate_order() -> None:
     import threading
 
     from nas.search.proposals import Proposer
@@ -100,21 +100,58 @@ def test_the_proposer_asks_in_the_background_and_tells_before_the_next_ask() -> 
 
     space = get_space("flexibert", "nas-bench-bert")
     strategy = HeldRandomSearch(space, seed=0)
-    proposer = Proposer(strategy)
+    proposer = Proposer(strategy, lag=2)
     try:
-        proposer.ask(3, pending=[])
+        assert proposer.ask(1, remaining=10, pending=[]) == 2  # the first `lag` candidates, knowing nothing
         assert proposer.asking and proposer.take() is None  # under way: nothing yet, and no wait
-        first = space.sample(random.Random(1))
-        proposer.tell(first, {"accuracy": 0.5})  # does not wait for the ask
-        assert first.arch_id not in strategy.observed
+        first, second = space.sample(random.Random(1)), space.sample(random.Random(2))
+        proposer.tell(2, second, {"accuracy": 0.6})  # results in any order; neither waits for the ask
+        proposer.tell(1, first, {"accuracy": 0.5})
+        assert not strategy.observed
         release.set()
         proposed = proposer.take(timeout=30)
-        assert proposed is not None and len(proposed) == 3 and not proposer.asking
-        proposer.ask(2, pending=proposed)
-        again = proposer.take(timeout=30)
-        # The result told during the first ask reached the strategy before the second.
-        assert first.arch_id in strategy.observed and len(again) == 2
-        assert not {a.arch_id for a in again} & {a.arch_id for a in proposed}
+        assert proposed is not None and len(proposed) == 2 and not proposer.asking
+        assert not proposer.ready(4, finished_through=1)  # candidate 4 must know candidate 2's result
+        assert proposer.ready(3, finished_through=1)
+        assert proposer.ask(3, remaining=8, pending=proposed) == 1
+        third = proposer.take(timeout=30)
+        # Candidate 3 was asked knowing candidate 1 only, though candidate 2's result had come too.
+        assert list(strategy.observed) == [first.arch_id] and len(third) == 1
+        proposer.ask(4, remaining=7, pending=[*proposed[1:], *third])
+        proposer.take(timeout=30)
+        assert list(strategy.observed) == [first.arch_id, second.arch_id]
+        assert proposer.ask(5, remaining=0, pending=[]) == 0 and not proposer.asking  # no budget left: no ask
     finally:
         release.set()
         proposer.close()
+
+
+def test_proposals_do_not_depend_on_the_order_results_arrive_in() -> None:
+    """Two runs of one seeded strategy whose evaluations finish in different orders propose the
+    same candidates, in the same order."""
+    from nas.search.proposals import Proposer, known_before
+
+    space = get_space("flexibert", "nas-bench-bert")
+    table = NasBenchBertTable()
+
+    def run(finish_order: random.Random) -> list[str]:
+        proposer = Proposer(make_strategy(parse_spec(benchmark_spec()), space, NAS_BENCH_BERT_TASK, table.pool), lag=4)
+        archs: dict[int, Architecture] = {}
+        unfinished: set[int] = set()
+        try:
+            while len(archs) < 24:
+                next_seq = len(archs) + 1
+                while not proposer.ready(next_seq, min(unfinished, default=next_seq) - 1):
+                    seq = finish_order.choice(sorted(unfinished))  # any unfinished candidate may finish next
+                    unfinished.discard(seq)
+                    proposer.tell(seq, archs[seq], table.evaluate(archs[seq]))
+                through = known_before(next_seq, proposer.lag)
+                proposer.ask(next_seq, remaining=24 - len(archs), pending=[a for seq, a in archs.items() if seq > through])
+                for arch in proposer.take(timeout=60) or []:
+                    archs[len(archs) + 1] = arch
+                    unfinished.add(len(archs))
+        finally:
+            proposer.close()
+        return [a.arch_id for a in archs.values()]
+
+    assert run(random.Random(1)) == run(random.Random(2))

@@ -4,8 +4,9 @@ time is spent, or the job is cancelled.
 
 The store is the source of truth, which is what makes a job resumable after a crash: results are
 committed as each evaluation finishes; on (re)start, candidates left `running` go back to
-`proposed` and are evaluated before anything new is asked; the strategy is rebuilt by replaying
-the stored results (strategies are deterministic in what they have been told); the supernet
+`proposed` and are evaluated before anything new is asked; the strategy is rebuilt by telling it
+the stored results in candidate order (strategies are deterministic in what they have been told,
+and `nas.search.proposals` makes what they are told independent of timing); the supernet
 checkpoint is reused, or its training resumed from the last epoch's checkpoint.
 """
 
@@ -19,7 +20,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
 from nas.search.resources import ask_of, check_fits, check_fits_together, describe_ask, how_many_fit, node_resources, ray_options
 from nas.search.heartbeat import Heartbeat, Presence
-from nas.search.proposals import Proposer
+from nas.search.proposals import Proposer, known_before
 from nas.search.supernet_task import train_supernet
 from nas.training.checkpoint import META_FILE
 from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, Claim, ClaimLost, EventKind, JobRecord, JobStatus, Store
@@ -301,16 +302,11 @@ class Coordinator:
         return remedy(health, settings.epochs, settings.lr)
 
     def _strategy(self, job: JobRecord, spec: JobSpec, space: SearchSpace, shape: TaskShape, pool: list | None) -> Strategy:
-        """The spec's strategy, told every stored result: it becomes what it was before a restart."""
+        """The spec's strategy, knowing nothing yet: the proposer tells it the stored results (after
+        a restart) in candidate order, as each ask needs them."""
         from nas.search.strategies import make_strategy
 
-        strategy = make_strategy(spec, space, shape, pool)
-        done = sorted(self.store.candidates(job.id, CandidateStatus.DONE), key=lambda c: (c.finished_at or datetime.min.replace(tzinfo=timezone.utc), c.seq))
-        for candidate in done:
-            strategy.tell(space.validate(candidate.arch), candidate.metrics)
-        if done:
-            logger.info("job %d: strategy %s replayed %d stored results", job.id, spec.strategy, len(done))
-        return strategy
+        return make_strategy(spec, space, shape, pool)
 
     def _supernet(self, job: JobRecord, spec: JobSpec, job_files: JobFiles, heartbeat: Heartbeat) -> str | None:
         """The location of the job's supernet checkpoint: reused if training finished, else
@@ -371,7 +367,15 @@ class Coordinator:
     def _evaluate_loop(self, job: JobRecord, spec: JobSpec, space: SearchSpace, strategy: Strategy, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
         """Evaluate until the budget or the time is spent, the strategy has nothing left to
         propose, or the job is cancelled; proposals are asked ahead in the proposer's thread."""
-        proposer = Proposer(strategy)
+        # Ahead of need: each evaluator's queued candidate is proposed while its current one runs
+        # (the baseline without ask-ahead proposes only for idle evaluators).
+        proposer = Proposer(strategy, lag=evaluators.slots if self.ask_ahead else evaluators.size)
+        done = self.store.candidates(job.id, CandidateStatus.DONE)
+        for candidate in done:  # what it knew before a restart, told in order as the asks need it
+            proposer.tell(candidate.seq, space.validate(candidate.arch), candidate.metrics)
+        if done:
+            logger.info("job %d: strategy %s is told %d stored results", job.id, spec.strategy, len(done))
+        self.store.add_event(job.id, EventKind.SEARCH_STARTED, _reproducible(proposer.lag, evaluators.size, spec), {"lag": proposer.lag, "evaluators": evaluators.size})
         try:
             return self._evaluate_until_done(job, spec, space, proposer, evaluators, heartbeat)
         finally:
@@ -408,7 +412,7 @@ class Coordinator:
                 for outcome in evaluators.wait(timeout=1.0):
                     if isinstance(outcome, Evaluated):
                         self.store.record_result(outcome.flight.candidate.id, outcome.metrics, outcome.seconds, claim=claim)
-                        proposer.tell(space.validate(outcome.flight.candidate.arch), outcome.metrics)
+                        proposer.tell(outcome.flight.candidate.seq, space.validate(outcome.flight.candidate.arch), outcome.metrics)
                     elif isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
                         self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                     elif isinstance(outcome, Died):
@@ -447,7 +451,8 @@ class Coordinator:
     def _dispatch(self, job: JobRecord, proposer: Proposer, evaluators: EvaluatorPool, remaining: int) -> int:
         """Give every idle slot a candidate: stored `proposed` ones first (left from before a
         restart, retries, or asked ahead), then what the proposer has come back with; then ask
-        ahead, so that each slot has its next candidate waiting. Returns how many wait."""
+        for the next candidate once the results it must know have arrived (`Proposer.ready`),
+        so that each slot has its next candidate waiting. Returns how many wait."""
         flying = evaluators.flying_ids()
         queued = [c for c in self.store.candidates(job.id, CandidateStatus.PROPOSED) if c.id not in flying]
         while True:
@@ -458,16 +463,19 @@ class Coordinator:
             if asked:
                 queued.extend(self.store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in asked], claim=job.claim))
                 continue
-            room = (evaluators.slots if self.ask_ahead else len(evaluators.idle)) - len(queued)
-            wanted = min(room, remaining - len(evaluators.in_flight) - len(queued))
-            if asked is not None or wanted <= 0 or proposer.asking:  # came back empty, nothing wanted, or under way
+            if asked is not None or proposer.asking:  # came back empty, or under way
                 return len(queued)
-            # Everything not done is pending for the strategy (only those rows are read: done ones pile up).
-            unfinished = sorted(
-                (c for status in (CandidateStatus.PROPOSED, CandidateStatus.RUNNING, CandidateStatus.FAILED) for c in self.store.candidates(job.id, status)),
-                key=lambda c: c.seq,
-            )
-            proposer.ask(wanted, [proposer.space.validate(c.arch) for c in unfinished])
+            unfinished = [c for status in (CandidateStatus.PROPOSED, CandidateStatus.RUNNING) for c in self.store.candidates(job.id, status)]
+            next_seq = self.store.next_seq(job.id)
+            finished_through = min((c.seq for c in unfinished), default=next_seq) - 1
+            if not proposer.ready(next_seq, finished_through):  # an earlier candidate's result is still to come
+                return len(queued)
+            # Pending for the strategy: the candidates after those it knows, and the failed ones (never told).
+            through = known_before(next_seq, proposer.lag)
+            failed = [c for c in self.store.candidates(job.id, CandidateStatus.FAILED) if c.seq <= through]
+            pending = [proposer.space.validate(c.arch) for c in failed + self.store.candidates(job.id, after_seq=through)]
+            if not proposer.ask(next_seq, remaining - len(unfinished), pending):
+                return len(queued)  # the budget is taken by the candidates already proposed
             if self.ask_ahead:
                 return len(queued)
             proposer.wait(timeout=None)  # the baseline (ask_ahead off): the loop waits for its proposals
@@ -479,6 +487,16 @@ class Coordinator:
 def _place(where: dict[str, str]) -> str:
     """"node 1a2b3c4d (host, cpu)": a Ray node, briefly, for people."""
     return f"node {where.get('node_id', '?')[:8]} ({where.get('host', '?')}, {where.get('device', '?')})"
+
+
+def _reproducible(lag: int, evaluators: int, spec: JobSpec) -> str:
+    """What the job's events say of how it proposes, and so what a rerun reproduces."""
+    uses_latency = "latency_ms" in {o.metric for o in spec.objectives} or spec.constraints.latency_ms_max is not None
+    measured = " (latency_ms is measured, so proposals that depend on it can differ)" if uses_latency else ""
+    return (
+        f"searching with {evaluators} evaluator{'s' * (evaluators != 1)}: each candidate is proposed knowing the results of all but the {lag - 1} "
+        f"before it, so the same spec, seed and evaluator count propose the same candidates{measured}"
+    )
 
 
 def _failure(exc: Exception) -> str:

@@ -27,5 +27,6 @@ class EventKind(StrEnum):
     TIME_BUDGET = "time_budget"
     EVALUATORS_STARTED = "evaluators_started"  # where the search's evaluator actors run (Ray node, host, device)
     RESOURCES = "resources"  # fewer evaluators than asked: the cluster cannot place them all
+    SEARCH_STARTED = "search"  # the evaluation loop began: how far ahead proposals are asked (what reproduces)
     EXHAUSTED = "exhausted"
     ERROR = "error"  # a job failed on an unexpected exception; its data holds the traceback

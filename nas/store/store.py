@@ -397,14 +397,22 @@ class Store:
             self._job(s, job_id)
             return self._release_running(s, job_id)
 
-    def candidates(self, job_id: int, status: str | None = None) -> list[CandidateRecord]:
-        """The job's candidates in proposal order."""
+    def candidates(self, job_id: int, status: str | None = None, after_seq: int | None = None) -> list[CandidateRecord]:
+        """The job's candidates in proposal order (only those numbered after `after_seq`, if given)."""
         query = select(Candidate).where(Candidate.job_id == job_id).order_by(Candidate.seq)
+        if after_seq is not None:
+            query = query.where(Candidate.seq > after_seq)
         if status is not None:
             query = query.where(Candidate.status == _allowed("status", status, CANDIDATE_STATUSES))
         with self._read() as s:
             self._job(s, job_id)
             return [_candidate_record(row) for row in s.scalars(query)]
+
+    def next_seq(self, job_id: int) -> int:
+        """The number the job's next candidate will get (candidates are numbered 1, 2, 3 … per job)."""
+        with self._read() as s:
+            self._job(s, job_id)
+            return self._next_seq(s, job_id)
 
     def counts(self, job_id: int) -> dict[str, int]:
         """Candidates per status, every status present."""
