@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -85,7 +86,7 @@ def spec_schemas() -> dict[str, Any]:
 class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    candidate_id: int = Field(description="A done candidate of the job.")
+    candidate: int = Field(ge=1, description="A done candidate of the job, by its number in the job (1, 2, 3 …).")
     format: Literal[EXPORT_FORMATS] = "pytorch"  # type: ignore[valid-type]
     out: str | None = Field(
         None, min_length=1, description="Directory to write, relative to the server's export root (must not exist or be empty); default a new one. Download it with GET /artifacts/{artifact_id}."
@@ -295,12 +296,12 @@ def create_app(store: Store, token: str | None, export_root: Path | str, data_ro
             return Response(service.candidates_csv(rows), media_type="text/csv", headers=headers)
         return rows
 
-    @jobs.get("/{job_id}/candidates/{candidate_id}")
-    def candidate(job_id: int, candidate_id: int, who: Caller) -> dict[str, Any]:
+    @jobs.get("/{job_id}/candidates/{candidate}")
+    def candidate(job_id: int, candidate: Annotated[int, FastApiPath(ge=1, description="The candidate's number in the job (1, 2, 3 …).")], who: Caller) -> dict[str, Any]:
         """One candidate: its row as in the list, and its computation graph (nodes with their
         operation and layer, edges) for drawing."""
         visible_job(job_id, who)
-        return service.candidate_detail(store, job_id, candidate_id)
+        return service.candidate_detail(store, job_id, candidate)
 
     @jobs.get("/{job_id}/events")
     def events(
@@ -329,7 +330,7 @@ def create_app(store: Store, token: str | None, export_root: Path | str, data_ro
         visible_job(job_id, who)
         from nas.export.exporter import resolve_export_dir  # imports torch: only exports pay for it
 
-        out = request.out or f"job-{job_id}/candidate-{request.candidate_id}-{request.format}-{uuid.uuid4().hex[:8]}"
+        out = request.out or f"job-{job_id}/candidate-{request.candidate}-{request.format}-{uuid.uuid4().hex[:8]}"
         remote = is_uri(str(export_root))  # an artifact root of the cluster's (s3://, gs://, ...)
         base = Path("/export-root") if remote else Path(export_root)  # `out` is checked as a path inside the root either way
         try:
@@ -344,7 +345,7 @@ def create_app(store: Store, token: str | None, export_root: Path | str, data_ro
         scratch = Path(tempfile.mkdtemp(prefix="nas-export-")) if remote else None
         try:
             result = service.export_candidate(
-                store, job_id, request.candidate_id, request.format, scratch / "model" if scratch else out_dir, finetune_epochs=request.finetune_epochs,
+                store, job_id, request.candidate, request.format, scratch / "model" if scratch else out_dir, finetune_epochs=request.finetune_epochs,
                 weights=request.weights, finetune_lr=request.finetune_lr, keep_worse=request.keep_worse, publish_to=publish_to,
             )  # fmt: skip
         except Conflict as exc:

@@ -6,7 +6,7 @@ of the server's filesystem. `nas remote ...` is this client on the command line.
     job = client.submit("my-job.yaml")
     done = client.wait(job["id"])
     front = client.pareto(job["id"])
-    model_dir = client.export(job["id"], front[0]["candidate_id"], "model/")
+    model_dir = client.export(job["id"], front[0]["candidate"], "model/")
 """
 
 from __future__ import annotations
@@ -115,14 +115,14 @@ class Client:
         params = {**({"objectives": ",".join(objectives)} if objectives else {}), **({"verified": "true"} if verified else {})}
         return self._json("GET", f"/jobs/{job_id}/pareto", params=params or None)
 
-    def export(self, job_id: int, candidate_id: int, out_dir: str | Path, format: str = "pytorch", **options: Any) -> Path:
+    def export(self, job_id: int, candidate: int, out_dir: str | Path, format: str = "pytorch", **options: Any) -> Path:
         """Export a done candidate on the server (`options`: finetune_epochs, finetune_lr,
         keep_worse, weights), download it and unpack it into the local `out_dir` (which must
         not exist or be empty). Returns `out_dir`."""
         out = Path(out_dir)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise FileExistsError(f"out_dir: {out} exists and is not an empty directory")
-        made = self._json("POST", f"/jobs/{job_id}/export", json={"candidate_id": candidate_id, "format": format, **options})
+        made = self._json("POST", f"/jobs/{job_id}/export", json={"candidate": candidate, "format": format, **options})
         with tempfile.TemporaryDirectory(prefix="nas-download-") as scratch:
             archive = Path(scratch) / "export.tar.gz"
             with self._http.stream("GET", f"/artifacts/{made['artifact_id']}") as response:

@@ -28,7 +28,7 @@ import numpy as np
 
 from nas.artifacts import DirectFiles, download_dir, is_uri, job_dir_name, upload_dir
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS
-from nas.job.metrics import METRICS
+from nas.job.metrics import METRICS, job_metrics
 from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, ObjectiveSpec
 from nas.paths import data_home
@@ -123,6 +123,9 @@ def cancel_job(store: Store, job_id: int) -> JobRecord:
         raise NotFound("job_id", str(exc)) from None
 
 
+# Where a job's search scores come from, as the dashboard and `nas status` say it (by benchmark mode).
+SCORE_SOURCES = {False: "weights inherited from the supernet", True: "NAS-Bench-BERT's table of GLUE scores, looked up"}
+
 SILENT_AFTER_S = COORDINATOR_ALIVE_S  # a claimed job's heartbeat comes every few seconds
 NO_COORDINATOR = (
     "no coordinator is running, so nothing will run this job yet: start `nas coordinator` against this store "
@@ -195,8 +198,12 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         "budget": spec.budget.model_dump(exclude_none=True),
         "counts": counts,
         "candidates_done": counts[CandidateStatus.DONE],
-        "best": {k: best[k] for k in ("candidate_id", "arch_id", "metrics", "verified")} if best else None,
-        "best_verified": {k: verified[k] for k in ("candidate_id", "arch_id", "metrics", "verified")} if verified else None,
+        "best": {k: best[k] for k in ("candidate", "arch_id", "metrics", "verified")} if best else None,
+        "best_verified": {k: verified[k] for k in ("candidate", "arch_id", "metrics", "verified")} if verified else None,
+        # How each metric reads (label, unit, style): the dashboard formats values as the CLI does.
+        "metric_display": {name: m.display() for name, m in job_metrics(spec.is_benchmark).items()},
+        "score_source": SCORE_SOURCES[spec.is_benchmark],
+        "exportable": not spec.is_benchmark,  # benchmark mode has no trained weights
         # Accuracy of always answering the validation split's most frequent class: what any score
         # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
         "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
@@ -314,7 +321,6 @@ def _candidate_row(c: CandidateRecord, verifications: Mapping[int, VerificationR
     return {
         **_row(c, verifications),
         "features": _features(space, c),
-        "seq": c.seq,
         "status": c.status,
         "attempt": c.attempt,
         "error": c.error,
@@ -334,22 +340,26 @@ def _features(space: SearchSpace, candidate: CandidateRecord) -> dict[str, float
         return None
 
 
-def candidate_detail(store: Store, job_id: int, candidate_id: int) -> dict[str, Any]:
-    """One candidate of the job: its row (as in `candidate_rows`) and its computation graph laid
-    out in layers for drawing (each node one layer below the deepest node feeding it)."""
-    space = job_spec(get_job(store, job_id)).search_space()
+def job_candidate(store: Store, job_id: int, number: int) -> CandidateRecord:
+    """The job's candidate `number` (1, 2, 3 … within the job); NotFound naming the job's range."""
+    get_job(store, job_id)
     try:
-        candidate = store.get_candidate(candidate_id)
-    except CandidateNotFound:
-        candidate = None
-    if candidate is None or candidate.job_id != job_id:
-        raise NotFound("candidate_id", f"candidate {candidate_id} not found in job {job_id}")
-    verifications = {v.candidate_id: v for v in store.verifications(job_id) if v.candidate_id == candidate_id}
+        return store.candidate_number(job_id, number)
+    except CandidateNotFound as exc:
+        raise NotFound("candidate", str(exc)) from None
+
+
+def candidate_detail(store: Store, job_id: int, number: int) -> dict[str, Any]:
+    """The job's candidate `number`: its row (as in `candidate_rows`) and its computation graph
+    laid out in layers for drawing (each node one layer below the deepest node feeding it)."""
+    space = job_spec(get_job(store, job_id)).search_space()
+    candidate = job_candidate(store, job_id, number)
+    verifications = {v.candidate_id: v for v in store.verifications(job_id) if v.candidate_id == candidate.id}
     row = _candidate_row(candidate, verifications, space)
     try:
         graph = space.to_graph(space.validate(candidate.arch))
     except ArchValidationError as exc:
-        raise Conflict("candidate_id", f"candidate {candidate_id}'s arch is not in the job's space: {exc}") from None
+        raise Conflict("candidate", f"candidate {number}'s arch is not in the job's space: {exc}") from None
     layer: dict[str, int] = {}
     for node in nx.topological_sort(graph):
         layer[node] = max((layer[p] + 1 for p in graph.predecessors(node)), default=0)
@@ -373,14 +383,14 @@ def candidates_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     (in the metric catalogue's order), the verified stage's accuracies, the arch as JSON."""
     present = {name for row in rows for name in row["metrics"]}
     metrics = [m for m in METRICS if m in present] + sorted(present - set(METRICS))
-    head = ["candidate_id", "seq", "status", "attempt", "arch_id", *metrics, "verified_val_accuracy", "verified_test_accuracy", "eval_seconds", "proposed_at", "finished_at", "error", "arch"]
+    head = ["candidate", "status", "attempt", "arch_id", *metrics, "verified_val_accuracy", "verified_test_accuracy", "eval_seconds", "proposed_at", "finished_at", "error", "arch"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(head)
     for row in rows:
         verified = row["verified"] or {}
         writer.writerow([
-            row["candidate_id"], row["seq"], row["status"], row["attempt"], row["arch_id"], *(row["metrics"].get(m, "") for m in metrics),
+            row["candidate"], row["status"], row["attempt"], row["arch_id"], *(row["metrics"].get(m, "") for m in metrics),
             verified.get("val_accuracy", ""), verified.get("test_accuracy", ""), row["eval_seconds"] if row["eval_seconds"] is not None else "",
             row["proposed_at"] or "", row["finished_at"] or "", row["error"] or "", json.dumps(row["arch"], separators=(",", ":"), sort_keys=True),
         ])  # fmt: skip
@@ -444,10 +454,10 @@ def verification_order(store: Store, job_id: int) -> list[dict[str, Any]]:
     spec = job_spec(get_job(store, job_id))
     verifications = {v.candidate_id: v for v in store.verifications(job_id)}
     front = _front(store, job_id, spec, resolve_objectives(spec), verifications)
-    on_front = {row["candidate_id"] for row in front}
+    on_front = {row["candidate"] for row in front}
     pairs = resolve_objectives(spec)
     primary, up = pairs[0]
-    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), verifications, False) if row["candidate_id"] not in on_front]
+    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), verifications, False) if row["candidate"] not in on_front]
     rest.sort(key=lambda item: (-item[0]["metrics"][primary] if up else item[0]["metrics"][primary], item[1]))
     return front + [row for row, _ in rest]
 
@@ -473,11 +483,15 @@ def resolve_objectives(spec: JobSpec, objectives: Sequence[str] | None = None) -
 
 
 def pareto_plot(store: Store, job_id: int, objectives: Sequence[str] | None, path: Path) -> Path:
-    """A PNG of the job's done candidates with its front on `objectives` (default: the spec's)."""
+    """A PNG of the job's done candidates with its front on `objectives` (default: the spec's),
+    drawn as the dashboard draws it."""
     from nas.results.plots import plot_front  # imports matplotlib: only plots pay for it
 
-    metrics = [m for m, _ in resolve_objectives(job_spec(get_job(store, job_id)), objectives)]
-    return plot_front(pareto_rows(store, job_id, metrics), store.candidates(job_id, CandidateStatus.DONE), metrics, path)
+    job = get_job(store, job_id)
+    spec = job_spec(job)
+    metrics = [m for m, _ in resolve_objectives(spec, objectives)]
+    done = candidate_rows(store, job_id, CandidateStatus.DONE)
+    return plot_front(pareto_rows(store, job_id, metrics), done, metrics, path, title=f"job {job_id} {job.name}: Pareto front", benchmark=spec.is_benchmark)
 
 
 # ---- export ----
@@ -489,7 +503,7 @@ EXPORT_WEIGHTS = ("verified", "inherited")
 def export_candidate(
     store: Store,
     job_id: int,
-    candidate_id: int,
+    number: int,
     fmt: str,
     out_dir: Path,
     finetune_epochs: int = 0,
@@ -516,27 +530,23 @@ def export_candidate(
         raise BadRequest("weights", f"{weights!r} not in {_choices(EXPORT_WEIGHTS)}")
     job = get_job(store, job_id)
     spec = job_spec(job)
-    try:
-        candidate = store.get_candidate(candidate_id)
-    except CandidateNotFound as exc:
-        raise NotFound("candidate_id", str(exc)) from None
-    if candidate.job_id != job_id:
-        raise NotFound("candidate_id", f"candidate {candidate_id} is not in job {job_id} (it belongs to job {candidate.job_id})")
+    candidate = job_candidate(store, job_id, number)
+    candidate_id = candidate.id
     if spec.is_benchmark:
         raise Conflict(
             "job_id", f"job {job_id} runs in benchmark mode (task {BENCHMARK_TASK}): its results come from a table and it has no trained weights to export"
         )
     if candidate.status != CandidateStatus.DONE:
-        raise Conflict("candidate_id", f"candidate {candidate_id} is {candidate.status}; only done candidates can be exported")
+        raise Conflict("candidate", f"candidate {number} is {candidate.status}; only done candidates can be exported")
     checkpoints = store.artifacts(job_id, ArtifactKind.SUPERNET_CHECKPOINT)
     if not checkpoints:
         raise Conflict("job_id", f"job {job_id} ({job.status}) has no supernet checkpoint to export from")
     verification = next((v for v in store.verifications(job_id) if v.candidate_id == candidate_id), None)
     if weights == "verified" and verification is None:
-        raise Conflict("weights", f"candidate {candidate_id} was not verified; export its inherited weights, or verify it first")
+        raise Conflict("weights", f"candidate {number} was not verified; export its inherited weights, or verify it first")
     use_verified = verification is not None and weights != "inherited"
     if use_verified and (verification.weights is None or not DirectFiles().exists(verification.weights)):
-        raise Conflict("weights", f"the verified weights of candidate {candidate_id} are no longer in the artifact root; export its inherited weights instead")
+        raise Conflict("weights", f"the verified weights of candidate {number} are no longer in the artifact root; export its inherited weights instead")
     search = {
         "weights": "verified" if use_verified else "inherited", "search_accuracy": candidate.accuracy,
         **({"verified": _row(candidate, {candidate_id: verification})["verified"]} if verification else {}),
@@ -544,7 +554,7 @@ def export_candidate(
 
     counts = store.counts(job_id)
     provenance = {
-        "job_id": job_id, "job_name": job.name, "owner": job.owner, "candidate_id": candidate_id, "strategy": spec.strategy, "seed": spec.seed,
+        "job_id": job_id, "job_name": job.name, "owner": job.owner, "candidate": number, "strategy": spec.strategy, "seed": spec.seed,
         "objectives": [o.model_dump() for o in spec.objectives], "constraints": _constraints(spec), "budget_candidates": spec.budget.candidates,
         "candidates_evaluated": counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0),
         "chance_accuracy": (checkpoints[-1].meta.get("health") or {}).get("majority_rate"),
@@ -562,7 +572,7 @@ def export_candidate(
         raise Conflict("out", str(exc).removeprefix("out: ")) from None
     except FinetuneWorse as exc:
         raise Conflict("finetune_epochs", str(exc).removeprefix("finetune_epochs: ")) from None
-    meta = {"candidate_id": candidate_id, "format": fmt, "files": result.files, "arch_id": result.arch_id, "metrics": result.metrics}
+    meta = {"candidate": number, "format": fmt, "files": result.files, "arch_id": result.arch_id, "metrics": result.metrics}
     location = str(result.directory)
     if publish_to is not None:
         upload_dir(result.directory, publish_to)
@@ -581,7 +591,7 @@ def export_archive(store: Store, artifact_id: int, into: Path) -> tuple[Path, st
         raise NotFound("artifact_id", str(exc)) from None
     if artifact.kind != ArtifactKind.EXPORT:  # checkpoints are the server's working files
         raise NotFound("artifact_id", f"artifact {artifact_id} not found")
-    name = f"job-{artifact.job_id}-candidate-{artifact.meta.get('candidate_id')}-{artifact.meta.get('format')}-{artifact_id}"
+    name = f"job-{artifact.job_id}-candidate-{artifact.meta.get('candidate')}-{artifact.meta.get('format')}-{artifact_id}"
     directory = Path(artifact.path)
     if is_uri(artifact.path):  # an artifact root other nodes share (s3://, gs://, ...)
         if not DirectFiles().names(artifact.path):
@@ -618,7 +628,7 @@ def _row(c: CandidateRecord, verifications: Mapping[int, VerificationRecord] | N
         }  # fmt: skip
         if verified_accuracy:
             metrics["accuracy"] = verification.val_accuracy
-    return {"candidate_id": c.id, "arch_id": c.arch_id, "arch": c.arch, "metrics": metrics, "verified": shown}
+    return {"candidate": c.seq, "arch_id": c.arch_id, "arch": c.arch, "metrics": metrics, "verified": shown}
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

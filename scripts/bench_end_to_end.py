@@ -143,10 +143,10 @@ def run_search(task: str, space_name: str, params_max: float, candidates: int, m
         raise SystemExit(f"{task}: the search job {finished.status}: {finished.error}")
     summary = job_summary(store, finished)
     found = summary["best_verified"] or summary["best"]
-    arch = store.get_candidate(found["candidate_id"]).arch
+    arch = store.candidate_number(finished.id, found["candidate"]).arch
     evaluated = summary["candidates_done"]
     store.close()
-    return {"arch": arch, "candidate_id": found["candidate_id"], "verified": found.get("verified"), "search_minutes": minutes, "evaluated": evaluated, "spec": finished.spec}
+    return {"arch": arch, "candidate": found["candidate"], "verified": found.get("verified"), "search_minutes": minutes, "evaluated": evaluated, "spec": finished.spec}
 
 
 def main() -> None:
@@ -185,7 +185,7 @@ def main() -> None:
         kept = args.search_dir / f"{task_name}.json" if args.search_dir else None
         if kept and kept.exists():
             search = json.loads(kept.read_text())
-            console.log(f"{task_name}: the search of {kept} is reused (candidate {search['candidate_id']})")
+            console.log(f"{task_name}: the search of {kept} is reused (candidate {search['candidate']})")
         else:
             with tempfile.TemporaryDirectory() as directory:
                 console.log(f"{task_name}: searching under {args.params_max:,.0f} params")
@@ -193,7 +193,7 @@ def main() -> None:
             if kept:
                 kept.parent.mkdir(parents=True, exist_ok=True)
                 kept.write_text(json.dumps(search, default=str))
-            console.log(f"{task_name}: found candidate {search['candidate_id']}: {json.dumps(search['arch'])}")
+            console.log(f"{task_name}: found candidate {search['candidate']}: {json.dumps(search['arch'])}")
         homogeneous = under_budget(space, homogeneous_candidates(space), task, args.params_max)
         contenders: dict[str, Architecture] = {
             "found": space.validate(search["arch"]),

@@ -131,9 +131,9 @@ def assert_non_dominated(front: Sequence[Mapping[str, Any]], done: Sequence[Any]
     def as_max(c: Any) -> np.ndarray:
         return np.array([c.metrics[m] if up else -c.metrics[m] for m, up in objectives])
 
-    points = {c.id: as_max(c) for c in done}
+    points = {c.seq: as_max(c) for c in done}
     expected = {i for i, p in points.items() if not any(np.all(q >= p) and np.any(q > p) for q in points.values())}
-    assert {row["candidate_id"] for row in front} == expected
+    assert {row["candidate"] for row in front} == expected
 
 
 def job_reusing_supernet(store: Any, spec: Mapping[str, Any], checkpoint: Path, tmp_path: Path, owner: str | None = None) -> Any:

@@ -56,12 +56,12 @@ def api(tmp_path: Path) -> Iterator[Api]:
 
 
 def add_done(store: Store, job_id: int, metrics: Sequence[dict[str, float]], tag: str = "") -> list[int]:
-    """Done candidates with these metrics; returns their ids."""
+    """Done candidates with these metrics; returns their numbers in the job."""
     records = store.add_candidates(job_id, [(f"arch-{tag}{job_id}-{i}", {"i": i}) for i in range(len(metrics))])
     for record, values in zip(records, metrics):
         store.start_candidate(record.id, "test")
         store.record_result(record.id, values)
-    return [r.id for r in records]
+    return [r.seq for r in records]
 
 
 def brute_force_front(points: dict[int, dict[str, float]], objectives: Sequence[tuple[str, bool]]) -> set[int]:
@@ -140,7 +140,7 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     schema = api.anonymous.get("/openapi.json").json()
     expected = {
         "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get", "delete"}, "/jobs/{job_id}/cancel": {"post"},
-        "/me": {"get"}, "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/candidates/{candidate_id}": {"get"}, "/jobs/{job_id}/events": {"get"},
+        "/me": {"get"}, "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/candidates/{candidate}": {"get"}, "/jobs/{job_id}/events": {"get"},
         "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"}, "/datasets": {"get", "post"}, "/datasets/{dataset_id}": {"get", "delete"},
     }  # fmt: skip
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
@@ -289,7 +289,7 @@ def test_candidates_download_as_csv(api: Api) -> None:
     assert f"job-{job_id}-candidates.csv" in response.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [(float(r["accuracy"]), float(r["params"]), r["flops"]) for r in rows] == [(0.5, 1e6, ""), (0.7, 3e6, "200000000.0")]
-    assert list(rows[0])[:8] == ["candidate_id", "seq", "status", "attempt", "arch_id", "accuracy", "params", "flops"]
+    assert list(rows[0])[:7] == ["candidate", "status", "attempt", "arch_id", "accuracy", "params", "flops"]
     assert json.loads(rows[1]["arch"]) == {"i": 1}
     assert len(api.client.get(f"/jobs/{job_id}/candidates").json()) == 2  # JSON stays the default
     bad = api.client.get(f"/jobs/{job_id}/candidates", params={"format": "xml"})
@@ -355,7 +355,7 @@ def test_bad_uploads_are_refused_by_field_and_leave_nothing(api: Api) -> None:
 def test_unknown_job_is_404(api: Api) -> None:
     for method, path, body in (
         ("get", "/jobs/999", None), ("post", "/jobs/999/cancel", None), ("get", "/jobs/999/pareto", None),
-        ("get", "/jobs/999/candidates", None), ("post", "/jobs/999/export", {"candidate_id": 1, "format": "onnx", "out": "x"}),
+        ("get", "/jobs/999/candidates", None), ("post", "/jobs/999/export", {"candidate": 1, "format": "onnx", "out": "x"}),
     ):  # fmt: skip
         response = api.client.request(method, path, json=body)
         assert response.status_code == 404, (path, response.text)
@@ -390,24 +390,24 @@ def check_pareto_against_brute_force(store: Store, client: TestClient) -> None:
         assert response.status_code == 200, response.text
         rows = response.json()
         expected = brute_force_front(points, objectives)
-        assert {r["candidate_id"] for r in rows} == expected, query
+        assert {r["candidate"] for r in rows} == expected, query
         assert len(objectives) == 1 or len(expected) >= 5  # a front worth the name
         first, up = objectives[0]
         values = [r["metrics"][first] for r in rows]
         assert values == sorted(values, reverse=up)  # best first on the first objective
         for row in rows:
-            assert row["metrics"] == points[row["candidate_id"]] and row["arch"] == {"i": ids.index(row["candidate_id"]) if row["candidate_id"] != ids[-1] else 0}
+            assert row["metrics"] == points[row["candidate"]] and row["arch"] == {"i": ids.index(row["candidate"]) if row["candidate"] != ids[-1] else 0}
 
     summary = client.get(f"/jobs/{job.id}").json()
     best_accuracy = max(m["accuracy"] for m in metrics)
     assert summary["candidates_done"] == 81 and summary["counts"]["running"] == 1 and summary["counts"]["proposed"] == 1
     assert summary["best"]["metrics"]["accuracy"] == best_accuracy
     # `best` is non-dominated: of the most accurate, the fewest params (then the earliest).
-    assert summary["best"]["candidate_id"] == min((m["params"], i) for i, m in points.items() if m["accuracy"] == best_accuracy)[1]
+    assert summary["best"]["candidate"] == min((m["params"], i) for i, m in points.items() if m["accuracy"] == best_accuracy)[1]
     assert summary["chance_accuracy"] is None and summary["verify"] is None  # benchmark mode: GLUE scores, nothing trained
 
     rows = client.get(f"/jobs/{job.id}/candidates", params={"status": "done"}).json()
-    assert [r["candidate_id"] for r in rows] == ids and all(r["status"] == "done" for r in rows)
+    assert [r["candidate"] for r in rows] == ids and all(r["status"] == "done" for r in rows)
     assert len(client.get(f"/jobs/{job.id}/candidates").json()) == 83
 
     bad_queries = {"accuracy,loss": "'loss' not in", "latency_ms": "benchmark mode", "": "one or more", "params,params": "more than once"}
@@ -449,16 +449,16 @@ def test_pareto_honours_constraints(api: Api) -> None:
     assert brute_force_front(points, objectives) != brute_force_front(feasible, objectives)
 
     rows = api.client.get(f"/jobs/{job.id}/pareto").json()
-    assert {r["candidate_id"] for r in rows} == brute_force_front(feasible, objectives) and len(rows) >= 3
+    assert {r["candidate"] for r in rows} == brute_force_front(feasible, objectives) and len(rows) >= 3
     assert all(r["metrics"]["params"] <= limit for r in rows)
     accuracies = [r["metrics"]["accuracy"] for r in rows]
     assert accuracies == sorted(accuracies, reverse=True)
     only_accuracy = api.client.get(f"/jobs/{job.id}/pareto", params={"objectives": "accuracy"}).json()
-    assert {r["candidate_id"] for r in only_accuracy} == brute_force_front(feasible, [("accuracy", True)])
+    assert {r["candidate"] for r in only_accuracy} == brute_force_front(feasible, [("accuracy", True)])
 
     summary = api.client.get(f"/jobs/{job.id}").json()
     assert summary["constraints"] == {"params": limit}
-    assert summary["best"]["candidate_id"] == rows[0]["candidate_id"] != ids[-1]  # the best feasible one
+    assert summary["best"]["candidate"] == rows[0]["candidate"] != ids[-1]  # the best feasible one
 
 
 def test_pareto_plot_writes_png(api: Api, tmp_path: Path) -> None:
@@ -476,15 +476,15 @@ def test_pareto_plot_writes_png(api: Api, tmp_path: Path) -> None:
 # ---- export ----
 
 
-def export_body(candidate_id: int, out: str = "model", **extra: Any) -> dict[str, Any]:
-    return {"candidate_id": candidate_id, "format": "pytorch", "out": out, **extra}
+def export_body(candidate: int, out: str = "model", **extra: Any) -> dict[str, Any]:
+    return {"candidate": candidate, "format": "pytorch", "out": out, **extra}
 
 
 def test_export_errors(api: Api) -> None:
     bench = service.submit_job(api.store, BENCH_SPEC)
     (bench_done,) = add_done(api.store, bench.id, [{"accuracy": 0.8, "params": 5e6}])
     trained = service.submit_job(api.store, DIGITS_SPEC)
-    (proposed,) = [c.id for c in api.store.add_candidates(trained.id, [("vit-a", {"stages": []})])]
+    (proposed,) = [c.seq for c in api.store.add_candidates(trained.id, [("vit-a", {"stages": []})])]
     (trained_done,) = add_done(api.store, trained.id, [{"accuracy": 0.5, "params": 1e5}], tag="t")
 
     for out in ("../x", "/etc", "a/../../x", ".", "", "/"):
@@ -493,8 +493,8 @@ def test_export_errors(api: Api) -> None:
         assert [p["loc"] for p in response.json()["detail"]] == [["body", "out"]]
     for body, field in (
         (export_body(bench_done, format="tflite"), "format"), (export_body(bench_done, finetune_epochs=-1), "finetune_epochs"),
-        (export_body(bench_done, overwrite=True), "overwrite"), ({"format": "onnx", "out": "x"}, "candidate_id"),
-        (export_body(bench_done) | {"candidate_id": "1"}, "candidate_id"),
+        (export_body(bench_done, overwrite=True), "overwrite"), ({"format": "onnx", "out": "x"}, "candidate"),
+        (export_body(bench_done) | {"candidate": "1"}, "candidate"), (export_body(0), "candidate"),
         (export_body(bench_done, finetune_lr=0), "finetune_lr"), (export_body(bench_done, finetune_lr="1e-3"), "finetune_lr"),
         (export_body(bench_done, weights="trained"), "weights"), (export_body(bench_done, keep_worse="yes"), "keep_worse"),
     ):  # fmt: skip
@@ -507,10 +507,8 @@ def test_export_errors(api: Api) -> None:
     assert unfinished.status_code == 409 and f"candidate {proposed} is proposed" in unfinished.json()["detail"]
     no_checkpoint = api.client.post(f"/jobs/{trained.id}/export", json=export_body(trained_done))
     assert no_checkpoint.status_code == 409 and "no supernet checkpoint" in no_checkpoint.json()["detail"]
-    elsewhere = api.client.post(f"/jobs/{trained.id}/export", json=export_body(bench_done))
-    assert elsewhere.status_code == 404 and f"not in job {trained.id}" in elsewhere.json()["detail"]
     missing = api.client.post(f"/jobs/{trained.id}/export", json=export_body(12345))
-    assert missing.status_code == 404 and "candidate 12345 not found" in missing.json()["detail"]
+    assert missing.status_code == 404 and missing.json()["detail"] == f"candidate: job {trained.id} has no candidate 12345 (its candidates are numbered 1 to 2)"
     assert not api.export_root.exists() and api.store.artifacts(trained.id, "export") == []
 
 
@@ -518,27 +516,27 @@ def test_export_through_api(api: Api, tmp_path: Path, digits_supernet: Path) -> 
     """A done candidate of a tiny trained supernet, exported under the export root and recorded."""
     job, candidate = trained_job(api.store, digits_supernet, tmp_path)
 
-    response = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best", format="torchscript"))
+    response = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.seq, "digits/best", format="torchscript"))
     assert response.status_code == 201, response.text
     result = response.json()
-    assert result["out_dir"] == "digits/best" and result["format"] == "torchscript" and result["candidate_id"] == candidate.id
+    assert result["out_dir"] == "digits/best" and result["format"] == "torchscript" and result["candidate"] == candidate.seq
     directory = api.export_root / "digits" / "best"
     assert {"arch.json", "model.safetensors", "model.pt", "loader.py", "MODEL_CARD.md"} <= set(result["files"]) == {p.name for p in directory.iterdir()}
     # The model card says how good the model is, on which split, and how the search found it.
     card, meta = (directory / "MODEL_CARD.md").read_text(), json.loads((directory / "arch.json").read_text())
     assert f"| test (held out: never read by the search) | {result['metrics']['test_accuracy']:.2%} |" in card
-    assert f"job {job.id} `{job.name}`, candidate {candidate.id}" in card and "search (inherited) accuracy on validation: 30.00%" in card
+    assert f"job {job.id} `{job.name}`, candidate {candidate.seq}" in card and "search (inherited) accuracy on validation: 30.00%" in card
     assert meta["provenance"]["candidates_evaluated"] == 1 and meta["provenance"]["job_id"] == job.id
     (artifact,) = api.store.artifacts(job.id, "export")
     assert Path(artifact.path) == directory.resolve()
-    assert (artifact.meta["candidate_id"], artifact.meta["format"], artifact.meta["files"]) == (candidate.id, "torchscript", result["files"])
+    assert (artifact.meta["candidate"], artifact.meta["format"], artifact.meta["files"]) == (candidate.seq, "torchscript", result["files"])
 
     assert result["artifact_id"] == artifact.id
 
     # A client without the server's disk downloads the export as one archive.
     download = api.client.get(f"/artifacts/{artifact.id}")
     assert download.status_code == 200 and download.headers["content-type"] == "application/gzip"
-    name = f"job-{job.id}-candidate-{candidate.id}-torchscript-{artifact.id}"
+    name = f"job-{job.id}-candidate-{candidate.seq}-torchscript-{artifact.id}"
     assert f'filename="{name}.tar.gz"' in download.headers["content-disposition"]
     with tarfile.open(fileobj=io.BytesIO(download.content)) as tar:
         members = {m.name: m for m in tar.getmembers()}
@@ -550,17 +548,17 @@ def test_export_through_api(api: Api, tmp_path: Path, digits_supernet: Path) -> 
         assert api.client.get(f"/artifacts/{unknown}").status_code == 404, unknown
 
     # Without `out`, the export goes to a new directory of its own.
-    unnamed = api.client.post(f"/jobs/{job.id}/export", json={"candidate_id": candidate.id})
+    unnamed = api.client.post(f"/jobs/{job.id}/export", json={"candidate": candidate.seq})
     assert unnamed.status_code == 201, unnamed.text
-    assert unnamed.json()["out_dir"].startswith(f"job-{job.id}/candidate-{candidate.id}-pytorch-")
+    assert unnamed.json()["out_dir"].startswith(f"job-{job.id}/candidate-{candidate.seq}-pytorch-")
     assert api.client.get(f"/artifacts/{unnamed.json()['artifact_id']}").status_code == 200
     shutil.rmtree(api.export_root / unnamed.json()["out_dir"])
     gone = api.client.get(f"/artifacts/{unnamed.json()['artifact_id']}")
     assert gone.status_code == 409 and "no longer on this server" in gone.json()["detail"]
 
-    again = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
+    again = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.seq, "digits/best"))
     assert again.status_code == 409 and "not empty" in again.json()["detail"]
-    unverified = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/verified", weights="verified"))
+    unverified = api.client.post(f"/jobs/{job.id}/export", json=export_body(candidate.seq, "digits/verified", weights="verified"))
     assert unverified.status_code == 409 and "was not verified" in unverified.json()["detail"]
     assert api.client.get(f"/jobs/{job.id}/pareto?verified=true").json() == []
 
@@ -573,7 +571,7 @@ def test_exports_go_to_an_artifact_root_given_by_uri(tmp_path: Path, digits_supe
     app = create_app(store, TOKEN, f"file://{remote}/exports", tmp_path / "data")
     job, candidate = trained_job(store, digits_supernet, tmp_path)
     with TestClient(app, headers=AUTH) as client:
-        response = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
+        response = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.seq, "digits/best"))
         assert response.status_code == 201, response.text
         result = response.json()
         assert result["out_dir"] == "digits/best"
@@ -582,13 +580,13 @@ def test_exports_go_to_an_artifact_root_given_by_uri(tmp_path: Path, digits_supe
         assert {p.name for p in (remote / "exports" / "digits" / "best").iterdir()} == set(result["files"])
         download = client.get(f"/artifacts/{artifact.id}")
         assert download.status_code == 200, download.text
-        name = f"job-{job.id}-candidate-{candidate.id}-pytorch-{artifact.id}"
+        name = f"job-{job.id}-candidate-{candidate.seq}-pytorch-{artifact.id}"
         with tarfile.open(fileobj=io.BytesIO(download.content)) as tar:
             assert {m.name for m in tar.getmembers()} == {name} | {f"{name}/{f}" for f in result["files"]}
             assert tar.extractfile(f"{name}/arch.json").read() == (remote / "exports" / "digits" / "best" / "arch.json").read_bytes()
-        again = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "digits/best"))
+        again = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.seq, "digits/best"))
         assert again.status_code == 409 and "not empty" in again.json()["detail"]
-        outside = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.id, "../elsewhere"))
+        outside = client.post(f"/jobs/{job.id}/export", json=export_body(candidate.seq, "../elsewhere"))
         assert outside.status_code == 422 and [p["loc"] for p in outside.json()["detail"]] == [["body", "out"]]
         shutil.rmtree(remote / "exports" / "digits" / "best")
         gone = client.get(f"/artifacts/{artifact.id}")
@@ -631,14 +629,14 @@ def test_two_users_each_see_only_their_own_on_every_route(tmp_path: Path) -> Non
     export_dir = tmp_path / "exports" / "alice-model"
     export_dir.mkdir(parents=True)
     (export_dir / "arch.json").write_text("{}")
-    artifact = store.add_artifact(alice_job, ArtifactKind.EXPORT, str(export_dir), {"candidate_id": 1, "format": "pytorch"})
+    artifact = store.add_artifact(alice_job, ArtifactKind.EXPORT, str(export_dir), {"candidate": 1, "format": "pytorch"})
 
     # Every route on alice's job, dataset and export answers bob exactly as for ones that do not exist.
     for method, path, body in (
         ("get", "/jobs/{job}", None), ("post", "/jobs/{job}/cancel", None), ("delete", "/jobs/{job}", None),
         ("get", "/jobs/{job}/candidates", None), ("get", "/jobs/{job}/pareto", None),
         ("get", "/jobs/{job}/events", None), ("get", "/jobs/{job}/candidates/1", None),
-        ("post", "/jobs/{job}/export", {"candidate_id": 1}),
+        ("post", "/jobs/{job}/export", {"candidate": 1}),
     ):  # fmt: skip
         theirs = bob.request(method, path.format(job=alice_job), json=body)
         missing = bob.request(method, path.format(job=999), json=body)

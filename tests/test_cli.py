@@ -156,18 +156,20 @@ def test_supernet_train_rejects_bad_input(tmp_path):
 
 def test_users_add_list_revoke(tmp_path):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
-    added = nas("users", "add", "alice", "--db", db)
+    added = nas("users", "add", "alice", "--db", db, "--json")
     assert added.exit_code == 0, added.stderr
     user = json.loads(added.stdout)
     assert user["name"] == "alice" and user["admin"] is False and user["key"].startswith("nask_")
-    assert json.loads(nas("users", "add", "root", "--admin", "--db", db).stdout)["admin"] is True
+    assert json.loads(nas("users", "add", "root", "--admin", "--db", db, "--json").stdout)["admin"] is True
     again = nas("users", "add", "alice", "--db", db)
     assert again.exit_code == 2 and "user 'alice' exists already" in again.stderr
     bad = nas("users", "add", "al ice", "--db", db)
     assert bad.exit_code == 2 and "not a user name" in bad.stderr
-    listed = json.loads(nas("users", "list", "--db", db).stdout)
+    listed = json.loads(nas("users", "list", "--db", db, "--json").stdout)
+    shown = nas("users", "list", "--db", db).stdout  # a table for people by default
+    assert "alice" in shown and "root" in shown and not shown.lstrip().startswith("[")
     assert [(u["name"], u["admin"], u["revoked_at"]) for u in listed] == [("alice", False, None), ("root", True, None)]
     assert user["key"] not in nas("users", "list", "--db", db).stdout  # shown once, at creation
-    assert json.loads(nas("users", "revoke", "alice", "--db", db).stdout)["revoked_at"]
+    assert json.loads(nas("users", "revoke", "alice", "--db", db, "--json").stdout)["revoked_at"]
     unknown = nas("users", "revoke", "carol", "--db", db)
     assert unknown.exit_code == 2 and "no user 'carol'" in unknown.stderr

@@ -201,5 +201,5 @@ def test_a_job_runs_on_a_worker_node_that_cannot_see_the_coordinators_files(clus
     print("supernet trained on", trained[0].data["where"], "; evaluators on", [(w["slot"], w["node_id"], w["host"], w["device"]) for w in placed])
     print("verified weights:", verification.weights, "; worker's view of the coordinator's directory:", list(worker_view(cluster, cluster.coordinator_home).iterdir()))
     # The server's side reads the same artifact root: the verified model exports.
-    exported = export_candidate(store, job.id, verification.candidate_id, "pytorch", tmp_path / "export")
+    exported = export_candidate(store, job.id, store.get_candidate(verification.candidate_id).seq, "pytorch", tmp_path / "export")
     assert exported["metrics"]["weights"] == "verified"

@@ -58,7 +58,7 @@ def test_digits_search_trains_evaluates_and_exports(digits_job, tmp_path):
     assert_non_dominated(front, done, [("accuracy", True), ("params", False)])
     # Export the first front member and reload it in a fresh process, without the service.
     out = tmp_path / "model"
-    export_candidate(store, job.id, front[0]["candidate_id"], "pytorch", out)
+    export_candidate(store, job.id, front[0]["candidate"], "pytorch", out)
     from sklearn.datasets import load_digits
 
     images = load_digits().images[:20]
@@ -89,7 +89,7 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
     # The first two of the front, then by accuracy (a front may hold one); each trained once
     # (ASHA may stop the one that trails after epoch 1).
     assert order[: len(pareto_rows(store, job.id))] == pareto_rows(store, job.id)
-    assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in order[:2])
+    assert sorted(store.get_candidate(v.candidate_id).seq for v in verifications) == sorted(row["candidate"] for row in order[:2])
     for v in verifications:
         assert v.init == "inherited" and v.epochs == 3 and 1 <= v.best_epoch <= v.epochs_trained <= 3 and v.seconds > 0
         assert 0.0 <= v.val_accuracy <= 1.0 and 0.0 <= v.test_accuracy <= 1.0 and Path(v.weights).is_file()
@@ -99,14 +99,15 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
     assert summary["chance_accuracy"] == summary["supernet"]["health"]["majority_rate"] == pytest.approx(18 / 179)  # digits: 18 of each class
     assert [e.kind for e in store.events(job.id)].count(EventKind.VERIFIED) == asked
     verified_front = pareto_rows(store, job.id, verified=True)
-    by_id = {v.candidate_id: v for v in verifications}
-    assert verified_front and all(row["metrics"]["accuracy"] == by_id[row["candidate_id"]].val_accuracy for row in verified_front)
-    assert summary["best_verified"]["candidate_id"] == verified_front[0]["candidate_id"]
+    by_number = {store.get_candidate(v.candidate_id).seq: v for v in verifications}
+    assert verified_front and all(row["metrics"]["accuracy"] == by_number[row["candidate"]].val_accuracy for row in verified_front)
+    assert summary["best_verified"]["candidate"] == verified_front[0]["candidate"]
 
     # Export defaults to the verified weights; the model written is the verified one, and its
     # reported test accuracy is what it scores on the test split.
-    chosen = by_id[verified_front[0]["candidate_id"]]
-    exported = export_candidate(store, job.id, chosen.candidate_id, "pytorch", tmp_path / "verified")
+    number = verified_front[0]["candidate"]
+    chosen = by_number[number]
+    exported = export_candidate(store, job.id, number, "pytorch", tmp_path / "verified")
     metrics = exported["metrics"]
     assert metrics["weights"] == "verified" and metrics["test_accuracy"] == pytest.approx(chosen.test_accuracy)
     assert metrics["val_accuracy"] == pytest.approx(chosen.val_accuracy) and metrics["verified"]["test_accuracy"] == chosen.test_accuracy
@@ -116,7 +117,7 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
     model = get_space("vit-resnas", spec["preset"]).build(get_space("vit-resnas", spec["preset"]).validate(store.get_candidate(chosen.candidate_id).arch), task.shape)
     model.load_state_dict(load_file(tmp_path / "verified" / "model.safetensors"))
     assert evaluate(model.eval(), task.test) == pytest.approx(chosen.test_accuracy)
-    inherited = export_candidate(store, job.id, chosen.candidate_id, "pytorch", tmp_path / "inherited", weights="inherited")
+    inherited = export_candidate(store, job.id, number, "pytorch", tmp_path / "inherited", weights="inherited")
     assert inherited["metrics"]["weights"] == "inherited"
 
 
@@ -329,7 +330,9 @@ def test_benchmark_job_through_the_cli(tmp_path):
     done = store.candidates(summary["job_id"], "done")
     assert summary["best"]["metrics"]["accuracy"] == max(c.metrics["accuracy"] for c in done)
     assert_non_dominated(summary["pareto"], done, [("accuracy", True), ("params", False)])
-    assert "claimed by" not in result.stderr  # the service logs at INFO only with --verbose
+    assert "INFO nas." not in result.stderr  # the service logs at INFO only with --verbose
+    # Not a terminal: progress comes as lines, the job's events and the candidates done.
+    assert "claimed: claimed by" in result.stderr and "candidates: 12 of 12 done, best GLUE score" in result.stderr, result.stderr
     verbose = cli("--verbose", "run", str(spec), "--json", "--db", db)
     assert verbose.exit_code == 0 and "INFO nas.search.coordinator: job 2 (" in verbose.stderr and "claimed by" in verbose.stderr
     version = cli("--version")
@@ -337,7 +340,9 @@ def test_benchmark_job_through_the_cli(tmp_path):
     human = cli("status", str(summary["job_id"]), "--db", db)
     assert "candidates: 12 done, 0 failed" in human.stdout and "{" not in human.stdout
     best = summary["best"]["metrics"]
-    assert f"accuracy {best['accuracy']:.2f}, params {best['params'] / 1e6:.3g} M" in human.stdout  # GLUE points, not a percentage
+    assert f"GLUE score {best['accuracy']:.2f}, params {best['params'] / 1e6:.3g} M" in human.stdout  # GLUE points, not a percentage
+    candidates_table = cli("candidates", str(summary["job_id"]), "--db", db).stdout
+    assert "GLUE score" in candidates_table and f"{best['accuracy']:.2f}" in candidates_table and "%" not in candidates_table
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(benchmark_spec(strategy="simulated-annealing", budget={"candidates": -1})))
     rejected = cli("run", str(bad), "--db", db)
@@ -355,7 +360,7 @@ def test_benchmark_job_through_the_cli(tmp_path):
     unconfirmed = cli("delete", job_id, "--db", db)
     assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.stderr and store.get_job(summary["job_id"])
     deleted = cli("delete", job_id, "--yes", "--db", db)
-    assert deleted.exit_code == 0 and json.loads(deleted.stdout)["deleted"] is True, deleted.stderr
+    assert deleted.exit_code == 0 and deleted.stdout.startswith(f"deleted job {job_id} ("), deleted.stderr
     again = cli("delete", job_id, "--yes", "--db", db)
     assert again.exit_code == 2 and "Traceback" not in again.stderr and [j.id for j in store.list_jobs()] == [2]
 
@@ -369,7 +374,7 @@ def test_a_local_run_keeps_rays_notices_off_the_terminal(tmp_path):
     result = subprocess.run([*NAS, "run", str(spec), "--json", "--db", db, "--ray-cpus", "1"], capture_output=True, text=True, timeout=300, env=env_for(tmp_path))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["candidates_done"] == 3
-    assert "Token authentication" not in result.stderr and "claimed by" not in result.stderr, result.stderr
+    assert "Token authentication" not in result.stderr and "INFO nas." not in result.stderr, result.stderr
     both = cli("run", str(spec), "--db", db, "--ray-cpus", "1", "--ray-address", "127.0.0.1:1")
     assert both.exit_code == 2 and "--ray-cpus: bounds the local Ray cluster" in both.stderr and len(Store(db).list_jobs()) == 1
     zero = cli("run", str(spec), "--db", db, "--ray-cpus", "0")
@@ -431,7 +436,7 @@ def test_flexibert_search_on_reviews_exports_onnx(tmp_path):
     done = store.candidates(job.id, "done")
     assert len(done) == 3 and all(0.0 <= c.metrics["accuracy"] <= 1.0 for c in done)
     out = tmp_path / "onnx"
-    exported = export_candidate(store, job.id, done[0].id, "onnx", out)
+    exported = export_candidate(store, job.id, done[0].seq, "onnx", out)
     assert "model.onnx" in exported["files"]
     (tmp_path / "reviews.txt").write_text("a warm, funny and moving film\nlifeless, dull and far too long\n")
     fresh = subprocess.run([sys.executable, str(out / "loader.py"), str(out), str(tmp_path / "reviews.txt")], capture_output=True, text=True, timeout=120, env=env_for(tmp_path))

@@ -105,15 +105,15 @@ def test_a_coordinator_killed_while_verifying_leaves_the_rest_to_the_next(tmp_pa
     assert store.get_job(job.id).status == "succeeded" and store.counts(job.id)["done"] == 6
     verifications = store.verifications(job.id)
     chosen = verification_order(store, job.id)[:3]
-    assert sorted(v.candidate_id for v in verifications) == sorted(row["candidate_id"] for row in chosen)  # each once
+    assert sorted(store.get_candidate(v.candidate_id).seq for v in verifications) == sorted(row["candidate"] for row in chosen)  # each once
     assert all(verified_before[c] in verifications for c in verified_before)  # kept, not redone
     started = [e for e in store.events(job.id) if e.kind == EventKind.VERIFY_STARTED]
-    assert len(started) == 2 and set(started[1].data["candidates"]).isdisjoint(verified_before)
+    assert len(started) == 2 and set(started[1].data["candidates"]).isdisjoint(store.get_candidate(c).seq for c in verified_before)
     shown = cli("pareto", str(job.id), "--db", db, "--verified")
     assert shown.exit_code == 0 and "Pareto front, verified" in shown.stdout and "chance (always the most frequent class)" in shown.stdout, shown.stdout + shown.stderr
     rows = json.loads(cli("pareto", str(job.id), "--db", db, "--verified", "--json").stdout)
-    by_id = {v.candidate_id: v for v in verifications}
-    assert rows and all(row["verified"]["test_accuracy"] == by_id[row["candidate_id"]].test_accuracy for row in rows)
+    by_number = {store.get_candidate(v.candidate_id).seq: v for v in verifications}
+    assert rows and all(row["verified"]["test_accuracy"] == by_number[row["candidate"]].test_accuracy for row in rows)
 
 
 def pause_between_transactions(process: subprocess.Popen, sqlite_file: Path) -> None:

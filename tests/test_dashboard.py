@@ -42,7 +42,7 @@ def bench_job_with_candidates(store: Store, count: int = 6, owner: str | None = 
     for record, arch in zip(records, archs):
         store.start_candidate(record.id, "test")
         store.record_result(record.id, {"accuracy": rng.uniform(0.5, 0.9), **space.cost(arch).to_dict()})
-    return job.id, [r.id for r in records]
+    return job.id, [r.seq for r in records]
 
 
 def log_in(client: TestClient, key: str, next_path: str = "/") -> TestClient:
@@ -130,7 +130,7 @@ def test_events_follow_with_a_cursor_and_a_candidate_comes_with_its_graph(store:
     assert client.get(f"/jobs/{job_id}/events", params={"after": -1}).status_code == 422
 
     detail = client.get(f"/jobs/{job_id}/candidates/{candidates[1]}").json()
-    row = next(r for r in client.get(f"/jobs/{job_id}/candidates").json() if r["candidate_id"] == candidates[1])
+    row = next(r for r in client.get(f"/jobs/{job_id}/candidates").json() if r["candidate"] == candidates[1])
     assert {k: v for k, v in detail.items() if k != "graph"} == row
     space = get_space("flexibert", "nas-bench-bert")
     graph = space.to_graph(space.validate(row["arch"]))
@@ -138,9 +138,11 @@ def test_events_follow_with_a_cursor_and_a_candidate_comes_with_its_graph(store:
     layer = {n["id"]: n["layer"] for n in detail["graph"]["nodes"]}
     assert layer["input"] == 0 and all(layer[v] > layer[u] for u, v in detail["graph"]["edges"])  # drawn top to bottom
     assert row["features"]["layers"] == len(row["arch"]["layers"]) and 0 <= row["features"]["sa heads"] <= 1
-    other_job, others = bench_job_with_candidates(store, 1)
-    for path in (f"/jobs/{job_id}/candidates/{others[0]}", f"/jobs/{job_id}/candidates/999", f"/jobs/999/candidates/{candidates[0]}"):
+    other_job, _ = bench_job_with_candidates(store, 1)
+    for path in (f"/jobs/{other_job}/candidates/2", f"/jobs/{job_id}/candidates/999", f"/jobs/999/candidates/{candidates[0]}"):
         assert client.get(path).status_code == 404, path
+    assert client.get(f"/jobs/{other_job}/candidates/2").json()["detail"] == f"candidate: job {other_job} has no candidate 2 (its candidates are numbered 1 to 1)"
+    assert client.get(f"/jobs/{job_id}/candidates/0").status_code == 422  # numbers start at 1
 
 
 def test_static_files_are_served_locally(store: Store, tmp_path: Path) -> None:
@@ -160,8 +162,8 @@ def test_report_is_one_file_with_the_data_and_plotly_inside(store: Store, tmp_pa
     assert "<script src=" not in page and '<link rel="stylesheet"' not in page  # nothing to fetch
     boot = json.loads(re.search(r'<script id="boot" type="application/json">(.*?)</script>', page, re.S).group(1))
     embedded = boot["embedded"]
-    assert embedded["job"]["id"] == job_id and [c["candidate_id"] for c in embedded["candidates"]] == candidates
-    front = [r["candidate_id"] for r in service.pareto_rows(store, job_id, ["accuracy", "params"])]
+    assert embedded["job"]["id"] == job_id and [c["candidate"] for c in embedded["candidates"]] == candidates
+    front = [r["candidate"] for r in service.pareto_rows(store, job_id, ["accuracy", "params"])]
     assert embedded["fronts"]["accuracy,params"] == embedded["fronts"]["params,accuracy"] == front
     assert "plotly" in page[:200_000] or "Plotly" in page
     for args, message in ((["report", "999", "--out", str(out)], "job 999 not found"), (["report", str(job_id), "--out", str(tmp_path)], "is a directory"), (["report", str(job_id), "--out", str(tmp_path / "no" / "r.html")], "does not exist")):

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from nas.access import add_user
+from nas.job.metrics import metric
 from nas.store import Store
 from tests.helpers import EXAMPLES, REPO, nas_serve, poll, require, trained_job
 
@@ -113,15 +114,19 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         traces = plotted(page)
         assert traces["Pareto front"] == len(front) and traces["candidates"] + traces["Pareto front"] == 24, traces
         marked = page.evaluate("() => document.getElementById('pareto').data[1].customdata.map(c => c[0])")
-        assert sorted(marked) == sorted(r["candidate_id"] for r in front)
+        assert sorted(marked) == sorted(r["candidate"] for r in front)
         assert page.locator("#candidates tbody tr").count() == 24 and page.inner_text("#job-status") == "succeeded"
         page.select_option("#pareto-x", "flops")  # other axes: the front is asked again
         flops_front = api.get(f"/jobs/{finished['id']}/pareto", params={"objectives": "flops,accuracy"}).json()
         poll(lambda: plotted(page)["Pareto front"] == len(flops_front), 60, "the front on flops")
         page.click('#candidates th[data-key="accuracy"]')
         page.click('#candidates th[data-key="accuracy"]')  # twice: best first
-        best = max(api.get(f"/jobs/{finished['id']}/candidates").json(), key=lambda c: (c["metrics"]["accuracy"], -c["seq"]))
-        assert page.locator("#candidates tbody tr").first.get_attribute("data-candidate") == str(best["candidate_id"])
+        best = max(api.get(f"/jobs/{finished['id']}/candidates").json(), key=lambda c: (c["metrics"]["accuracy"], -c["candidate"]))
+        assert page.locator("#candidates tbody tr").first.get_attribute("data-candidate") == str(best["candidate"])
+        # Written as the CLI writes it (nas/job/metrics.py): a benchmark job's accuracy is a GLUE score in points.
+        glue = metric("accuracy", benchmark=True)
+        assert glue.label in page.inner_text("#candidates thead") and glue.format(best["metrics"]["accuracy"]) in page.locator("#candidates tbody tr").first.inner_text()
+        assert "★" in page.inner_text("#candidates tbody")  # the front's members, marked
         page.fill("#candidate-filter", "no such architecture")
         assert page.locator("#candidates tbody tr").count() == 0
         page.fill("#candidate-filter", best["arch_id"][:10])
@@ -137,11 +142,12 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         candidate_id = int(page.url.rsplit("/", 1)[1])
         detail = api.get(f"/jobs/{finished['id']}/candidates/{candidate_id}").json()
         assert page.locator("#arch-graph g.node").count() == len(detail["graph"]["nodes"])
-        assert '"layers": [' in page.inner_text("#arch-json") and "accuracy" in page.inner_text("#candidate-metrics")
+        assert '"layers": [' in page.inner_text("#arch-json") and glue.format(detail["metrics"]["accuracy"]) in page.inner_text("#candidate-metrics")
+        assert page.locator("#no-export").count() == 1 and page.locator("#export-button").count() == 0  # a table's results: nothing to export
         shoot(page, "candidate")
 
         # A trained job's candidate: exported on the server, downloaded by the browser, with its model card.
-        page.goto(f"{url}/ui/jobs/{trained.id}/candidates/{trained_candidate.id}")
+        page.goto(f"{url}/ui/jobs/{trained.id}/candidates/{trained_candidate.seq}")
         page.wait_for_selector("#export-button")
         page.select_option("#export-format", "torchscript")
         with page.expect_download(timeout=120_000) as download:
@@ -150,7 +156,7 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         with tarfile.open(download.value.path()) as archive:
             names = {Path(name).name for name in archive.getnames()}
             card = next(archive.extractfile(m).read().decode() for m in archive.getmembers() if m.name.endswith("MODEL_CARD.md"))
-        assert {"arch.json", "model.pt", "loader.py", "MODEL_CARD.md"} <= names and f"candidate {trained_candidate.id}" in card
+        assert {"arch.json", "model.pt", "loader.py", "MODEL_CARD.md"} <= names and f"candidate {trained_candidate.seq}" in card
         shoot(page, "candidate-exported")
 
         # A running job: the counter advances with no reload, then the cancel button stops it.

@@ -116,8 +116,8 @@ def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path, ray_
             monkeypatch.setenv(name, env[name])
         monkeypatch.chdir(client_dir)
 
-        def remote(*args: str) -> CliResult:
-            return cli("remote", *args)
+        def remote(*args: str) -> CliResult:  # answers as JSON, to read them here
+            return cli("remote", *args, "--json")
 
         wrong = remote("upload", "reviews.csv")  # its columns are not the default text / label
         assert wrong.exit_code == 2 and "no column 'text'" in wrong.stderr and "Traceback" not in wrong.stderr
@@ -136,14 +136,18 @@ def test_a_remote_client_uploads_data_and_downloads_a_model(tmp_path: Path, ray_
         waited = remote("wait", job_id)
         assert waited.exit_code == 0 and json.loads(waited.stdout)["status"] == "succeeded", waited.stdout + waited.stderr
         front = json.loads(remote("pareto", job_id).stdout)
-        exported = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model")
+        exported = remote("export", job_id, str(front[0]["candidate"]), "--out", "model")
         assert exported.exit_code == 0, exported.stderr
         assert {"arch.json", "model.safetensors", "loader.py", "tokenizer.json"} <= set(json.loads(exported.stdout)["files"])
-        again = remote("export", job_id, str(front[0]["candidate_id"]), "--out", "model")
+        again = remote("export", job_id, str(front[0]["candidate"]), "--out", "model")
         assert again.exit_code == 2 and "not an empty directory" in again.stderr
         assert [j["id"] for j in json.loads(remote("jobs").stdout)] == [int(job_id)]
         assert [c["status"] for c in json.loads(remote("candidates", job_id).stdout)] == ["done"] * 3
         assert json.loads(remote("cancel", job_id).stdout)["status"] == "succeeded"  # cancelling a finished job changes nothing
+        shown = cli("remote", "status", job_id)  # for people by default, as the local commands
+        assert shown.exit_code == 0 and f"job {job_id} remote-reviews: succeeded" in shown.stdout and "best: candidate" in shown.stdout, shown.stdout
+        table = cli("remote", "candidates", job_id)
+        assert table.exit_code == 0 and "candidate" in table.stdout and "accuracy" in table.stdout and not table.stdout.lstrip().startswith("["), table.stdout
         unconfirmed = remote("delete", job_id)
         assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.stderr
         refused = remote("status", "999")

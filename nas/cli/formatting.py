@@ -1,56 +1,19 @@
-"""Numbers as a person reads them in the CLI's tables and summaries (JSON output keeps raw values)."""
+"""What the CLI prints for people (`--json` prints the raw values instead). Local commands and
+`nas remote` print the same answers the same way: a job summary, the jobs list, candidates, a
+front, an export. Every metric is written by its `nas.job.metrics.Metric`."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nas.job.metrics import ACCURACY, METRICS, format_metrics, metric
 from nas.store.statuses import CandidateStatus
-
-_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-
-
-def si(value: float, unit: str = "") -> str:
-    """1831306 -> '1.83 M', 45.2e6 with unit 'FLOPs' -> '45.2 MFLOPs' (three significant digits)."""
-    if not math.isfinite(value):
-        return f"{value} {unit}".strip()
-    for scale, prefix in _SI:
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}".strip()
-
-
-def format_metric(name: str, value: float | None, *, accuracy_is_fraction: bool = True) -> str:
-    """One metric: accuracy as a percentage (benchmark scores such as GLUE are already on a
-    0-100 scale and are shown as points), params and FLOPs with SI prefixes, latency in ms."""
-    if value is None:
-        return ""
-    if name.endswith("accuracy"):
-        return f"{value * 100:.2f}%" if accuracy_is_fraction else f"{value:.2f}"
-    if name == "params":
-        return si(value)
-    if name == "flops":
-        return si(value, "FLOPs")
-    if name.endswith("_ms"):
-        return f"{value:.2f} ms"
-    if name.endswith("_s"):
-        return f"{value:.2f} s"
-    return f"{value:.4g}"
-
-
-_LABELS = {"flops": "FLOPs", "latency_ms": "latency"}
-
-
-def metric_label(name: str) -> str:
-    """The metric's name in a table header or summary line (its unit is in the value)."""
-    return _LABELS.get(name, name)
-
-
-def format_metrics(metrics: Mapping[str, float | None], *, accuracy_is_fraction: bool = True) -> str:
-    """'accuracy 86.59%, params 1.83 M, FLOPs 45.2 MFLOPs, latency 1.20 ms' in a fixed order."""
-    order = ("accuracy", "params", "flops", "latency_ms")
-    names = [n for n in order if n in metrics] + sorted(n for n in metrics if n not in order)
-    return ", ".join(f"{metric_label(n)} {format_metric(n, metrics[n], accuracy_is_fraction=accuracy_is_fraction)}" for n in names)
+from nas.tasks.catalog import BENCHMARK_TASK
 
 
 def format_counts(counts: Mapping[str, int]) -> str:
@@ -60,3 +23,147 @@ def format_counts(counts: Mapping[str, int]) -> str:
     shown = [n for n in order if n in counts and (counts[n] or n in always)]
     shown += sorted(n for n in counts if n not in order and counts[n])
     return ", ".join(f"{counts[n]:,} {n}" for n in shown)
+
+
+def is_benchmark(summary: Mapping[str, Any]) -> bool:
+    """Whether a job (its summary) replays NAS-Bench-BERT, whose accuracy is a GLUE score."""
+    return summary["task"] == BENCHMARK_TASK
+
+
+def _task_label(task: Any) -> str:
+    if isinstance(task, dict):
+        return ", ".join(f"{k} {v}" for k, v in task.items())
+    return str(task)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def print_summary(summary: Mapping[str, Any]) -> None:
+    """A job as `nas status` shows it: state, counts, stage, supernet, best, verified stage."""
+    console = Console(highlight=False)
+    benchmark = is_benchmark(summary)
+    console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""), soft_wrap=True)
+    console.print(f"  {summary['space']}:{summary['preset']} on {_task_label(summary['task'])}, strategy {summary['strategy']}")
+    console.print(f"  candidates: {format_counts(summary['counts'])}")
+    if summary.get("waiting"):
+        console.print(f"  [yellow]waiting[/]: {summary['waiting']}", soft_wrap=True)
+    eta = summary.get("eta")
+    if eta:
+        console.print(f"  {eta['stage']} stage: " + ("estimating its end" if eta["seconds"] is None else f"ends in about {_minutes(eta['seconds'])}"))
+    if summary.get("supernet"):
+        console.print(f"  supernet: {summary['supernet']['state']} ({summary['supernet']['message']})")
+        health = summary["supernet"].get("health")
+        if health:
+            verdict = "learned" if health["learned"] else "did not learn"
+            console.print(
+                f"  supernet check: {verdict}; largest subnet {ACCURACY.format(health['largest'])}, smallest {ACCURACY.format(health['smallest'])} "
+                f"on validation; majority class (chance) {ACCURACY.format(health['majority_rate'])}",
+                soft_wrap=True,
+            )
+    if summary["best"]:
+        console.print(f"  best: candidate {summary['best']['candidate']}, {format_metrics(summary['best']['metrics'], benchmark)}", soft_wrap=True)
+    if summary.get("verify"):
+        stage = summary["verify"]
+        console.print(f"  verified stage: {stage['state']}, {stage['verified']} of the top {stage['top_k']} verified" + (f" ({stage['message']})" if stage["message"] else ""), soft_wrap=True)
+    if summary.get("best_verified"):
+        best = summary["best_verified"]
+        figures = best["verified"]
+        console.print(
+            f"  best verified: candidate {best['candidate']}, validation {ACCURACY.format(figures['val_accuracy'])} "
+            f"(search {ACCURACY.format(figures['search_accuracy'])}), test {ACCURACY.format(figures['test_accuracy'])}, "
+            f"{format_metrics({k: v for k, v in best['metrics'].items() if k != 'accuracy'})}",
+            soft_wrap=True,
+        )
+
+
+def print_jobs(rows: Sequence[Mapping[str, Any]]) -> None:
+    """The jobs list: one line per job, with its stage and best value on its primary objective."""
+    table = Table("id", "name", "status", "space", "strategy", "done", "best (primary objective)")
+    for row in rows:
+        primary = metric(row["objectives"][0]["metric"], is_benchmark(row))
+        best = row["best"]["metrics"].get(primary.name) if row["best"] else None
+        shown = f"{primary.label} {primary.format(best)}" if best is not None else ""
+        table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), shown)
+    Console().print(table)
+
+
+def _metric_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    present = {k for row in rows for k in row["metrics"]}
+    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+
+
+def print_candidates(rows: Sequence[Mapping[str, Any]], benchmark: bool) -> None:
+    """A job's candidates in proposal order, by their number in the job."""
+    names = _metric_columns(rows)
+    table = Table("candidate", "status", *(metric(m, benchmark).label for m in names), "verified", "arch id")
+    for column in table.columns[2:-1]:
+        column.justify = "right"
+    for row in rows:
+        verified = row["verified"]
+        table.add_row(
+            str(row["candidate"]), row["status"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names),
+            ACCURACY.format(verified["val_accuracy"]) if verified else "", row["arch_id"][:12],
+        )  # fmt: skip
+    Console().print(table)
+
+
+def print_front(rows: Sequence[Mapping[str, Any]], benchmark: bool, verified: bool = False, chance: float | None = None) -> None:
+    """The front as a table. Verified candidates show their test accuracy (and, on the verified
+    front, the search's)."""
+    if not rows:
+        return
+    names = _metric_columns(rows)
+    extra = ["search accuracy", "test accuracy"] if verified else (["verified test"] if any(row.get("verified") for row in rows) else [])
+    title = "Pareto front, verified (accuracy: standalone training, validation)" if verified else "Pareto front"
+    table = Table("candidate", "arch id", *(metric(m, benchmark).label for m in names), *extra, title=title)
+    for column in table.columns[2:]:
+        column.justify = "right"
+    for row in rows:
+        figures = row.get("verified") or {}
+        shown = [figures.get("search_accuracy"), figures.get("test_accuracy")] if verified else ([figures.get("test_accuracy")] if extra else [])
+        table.add_row(
+            str(row["candidate"]), row["arch_id"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names),
+            *(ACCURACY.format(value) if value is not None else "-" for value in shown),
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    if chance is not None:
+        console.print(f"chance (always the most frequent class): {ACCURACY.format(chance)} on validation")
+
+
+def print_export(result: Mapping[str, Any], job_id: int) -> None:
+    """What an export wrote, how well the exported model scores, and how to use it."""
+    figures = result.get("metrics") or {}
+    console = Console(highlight=False)
+    console.print(f"wrote {result['out_dir']}: job {job_id}'s candidate {result['candidate']} as {result['format']} ({', '.join(result['files'])})", soft_wrap=True)
+    if figures.get("val_accuracy") is not None:
+        console.print(f"  {figures.get('weights', 'its')} weights: validation {ACCURACY.format(figures['val_accuracy'])}, test {ACCURACY.format(figures.get('test_accuracy'))}")
+    if figures.get("finetune_epochs"):
+        console.print(
+            f"  after {figures['finetune_epochs']} fine-tune epochs; before them: validation {ACCURACY.format(figures.get('val_accuracy_start'))}, "
+            f"test {ACCURACY.format(figures.get('test_accuracy_start'))}"
+        )
+    console.print(f"  predict with: python {result['out_dir']}/loader.py {result['out_dir']} INPUT", soft_wrap=True)
+
+
+def print_cancelled(job_id: int, status: str, cancel_requested: bool) -> None:
+    if status == "cancelled":
+        typer.echo(f"job {job_id} cancelled; its results so far are kept")
+    elif cancel_requested and status in ("queued", "running"):
+        typer.echo(f"job {job_id}: cancel requested; its coordinator stops it at its next step, keeping its results")
+    else:
+        typer.echo(f"job {job_id} is {status}; nothing to cancel")
+
+
+def print_deleted(deleted: Mapping[str, Any]) -> None:
+    left = f"; {deleted['files_left']} could not be removed (see the server's log)" if deleted.get("files_left") else ""
+    typer.echo(f"deleted job {deleted['id']} ({deleted['name']}) and {deleted['files_removed']} of its files{left}")
+
+
+def print_datasets(rows: Sequence[Mapping[str, Any]]) -> None:
+    table = Table("id", "name", "format", "bytes", "train examples", "uploaded")
+    for row in rows:
+        table.add_row(str(row["id"]), row["name"], row["format"], f"{row['bytes']:,}", str(row.get("train_examples") or ""), str(row.get("uploaded_at") or "")[:16])
+    Console().print(table)

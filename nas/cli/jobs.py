@@ -4,23 +4,32 @@ file in the data directory)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
-from pathlib import Path
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from nas.cli.common import emit, fail
-from nas.store.statuses import JobStatus
-from nas.tasks.catalog import BENCHMARK_TASK
+from nas.cli.follow import ProgressLines
+from nas.cli.formatting import (
+    is_benchmark,
+    print_cancelled,
+    print_candidates,
+    print_deleted,
+    print_export,
+    print_front,
+    print_jobs,
+    print_summary,
+)
 from nas.export.formats import DEFAULT_FINETUNE_LR
-from nas.cli.formatting import format_counts, format_metric, format_metrics, metric_label
+from nas.store.statuses import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +110,7 @@ def run(
     ray_cpus: RayCpusOption = None,
     artifact_root: ArtifactOption = None,
     as_json: JsonOption = False,
-    progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
+    progress: Annotated[bool, typer.Option(help="Progress on stderr: bars on a terminal, else a line per event.")] = True,
 ) -> None:
     """Submit a job and run it here to completion; prints the Pareto front (with --json, the last
     line is {job_id, status, candidates_done, best, pareto})."""
@@ -114,9 +123,11 @@ def run(
         join_ray(ray_address)
     store = open_store(db)
     job = _service_call(submit_job, store, spec)
-    coordinator = Coordinator(store, ray_address=ray_address, ray_cpus=ray_cpus, artifact_root=root, show_progress=progress and sys.stderr.isatty())
+    bars = progress and sys.stderr.isatty()  # else (a log file, CI, a pipe) progress comes as lines
+    coordinator = Coordinator(store, ray_address=ray_address, ray_cpus=ray_cpus, artifact_root=root, show_progress=bars)
     try:
-        finished = coordinator.run_next(job.id)
+        with ProgressLines(store, job.id) if progress and not bars else contextlib.nullcontext():
+            finished = coordinator.run_next(job.id)
     except KeyboardInterrupt:
         _interrupted(store, job.id, coordinator.worker)
     summary = job_summary(store, finished or store.get_job(job.id))
@@ -124,8 +135,8 @@ def run(
     if as_json:
         emit({**summary, "job_id": job.id, "pareto": front})
     else:
-        _print_summary(summary)
-        _print_front(front, summary["task"] == BENCHMARK_TASK)
+        print_summary(summary)
+        print_front(front, is_benchmark(summary))
     if summary["status"] != JobStatus.SUCCEEDED:
         raise typer.Exit(1)
 
@@ -147,12 +158,15 @@ def _interrupted(store, job_id: int, worker: str) -> NoReturn:
     os._exit(130)
 
 
-def submit(spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")], db: DbOption = None) -> None:
+def submit(spec: Annotated[Path, typer.Argument(help="Job spec (YAML or JSON).")], db: DbOption = None, as_json: JsonOption = False) -> None:
     """Queue a job for a coordinator (`nas coordinator`); prints its id."""
     from nas.service import submit_job
 
     job = _service_call(submit_job, open_store(db), spec)
-    emit({"job_id": job.id, "name": job.name, "status": job.status})
+    if as_json:
+        emit({"job_id": job.id, "name": job.name, "status": job.status})
+    else:
+        typer.echo(f"job {job.id} ({job.name}) {job.status}: `nas coordinator` (or `nas serve`) on this store runs it; `nas status {job.id}` follows it")
 
 
 def jobs(
@@ -170,13 +184,7 @@ def jobs(
     if as_json:
         emit(rows)
         return
-    table = Table("id", "name", "status", "space", "strategy", "done", "best (primary objective)")
-    for row in rows:
-        best = row["best"]["metrics"].get(row["objectives"][0]["metric"]) if row["best"] else None
-        primary = row["objectives"][0]["metric"]
-        shown = format_metric(primary, best, accuracy_is_fraction=row["task"] != BENCHMARK_TASK)
-        table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), shown)
-    Console().print(table)
+    print_jobs(rows)
 
 
 def status(job_id: int, db: DbOption = None, as_json: JsonOption = False) -> None:
@@ -188,22 +196,26 @@ def status(job_id: int, db: DbOption = None, as_json: JsonOption = False) -> Non
     if as_json:
         emit(summary)
     else:
-        _print_summary(summary)
+        print_summary(summary)
 
 
-def cancel(job_id: int, db: DbOption = None) -> None:
+def cancel(job_id: int, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Cancel a job: a queued one at once, a running one at its coordinator's next step. Finished
     results stay."""
     from nas.service import cancel_job
 
     job = _service_call(cancel_job, open_store(db), job_id)
-    emit({"job_id": job.id, "status": job.status, "cancel_requested": job.cancel_requested})
+    if as_json:
+        emit({"job_id": job.id, "status": job.status, "cancel_requested": job.cancel_requested})
+    else:
+        print_cancelled(job.id, job.status, job.cancel_requested)
 
 
 def delete(
     job_id: int,
     db: DbOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Delete a job that is not running (cancel a running one first) with its candidates, events
     and the files it made: supernet checkpoint, verified weights, exports."""
@@ -215,7 +227,11 @@ def delete(
         if not sys.stdin.isatty():
             fail(f"nas delete {job_id}: pass --yes to delete without a prompt (stdin is not a terminal)")
         typer.confirm(f"Delete job {job.id} ({job.name!r}, {job.status}) and its files?", abort=True)
-    emit(_service_call(delete_job, store, job_id))
+    deleted = _service_call(delete_job, store, job_id)
+    if as_json:
+        emit(deleted)
+    else:
+        print_deleted(deleted)
 
 
 def candidates(
@@ -225,25 +241,19 @@ def candidates(
     output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
     """A job's candidates in proposal order: metrics, verified accuracies, status, errors."""
-    from nas.service import candidate_rows, candidates_csv
+    from nas.service import candidate_rows, candidates_csv, get_job, job_spec
 
     formats = ("table", "json", "csv")
     if output not in formats:
         fail(f"--format: {output!r} not one of {', '.join(formats)}")
-    rows = _service_call(candidate_rows, open_store(db), job_id, status)
+    store = open_store(db)
+    rows = _service_call(candidate_rows, store, job_id, status)
     if output == "json":
         emit(rows)
     elif output == "csv":
         sys.stdout.write(candidates_csv(rows))
     else:
-        table = Table("id", "status", "accuracy", "params", "verified", "arch id")
-        for row in rows:
-            verified = row["verified"]
-            table.add_row(
-                str(row["candidate_id"]), row["status"], format_metric("accuracy", row["metrics"].get("accuracy")), format_metric("params", row["metrics"].get("params")),
-                format_metric("accuracy", verified["val_accuracy"]) if verified else "", row["arch_id"][:12],
-            )  # fmt: skip
-        Console().print(table)
+        print_candidates(rows, job_spec(get_job(store, job_id)).is_benchmark)
 
 
 def coordinator(
@@ -312,6 +322,11 @@ def serve(
     store = open_store(db)  # migrations and a clear error before the server starts
     if not token and not store.has_users():
         fail("--token: required (or set NAS_API_TOKEN), or add users first (nas users add NAME --admin); requests must send 'Authorization: Bearer <token or key>'")
+    shown_host = f"[{host}]" if ":" in host else host
+    who = "the server's token (--token / NAS_API_TOKEN)" if token else "a user's key (nas users add NAME)"
+    if store.has_users() and token:
+        who += " or a user's key"
+    typer.echo(f"nas serve: dashboard at http://{shown_host}:{port}/ (log in with {who}); API reference at http://{shown_host}:{port}/docs", err=True)
     serve_api(db, host, port, token, export_root, data_root, coordinators=0 if no_coordinator else coordinators, ray_address=ray_address, ray_cpus=ray_cpus, artifact_root=root.location, max_jobs=max_jobs)
 
 
@@ -324,13 +339,14 @@ def pareto(
     verified: Annotated[bool, typer.Option("--verified", help="The front of the verified candidates, on their standalone training's validation accuracy.")] = False,
 ) -> None:
     """The non-dominated candidates of a job."""
-    from nas.service import get_job, job_spec, job_summary, pareto_plot, pareto_rows
+    from nas.service import get_job, job_summary, pareto_plot, pareto_rows
 
     store = open_store(db)
     metrics = [m.strip() for m in objectives.split(",")] if objectives else None
     rows = _service_call(pareto_rows, store, job_id, metrics, verified=verified)
     if plot is not None:
         _service_call(pareto_plot, store, job_id, metrics, plot)
+        typer.echo(f"wrote {plot}", err=as_json)  # stdout stays one JSON document with --json
     if as_json:
         emit(rows)
         return
@@ -339,12 +355,12 @@ def pareto(
         stage = summary["verify"]
         print(f"job {job_id}: no verified candidates" + (f" (verified stage: {stage['state']})" if stage else " (the job has no verified stage: verify.top_k is 0 or it runs in benchmark mode)"))
         return
-    _print_front(rows, job_spec(get_job(store, job_id)).is_benchmark, verified, summary["chance_accuracy"])
+    print_front(rows, is_benchmark(summary), verified, summary["chance_accuracy"])
 
 
 def export(
     job_id: int,
-    candidate_id: int,
+    candidate: Annotated[int, typer.Argument(help="The candidate's number in the job (as `nas candidates` and `nas pareto` show it).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write (must not exist or be empty).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="pytorch, torchscript or onnx")] = "pytorch",
     weights: Annotated[str | None, typer.Option(help="verified (the verified stage's trained model) or inherited (from the supernet) [default: verified when the candidate was verified].")] = None,
@@ -352,12 +368,22 @@ def export(
     finetune_lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tune.")] = DEFAULT_FINETUNE_LR,
     keep_worse: Annotated[bool, typer.Option("--keep-worse", help="Export a fine-tuned model even if it ends below its starting validation accuracy.")] = False,
     db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Export a candidate as a standalone model with its arch, preprocessing and a loader; prints
-    its validation and test accuracy (before and after a fine-tune)."""
+    what it wrote and its validation and test accuracy (before and after a fine-tune)."""
     from nas.service import export_candidate
 
-    emit(_service_call(export_candidate, open_store(db), job_id, candidate_id, fmt, out, finetune_epochs=finetune, weights=weights, finetune_lr=finetune_lr, keep_worse=keep_worse))
+    store = open_store(db)
+    started = time.perf_counter()
+    if not as_json:
+        typer.echo(f"exporting job {job_id}'s candidate {candidate} as {fmt}" + (f", fine-tuning it {finetune} epochs first" if finetune else "") + " …", err=True)
+    result = _service_call(export_candidate, store, job_id, candidate, fmt, out, finetune_epochs=finetune, weights=weights, finetune_lr=finetune_lr, keep_worse=keep_worse)
+    if as_json:
+        emit(result)
+    else:
+        print_export(result, job_id)
+        typer.echo(f"  took {time.perf_counter() - started:.0f} s", err=True)
 
 
 def report(
@@ -378,76 +404,3 @@ def report(
     partial.write_text(page, encoding="utf-8")
     partial.replace(out)
     typer.echo(f"wrote {out} ({len(page.encode()) / 1e6:.1f} MB): open it in a browser")
-
-
-def _task_label(task: Any) -> str:
-    if isinstance(task, dict):
-        return ", ".join(f"{k} {v}" for k, v in task.items())
-    return str(task)
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    console = Console(highlight=False)
-    fraction = summary["task"] != BENCHMARK_TASK
-    console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""), soft_wrap=True)
-    console.print(f"  {summary['space']}:{summary['preset']} on {_task_label(summary['task'])}, strategy {summary['strategy']}")
-    console.print(f"  candidates: {format_counts(summary['counts'])}")
-    if summary.get("waiting"):
-        console.print(f"  [yellow]waiting[/]: {summary['waiting']}", soft_wrap=True)
-    eta = summary.get("eta")
-    if eta:
-        console.print(f"  {eta['stage']} stage: " + ("estimating its end" if eta["seconds"] is None else f"ends in about {_minutes(eta['seconds'])}"))
-    if summary.get("supernet"):
-        console.print(f"  supernet: {summary['supernet']['state']} ({summary['supernet']['message']})")
-        health = summary["supernet"].get("health")
-        if health:
-            verdict = "learned" if health["learned"] else "did not learn"
-            console.print(
-                f"  supernet check: {verdict}; largest subnet {health['largest']:.1%}, smallest {health['smallest']:.1%} on validation; "
-                f"majority class (chance) {health['majority_rate']:.1%}",
-                soft_wrap=True,
-            )
-    if summary["best"]:
-        console.print(f"  best: candidate {summary['best']['candidate_id']}, {format_metrics(summary['best']['metrics'], accuracy_is_fraction=fraction)}", soft_wrap=True)
-    if summary.get("verify"):
-        stage = summary["verify"]
-        console.print(f"  verified stage: {stage['state']}, {stage['verified']} of the top {stage['top_k']} verified" + (f" ({stage['message']})" if stage["message"] else ""), soft_wrap=True)
-    if summary.get("best_verified"):
-        best = summary["best_verified"]
-        figures = best["verified"]
-        console.print(
-            f"  best verified: candidate {best['candidate_id']}, validation {figures['val_accuracy']:.1%} (search {figures['search_accuracy']:.1%}), "
-            f"test {figures['test_accuracy']:.1%}, {format_metrics({k: v for k, v in best['metrics'].items() if k != 'accuracy'})}",
-            soft_wrap=True,
-        )
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-def _print_front(rows: list[dict[str, Any]], benchmark: bool, verified: bool = False, chance: float | None = None) -> None:
-    """The front as a table. Benchmark mode scores GLUE points (0-100), trained tasks a fraction.
-    Verified candidates show their test accuracy (and, on the verified front, the search's)."""
-    if not rows:
-        return
-    fraction = not benchmark
-    order = ("accuracy", "params", "flops", "latency_ms")
-    present = {k for row in rows for k in row["metrics"]}
-    metrics = [m for m in order if m in present] + sorted(present - set(order))
-    extra = ["search accuracy", "test accuracy"] if verified else (["verified test"] if any(row.get("verified") for row in rows) else [])
-    title = "Pareto front, verified (accuracy: standalone training, validation)" if verified else "Pareto front"
-    table = Table("candidate", "arch id", *map(metric_label, metrics), *extra, title=title)
-    for column in table.columns[2:]:
-        column.justify = "right"
-    for row in rows:
-        figures = row.get("verified") or {}
-        shown = [figures.get("search_accuracy"), figures.get("test_accuracy")] if verified else ([figures.get("test_accuracy")] if extra else [])
-        table.add_row(
-            str(row["candidate_id"]), row["arch_id"], *(format_metric(m, row["metrics"].get(m), accuracy_is_fraction=fraction) for m in metrics),
-            *(format_metric("accuracy", value, accuracy_is_fraction=True) if value is not None else "-" for value in shown),
-        )  # fmt: skip
-    console = Console()
-    console.print(table)
-    if chance is not None:
-        console.print(f"chance (always the most frequent class): {chance:.1%} on validation")

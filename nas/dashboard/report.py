@@ -26,7 +26,7 @@ def job_report(store: Store, job_id: int, data_root: Path | None = None) -> str:
     fronts: dict[str, list[int]] = {}
     for x, y in itertools.combinations(metrics, 2):  # a front does not depend on the axes' order
         for on_verified in (False, True) if verified else (False,):
-            ids = [row["candidate_id"] for row in service.pareto_rows(store, job_id, [x, y], verified=on_verified)]
+            ids = [row["candidate"] for row in service.pareto_rows(store, job_id, [x, y], verified=on_verified)]
             prefix = "verified:" if on_verified else ""
             fronts[f"{prefix}{x},{y}"] = fronts[f"{prefix}{y},{x}"] = ids
     embedded = {"job": summary, "candidates": candidates, "events": service.event_rows(store, job_id), "fronts": fronts}

@@ -42,10 +42,10 @@ def add_dashboard(app: FastAPI, sessions: SessionSigner, subject_for_key: Callab
     def job_page(request: Request, job_id: int) -> Response:
         return page(request, f"Job {job_id} · transformer-nas", {"page": "job", "job_id": job_id})
 
-    @app.get("/ui/jobs/{job_id}/candidates/{candidate_id}", include_in_schema=False)
-    def candidate_page(request: Request, job_id: int, candidate_id: int) -> Response:
-        boot = {"page": "candidate", "job_id": job_id, "candidate_id": candidate_id, "export_formats": list(EXPORT_FORMATS)}
-        return page(request, f"Candidate {candidate_id} of job {job_id} · transformer-nas", boot)
+    @app.get("/ui/jobs/{job_id}/candidates/{candidate}", include_in_schema=False)
+    def candidate_page(request: Request, job_id: int, candidate: int) -> Response:
+        boot = {"page": "candidate", "job_id": job_id, "candidate": candidate, "export_formats": list(EXPORT_FORMATS)}
+        return page(request, f"Candidate {candidate} of job {job_id} · transformer-nas", boot)
 
     @app.get("/login", include_in_schema=False)
     def login_form(next: str = "/") -> HTMLResponse:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from nas.job.metrics import ACCURACY, FLOPS, PARAMS, Metric
+
 
 def _percent(value: Any) -> str:
-    return f"{value:.2%}" if isinstance(value, (int, float)) else "–"
+    return ACCURACY.format(value) if isinstance(value, (int, float)) else "–"
 
 
-def _count(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else "–"
+def _count(value: Any, shown: Metric) -> str:
+    """As every surface writes it, with the exact count beside it: '1.83 M (1,831,306)'."""
+    return f"{shown.format(value)} ({value:,})" if isinstance(value, int) else "–"
 
 
 def model_card(meta: dict[str, Any]) -> str:
@@ -43,7 +46,7 @@ def model_card(meta: dict[str, Any]) -> str:
         )
     if found.get("chance_accuracy") is not None:
         lines.append(f"Always answering the most frequent class scores {_percent(found['chance_accuracy'])} on validation.")
-    lines += ["", "## Cost", "", f"- parameters: {_count(cost.get('params'))}", f"- FLOPs per example: {_count(cost.get('flops'))}", ""]
+    lines += ["", "## Cost", "", f"- parameters: {_count(cost.get('params'), PARAMS)}", f"- FLOPs per example: {_count(cost.get('flops'), FLOPS)}", ""]
     if found:
         objectives = ", ".join(f"{o['goal']} {o['metric']}" for o in found.get("objectives", []))
         owner = f" of {found['owner']}" if found.get("owner") else ""
@@ -51,7 +54,7 @@ def model_card(meta: dict[str, Any]) -> str:
         lines += [
             "## How it was found",
             "",
-            f"- job {found['job_id']} `{found['job_name']}`{owner}, candidate {found['candidate_id']}",
+            f"- job {found['job_id']} `{found['job_name']}`{owner}, candidate {found['candidate']}",
             f"- search space {meta['space']} (preset {meta['preset']}), strategy {found['strategy']}, seed {found['seed']}",
             f"- objectives: {objectives}; constraints: {constraints}",
             f"- {found['candidates_evaluated']} of a budget of {found['budget_candidates']} candidates evaluated",

@@ -1,4 +1,7 @@
-"""Plots of a job's candidates and front (PNG). matplotlib is imported when a plot is drawn."""
+"""Plots of a job's candidates and front (PNG), drawn as the dashboard draws them: the primary
+objective up, the next objective across (log axes for costs), the front as a step line, the
+verified stage's candidates as diamonds, every axis in its metric's unit (`nas.job.metrics`).
+matplotlib is imported when a plot is drawn."""
 
 from __future__ import annotations
 
@@ -6,61 +9,70 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.job.metrics import METRICS
-from nas.store import CandidateRecord
+from nas.job.metrics import METRICS, Metric, metric
 
-# What the plot's axes show: label and the factor taking a stored value to the plotted unit.
-_AXES: dict[str, tuple[str, float]] = {
-    "accuracy": ("accuracy", 1.0),
-    "params": ("parameters (millions)", 1e-6),
-    "flops": ("FLOPs per example (millions)", 1e-6),
-    "latency_ms": ("latency (ms per batch)", 1.0),
-}
+# The dashboard's colours (nas/dashboard/static/dashboard.js), so both read alike.
+_CANDIDATE, _FRONT, _VERIFIED = "#9aa5b1", "#d9480f", "#1c7ed6"
 
 
 def plot_front(
-    rows: Sequence[Mapping[str, Any]], all_done_candidates: Sequence[CandidateRecord], objectives: Sequence[str], path: Path
+    rows: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]], objectives: Sequence[str], path: Path, *, title: str, benchmark: bool = False
 ) -> Path:
-    """A PNG of every done candidate (grey) and the front `rows` (highlighted, joined) on the first
-    two objectives; with one objective, that metric against proposal order."""
-    # A bare Figure renders with Agg and leaves pyplot's global state (and any display) alone,
-    # which matters in a threaded server.
-    from matplotlib.figure import Figure
-
-    if not objectives:
-        raise ValueError(f"objectives: give one or more metrics of {{{', '.join(METRICS)}}}")
-    unknown = [m for m in objectives if m not in _AXES]
-    if unknown:
-        raise ValueError(f"objectives: {unknown[0]!r} not in {{{', '.join(METRICS)}}}")
-    front_ids = {row["candidate_id"] for row in rows}
-    fig = Figure(figsize=(6.4, 4.8), dpi=120)
-    ax = fig.subplots()
-    if len(objectives) == 1:
-        (metric,) = objectives
-        label, scale = _AXES[metric]
-        done = [(c.seq, getattr(c, metric)) for c in all_done_candidates if getattr(c, metric) is not None]
-        best = sorted((c.seq, getattr(c, metric)) for c in all_done_candidates if c.id in front_ids and getattr(c, metric) is not None)
-        ax.set_xlabel("candidate (proposal order)")
-    else:
-        x_metric, y_metric = objectives[:2]
-        label, scale = _AXES[y_metric]
-        x_label, x_scale = _AXES[x_metric]
-        done = [
-            (x * x_scale, y)
-            for c in all_done_candidates
-            if (x := getattr(c, x_metric)) is not None and (y := getattr(c, y_metric)) is not None
-        ]
-        best = sorted((row["metrics"][x_metric] * x_scale, row["metrics"][y_metric]) for row in rows)
-        ax.set_xlabel(x_label)
-    ax.scatter([p[0] for p in done], [p[1] * scale for p in done], s=12, c="0.7", label=f"done candidates ({len(done)})")
-    ax.plot([p[0] for p in best], [p[1] * scale for p in best], "o-", c="tab:red", ms=5, lw=1.5, label=f"Pareto front ({len(rows)})")
-    ax.set_ylabel(label)
-    if len(objectives) > 2:
-        ax.set_title(f"front on {', '.join(objectives)}; shown on the first two", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
+    """A PNG of `front_figure`."""
+    fig = front_figure(rows, candidates, objectives, title=title, benchmark=benchmark)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
     return path
+
+
+def front_figure(rows: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]], objectives: Sequence[str], *, title: str, benchmark: bool = False) -> Any:
+    """A matplotlib Figure of every done candidate (`candidates`, rows as the service gives them)
+    and the front `rows`; with two or more objectives, the first (y) against the second (x), else
+    the one objective against candidate number."""
+    # A bare Figure renders with Agg and leaves pyplot's global state (and any display) alone,
+    # which matters in a threaded server.
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    if not objectives:
+        raise ValueError(f"objectives: give one or more metrics of {{{', '.join(METRICS)}}}")
+    unknown = [m for m in objectives if m not in METRICS]
+    if unknown:
+        raise ValueError(f"objectives: {unknown[0]!r} not in {{{', '.join(METRICS)}}}")
+    fig = Figure(figsize=(6.4, 4.8), dpi=120)
+    ax = fig.subplots()
+    y = metric(objectives[0], benchmark)
+    has = [c for c in candidates if c["metrics"].get(y.name) is not None]
+    if len(objectives) == 1:
+        x: Metric | None = None
+        points = [(c["candidate"], c["metrics"][y.name]) for c in has]
+        front = sorted((row["candidate"], row["metrics"][y.name]) for row in rows)
+        verified = []
+        ax.set_xlabel("candidate (proposal order)")
+    else:
+        x = metric(objectives[1], benchmark)
+        has = [c for c in has if c["metrics"].get(x.name) is not None]
+        points = [(c["metrics"][x.name], c["metrics"][y.name]) for c in has]
+        front = sorted((row["metrics"][x.name], row["metrics"][y.name]) for row in rows)
+        # Verified candidates at their standalone training's validation accuracy.
+        verified = [(c["metrics"][x.name], c["verified"]["val_accuracy"] if y.name == "accuracy" else c["metrics"][y.name]) for c in has if c.get("verified")]
+        ax.set_xlabel(x.axis_title())
+        if x.log_axis:
+            ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: x.format(value)))
+    ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, c=_CANDIDATE, alpha=0.75, label=f"candidates ({len(points)})")
+    ax.step([p[0] for p in front], [p[1] for p in front], where="post", c=_FRONT, lw=1.5)
+    ax.scatter([p[0] for p in front], [p[1] for p in front], marker="*", s=90, c=_FRONT, zorder=3, label=f"Pareto front ({len(front)})")
+    if verified:
+        ax.scatter([p[0] for p in verified], [p[1] for p in verified], marker="D", s=40, c=_VERIFIED, zorder=4, label=f"verified, trained alone ({len(verified)})")
+    ax.set_ylabel(y.axis_title())
+    if y.log_axis:
+        ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: y.format(value)))
+    shown_on = f" on {', '.join(metric(m, benchmark).label for m in objectives)}; the first two drawn" if len(objectives) > 2 else ""
+    ax.set_title(f"{title}{shown_on}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig

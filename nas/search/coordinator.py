@@ -28,6 +28,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nas.artifacts import ArtifactRoot, JobFiles, job_dir_name, join, read_json, stage_task_files, start_relay
+from nas.job.metrics import ACCURACY, metric
 from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
@@ -245,7 +246,7 @@ class Coordinator:
         assert spec.verify is not None and job.claim is not None
         front = verification_order(self.store, job.id)[: spec.verify.top_k]
         verified = {v.candidate_id for v in self.store.verifications(job.id)}
-        todo = [self.store.get_candidate(row["candidate_id"]) for row in front if row["candidate_id"] not in verified]
+        todo = [c for c in (self.store.candidate_number(job.id, row["candidate"]) for row in front) if c.id not in verified]
         if not todo:
             return JobStatus.SUCCEEDED, None
         # The search's evaluators are gone: trials take what the cluster has (Tune queues the rest).
@@ -253,7 +254,7 @@ class Coordinator:
         check_fits("resources.verify", spec.resources.verify, nodes)
         concurrency = max(1, min(len(todo), how_many_fit(spec.resources.verify, nodes)))
         message = f"verifying the top {len(todo)} candidates: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
-        self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"candidates": [c.id for c in todo], "concurrency": concurrency})
+        self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"candidates": [c.seq for c in todo], "concurrency": concurrency})
         logger.info("job %d: %s", job.id, message)
         started = time.perf_counter()
 
@@ -358,7 +359,8 @@ class Coordinator:
         verdict = "learned" if health["learned"] else "did not learn"
         self.store.add_event(
             job.id, EventKind.SUPERNET_HEALTH,
-            f"supernet {verdict}: largest subnet {health['largest']:.1%}, smallest {health['smallest']:.1%}, majority class {health['majority_rate']:.1%} (threshold {health['threshold']:.1%})",
+            f"supernet {verdict}: largest subnet {ACCURACY.format(health['largest'])}, smallest {ACCURACY.format(health['smallest'])}, "
+            f"majority class {ACCURACY.format(health['majority_rate'])} (threshold {ACCURACY.format(health['threshold'])})",
             health,
         )  # fmt: skip
         self.store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, location, {"space": spec.space, "preset": spec.preset, "health": health})
@@ -423,7 +425,8 @@ class Coordinator:
                 self._record_placement(job, evaluators)
                 if self.show_progress:
                     best = self.store.best(job.id, primary.metric, primary.maximize)
-                    best_text = f"best {primary.metric} {best.metrics[primary.metric]:.4g}" if best else ""
+                    shown = metric(primary.metric, spec.is_benchmark)
+                    best_text = f"best {shown.label} {shown.format(best.metrics[primary.metric])}" if best else ""
                     progress.update(bar, completed=self._finished(job.id), description=f"candidates {best_text}")
 
     def _record_placement(self, job: JobRecord, evaluators: EvaluatorPool) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from ray import tune
 
 from nas.artifacts import JobFiles
+from nas.job.metrics import ACCURACY
 from nas.job.schema import JobSpec, VerifySpec
 from nas.search.resources import tune_resources
 from nas.store import CandidateRecord, Claim, ClaimLost, EventKind, InvalidTransition, Store
@@ -58,7 +59,7 @@ def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     job_files = setup["job_files"]
     supernet, _, task = open_checkpoint(setup["checkpoint"], job_files, device=device)
     space = supernet.space
-    candidate_id = config["candidate"]["id"]
+    number = config["candidate"]["number"]
     arch = space.validate(config["candidate"]["arch"])
     if setup["init"] == "inherited":
         model = supernet.extract(arch)
@@ -67,7 +68,7 @@ def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
             torch.manual_seed(setup["seed"])
             model = space.build(arch, task.shape).to(device)
     del supernet
-    weights_at = join(setup["verified"], f"candidate-{candidate_id}")
+    weights_at = join(setup["verified"], f"candidate-{number}")
     started = time.perf_counter()
     best: dict[str, Any] = {"val_accuracy": float("nan"), "test_accuracy": float("nan"), "best_epoch": 0, "weights": None}
 
@@ -127,7 +128,7 @@ def run_verification(
     trainable = tune.with_resources(tune.with_parameters(verify_trial, setup=setup), tune_resources(spec.resources.verify))
     tuner = tune.Tuner(
         trainable,
-        param_space={"candidate": tune.grid_search([{"id": c.id, "arch": c.arch} for c in candidates])},
+        param_space={"candidate": tune.grid_search([{"id": c.id, "number": c.seq, "arch": c.arch} for c in candidates])},
         tune_config=tune.TuneConfig(
             metric="epoch_val_accuracy", mode="max", scheduler=scheduler, max_concurrent_trials=max(1, concurrency), reuse_actors=False,
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
@@ -148,7 +149,7 @@ def run_verification(
 
 
 def _trial_name(trial: Any) -> str:
-    return f"candidate-{trial.config['candidate']['id']}"
+    return f"candidate-{trial.config['candidate']['number']}"
 
 
 class _Committer(tune.Callback):
@@ -168,12 +169,12 @@ class _Committer(tune.Callback):
         self._commit(trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        candidate_id = trial.config["candidate"]["id"]
-        logger.warning("job %d: verifying candidate %d failed (%s)", self.claim.job_id, candidate_id, trial.error_file)
-        self.store.add_event(self.claim.job_id, EventKind.VERIFY_FAILED, f"verifying candidate {candidate_id} failed; it stays unverified", {"candidate_id": candidate_id})
+        number = trial.config["candidate"]["number"]
+        logger.warning("job %d: verifying candidate %d failed (%s)", self.claim.job_id, number, trial.error_file)
+        self.store.add_event(self.claim.job_id, EventKind.VERIFY_FAILED, f"verifying candidate {number} failed; it stays unverified", {"candidate": number})
 
     def _commit(self, trial: Any) -> None:
-        result, candidate_id = trial.last_result or {}, trial.config["candidate"]["id"]
+        result, candidate_id, number = trial.last_result or {}, trial.config["candidate"]["id"], trial.config["candidate"]["number"]
         if not result.get("epochs_trained"):
             return  # stopped before its first epoch ended (the job was cancelled): nothing to commit
         weights = result.get("weights")  # in the artifact root: trials report no Tune checkpoints
@@ -194,8 +195,9 @@ class _Committer(tune.Callback):
         early = f", stopped early after {record.epochs_trained} of {record.epochs} epochs" if record.stopped_early else ""
         self.store.add_event(
             self.claim.job_id, EventKind.VERIFIED,
-            f"candidate {candidate_id} verified: validation {record.val_accuracy:.1%} (epoch {record.best_epoch}), test {record.test_accuracy:.1%}{early}; {record.seconds:.0f} s",
-            {"candidate_id": candidate_id, **figures},
+            f"candidate {number} verified: validation {ACCURACY.format(record.val_accuracy)} (epoch {record.best_epoch}), "
+            f"test {ACCURACY.format(record.test_accuracy)}{early}; {record.seconds:.0f} s",
+            {"candidate": number, **figures},
         )  # fmt: skip
 
 

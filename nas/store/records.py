@@ -32,12 +32,17 @@ class JobNotFound(StoreError, KeyError):
 
 
 class CandidateNotFound(StoreError, KeyError):
-    def __init__(self, candidate_id: int):
-        self.candidate_id = candidate_id
+    """No such candidate: by its row id, or by its number in `job_id` (which has `count`)."""
+
+    def __init__(self, candidate_id: int, job_id: int | None = None, count: int | None = None):
+        self.candidate_id, self.job_id, self.count = candidate_id, job_id, count
         super().__init__(candidate_id)
 
     def __str__(self) -> str:
-        return f"candidate {self.candidate_id} not found"
+        if self.job_id is None:
+            return f"candidate {self.candidate_id} not found"
+        numbered = f"its candidates are numbered 1 to {self.count}" if self.count else "it has no candidates yet"
+        return f"job {self.job_id} has no candidate {self.candidate_id} ({numbered})"
 
 
 class DuplicateArchitecture(StoreError, ValueError):

@@ -348,6 +348,16 @@ class Store:
         with self._read() as s:
             return _candidate_record(self._candidate(s, candidate_id))
 
+    def candidate_number(self, job_id: int, seq: int) -> CandidateRecord:
+        """The job's candidate numbered `seq` (1, 2, 3 … within the job: what people see and
+        give); CandidateNotFound naming the job's range if it has none of that number."""
+        with self._read() as s:
+            self._job(s, job_id)
+            row = s.scalar(select(Candidate).where(Candidate.job_id == job_id, Candidate.seq == seq))
+            if row is None:
+                raise CandidateNotFound(seq, job_id, self._next_seq(s, job_id) - 1)
+            return _candidate_record(row)
+
     def start_candidate(self, candidate_id: int, worker: str, claim: Claim | None = None) -> CandidateRecord:
         """proposed -> running: one more attempt, by `worker`."""
         with self._write() as s:

@@ -54,7 +54,7 @@ const source = embedded
   : {
       job: (id) => api(`/jobs/${id}`),
       candidates: (id) => api(`/jobs/${id}/candidates`),
-      front: (x, y, verified, id) => api(`/jobs/${id}/pareto?objectives=${encodeURIComponent(`${x},${y}`)}${verified ? "&verified=true" : ""}`).then((rows) => rows.map((r) => r.candidate_id)),
+      front: (x, y, verified, id) => api(`/jobs/${id}/pareto?objectives=${encodeURIComponent(`${x},${y}`)}${verified ? "&verified=true" : ""}`).then((rows) => rows.map((r) => r.candidate)),
       events: (after, id) => api(`/jobs/${id}/events${after === null ? "" : `?after=${after}`}`),
     };
 
@@ -71,20 +71,38 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const COSTS = new Set(["params", "flops", "latency_ms"]);
+// How each metric reads comes with the job (`metric_display`, from nas/job/metrics.py): the same
+// label, unit and style the CLI, plots and model card use. Health and verified figures are
+// always fractions of examples right.
+const FRACTION = { name: "accuracy", label: "accuracy", unit: "%", style: "percent", axis_title: "accuracy (%)", log_axis: false };
+const SI = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
 
-function fmt(metric, value) {
-  if (value === null || value === undefined) return "–";
-  if (typeof value !== "number") return String(value);
-  // Accuracies are fractions; NAS-Bench-BERT replays GLUE scores, on a 0-100 scale.
-  if (/accuracy/.test(metric)) return value <= 1 ? `${(value * 100).toFixed(2)}%` : value.toFixed(2);
-  if (metric === "params" || metric === "flops") return value >= 1e6 ? `${(value / 1e6).toFixed(2)} M` : value >= 1e3 ? `${(value / 1e3).toFixed(1)} k` : String(value);
-  if (metric === "latency_ms") return `${value.toFixed(2)} ms`;
-  return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+function display(job, metric) {
+  return (job && job.metric_display && job.metric_display[metric]) || { name: metric, label: metric, unit: "", style: "plain", axis_title: metric, log_axis: false };
 }
 
-function percentAxis(metric, values) {
-  return /accuracy/.test(metric) && values.every((v) => v <= 1) ? ".1%" : undefined;
+function threeDigits(value) {
+  return String(Number(value.toPrecision(3))); // as Python's "{:.3g}" for the values shown here
+}
+
+function si(value, unit) {
+  for (const [scale, prefix] of SI) if (Math.abs(value) >= scale) return `${threeDigits(value / scale)} ${prefix}${unit}`;
+  return `${threeDigits(value)} ${unit}`.trim();
+}
+
+function fmt(shown, value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return String(value);
+  if (shown.style === "percent") return `${(value * 100).toFixed(2)}%`;
+  if (shown.style === "points") return value.toFixed(2);
+  if (shown.style === "count") return si(value, shown.unit === "parameters" ? "" : shown.unit);
+  if (shown.style === "ms") return `${value.toFixed(2)} ms`;
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(4)));
+}
+
+function axisFor(shown) {
+  const ticks = shown.style === "percent" ? { tickformat: ".1%" } : shown.style === "count" ? { tickformat: "~s", exponentformat: "SI", ticksuffix: shown.unit === "parameters" ? "" : ` ${shown.unit}` } : shown.style === "ms" ? { ticksuffix: " ms" } : {};
+  return { title: { text: shown.axis_title }, type: shown.log_axis ? "log" : "linear", ...ticks };
 }
 
 function duration(seconds) {
@@ -134,7 +152,8 @@ async function jobsPage() {
         el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
         el("tbody", {}, jobs.map((job) => {
           const done = job.counts.done + job.counts.failed, budget = job.budget.candidates;
-          const best = job.best ? `${primary(job)} ${fmt(primary(job), job.best.metrics[primary(job)])}` : "–";
+          const shown = display(job, primary(job));
+          const best = job.best ? `${shown.label} ${fmt(shown, job.best.metrics[primary(job)])}` : "–";
           return el("tr", { "data-job": job.id },
             el("td", {}, el("a", { href: jobLink(job.id) }, `#${job.id}`)),
             el("td", {}, el("a", { href: jobLink(job.id) }, job.name)),
@@ -164,12 +183,12 @@ function sleep(ms) {
 // ---- a job's page ----
 
 async function jobPage(jobId) {
-  const state = { job: null, candidates: [], lastEvent: null, x: null, y: null, selected: null, sort: { key: "seq", up: true }, drawn: null };
+  const state = { job: null, candidates: [], lastEvent: null, x: null, y: null, selected: null, sort: { key: "candidate", up: true }, drawn: null };
   app.replaceChildren(
     el("section", { id: "job-head" }),
     el("section", { id: "job-progress", class: "panel" }),
     el("div", { class: "grid" },
-      el("section", { class: "panel" }, el("h2", {}, "Pareto front"), el("div", { id: "pareto-controls", class: "controls" }), el("div", { id: "pareto", class: "plot" }), el("p", { class: "muted small" }, "Circles: inherited (supernet) scores; the marked line: the front on the two axes; diamonds: the verified stage's standalone training. Click a point to open the candidate.")),
+      el("section", { class: "panel" }, el("h2", {}, "Pareto front"), el("div", { id: "pareto-controls", class: "controls" }), el("div", { id: "pareto", class: "plot" }), el("p", { class: "muted small", id: "pareto-caption" })),
       el("section", { class: "panel" }, el("h2", {}, "Best so far"), el("div", { id: "best-curve", class: "plot" }))),
     el("section", { class: "panel" }, el("h2", {}, "Architecture choices"), el("div", { id: "parcoords", class: "plot wide" })),
     el("section", { class: "panel", id: "selected-panel", hidden: true }),
@@ -198,7 +217,7 @@ async function refreshJob(jobId, state) {
   drawHead(job);
   drawProgress(job, candidates);
   addEvents(events, state);
-  const signature = candidates.map((c) => `${c.candidate_id}:${c.status}:${c.verified ? 1 : 0}`).join(",");
+  const signature = candidates.map((c) => `${c.candidate}:${c.status}:${c.verified ? 1 : 0}`).join(",");
   if (signature !== state.drawn) {
     state.drawn = signature;
     await drawPareto(state);
@@ -239,7 +258,7 @@ function drawProgress(job, candidates) {
   if (job.error) rows.push(el("p", { class: "error", id: "job-error" }, job.error));
   if (job.supernet) {
     const health = job.supernet.health;
-    const healthText = health && !(job.supernet.message || "").includes("largest subnet") ? ` · largest subnet ${fmt("accuracy", health.largest)}, smallest ${fmt("accuracy", health.smallest)} (majority class ${fmt("accuracy", health.majority_rate)})` : "";
+    const healthText = health && !(job.supernet.message || "").includes("largest subnet") ? ` · largest subnet ${fmt(FRACTION, health.largest)}, smallest ${fmt(FRACTION, health.smallest)} (majority class ${fmt(FRACTION, health.majority_rate)})` : "";
     const p = job.supernet.progress;
     const bar = p && p.total_steps ? progressBar(p.step, p.total_steps) : null;
     rows.push(el("div", { class: "stage" }, el("b", {}, "Supernet "), el("span", { id: "supernet-state" }, job.supernet.state), " ", bar, el("span", { class: "muted" }, ` ${job.supernet.message || ""}${healthText}`)));
@@ -247,11 +266,12 @@ function drawProgress(job, candidates) {
   rows.push(el("div", { class: "stage" }, el("b", {}, "Candidates "), progressBar(done, budget), " ", el("span", { id: "done-count" }, String(done)), ` / ${budget}`,
     el("span", { class: "muted" }, ` (${job.counts.done} done, ${job.counts.failed} failed, ${job.counts.running} running)`)));
   if (job.verify) rows.push(el("div", { class: "stage" }, el("b", {}, "Verified stage "), `${job.verify.state}: ${job.verify.verified}/${job.verify.top_k}`, el("span", { class: "muted" }, job.verify.message ? ` · ${job.verify.message}` : "")));
-  const best = job.best ? `${fmt(primary(job), job.best.metrics[primary(job)])} (candidate ${job.best.candidate_id})` : "–";
-  const verified = job.best_verified ? ` · verified best ${fmt("accuracy", job.best_verified.metrics.accuracy)} (candidate ${job.best_verified.candidate_id})` : "";
+  const shown = display(job, primary(job));
+  const best = job.best ? `${fmt(shown, job.best.metrics[primary(job)])} (candidate ${job.best.candidate})` : "–";
+  const verified = job.best_verified ? ` · verified best ${fmt(FRACTION, job.best_verified.metrics.accuracy)} (candidate ${job.best_verified.candidate})` : "";
   const eta = job.eta ? ` · ${job.eta.stage} ends in ${job.eta.seconds === null ? "(estimating)" : `about ${duration(job.eta.seconds)}`}` : "";
-  const chance = job.chance_accuracy !== null && job.chance_accuracy !== undefined ? ` · majority class ${fmt("accuracy", job.chance_accuracy)}` : "";
-  rows.push(el("p", {}, `Best ${primary(job)} ${best}${verified}${chance}`), el("p", { class: "muted", id: "timing" }, `elapsed ${duration(elapsed(job))}${eta}`));
+  const chance = job.chance_accuracy !== null && job.chance_accuracy !== undefined ? ` · majority class ${fmt(FRACTION, job.chance_accuracy)}` : "";
+  rows.push(el("p", {}, `Best ${shown.label} ${best}${verified}${chance}`), el("p", { class: "muted", id: "timing" }, `elapsed ${duration(elapsed(job))}${eta}`));
   document.getElementById("job-progress").replaceChildren(...rows);
 }
 
@@ -295,31 +315,33 @@ async function drawPareto(state) {
   const verifiedFront = new Set(done.some((c) => c.verified) ? await source.front(x, y, true, job.id) : []);
   const has = (c) => typeof c.metrics[x] === "number" && typeof c.metrics[y] === "number";
   const points = done.filter(has);
-  const hover = `candidate %{customdata[0]} (%{customdata[1]})<br>${x} %{x}<br>${y} %{y}<extra>%{fullData.name}</extra>`;
-  const trace = (rows, name, marker, extra = {}) => ({
-    type: "scatter", mode: "markers", name, marker,
-    x: rows.map((c) => c.metrics[x]), y: rows.map((c) => c.metrics[y]),
-    customdata: rows.map((c) => [c.candidate_id, c.arch_id.slice(0, 10)]), hovertemplate: hover, ...extra,
-  });
-  const others = points.filter((c) => !front.has(c.candidate_id));
-  const onFront = points.filter((c) => front.has(c.candidate_id)).sort((a, b) => a.metrics[x] - b.metrics[x]);
+  const dx = display(job, x), dy = display(job, y);
+  document.getElementById("pareto-caption").textContent = `Circles: the search's scores (${job.score_source}); the marked line: the front on the two axes; diamonds: the verified stage's standalone training (validation accuracy). Click a point to open the candidate.`;
+  const hover = `candidate %{customdata[0]} (%{customdata[1]})<br>${dx.label} %{customdata[2]}<br>${dy.label} %{customdata[3]}<extra>%{fullData.name}</extra>`;
+  const searchValue = (c, m) => c.metrics[m];
   const verifiedValue = (c, m) => (m === "accuracy" ? c.verified.val_accuracy : c.metrics[m]);
+  const trace = (rows, name, marker, extra = {}, value = searchValue) => ({
+    type: "scatter", mode: "markers", name, marker,
+    x: rows.map((c) => value(c, x)), y: rows.map((c) => value(c, y)),
+    customdata: rows.map((c) => [c.candidate, c.arch_id.slice(0, 10), fmt(x === "accuracy" && value === verifiedValue ? FRACTION : dx, value(c, x)), fmt(y === "accuracy" && value === verifiedValue ? FRACTION : dy, value(c, y))]),
+    hovertemplate: hover, ...extra,
+  });
+  const others = points.filter((c) => !front.has(c.candidate));
+  const onFront = points.filter((c) => front.has(c.candidate)).sort((a, b) => a.metrics[x] - b.metrics[x]);
   const verified = points.filter((c) => c.verified);
   const traces = [
     trace(others, "candidates", { color: "#9aa5b1", size: 8, opacity: 0.75 }),
     trace(onFront, "Pareto front", { color: "#d9480f", size: 11, symbol: "star" }, { mode: "lines+markers", line: { shape: "hv", color: "#d9480f" } }),
   ];
   if (verified.length) {
-    traces.push({
-      ...trace(verified, "verified (trained alone)", { color: "#1c7ed6", size: 11, symbol: verified.map((c) => (verifiedFront.has(c.candidate_id) ? "diamond" : "diamond-open")), line: { width: 2, color: "#1c7ed6" } }),
-      x: verified.map((c) => verifiedValue(c, x)), y: verified.map((c) => verifiedValue(c, y)),
-    });
+    traces.push(trace(verified, "verified (trained alone)", { color: "#1c7ed6", size: 11, symbol: verified.map((c) => (verifiedFront.has(c.candidate) ? "diamond" : "diamond-open")), line: { width: 2, color: "#1c7ed6" } }, {}, verifiedValue));
   }
-  const axis = (m) => ({ title: { text: m }, type: COSTS.has(m) ? "log" : "linear", tickformat: percentAxis(m, points.map((c) => c.metrics[m])) });
   const plot = document.getElementById("pareto");
   plot.dataset.points = String(points.length);
   plot.dataset.front = String(onFront.length);
-  await Plotly.react(plot, traces, { margin: { t: 30, r: 10 }, xaxis: axis(x), yaxis: axis(y), legend: { orientation: "h", y: 1.12 }, hovermode: "closest" }, { displaylogo: false, responsive: true });
+  state.onFront = front;
+  drawTable(state);
+  await Plotly.react(plot, traces, { margin: { t: 30, r: 10 }, xaxis: axisFor(dx), yaxis: axisFor(dy), legend: { orientation: "h", y: 1.12 }, hovermode: "closest" }, { displaylogo: false, responsive: true });
   if (!plot.dataset.clickable) {
     plot.dataset.clickable = "1";
     plot.on("plotly_click", (event) => openCandidate(state, event.points[0].customdata[0]));
@@ -331,16 +353,16 @@ function openCandidate(state, candidateId) {
     location.href = candidateLink(state.job.id, candidateId);
     return;
   }
-  const c = state.candidates.find((row) => row.candidate_id === candidateId);
+  const c = state.candidates.find((row) => row.candidate === candidateId);
   const panel = document.getElementById("selected-panel");
   panel.hidden = false;
-  panel.replaceChildren(el("h2", { id: `candidate-${candidateId}` }, `Candidate ${candidateId}`), metricsTable(c), el("pre", { class: "arch" }, JSON.stringify(c.arch, null, 2)));
+  panel.replaceChildren(el("h2", { id: `candidate-${candidateId}` }, `Candidate ${candidateId}`), metricsTable(state.job, c), el("pre", { class: "arch" }, JSON.stringify(c.arch, null, 2)));
   panel.scrollIntoView();
 }
 
 function drawBestCurve(state) {
   const job = state.job, metric = primary(job), up = job.objectives[0].goal === "maximize";
-  const finished = doneCandidates(state).filter((c) => typeof c.metrics[metric] === "number").sort((a, b) => (a.finished_at < b.finished_at ? -1 : a.finished_at > b.finished_at ? 1 : a.seq - b.seq));
+  const finished = doneCandidates(state).filter((c) => typeof c.metrics[metric] === "number").sort((a, b) => (a.finished_at < b.finished_at ? -1 : a.finished_at > b.finished_at ? 1 : a.candidate - b.candidate));
   const plot = document.getElementById("best-curve");
   if (!finished.length) {
     plot.replaceChildren(el("p", { class: "muted" }, "No candidate is done yet."));
@@ -350,9 +372,9 @@ function drawBestCurve(state) {
   const bests = finished.map((c) => (best = best === null ? c.metrics[metric] : up ? Math.max(best, c.metrics[metric]) : Math.min(best, c.metrics[metric])));
   const order = finished.map((_, i) => i + 1);
   Plotly.react(plot, [
-    { type: "scatter", mode: "markers", name: "each candidate", x: order, y: finished.map((c) => c.metrics[metric]), marker: { color: "#9aa5b1", size: 6 }, customdata: finished.map((c) => c.candidate_id), hovertemplate: `candidate %{customdata}: %{y}<extra></extra>` },
+    { type: "scatter", mode: "markers", name: "each candidate", x: order, y: finished.map((c) => c.metrics[metric]), marker: { color: "#9aa5b1", size: 6 }, customdata: finished.map((c) => [c.candidate, fmt(shown, c.metrics[metric])]), hovertemplate: `candidate %{customdata[0]}: %{customdata[1]}<extra></extra>` },
     { type: "scatter", mode: "lines", name: "best so far", x: order, y: bests, line: { shape: "hv", color: "#d9480f", width: 3 } },
-  ], { margin: { t: 30, r: 10 }, xaxis: { title: { text: "candidates evaluated" } }, yaxis: { title: { text: metric }, tickformat: percentAxis(metric, bests) }, legend: { orientation: "h", y: 1.12 } }, { displaylogo: false, responsive: true });
+  ], { margin: { t: 30, r: 10 }, xaxis: { title: { text: "candidates evaluated" } }, yaxis: axisFor(shown), legend: { orientation: "h", y: 1.12 } }, { displaylogo: false, responsive: true });
 }
 
 function drawParcoords(state) {
@@ -363,11 +385,17 @@ function drawParcoords(state) {
     return;
   }
   const features = Object.keys(done[0].features);
-  const costs = metricNames(done).filter((m) => COSTS.has(m));
+  const costs = metricNames(done).filter((m) => m !== metric && display(job, m).style !== "plain");
+  // Axis ticks written as everywhere else (a cost axis says when it is logarithmic: parcoords has no log axes).
+  const dimension = (label, values, shown) => {
+    const low = Math.min(...values), high = Math.max(...values);
+    const ticks = low === high ? [low] : [0, 0.25, 0.5, 0.75, 1].map((t) => low + t * (high - low));
+    return { label, values, range: [low, high], tickvals: ticks, ticktext: ticks.map((v) => fmt(shown, v)) };
+  };
   const dimensions = [
-    ...features.map((f) => ({ label: f, values: done.map((c) => c.features[f]) })),
-    ...costs.map((m) => ({ label: m, values: done.map((c) => c.metrics[m]) })),
-    { label: metric, values: done.map((c) => c.metrics[metric]) },
+    ...features.map((f) => dimension(f, done.map((c) => c.features[f]), { style: "plain" })),
+    ...costs.map((m) => dimension(display(job, m).label, done.map((c) => c.metrics[m]), display(job, m))),
+    dimension(display(job, metric).label, done.map((c) => c.metrics[metric]), display(job, metric)),
   ];
   Plotly.react(plot, [{ type: "parcoords", dimensions, line: { color: done.map((c) => c.metrics[metric]), colorscale: "Viridis", showscale: true } }], { margin: { t: 40, l: 60, r: 60 } }, { displaylogo: false, responsive: true });
 }
@@ -375,13 +403,13 @@ function drawParcoords(state) {
 function tableColumns(state) {
   const metrics = metricNames(state.candidates);
   return [
-    { key: "candidate_id", label: "id", value: (c) => c.candidate_id },
-    { key: "seq", label: "seq", value: (c) => c.seq },
+    { key: "candidate", label: "candidate", value: (c) => c.candidate },
+    { key: "front", label: "front", value: (c) => (state.onFront && state.onFront.has(c.candidate) ? 1 : 0), show: (v) => (v ? "★" : "") },
     { key: "status", label: "status", value: (c) => c.status },
     { key: "arch_id", label: "arch", value: (c) => c.arch_id.slice(0, 10) },
-    ...metrics.map((m) => ({ key: m, label: m, value: (c) => c.metrics[m], show: (v) => fmt(m, v) })),
-    { key: "verified_val", label: "verified val", value: (c) => (c.verified ? c.verified.val_accuracy : null), show: (v) => fmt("accuracy", v) },
-    { key: "verified_test", label: "verified test", value: (c) => (c.verified ? c.verified.test_accuracy : null), show: (v) => fmt("accuracy", v) },
+    ...metrics.map((m) => ({ key: m, label: display(state.job, m).label, value: (c) => c.metrics[m], show: (v) => fmt(display(state.job, m), v) })),
+    { key: "verified_val", label: "verified val", value: (c) => (c.verified ? c.verified.val_accuracy : null), show: (v) => fmt(FRACTION, v) },
+    { key: "verified_test", label: "verified test", value: (c) => (c.verified ? c.verified.test_accuracy : null), show: (v) => fmt(FRACTION, v) },
     { key: "eval_seconds", label: "eval s", value: (c) => c.eval_seconds, show: (v) => (v === null ? "–" : v.toFixed(2)) },
   ];
 }
@@ -390,12 +418,12 @@ function drawTable(state) {
   const columns = tableColumns(state);
   const text = document.getElementById("candidate-filter").value.trim().toLowerCase();
   const wanted = document.getElementById("candidate-status").value;
-  const rows = state.candidates.filter((c) => (!wanted || c.status === wanted) && (!text || [c.candidate_id, c.arch_id, c.status, c.error || ""].join(" ").toLowerCase().includes(text)));
+  const rows = state.candidates.filter((c) => (!wanted || c.status === wanted) && (!text || [c.candidate, c.arch_id, c.status, c.error || ""].join(" ").toLowerCase().includes(text)));
   const column = columns.find((c) => c.key === state.sort.key) || columns[0];
   const order = state.sort.up ? 1 : -1;
   rows.sort((a, b) => {
     const va = column.value(a), vb = column.value(b);
-    if (va === vb) return a.seq - b.seq;
+    if (va === vb) return a.candidate - b.candidate;
     if (va === null || va === undefined) return 1;
     if (vb === null || vb === undefined) return -1;
     return (va < vb ? -1 : 1) * order;
@@ -404,16 +432,16 @@ function drawTable(state) {
     "data-key": c.key, class: c.key === state.sort.key ? (state.sort.up ? "sorted up" : "sorted down") : null,
     onclick: () => { state.sort = { key: c.key, up: state.sort.key === c.key ? !state.sort.up : true }; drawTable(state); },
   }, c.label)));
-  const body = rows.map((c) => el("tr", { "data-candidate": c.candidate_id, class: c.status, onclick: () => openCandidate(state, c.candidate_id), title: c.error || null },
+  const body = rows.map((c) => el("tr", { "data-candidate": c.candidate, class: c.status, onclick: () => openCandidate(state, c.candidate), title: c.error || null },
     columns.map((col) => el("td", {}, col.show ? col.show(col.value(c)) : col.value(c)))));
   document.getElementById("candidates").replaceChildren(el("thead", {}, head), el("tbody", {}, body));
 }
 
-function metricsTable(c) {
-  const rows = Object.entries(c.metrics).map(([m, v]) => el("tr", {}, el("th", {}, m), el("td", {}, fmt(m, v))));
+function metricsTable(job, c) {
+  const rows = Object.entries(c.metrics).map(([m, v]) => el("tr", {}, el("th", { title: display(job, m).description }, display(job, m).label), el("td", {}, fmt(display(job, m), v))));
   if (c.verified) {
-    rows.push(el("tr", {}, el("th", {}, "verified val accuracy"), el("td", {}, fmt("accuracy", c.verified.val_accuracy))));
-    rows.push(el("tr", {}, el("th", {}, "verified test accuracy"), el("td", {}, fmt("accuracy", c.verified.test_accuracy))));
+    rows.push(el("tr", {}, el("th", {}, "verified val accuracy"), el("td", {}, fmt(FRACTION, c.verified.val_accuracy))));
+    rows.push(el("tr", {}, el("th", {}, "verified test accuracy"), el("td", {}, fmt(FRACTION, c.verified.test_accuracy))));
     rows.push(el("tr", {}, el("th", {}, "verified training"), el("td", {}, `${c.verified.init}, best epoch ${c.verified.best_epoch} of ${c.verified.epochs_trained}`)));
   }
   for (const [f, v] of Object.entries(c.features || {})) rows.push(el("tr", { class: "muted" }, el("th", {}, f), el("td", {}, Number.isInteger(v) ? v : v.toFixed(2))));
@@ -426,7 +454,9 @@ async function candidatePage(jobId, candidateId) {
   try {
     const [job, c] = await Promise.all([api(`/jobs/${jobId}`), api(`/jobs/${jobId}/candidates/${candidateId}`)]);
     const formats = boot.export_formats;
-    const exportForm = c.status === "done"
+    const exportForm = !job.exportable
+      ? el("p", { class: "muted", id: "no-export" }, `This job's results come from a table (${job.score_source}): it has no trained weights to export.`)
+      : c.status === "done"
       ? el("div", { class: "controls" },
           el("label", {}, "format ", el("select", { id: "export-format" }, formats.map((f) => el("option", { value: f }, f)))),
           el("label", {}, "fine-tune epochs ", el("input", { id: "export-finetune", type: "number", min: "0", value: "0" })),
@@ -434,10 +464,10 @@ async function candidatePage(jobId, candidateId) {
           el("span", { id: "export-result", class: "muted" }))
       : el("p", { class: "muted" }, `Only a done candidate can be exported (this one is ${c.status}).`);
     app.replaceChildren(
-      el("h1", {}, `Candidate ${c.candidate_id} `, el("span", { class: "muted" }, `of job `), el("a", { href: `/ui/jobs/${jobId}` }, `${job.name} #${jobId}`)),
+      el("h1", {}, `Candidate ${c.candidate} `, el("span", { class: "muted" }, `of job `), el("a", { href: `/ui/jobs/${jobId}` }, `${job.name} #${jobId}`)),
       el("p", { class: "muted" }, `arch ${c.arch_id} · ${c.status}${c.error ? ` · ${c.error}` : ""}`),
       el("div", { class: "grid" },
-        el("section", { class: "panel" }, el("h2", {}, "Metrics"), metricsTable(c), el("h2", {}, "Export"), exportForm),
+        el("section", { class: "panel" }, el("h2", {}, "Metrics"), metricsTable(job, c), el("h2", {}, "Export"), exportForm),
         el("section", { class: "panel" }, el("h2", {}, "Architecture"), el("pre", { class: "arch", id: "arch-json" }, JSON.stringify(c.arch, null, 2)))),
       el("section", { class: "panel" }, el("h2", {}, "Computation graph"), el("div", { class: "scroll graph" }, drawGraph(c.graph))));
   } catch (error) {
@@ -451,10 +481,10 @@ async function exportCandidate(jobId, candidateId) {
   button.disabled = true;
   result.textContent = epochs ? `fine-tuning ${epochs} epoch${epochs === 1 ? "" : "s"} and exporting…` : "exporting…";
   try {
-    const body = { candidate_id: candidateId, format: document.getElementById("export-format").value, finetune_epochs: epochs };
+    const body = { candidate: candidateId, format: document.getElementById("export-format").value, finetune_epochs: epochs };
     const exported = await api(`/jobs/${jobId}/export`, { method: "POST", body: JSON.stringify(body) });
     const m = exported.metrics || {};
-    const test = typeof m.test_accuracy === "number" ? ` validation accuracy ${fmt("accuracy", m.val_accuracy)}, test accuracy ${fmt("accuracy", m.test_accuracy)};` : "";
+    const test = typeof m.test_accuracy === "number" ? ` validation accuracy ${fmt(FRACTION, m.val_accuracy)}, test accuracy ${fmt(FRACTION, m.test_accuracy)};` : "";
     result.replaceChildren(`exported:${test} `, el("a", { id: "export-download", href: `/artifacts/${exported.artifact_id}`, download: `candidate-${candidateId}-${body.format}.tar.gz` }, "download .tar.gz"));
     document.getElementById("export-download").click();
   } catch (error) {
@@ -520,4 +550,4 @@ function drawGraph(graph) {
 
 if (boot.page === "jobs") jobsPage();
 else if (boot.page === "job") jobPage(boot.job_id);
-else if (boot.page === "candidate") candidatePage(boot.job_id, boot.candidate_id);
+else if (boot.page === "candidate") candidatePage(boot.job_id, boot.candidate);
