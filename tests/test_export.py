@@ -313,6 +313,16 @@ def test_a_model_of_another_arch_is_refused(small_image_model, digits, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_model_card_names_the_kind_with_its_article(small_image_model, digits, tmp_path):
+    from nas.export.card import model_card
+
+    space, arch, model = small_image_model
+    export_model(model, space, arch, digits, "pytorch", tmp_path / "export")
+    card, meta = (tmp_path / "export" / "MODEL_CARD.md").read_text(), json.loads((tmp_path / "export" / "arch.json").read_text())
+    assert "\nAn image classifier for task `digits` (10 classes)" in card
+    assert "\nA text classifier for task `digits`" in model_card({**meta, "task": {**meta["task"], "kind": "text"}})
+
+
 def test_a_finetune_that_makes_the_model_worse_is_refused_unless_asked(small_supernet, digits, tmp_path):
     from nas.export.exporter import FinetuneWorse
 
