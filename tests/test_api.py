@@ -247,6 +247,17 @@ def test_invalid_spec_lists_every_field_and_writes_nothing(api: Api) -> None:
     assert api.store.list_jobs() == []
 
 
+def test_numbers_beyond_any_real_run_are_refused_with_their_range(api: Api) -> None:
+    for supernet, field, message in (
+        ({"epochs": 1_000_000_000}, "epochs", "1000000000 must be >= 1 and <= 10,000"),
+        ({"batch_size": 1_000_000_000}, "batch_size", "1000000000 must be >= 1 and <= 65,536"),
+    ):
+        response = api.client.post("/jobs", json={**DIGITS_SPEC, "supernet": supernet})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == [{"loc": ["body", "supernet", field], "msg": message, "type": "value_error"}]
+    assert api.store.list_jobs() == []
+
+
 def test_delete_removes_a_stopped_job_with_its_files_and_refuses_a_running_one(api: Api, tmp_path: Path) -> None:
     from nas.store import ArtifactKind
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,47 @@ def test_every_problem_is_listed_at_once() -> None:
     paths = [p.split(":")[0] for p in info.value.problems]
     assert sorted(paths) == sorted(["objectives[1].metric", "budget.candidates", "frobnicate", "workers", "preset", "task.npz"])
     assert str(info.value) == "\n".join(info.value.problems)
+
+
+def test_every_number_of_the_spec_has_an_upper_bound() -> None:
+    """A number beyond any real run (1e9 epochs, a batch no memory holds) is refused at submission:
+    each int and float field of every model of the spec carries a `le` or `lt` bound."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def models(model: type[BaseModel]) -> Iterator[type[BaseModel]]:
+        yield model
+        for field in model.model_fields.values():
+            for arg in (field.annotation, *typing.get_args(field.annotation)):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    yield from models(arg)
+
+    def is_number(annotation: Any) -> bool:  # int, float, or either or None
+        return (set(typing.get_args(annotation)) - {type(None)} or {annotation}) <= {int, float}
+
+    # (custom resources, a dict of numbers, are bounded by their validator: see the test below)
+    numbers = {f"{model.__name__}.{name}": field for model in set(models(JobSpec)) for name, field in model.model_fields.items() if is_number(field.annotation)}
+    assert len(numbers) >= 20 and "SupernetSpec.epochs" in numbers
+    unbounded = [name for name, field in numbers.items() if not any(hasattr(m, "le") or hasattr(m, "lt") for m in field.metadata)]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"supernet": {"epochs": 1_000_000_000}}, "supernet.epochs: 1000000000 must be >= 1 and <= 10,000"),
+        ({"supernet": {"batch_size": 1_000_000_000}}, "supernet.batch_size: 1000000000 must be >= 1 and <= 65,536"),
+        ({"supernet": {"lr": 100.0}}, "supernet.lr: 100.0 must be > 0 and <= 10"),
+        ({"verify": {"top_k": 1000}}, "verify.top_k: 1000 must be >= 0 and <= 100"),
+        ({"budget": {"max_minutes": 1e12}}, "budget.max_minutes: 1000000000000.0 must be > 0 and <= 527,040"),
+        ({"constraints": {"flops_max": 1e30}}, "constraints.flops_max: 1e+30 must be > 0 and <= 1e+18"),
+        ({"resources": {"verify": {"custom": {"gpu_node": 1e9}}}}, "resources.verify.custom: gpu_node: 1000000000.0 must be > 0 and <= 1,000,000"),
+        ({"supernet": {"epochs": 0}}, "supernet.epochs: 0 must be >= 1 and <= 10,000"),  # the range, from either side
+    ],
+)
+def test_a_number_out_of_range_is_refused_with_the_range(changes: dict[str, Any], problem: str) -> None:
+    assert problem in problems_of(spec_with(**changes))
 
 
 def test_cross_field_checks_run_beside_structural_errors() -> None:

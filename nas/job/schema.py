@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nas.job.errors import describe
+from nas.job.errors import bounds_text, describe
 from nas.job.metrics import GOALS, METRICS, default_goal
 from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, builtin_kind
 from search_spaces import SearchSpace, get_space
@@ -20,6 +20,16 @@ from surrogates.registry import STRATEGY_NAMES
 BENCHMARK_SPACE, BENCHMARK_PRESET = "flexibert", "nas-bench-bert"
 MAX_WORKERS = 256  # evaluator actors of one job
 MAX_SUPERNET_WORKERS = 64  # Ray Train workers of one supernet
+# Upper bounds of the spec's other numbers, beyond what any real run asks (the digits default is
+# 25 epochs of 128; large GPU runs use hundreds of epochs and batches of thousands), so that a typo
+# or an overflow (1e9 epochs) is refused at submission, naming the field and its range.
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_LR = 10.0  # AdamW's peak rate: useful ones lie between 1e-5 and 1e-2
+MAX_TRAIN_EXAMPLES = 1_000_000_000
+MAX_MINUTES = 366 * 24 * 60  # a year
+MAX_PARAMS, MAX_FLOPS, MAX_LATENCY_MS = 1e12, 1e18, 3_600_000.0  # a trillion parameters; an hour per example
+MAX_CUSTOM_RESOURCE = 1_000_000  # of one Ray custom resource per task: slots, licences, node tags
 
 
 class _Strict(BaseModel):
@@ -94,14 +104,14 @@ class TaskSpec(_Strict):
 
 
 class Constraints(_Strict):
-    params_max: float | None = Field(None, gt=0)
-    flops_max: float | None = Field(None, gt=0)
-    latency_ms_max: float | None = Field(None, gt=0)
+    params_max: float | None = Field(None, gt=0, le=MAX_PARAMS)
+    flops_max: float | None = Field(None, gt=0, le=MAX_FLOPS)
+    latency_ms_max: float | None = Field(None, gt=0, le=MAX_LATENCY_MS)
 
 
 class Budget(_Strict):
     candidates: int = Field(100, ge=1, le=1_000_000)
-    max_minutes: float | None = Field(None, gt=0)
+    max_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES)
 
 
 # Subnets per supernet step when a spec does not say, by task kind. Image batches are split among
@@ -144,10 +154,10 @@ class VerifySpec(_Strict):
 
     top_k: int = Field(3, ge=0, le=100)
     # Default: enough epochs for MIN_VERIFY_STEPS steps on the training split, at least MIN_VERIFY_EPOCHS.
-    epochs: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     init: Literal[VERIFY_INITS] = "inherited"  # type: ignore[valid-type]
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0, le=MAX_LR)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH_SIZE)
     # ASHA stops trials that trail the others at the same epoch (rungs at epochs/4, epochs/2, ...).
     early_stop: bool = True
 
@@ -165,17 +175,18 @@ class SupernetSpec(_Strict):
 
     # Default: enough epochs for MIN_SUPERNET_STEPS optimizer steps on the task's training split
     # (max_train counted), at least MIN_EPOCHS.
-    epochs: int | None = Field(None, ge=1)
-    archs_per_step: int | None = Field(None, ge=1)  # default DEFAULT_ARCHS_PER_STEP[task kind]
-    batch_size: int = Field(128, ge=1)
-    mlm_epochs: int = Field(0, ge=0)  # text tasks: masked-LM pretraining on the task's text first
-    max_train: int | None = Field(None, ge=1)  # a deterministic training subset, for fast runs
-    lr: float = Field(2e-3, gt=0)
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
+    # Default DEFAULT_ARCHS_PER_STEP[task kind]; each subnet trains on its own slice of a batch.
+    archs_per_step: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE)
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH_SIZE)
+    mlm_epochs: int = Field(0, ge=0, le=MAX_EPOCHS)  # text tasks: masked-LM pretraining on the task's text first
+    max_train: int | None = Field(None, ge=1, le=MAX_TRAIN_EXAMPLES)  # a deterministic training subset, for fast runs
+    lr: float = Field(2e-3, gt=0, le=MAX_LR)
     # Every step also trains the largest and the smallest subnet; default: whenever a step
     # trains two or more subnets.
     sandwich: bool | None = None
     # Curriculum: choices widen from the largest over these epochs; default min(2, epochs).
-    warmup_epochs: int | None = Field(None, ge=0)
+    warmup_epochs: int | None = Field(None, ge=0, le=MAX_EPOCHS)
     # In-place distillation: the largest subnet of each step (sandwich rule) teaches the others.
     # Off: on digits it ranked worse than the plain supernet (docs/benchmarks/results.md, Remedies).
     distill: bool = False
@@ -244,8 +255,8 @@ class StageResources(_Strict):
         for name, amount in custom.items():
             if not name or name in RAY_BUILTIN_RESOURCES or name.startswith("node:"):
                 raise ValueError(f"{name!r} is not a custom resource name (CPUs and GPUs have their own fields: cpus, gpus)")
-            if not amount > 0:
-                raise ValueError(f"{name}: {amount} must be > 0")
+            if not 0 < amount <= MAX_CUSTOM_RESOURCE:
+                raise ValueError(f"{name}: {amount} must be {bounds_text(gt=0, le=MAX_CUSTOM_RESOURCE)}")
         return custom
 
 
