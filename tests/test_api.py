@@ -258,6 +258,17 @@ def test_numbers_beyond_any_real_run_are_refused_with_their_range(api: Api) -> N
     assert api.store.list_jobs() == []
 
 
+def test_a_supernet_too_short_to_learn_is_refused_at_submission(api: Api) -> None:
+    """Not accepted to fail its health check minutes later (the levers: test_spec)."""
+    response = api.client.post("/jobs", json={**DIGITS_SPEC, "supernet": {"epochs": 10}})
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "supernet", "epochs"] and problem["msg"].startswith("10 epochs make 120 optimizer steps")
+    assert "at least 25 epochs" in problem["msg"] and "supernet.batch_size of at most 49" in problem["msg"]
+    assert api.store.list_jobs() == []
+    assert api.client.post("/jobs", json={**DIGITS_SPEC, "supernet": {"epochs": 10, "check": False}}).status_code == 201
+
+
 def test_delete_removes_a_stopped_job_with_its_files_and_refuses_a_running_one(api: Api, tmp_path: Path) -> None:
     from nas.store import ArtifactKind
 

@@ -133,11 +133,16 @@ DEFAULT_SCORE_FINETUNE_STEPS = {"image": 20, "text": 0}
 MIN_SUPERNET_STEPS, MIN_EPOCHS = 300, 5
 
 
+def steps_per_epoch(train_examples: int, batch_size: int) -> int:
+    """Optimizer steps of one epoch: its last batch may be short."""
+    return -(-train_examples // batch_size)
+
+
 def default_epochs(train_examples: int | None, batch_size: int, warmup_epochs: int | None = None, min_steps: int = MIN_SUPERNET_STEPS, min_epochs: int = MIN_EPOCHS) -> int:
     """Epochs of `min_steps` optimizer steps or more, at least `min_epochs` (and the curriculum's
     `warmup_epochs`); `min_epochs` when the size is unknown."""
-    steps_per_epoch = -(-train_examples // batch_size) if train_examples else 0
-    enough = -(-min_steps // steps_per_epoch) if steps_per_epoch else min_epochs
+    steps = steps_per_epoch(train_examples, batch_size) if train_examples else 0
+    enough = -(-min_steps // steps) if steps else min_epochs
     return max(min_epochs, enough, warmup_epochs or 0)
 
 
@@ -194,7 +199,8 @@ class SupernetSpec(_Strict):
     # before its validation accuracy is taken; default DEFAULT_SCORE_FINETUNE_STEPS[task kind].
     score_finetune_steps: int | None = Field(None, ge=0, le=10_000)
     # The learned-or-not check after training (nas.training.health); false runs the search on
-    # whatever the supernet learned, e.g. in a smoke test of the machinery.
+    # whatever the supernet learned, e.g. in a smoke test of the machinery, and lets a supernet
+    # train fewer steps than it needs to learn (`step_problems`).
     check: bool = True
     # Data-parallel training with Ray Train: this many workers, each with `resources.supernet`,
     # each training its share of every step's subnets on their slices of the batch.
@@ -205,9 +211,7 @@ class SupernetSpec(_Strict):
         with `train_examples` training examples (None: unknown)."""
         # Every worker trains at least one subnet of each step.
         archs = self.archs_per_step or max(DEFAULT_ARCHS_PER_STEP[task_kind], self.workers)
-        if self.max_train is not None and train_examples is not None:
-            train_examples = min(train_examples, self.max_train)
-        epochs = self.epochs or default_epochs(train_examples, self.batch_size, self.warmup_epochs)
+        epochs = self.epochs or default_epochs(self.trained_examples(train_examples), self.batch_size, self.warmup_epochs)
         return self.model_copy(
             update={
                 "epochs": epochs,
@@ -217,6 +221,38 @@ class SupernetSpec(_Strict):
                 "score_finetune_steps": DEFAULT_SCORE_FINETUNE_STEPS[task_kind] if self.score_finetune_steps is None else self.score_finetune_steps,
             }
         )
+
+    def trained_examples(self, train_examples: int | None) -> int | None:
+        """The examples an epoch trains on: the task's `train_examples`, cut to max_train."""
+        if self.max_train is not None and train_examples is not None:
+            return min(train_examples, self.max_train)
+        return train_examples
+
+    def step_problems(self, train_examples: int | None) -> list[str]:
+        """The resolved settings' supervised epochs, if they make fewer optimizer steps than a
+        supernet needs to learn (MIN_SUPERNET_STEPS) on a task of `train_examples` (None:
+        unknown, nothing to check): the health check after training would fail the job minutes
+        later. Not with `check: false`: turning the check off says the supernet need not learn
+        (a smoke test of the machinery), and nothing else stops a supernet of few steps."""
+        examples = self.trained_examples(train_examples)
+        if not self.check or not examples or self.epochs is None:
+            return []
+        per_epoch = steps_per_epoch(examples, self.batch_size)
+        if self.epochs * per_epoch >= MIN_SUPERNET_STEPS:
+            return []
+        data = f"supernet.max_train's {examples:,} examples" if examples != train_examples else f"{examples:,} training examples"
+        levers = f"ask for at least {-(-MIN_SUPERNET_STEPS // per_epoch)} epochs at this batch_size"
+        per_epoch_needed = -(-MIN_SUPERNET_STEPS // self.epochs)
+        if per_epoch_needed <= examples:  # else not even batches of one example make enough steps
+            # The largest batch of which `examples` make `per_epoch_needed` steps or more.
+            levers += f", or a supernet.batch_size of at most {(examples - 1) // (per_epoch_needed - 1)} at {self.epochs} epochs"
+        epochs = f"{self.epochs} epoch makes" if self.epochs == 1 else f"{self.epochs} epochs make"
+        message = (
+            f"supernet.epochs: {epochs} {self.epochs * per_epoch} optimizer steps ({per_epoch} an epoch: {data} in batches of {self.batch_size}), "
+            f"and a supernet needs {MIN_SUPERNET_STEPS} to learn: the health check after training would fail the job; {levers}; "
+            "or set supernet.check: false to train it anyway, without the check"
+        )
+        return [message]
 
     def problems(self) -> list[str]:
         """Combinations that cannot train, as "supernet.field: message"."""
