@@ -27,7 +27,7 @@ from nas.clock import SYSTEM_CLOCK, Clock
 from nas.store import Store
 from tests.helpers import API_AUTH as AUTH
 from tests.helpers import API_TOKEN as TOKEN
-from tests.helpers import BENCH_SPEC, DIGITS_SPEC, EXAMPLES, ManualClock, trained_job
+from tests.helpers import BENCH_SPEC, DIGITS_SPEC, EXAMPLES, ManualClock, cli, trained_job
 
 
 
@@ -534,6 +534,42 @@ def test_export_errors(api: Api) -> None:
     missing = api.client.post(f"/jobs/{trained.id}/export", json=export_body(12345))
     assert missing.status_code == 404 and "candidate 12345 not found" in missing.json()["detail"]
     assert not api.export_root.exists() and api.store.artifacts(trained.id, "export") == []
+
+
+def test_a_refused_export_changes_nothing(api: Api, tmp_path: Path, digits_supernet: Path) -> None:
+    """Whatever export the service refuses (another job's candidate, an unknown one, weights it
+    lacks, an occupied or outside `out`, an unknown format), asked through the API, the service or
+    the command line, leaves every table of the store and the disk as they were: no event, no
+    artifact, no directory."""
+    import sqlite3
+
+    job, candidate = trained_job(api.store, digits_supernet, tmp_path / "mine")
+    other, _ = trained_job(api.store, digits_supernet, tmp_path / "theirs")
+    (api.export_root / "taken").mkdir(parents=True)
+    (api.export_root / "taken" / "model.pt").write_bytes(b"another export")
+
+    def state() -> tuple[dict[str, list[Any]], list[str]]:
+        with sqlite3.connect(tmp_path / "nas.db") as db:
+            tables = {name: db.execute(f"SELECT * FROM {name}").fetchall() for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return tables, sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.name.startswith("nas.db"))
+
+    before = state()
+    assert before[0]["events"] and before[0]["artifacts"]  # a store that records both
+    for job_id, body, code in (
+        (other.id, export_body(candidate.id, "job-2/model"), 404),  # another job's candidate
+        (job.id, export_body(10**6, "job-1/model"), 404),
+        (job.id, export_body(candidate.id, "job-1/model", weights="verified"), 409),
+        (job.id, export_body(candidate.id, "taken"), 409),
+        (job.id, export_body(candidate.id, "../outside"), 422),
+        (job.id, export_body(candidate.id, "job-1/model", format="tflite"), 422),
+    ):
+        response = api.client.post(f"/jobs/{job_id}/export", json=body)
+        assert response.status_code == code, (body, response.text)
+    with pytest.raises(service.NotFound, match=f"candidate {candidate.id} is not in job {other.id}"):
+        service.export_candidate(api.store, other.id, candidate.id, "pytorch", api.export_root / "by-service")
+    refused = cli("export", str(other.id), str(candidate.id), "--out", str(api.export_root / "by-cli"), "--db", f"sqlite:///{tmp_path / 'nas.db'}")
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and "is not in job" in refused.stderr
+    assert state() == before
 
 
 def test_export_through_api(api: Api, tmp_path: Path, digits_supernet: Path) -> None:

@@ -309,8 +309,8 @@ def test_a_model_of_another_arch_is_refused(small_image_model, digits, tmp_path)
     space, arch, model = small_image_model
     other = space.validate(VIT_FULL)
     with pytest.raises(ValueError, match=f"model: its weights are not those of arch {other.arch_id}"):
-        export_model(model, space, other, digits, "onnx", tmp_path / "out")
-    assert list(tmp_path.iterdir()) == []
+        export_model(model, space, other, digits, "onnx", tmp_path / "job-1" / "candidate-2" / "out")
+    assert list(tmp_path.iterdir()) == []  # nor the directories made for it
 
 
 def test_the_model_card_names_the_kind_with_its_article(small_image_model, digits, tmp_path):
