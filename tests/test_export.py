@@ -313,6 +313,20 @@ def test_a_model_of_another_arch_is_refused(small_image_model, digits, tmp_path)
     assert list(tmp_path.iterdir()) == []  # nor the directories made for it
 
 
+def test_every_exported_file_gets_the_mode_of_a_new_file(small_image_model, digits, tmp_path):
+    """The weights are as readable as the rest (safetensors alone writes 0600): every file gets
+    the mode the umask gives a new file, whatever the umask."""
+    space, arch, model = small_image_model
+    for umask, expected in ((0o022, 0o644), (0o027, 0o640)):
+        previous = os.umask(umask)
+        try:
+            export_model(model, space, arch, digits, "torchscript", tmp_path / f"umask-{umask:o}")
+        finally:
+            os.umask(previous)
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / f"umask-{umask:o}").iterdir()}
+        assert "model.safetensors" in modes and set(modes.values()) == {oct(expected)}, modes
+
+
 def test_the_model_card_names_the_kind_with_its_article(small_image_model, digits, tmp_path):
     from nas.export.card import model_card
 

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import time
 import uuid
 import warnings
@@ -165,6 +166,7 @@ def export_model(
         }
         _write_json(staging / "arch.json", meta)
         (staging / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
+        _same_modes(staging)
         _publish(staging, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -349,6 +351,20 @@ def _remove_empty(directories: list[Path]) -> None:
         except OSError:
             logger.info("kept %s: not empty after a failed export", directory)
             return  # its parents hold it
+
+
+def _same_modes(directory: Path) -> None:
+    """Give every file in `directory` the mode a new file gets here (0644 under a umask of 022):
+    safetensors writes its file 0600, which would leave the weights unreadable to those who can
+    read the rest. The mode is read off a new file, which carries the umask; asking os.umask
+    would change the umask of every thread of this process for a moment."""
+    probe = directory / ".mode"
+    probe.touch()
+    mode = stat.S_IMODE(probe.stat().st_mode)
+    probe.unlink()
+    for path in directory.iterdir():
+        if path.is_file():
+            path.chmod(mode)
 
 
 def _sibling(out_dir: Path, purpose: str) -> Path:
