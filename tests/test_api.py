@@ -27,7 +27,7 @@ from nas.clock import SYSTEM_CLOCK, Clock
 from nas.store import Store
 from tests.helpers import API_AUTH as AUTH
 from tests.helpers import API_TOKEN as TOKEN
-from tests.helpers import BENCH_SPEC, DIGITS_SPEC, EXAMPLES, ManualClock, trained_job
+from tests.helpers import BENCH_SPEC, DIGITS_SPEC, EXAMPLES, ManualClock, cli, trained_job
 
 
 
@@ -245,6 +245,28 @@ def test_invalid_spec_lists_every_field_and_writes_nothing(api: Api) -> None:
     assert api.client.post("/jobs", json=["not", "a", "spec"]).status_code == 422
     assert api.client.post("/jobs", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
     assert api.store.list_jobs() == []
+
+
+def test_numbers_beyond_any_real_run_are_refused_with_their_range(api: Api) -> None:
+    for supernet, field, message in (
+        ({"epochs": 1_000_000_000}, "epochs", "1000000000 must be >= 1 and <= 10,000"),
+        ({"batch_size": 1_000_000_000}, "batch_size", "1000000000 must be >= 1 and <= 65,536"),
+    ):
+        response = api.client.post("/jobs", json={**DIGITS_SPEC, "supernet": supernet})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"] == [{"loc": ["body", "supernet", field], "msg": message, "type": "value_error"}]
+    assert api.store.list_jobs() == []
+
+
+def test_a_supernet_too_short_to_learn_is_refused_at_submission(api: Api) -> None:
+    """Not accepted to fail its health check minutes later (the levers: test_spec)."""
+    response = api.client.post("/jobs", json={**DIGITS_SPEC, "supernet": {"epochs": 10}})
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "supernet", "epochs"] and problem["msg"].startswith("10 epochs make 120 optimizer steps")
+    assert "at least 25 epochs" in problem["msg"] and "supernet.batch_size of at most 49" in problem["msg"]
+    assert api.store.list_jobs() == []
+    assert api.client.post("/jobs", json={**DIGITS_SPEC, "supernet": {"epochs": 10, "check": False}}).status_code == 201
 
 
 def test_delete_removes_a_stopped_job_with_its_files_and_refuses_a_running_one(api: Api, tmp_path: Path) -> None:
@@ -510,6 +532,42 @@ def test_export_errors(api: Api) -> None:
     missing = api.client.post(f"/jobs/{trained.id}/export", json=export_body(12345))
     assert missing.status_code == 404 and missing.json()["detail"] == f"candidate: job {trained.id} has no candidate 12345 (its candidates are numbered 1 to 2)"
     assert not api.export_root.exists() and api.store.artifacts(trained.id, "export") == []
+
+
+def test_a_refused_export_changes_nothing(api: Api, tmp_path: Path, digits_supernet: Path) -> None:
+    """Whatever export the service refuses (another job's candidate, an unknown one, weights it
+    lacks, an occupied or outside `out`, an unknown format), asked through the API, the service or
+    the command line, leaves every table of the store and the disk as they were: no event, no
+    artifact, no directory."""
+    import sqlite3
+
+    job, candidate = trained_job(api.store, digits_supernet, tmp_path / "mine")
+    other, _ = trained_job(api.store, digits_supernet, tmp_path / "theirs")
+    (api.export_root / "taken").mkdir(parents=True)
+    (api.export_root / "taken" / "model.pt").write_bytes(b"another export")
+
+    def state() -> tuple[dict[str, list[Any]], list[str]]:
+        with sqlite3.connect(tmp_path / "nas.db") as db:
+            tables = {name: db.execute(f"SELECT * FROM {name}").fetchall() for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return tables, sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.name.startswith("nas.db"))
+
+    before = state()
+    assert before[0]["events"] and before[0]["artifacts"]  # a store that records both
+    for job_id, body, code in (
+        (other.id, export_body(candidate.id, "job-2/model"), 404),  # another job's candidate
+        (job.id, export_body(10**6, "job-1/model"), 404),
+        (job.id, export_body(candidate.id, "job-1/model", weights="verified"), 409),
+        (job.id, export_body(candidate.id, "taken"), 409),
+        (job.id, export_body(candidate.id, "../outside"), 422),
+        (job.id, export_body(candidate.id, "job-1/model", format="tflite"), 422),
+    ):
+        response = api.client.post(f"/jobs/{job_id}/export", json=body)
+        assert response.status_code == code, (body, response.text)
+    with pytest.raises(service.NotFound, match=f"candidate {candidate.id} is not in job {other.id}"):
+        service.export_candidate(api.store, other.id, candidate.id, "pytorch", api.export_root / "by-service")
+    refused = cli("export", str(other.id), str(candidate.id), "--out", str(api.export_root / "by-cli"), "--db", f"sqlite:///{tmp_path / 'nas.db'}")
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and "is not in job" in refused.stderr
+    assert state() == before
 
 
 def test_export_through_api(api: Api, tmp_path: Path, digits_supernet: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import EXAMPLES
 from tests.helpers import cli as nas
 
 SCRIPT = Path(sys.executable).parent / "nas"
@@ -152,6 +153,14 @@ def test_supernet_train_rejects_bad_input(tmp_path):
     lone_teacher = nas("supernet", "train", "vit-resnas", "--task", "digits", "--out", str(tmp_path / "d"), "--archs-per-step", "1", "--distill")
     assert lone_teacher.exit_code == 2 and "--distill: needs --sandwich" in lone_teacher.stderr
     assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_submit_refuses_a_supernet_too_short_to_learn_in_one_line(tmp_path):
+    spec = tmp_path / "digits.yaml"
+    spec.write_text((EXAMPLES / "digits-vit.yaml").read_text().replace("supernet: {", "supernet: {epochs: 10, "))
+    refused = nas("submit", str(spec), "--db", f"sqlite:///{tmp_path / 'nas.db'}")
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("supernet.epochs: 10 epochs make 120 optimizer steps")
 
 
 def test_users_add_list_revoke(tmp_path):

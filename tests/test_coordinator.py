@@ -171,11 +171,14 @@ def test_dead_workers_candidates_are_retried_then_failed(digits_supernet, tmp_pa
 
 
 def test_a_supernet_that_did_not_learn_fails_the_job_before_the_search(tmp_path):
+    # Steps enough to learn (submission refuses fewer), at a learning rate far too low to learn
+    # anything in them: 300 steps of one example, one subnet each, the cheapest such supernet.
+    supernet = {"epochs": 1, "batch_size": 1, "archs_per_step": 1, "max_train": 300, "warmup_epochs": 0, "lr": 1e-7}
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = submit_job(store, digits_spec(supernet={"epochs": 1, "batch_size": 256, "lr": 1e-5}, budget={"candidates": 8}))
+    job = submit_job(store, digits_spec(supernet=supernet, budget={"candidates": 8}))
     finished = Coordinator(store, jobs_dir=tmp_path / "jobs").run_next(job.id)
     assert finished.status == "failed" and finished.error.startswith("supernet did not learn: its largest subnet scores")
-    assert "train it longer (supernet.epochs, now 1) or change supernet.lr (now 1e-05)" in finished.error
+    assert "train it longer (supernet.epochs, now 1) or change supernet.lr (now 1e-07)" in finished.error
     assert store.candidates(job.id) == []  # no search budget spent
     health = job_summary(store, store.get_job(job.id))["supernet"]["health"]
     assert not health["learned"] and 0.09 < health["majority_rate"] < 0.12 and health["threshold"] > health["majority_rate"]

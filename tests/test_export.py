@@ -7,6 +7,7 @@ import csv
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -309,8 +310,91 @@ def test_a_model_of_another_arch_is_refused(small_image_model, digits, tmp_path)
     space, arch, model = small_image_model
     other = space.validate(VIT_FULL)
     with pytest.raises(ValueError, match=f"model: its weights are not those of arch {other.arch_id}"):
-        export_model(model, space, other, digits, "onnx", tmp_path / "out")
-    assert list(tmp_path.iterdir()) == []
+        export_model(model, space, other, digits, "onnx", tmp_path / "job-1" / "candidate-2" / "out")
+    assert list(tmp_path.iterdir()) == []  # nor the directories made for it
+
+
+def test_every_exported_file_gets_the_mode_of_a_new_file(small_image_model, digits, tmp_path):
+    """The weights are as readable as the rest (safetensors alone writes 0600): every file gets
+    the mode the umask gives a new file, whatever the umask."""
+    space, arch, model = small_image_model
+    for umask, expected in ((0o022, 0o644), (0o027, 0o640)):
+        previous = os.umask(umask)
+        try:
+            export_model(model, space, arch, digits, "torchscript", tmp_path / f"umask-{umask:o}")
+        finally:
+            os.umask(previous)
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / f"umask-{umask:o}").iterdir()}
+        assert "model.safetensors" in modes and set(modes.values()) == {oct(expected)}, modes
+
+
+def run_loader_on(out_dir: Path, input_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(out_dir / "loader.py"), str(out_dir), str(input_file)], check=False, capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line(proc: subprocess.CompletedProcess[str], start: str) -> None:
+    """The loader's command refused its input: exit 2, one line on stderr, no traceback, no output."""
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1 and proc.stderr.startswith(start), proc.stderr
+
+
+def test_loaders_refuse_inputs_they_cannot_take_in_one_line(small_image_model, digits, texts, tmp_path, capsys):
+    """An image model's loader given text, or a text model's given an array, says what it expected
+    and what it got: one line and exit 2 from the command, LoaderError (a ValueError) in Python."""
+    space, arch, model = small_image_model
+    export_model(model, space, arch, digits, "pytorch", tmp_path / "image")
+    raw, task = texts
+    text_space, text_arch, text_net = text_model(task, TEXT_ARCHS["span-convolutions"])
+    export_model(text_net, text_space, text_arch, task, "pytorch", tmp_path / "text")
+    (tmp_path / "reviews.txt").write_text("\n".join(raw[:3]) + "\n", encoding="utf-8")
+    np.save(tmp_path / "images.npy", raw_digits(3))
+    expected = "images as a numpy array of numbers (n, 8, 8) or (n, 1, 8, 8), pixel values 0 to 16"
+
+    # The command, in a process of its own, as a user runs it.
+    assert_one_line(run_loader_on(tmp_path / "image", tmp_path / "reviews.txt"), f"INPUT_FILE: {tmp_path / 'reviews.txt'} is not a .npy file; this image model reads a .npy file of {expected}")
+    assert_one_line(run_loader_on(tmp_path / "text", tmp_path / "images.npy"), f"INPUT_FILE: {tmp_path / 'images.npy'} is not UTF-8 text; this text model reads a .txt file of one text per line")
+
+    # The same command's function in this process, and the Python API, for every other mistake.
+    image, text = (import_loader(tmp_path / name) for name in ("image", "text"))
+    np.save(tmp_path / "flat.npy", raw_digits(3).reshape(3, 64))
+    np.save(tmp_path / "words.npy", np.array(["a", "b"]))
+    (tmp_path / "renamed.npy").write_text("not an array")
+    for module, directory, input_file, message in (
+        (image, "image", "flat.npy", f"inputs: expected {expected}, got shape (3, 64)"),
+        (image, "image", "words.npy", f"inputs: expected {expected}, got texts (2,)"),
+        (image, "image", "renamed.npy", f"INPUT_FILE: {tmp_path / 'renamed.npy'} is not a numpy array file; this image model reads a .npy file of {expected}"),
+        (image, "image", "missing.npy", f"INPUT_FILE: {tmp_path / 'missing.npy'} not found; this image model reads a .npy file of {expected}"),
+        (image, "nowhere", "images.npy", f"export directory: {tmp_path / 'nowhere'} holds no arch.json; expected a directory written by `nas export`"),
+    ):
+        assert module.main([str(tmp_path / directory), str(tmp_path / input_file)]) == 2
+        assert capsys.readouterr() == ("", message + "\n")
+    predictor, reader = image.load(tmp_path / "image"), text.load(tmp_path / "text")
+    nan = raw_digits(2)
+    nan[1, 3, 3] = np.nan
+    for inputs, message in (
+        (nan, f"inputs: expected {expected}, got NaN or infinite values (1 of 128)"),
+        ([np.zeros((8, 8)), np.zeros((7, 7))], f"inputs: expected {expected}, got images of different shapes"),
+        (["a text"], f"inputs: expected {expected}, got texts (1,)"),
+    ):
+        with pytest.raises(image.LoaderError, match=re.escape(message)):
+            predictor.predict(inputs)
+    for inputs, message in (
+        ("one review", "inputs: expected a list of texts (str), got a single str; wrap it in a list"),
+        (["good", 3.5], "inputs[1]: expected a text (str), got float 3.5"),
+        (raw_digits(2), "inputs: expected a list of texts (str), got a numpy array of float32 (2, 8, 8)"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            reader.predict(inputs)
+    assert len(reader.predict(raw[:3])) == len(predictor.predict(raw_digits(3))) == 3  # what they take still works
+
+
+def test_the_model_card_names_the_kind_with_its_article(small_image_model, digits, tmp_path):
+    from nas.export.card import model_card
+
+    space, arch, model = small_image_model
+    export_model(model, space, arch, digits, "pytorch", tmp_path / "export")
+    card, meta = (tmp_path / "export" / "MODEL_CARD.md").read_text(), json.loads((tmp_path / "export" / "arch.json").read_text())
+    assert "\nAn image classifier for task `digits` (10 classes)" in card
+    assert "\nA text classifier for task `digits`" in model_card({**meta, "task": {**meta["task"], "kind": "text"}})
 
 
 def test_a_finetune_that_makes_the_model_worse_is_refused_unless_asked(small_supernet, digits, tmp_path):

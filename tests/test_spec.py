@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def test_default_epochs_give_every_task_enough_steps(tmp_path: Path) -> None:
     assert epochs() == 25  # digits: 1,439 examples, 12 steps of 128
     assert epochs(supernet={"batch_size": 64}) == 14  # 23 steps an epoch
     assert epochs(supernet={"max_train": 256}) == MIN_SUPERNET_STEPS // 2  # 2 steps an epoch
-    assert epochs(supernet={"epochs": 3}) == 3
+    assert epochs(supernet={"epochs": 40}) == 40
     assert epochs(space="flexibert", task="rotten-tomatoes") == MIN_EPOCHS  # 81 steps an epoch
     assert epochs(supernet={"warmup_epochs": 30}) == 30  # the curriculum runs inside the epochs
     rows = tmp_path / "reviews.csv"
@@ -208,6 +209,74 @@ def test_every_problem_is_listed_at_once() -> None:
     assert str(info.value) == "\n".join(info.value.problems)
 
 
+def test_a_supernet_of_too_few_steps_to_learn_is_refused_at_submission(tmp_path: Path) -> None:
+    """Epochs of fewer optimizer steps than a supernet needs to learn (MIN_SUPERNET_STEPS) would
+    fail the health check minutes into the job: refused at once, with the epochs and the
+    batch_size that would do, unless the check is off."""
+    assert problems_of(spec_with(supernet={"epochs": 10})) == [
+        (
+            "supernet.epochs: 10 epochs make 120 optimizer steps (12 an epoch: 1,439 training examples in batches of 128), and a supernet "
+            "needs 300 to learn: the health check after training would fail the job; ask for at least 25 epochs at this batch_size, or a "
+            "supernet.batch_size of at most 49 at 10 epochs; or set supernet.check: false to train it anyway, without the check"
+        )
+    ]
+    # Both levers named are enough; one step fewer is not.
+    assert parse_spec(spec_with(supernet={"epochs": 25})).supernet.epochs == 25
+    assert parse_spec(spec_with(supernet={"epochs": 10, "batch_size": 49})).supernet.epochs == 10
+    assert "supernet.epochs: 10 epochs make 290 optimizer steps" in problems_of(spec_with(supernet={"epochs": 10, "batch_size": 50}))[0]
+    assert parse_spec(spec_with(supernet={"epochs": 1, "check": False})).supernet.epochs == 1  # the user turned the check off
+    # max_train counts; where even batches of one example are too few, only more epochs will do.
+    (few,) = problems_of(spec_with(supernet={"epochs": 2, "max_train": 100}))
+    assert few.startswith("supernet.epochs: 2 epochs make 2 optimizer steps (1 an epoch: supernet.max_train's 100 examples in batches of 128)")
+    assert "at least 300 epochs at this batch_size; or set supernet.check: false" in few
+    # A user's file, counted when it is read: 800 training rows, 7 steps of 128 an epoch.
+    rows = tmp_path / "reviews.csv"
+    rows.write_text("text,label\n" + "".join(f"review {i},{'good' if i % 2 else 'bad'}\n" for i in range(1000)))
+    (text,) = problems_of(spec_with(space="flexibert", task={"csv": str(rows)}, supernet={"epochs": 5}))
+    assert text.startswith("supernet.epochs: 5 epochs make 35 optimizer steps (7 an epoch: 800 training examples")
+
+
+def test_every_number_of_the_spec_has_an_upper_bound() -> None:
+    """A number beyond any real run (1e9 epochs, a batch no memory holds) is refused at submission:
+    each int and float field of every model of the spec carries a `le` or `lt` bound."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def models(model: type[BaseModel]) -> Iterator[type[BaseModel]]:
+        yield model
+        for field in model.model_fields.values():
+            for arg in (field.annotation, *typing.get_args(field.annotation)):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    yield from models(arg)
+
+    def is_number(annotation: Any) -> bool:  # int, float, or either or None
+        return (set(typing.get_args(annotation)) - {type(None)} or {annotation}) <= {int, float}
+
+    # (custom resources, a dict of numbers, are bounded by their validator: see the test below)
+    numbers = {f"{model.__name__}.{name}": field for model in set(models(JobSpec)) for name, field in model.model_fields.items() if is_number(field.annotation)}
+    assert len(numbers) >= 20 and "SupernetSpec.epochs" in numbers
+    unbounded = [name for name, field in numbers.items() if not any(hasattr(m, "le") or hasattr(m, "lt") for m in field.metadata)]
+    assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"supernet": {"epochs": 1_000_000_000}}, "supernet.epochs: 1000000000 must be >= 1 and <= 10,000"),
+        ({"supernet": {"batch_size": 1_000_000_000}}, "supernet.batch_size: 1000000000 must be >= 1 and <= 65,536"),
+        ({"supernet": {"lr": 100.0}}, "supernet.lr: 100.0 must be > 0 and <= 10"),
+        ({"verify": {"top_k": 1000}}, "verify.top_k: 1000 must be >= 0 and <= 100"),
+        ({"budget": {"max_minutes": 1e12}}, "budget.max_minutes: 1000000000000.0 must be > 0 and <= 527,040"),
+        ({"constraints": {"flops_max": 1e30}}, "constraints.flops_max: 1e+30 must be > 0 and <= 1e+18"),
+        ({"resources": {"verify": {"custom": {"gpu_node": 1e9}}}}, "resources.verify.custom: gpu_node: 1000000000.0 must be > 0 and <= 1,000,000"),
+        ({"supernet": {"epochs": 0}}, "supernet.epochs: 0 must be >= 1 and <= 10,000"),  # the range, from either side
+    ],
+)
+def test_a_number_out_of_range_is_refused_with_the_range(changes: dict[str, Any], problem: str) -> None:
+    assert problem in problems_of(spec_with(**changes))
+
+
 def test_cross_field_checks_run_beside_structural_errors() -> None:
     problems = problems_of(spec_with(seed=-1, space="flexibert", constraints={"params_max": 10}))
     assert any(p.startswith("seed:") for p in problems) and any(p.startswith("task: 'digits' is an image task") for p in problems)
@@ -271,10 +340,12 @@ def test_job_spec_is_frozen() -> None:
 
 
 def test_warmup_default_fits_the_epochs() -> None:
-    # The curriculum's default (2 epochs) shrinks to the supervised epochs instead of being clamped later.
-    assert parse_spec(spec_with(supernet={"epochs": 1})).supernet.warmup_epochs == 1
-    assert parse_spec(spec_with(supernet={"epochs": 8})).supernet.warmup_epochs == 2
-    assert parse_spec(spec_with(supernet={"epochs": 8, "warmup_epochs": 0})).supernet.warmup_epochs == 0
+    # The curriculum's default (2 epochs) shrinks to the supervised epochs instead of being clamped
+    # later. (Without the health check: these epochs are too few steps for digits to learn.)
+    def warmup(**supernet: Any) -> int | None:
+        return parse_spec(spec_with(supernet={**supernet, "check": False})).supernet.warmup_epochs
+
+    assert warmup(epochs=1) == 1 and warmup(epochs=8) == 2 and warmup(epochs=8, warmup_epochs=0) == 0
 
 
 def test_a_stored_spec_reads_back_typed_without_rechecking(tmp_path: Path) -> None:

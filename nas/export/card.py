@@ -24,7 +24,7 @@ def model_card(meta: dict[str, Any]) -> str:
     lines = [
         f"# Model card: {meta['space']} architecture {meta['arch_id'][:12]}",
         "",
-        f"A {task['kind']} classifier for task `{task['name']}` ({len(meta['classes'])} classes), exported as `{meta['format']}` by transformer-nas {meta['package_version']} (torch {meta['torch_version']}).",
+        f"{_indefinite(task['kind']).capitalize()} classifier for task `{task['name']}` ({len(meta['classes'])} classes), exported as `{meta['format']}` by transformer-nas {meta['package_version']} (torch {meta['torch_version']}).",
         "",
         "## Results",
         "",
@@ -80,3 +80,8 @@ def model_card(meta: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _indefinite(noun: str) -> str:
+    """"an image", "a text": the article by the noun's first letter (enough for task kinds)."""
+    return f"{'an' if noun.lower().startswith(tuple('aeiou')) else 'a'} {noun}"

@@ -22,9 +22,12 @@ import copy
 import dataclasses
 import errno
 import importlib.metadata
+import itertools
 import json
+import logging
 import os
 import shutil
+import stat
 import time
 import uuid
 import warnings
@@ -47,6 +50,7 @@ from nas.training.standalone import evaluate, train_keeping_best
 from search_spaces import Architecture, SearchSpace
 from search_spaces.validation import format_choices
 
+logger = logging.getLogger(__name__)
 ONNX_OPSET = 18
 # Shipped beside each export: a standalone script that imports nothing of this package.
 LOADER_FILE = Path(__file__).with_name("loader.py")
@@ -123,7 +127,7 @@ def export_model(
     with torch.no_grad():
         reference = model(check_inputs)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parent(out_dir)
     staging = _sibling(out_dir, "partial")
     staging.mkdir()
     try:
@@ -162,9 +166,11 @@ def export_model(
         }
         _write_json(staging / "arch.json", meta)
         (staging / CARD_FILE).write_text(model_card(meta), encoding="utf-8")
+        _same_modes(staging)
         _publish(staging, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created)
         raise
     return ExportResult(out_dir, fmt, arch.arch_id, files, metrics, max_abs_diff, time.perf_counter() - start)
 
@@ -327,6 +333,38 @@ def _check_parity(fmt: str, run: Runner, inputs: torch.Tensor, reference: torch.
             f"format {fmt}: the exported model differs from the PyTorch model by {diff:.3g} on a batch of {CHECK_BATCH} (tolerance {tolerance:.3g})"
         )
     return diff
+
+
+def _make_parent(out_dir: Path) -> list[Path]:
+    """Create the missing directories above `out_dir`; returns them, deepest first, for a failed
+    export to remove (it leaves nothing, not even the directories made for it)."""
+    missing = list(itertools.takewhile(lambda p: not p.exists(), out_dir.parents))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove `directories` (deepest first), leaving any that something else has filled meanwhile."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            logger.info("kept %s: not empty after a failed export", directory)
+            return  # its parents hold it
+
+
+def _same_modes(directory: Path) -> None:
+    """Give every file in `directory` the mode a new file gets here (0644 under a umask of 022):
+    safetensors writes its file 0600, which would leave the weights unreadable to those who can
+    read the rest. The mode is read off a new file, which carries the umask; asking os.umask
+    would change the umask of every thread of this process for a moment."""
+    probe = directory / ".mode"
+    probe.touch()
+    mode = stat.S_IMODE(probe.stat().st_mode)
+    probe.unlink()
+    for path in directory.iterdir():
+        if path.is_file():
+            path.chmod(mode)
 
 
 def _sibling(out_dir: Path, purpose: str) -> Path:

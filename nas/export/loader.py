@@ -8,9 +8,11 @@
     predictor.logits(inputs)          # (n, classes) array
 
 Inputs: text models take a list of strings; image models a numpy array (n, size, size) or
-(n, channels, size, size) in the original pixel scale. Needs numpy and, by format: onnx ->
-onnxruntime; torchscript -> torch; pytorch -> torch, safetensors and the `search_spaces` package
-(transformer-nas). Text models also need `tokenizers`.
+(n, channels, size, size) of numbers in the original pixel scale. Inputs they cannot take raise
+LoaderError (a ValueError) naming what was expected and what came; the command prints that one
+line and exits with 2. Needs numpy and, by format: onnx -> onnxruntime; torchscript -> torch;
+pytorch -> torch, safetensors and the `search_spaces` package (transformer-nas). Text models also
+need `tokenizers`.
 """
 
 from __future__ import annotations
@@ -22,11 +24,19 @@ from pathlib import Path
 import numpy as np
 
 BATCH_SIZE = 256
+INVALID_INPUT = 2  # the command's exit code for inputs it cannot take, as the `nas` command's
+IMAGE_FILE, TEXT_FILE = ".npy", ".txt"
+
+
+class LoaderError(ValueError):
+    """What the loader was given cannot be used: the message names what it expected and what came."""
 
 
 class Predictor:
     def __init__(self, directory: str | Path, backend: str | None = None):
         self.directory = Path(directory)
+        if not (self.directory / "arch.json").is_file():
+            raise LoaderError(f"export directory: {directory} holds no arch.json; expected a directory written by `nas export`")
         self.meta = json.loads((self.directory / "arch.json").read_text())
         self.classes: list[str] = self.meta["classes"]
         self.kind: str = self.meta["task"]["kind"]
@@ -39,8 +49,11 @@ class Predictor:
             self.preprocessing = json.loads((self.directory / "preprocessing.json").read_text())
         runners = {"onnx": self._onnx, "torchscript": self._torchscript, "pytorch": self._pytorch}
         if self.backend not in runners:
-            raise ValueError(f"backend: {self.backend!r} not in {sorted(runners)}")
-        self._run = runners[self.backend]()
+            raise LoaderError(f"backend: {self.backend!r} not in {sorted(runners)}")
+        try:
+            self._run = runners[self.backend]()
+        except ImportError as exc:
+            raise LoaderError(f"backend {self.backend}: cannot import {exc.name or exc}; install what this format needs (the top of loader.py lists it)") from None
 
     def logits(self, inputs) -> np.ndarray:
         x = self._text(inputs) if self.kind == "text" else self._images(inputs)
@@ -50,19 +63,44 @@ class Predictor:
     def predict(self, inputs) -> np.ndarray:
         return self.logits(inputs).argmax(-1)
 
-    def _text(self, texts: list[str]) -> np.ndarray:
-        if isinstance(texts, str):
-            raise TypeError("inputs: expected a list of texts, got a single string")
-        return np.array([e.ids for e in self.tokenizer.encode_batch(list(texts))], dtype=np.int64)
+    @property
+    def expects(self) -> str:
+        """What `predict` takes, for messages."""
+        if self.kind == "text":
+            return "a list of texts (str)"
+        p = self.preprocessing
+        size, channels = p["image_size"], p["channels"]
+        return f"images as a numpy array of numbers (n, {size}, {size}) or (n, {channels}, {size}, {size}), pixel values 0 to {p['max_value']:g}"
+
+    def _text(self, texts) -> np.ndarray:
+        if isinstance(texts, (str, bytes)):
+            raise LoaderError(f"inputs: expected {self.expects}, got a single {type(texts).__name__}; wrap it in a list")
+        if isinstance(texts, np.ndarray) and texts.dtype.kind != "U":
+            raise LoaderError(f"inputs: expected {self.expects}, got a numpy array of {texts.dtype} {texts.shape}")
+        try:
+            texts = list(texts)
+        except TypeError:
+            raise LoaderError(f"inputs: expected {self.expects}, got {type(texts).__name__}") from None
+        wrong = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
+        if wrong is not None:
+            raise LoaderError(f"inputs[{wrong}]: expected a text (str), got {type(texts[wrong]).__name__} {texts[wrong]!r:.40}")
+        return np.array([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)
 
     def _images(self, images) -> np.ndarray:
         p = self.preprocessing
-        x = np.asarray(images, dtype=np.float32)
+        try:
+            x = np.asarray(images)
+        except ValueError:  # ragged: images of different sizes
+            raise LoaderError(f"inputs: expected {self.expects}, got images of different shapes") from None
+        if x.dtype.kind not in "biuf":  # bool, int, unsigned, float
+            raise LoaderError(f"inputs: expected {self.expects}, got {'texts' if x.dtype.kind in 'US' else f'an array of {x.dtype}'} {x.shape}")
         if x.ndim == 3:
             x = x[:, None]
-        expected = (p["channels"], p["image_size"], p["image_size"])
-        if x.ndim != 4 or x.shape[1:] != expected:
-            raise ValueError(f"inputs: expected images (n, {expected[1]}, {expected[2]}) or (n, {', '.join(map(str, expected))}), got {x.shape}")
+        if x.ndim != 4 or x.shape[1:] != (p["channels"], p["image_size"], p["image_size"]):
+            raise LoaderError(f"inputs: expected {self.expects}, got shape {np.shape(images)}")
+        x = x.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise LoaderError(f"inputs: expected {self.expects}, got NaN or infinite values ({np.count_nonzero(~np.isfinite(x))} of {x.size})")
         return ((x / p["max_value"] - p["mean"]) / p["std"]).astype(np.float32)
 
     def _onnx(self):
@@ -113,14 +151,36 @@ def read_texts(path: Path) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
+def read_inputs(path: Path, predictor: Predictor):
+    """The inputs in `path` for `predictor`: a text file of one text per line (text models) or a
+    .npy array (image models); LoaderError, naming the file and what it should be, otherwise."""
+    wanted = f"{TEXT_FILE} file of one text per line (UTF-8)" if predictor.kind == "text" else f"{IMAGE_FILE} file of {predictor.expects}"
+    if not path.is_file():
+        raise LoaderError(f"INPUT_FILE: {path} {'is not a file' if path.exists() else 'not found'}; this {predictor.kind} model reads a {wanted}")
+    if predictor.kind == "text":
+        try:
+            return read_texts(path)
+        except UnicodeDecodeError:
+            raise LoaderError(f"INPUT_FILE: {path} is not UTF-8 text; this text model reads a {wanted}") from None
+    if path.suffix.lower() != IMAGE_FILE:
+        raise LoaderError(f"INPUT_FILE: {path} is not a {IMAGE_FILE} file; this image model reads a {wanted}, e.g. numpy.save('images.npy', images)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):  # numpy's own reason ("pickled data") would mislead
+        raise LoaderError(f"INPUT_FILE: {path} is not a numpy array file; this image model reads a {wanted}") from None
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python loader.py EXPORT_DIR INPUT_FILE (.txt one text per line, or .npy images)", file=sys.stderr)
-        return 2
-    predictor = load(argv[0])
-    path = Path(argv[1])
-    inputs = read_texts(path) if predictor.kind == "text" else np.load(path, allow_pickle=False)
-    for i, k in enumerate(predictor.predict(inputs)):
+        print(f"usage: python loader.py EXPORT_DIR INPUT_FILE ({TEXT_FILE} one text per line, or {IMAGE_FILE} images)", file=sys.stderr)
+        return INVALID_INPUT
+    try:
+        predictor = load(argv[0])
+        predictions = predictor.predict(read_inputs(Path(argv[1]), predictor))
+    except LoaderError as exc:  # the user's mistake: one line, no traceback
+        print(exc, file=sys.stderr)
+        return INVALID_INPUT
+    for i, k in enumerate(predictions):
         print(json.dumps({"index": i, "class": predictor.classes[int(k)]}))
     return 0
 

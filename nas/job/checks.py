@@ -62,10 +62,9 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
     elif "supernet" in fields:
         supernet = (supernet or SupernetSpec()).resolved(task.kind if task is not None else "image", train_examples)
         out["supernet"] = supernet
-        problems.extend(supernet.problems())
+        problems.extend(supernet.problems() + supernet.step_problems(train_examples))
         if "verify" in fields:  # its standalone trainings use the supernet's training split
-            trained_on = min(train_examples, supernet.max_train) if train_examples and supernet.max_train else train_examples
-            out["verify"] = (fields["verify"] or VerifySpec()).resolved(trained_on)
+            out["verify"] = (fields["verify"] or VerifySpec()).resolved(supernet.trained_examples(train_examples))
         if supernet.mlm_epochs and task is not None and task.kind == "image":
             problems.append(f"supernet.mlm_epochs: masked-LM pretraining needs a text task; {_task_label(task)} is {_KIND_PHRASE['image']} task")
     return out

@@ -9,6 +9,7 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from nas.job.metrics import GOALS, METRICS
@@ -41,9 +42,8 @@ def format_error(error: ErrorDetails, root: type[BaseModel]) -> str:
         allowed = _CHOICES_BY_FIELD.get(str(loc[-1])) or re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         return f"{path}: {describe(value)} not in " + (choices(allowed) if allowed else f"{{{ctx.get('expected')}}}")
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
-        bound = next(iter(ctx.values()))
-        return f"{path}: {describe(value)} must be {sign} {bound}"
+        # The field's whole range where it has one (ctx holds only the bound crossed).
+        return f"{path}: {describe(value)} must be {bounds_text(**(_bounds(_field_at(root, loc)) or ctx))}"
     if kind == "finite_number":
         return f"{path}: {describe(value)} is not a finite number"
     if kind == "too_long":
@@ -74,13 +74,45 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 
 def _fields_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The field names of the model at `loc` (for "unknown field" messages)."""
+    model = _model_at(root, loc)
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model at `loc` inside `root` (None where `loc` leads to no model)."""
     model: type[BaseModel] | None = root
     for part in loc:
         if isinstance(part, int) or model is None:
             continue  # a list index: the item model was found with its list
         field = model.model_fields.get(part)
         model = _model_in(field.annotation) if field is not None else None
-    return list(model.model_fields) if model is not None else []
+    return model
+
+
+def _field_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo | None:
+    """The field a pydantic error's `loc` points at, if it is a model's field."""
+    model = _model_at(root, loc[:-1]) if loc else None
+    return model.model_fields.get(str(loc[-1])) if model is not None else None
+
+
+_SIGNS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}  # lower bounds first
+
+
+def _bounds(field: FieldInfo | None) -> dict[str, float]:
+    """The bounds (ge, gt, le, lt) of a numeric field."""
+    return {name: getattr(m, name) for m in (field.metadata if field else ()) for name in _SIGNS if getattr(m, name, None) is not None}
+
+
+def bounds_text(**bounds: float) -> str:
+    """">= 1 and <= 10,000" for ge=1, le=10_000: what a value must be, the whole range at once."""
+    return " and ".join(f"{sign} {_number(bounds[name])}" for name, sign in _SIGNS.items() if name in bounds)
+
+
+def _number(value: float) -> str:
+    """A bound as people read it: 10,000 and 0.001 (1e+18 where digits would run on)."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:g}"
+    return f"{int(value):,}" if abs(value) < 1e15 else f"{value:g}"
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

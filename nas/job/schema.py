@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nas.job.errors import describe
+from nas.job.errors import bounds_text, describe
 from nas.job.metrics import GOALS, METRICS, default_goal
 from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, builtin_kind
 from search_spaces import SearchSpace, get_space
@@ -20,6 +20,16 @@ from surrogates.registry import STRATEGY_NAMES
 BENCHMARK_SPACE, BENCHMARK_PRESET = "flexibert", "nas-bench-bert"
 MAX_WORKERS = 256  # evaluator actors of one job
 MAX_SUPERNET_WORKERS = 64  # Ray Train workers of one supernet
+# Upper bounds of the spec's other numbers, beyond what any real run asks (the digits default is
+# 25 epochs of 128; large GPU runs use hundreds of epochs and batches of thousands), so that a typo
+# or an overflow (1e9 epochs) is refused at submission, naming the field and its range.
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_LR = 10.0  # AdamW's peak rate: useful ones lie between 1e-5 and 1e-2
+MAX_TRAIN_EXAMPLES = 1_000_000_000
+MAX_MINUTES = 366 * 24 * 60  # a year
+MAX_PARAMS, MAX_FLOPS, MAX_LATENCY_MS = 1e12, 1e18, 3_600_000.0  # a trillion parameters; an hour per example
+MAX_CUSTOM_RESOURCE = 1_000_000  # of one Ray custom resource per task: slots, licences, node tags
 
 
 class _Strict(BaseModel):
@@ -94,14 +104,14 @@ class TaskSpec(_Strict):
 
 
 class Constraints(_Strict):
-    params_max: float | None = Field(None, gt=0)
-    flops_max: float | None = Field(None, gt=0)
-    latency_ms_max: float | None = Field(None, gt=0)
+    params_max: float | None = Field(None, gt=0, le=MAX_PARAMS)
+    flops_max: float | None = Field(None, gt=0, le=MAX_FLOPS)
+    latency_ms_max: float | None = Field(None, gt=0, le=MAX_LATENCY_MS)
 
 
 class Budget(_Strict):
     candidates: int = Field(100, ge=1, le=1_000_000)
-    max_minutes: float | None = Field(None, gt=0)
+    max_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES)
 
 
 # Subnets per supernet step when a spec does not say, by task kind. Image batches are split among
@@ -123,11 +133,16 @@ DEFAULT_SCORE_FINETUNE_STEPS = {"image": 20, "text": 0}
 MIN_SUPERNET_STEPS, MIN_EPOCHS = 300, 5
 
 
+def steps_per_epoch(train_examples: int, batch_size: int) -> int:
+    """Optimizer steps of one epoch: its last batch may be short."""
+    return -(-train_examples // batch_size)
+
+
 def default_epochs(train_examples: int | None, batch_size: int, warmup_epochs: int | None = None, min_steps: int = MIN_SUPERNET_STEPS, min_epochs: int = MIN_EPOCHS) -> int:
     """Epochs of `min_steps` optimizer steps or more, at least `min_epochs` (and the curriculum's
     `warmup_epochs`); `min_epochs` when the size is unknown."""
-    steps_per_epoch = -(-train_examples // batch_size) if train_examples else 0
-    enough = -(-min_steps // steps_per_epoch) if steps_per_epoch else min_epochs
+    steps = steps_per_epoch(train_examples, batch_size) if train_examples else 0
+    enough = -(-min_steps // steps) if steps else min_epochs
     return max(min_epochs, enough, warmup_epochs or 0)
 
 
@@ -144,10 +159,10 @@ class VerifySpec(_Strict):
 
     top_k: int = Field(3, ge=0, le=100)
     # Default: enough epochs for MIN_VERIFY_STEPS steps on the training split, at least MIN_VERIFY_EPOCHS.
-    epochs: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     init: Literal[VERIFY_INITS] = "inherited"  # type: ignore[valid-type]
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0, le=MAX_LR)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH_SIZE)
     # ASHA stops trials that trail the others at the same epoch (rungs at epochs/4, epochs/2, ...).
     early_stop: bool = True
 
@@ -165,17 +180,18 @@ class SupernetSpec(_Strict):
 
     # Default: enough epochs for MIN_SUPERNET_STEPS optimizer steps on the task's training split
     # (max_train counted), at least MIN_EPOCHS.
-    epochs: int | None = Field(None, ge=1)
-    archs_per_step: int | None = Field(None, ge=1)  # default DEFAULT_ARCHS_PER_STEP[task kind]
-    batch_size: int = Field(128, ge=1)
-    mlm_epochs: int = Field(0, ge=0)  # text tasks: masked-LM pretraining on the task's text first
-    max_train: int | None = Field(None, ge=1)  # a deterministic training subset, for fast runs
-    lr: float = Field(2e-3, gt=0)
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
+    # Default DEFAULT_ARCHS_PER_STEP[task kind]; each subnet trains on its own slice of a batch.
+    archs_per_step: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE)
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH_SIZE)
+    mlm_epochs: int = Field(0, ge=0, le=MAX_EPOCHS)  # text tasks: masked-LM pretraining on the task's text first
+    max_train: int | None = Field(None, ge=1, le=MAX_TRAIN_EXAMPLES)  # a deterministic training subset, for fast runs
+    lr: float = Field(2e-3, gt=0, le=MAX_LR)
     # Every step also trains the largest and the smallest subnet; default: whenever a step
     # trains two or more subnets.
     sandwich: bool | None = None
     # Curriculum: choices widen from the largest over these epochs; default min(2, epochs).
-    warmup_epochs: int | None = Field(None, ge=0)
+    warmup_epochs: int | None = Field(None, ge=0, le=MAX_EPOCHS)
     # In-place distillation: the largest subnet of each step (sandwich rule) teaches the others.
     # Off: on digits it ranked worse than the plain supernet (docs/benchmarks/results.md, Remedies).
     distill: bool = False
@@ -183,7 +199,8 @@ class SupernetSpec(_Strict):
     # before its validation accuracy is taken; default DEFAULT_SCORE_FINETUNE_STEPS[task kind].
     score_finetune_steps: int | None = Field(None, ge=0, le=10_000)
     # The learned-or-not check after training (nas.training.health); false runs the search on
-    # whatever the supernet learned, e.g. in a smoke test of the machinery.
+    # whatever the supernet learned, e.g. in a smoke test of the machinery, and lets a supernet
+    # train fewer steps than it needs to learn (`step_problems`).
     check: bool = True
     # Data-parallel training with Ray Train: this many workers, each with `resources.supernet`,
     # each training its share of every step's subnets on their slices of the batch.
@@ -194,9 +211,7 @@ class SupernetSpec(_Strict):
         with `train_examples` training examples (None: unknown)."""
         # Every worker trains at least one subnet of each step.
         archs = self.archs_per_step or max(DEFAULT_ARCHS_PER_STEP[task_kind], self.workers)
-        if self.max_train is not None and train_examples is not None:
-            train_examples = min(train_examples, self.max_train)
-        epochs = self.epochs or default_epochs(train_examples, self.batch_size, self.warmup_epochs)
+        epochs = self.epochs or default_epochs(self.trained_examples(train_examples), self.batch_size, self.warmup_epochs)
         return self.model_copy(
             update={
                 "epochs": epochs,
@@ -206,6 +221,38 @@ class SupernetSpec(_Strict):
                 "score_finetune_steps": DEFAULT_SCORE_FINETUNE_STEPS[task_kind] if self.score_finetune_steps is None else self.score_finetune_steps,
             }
         )
+
+    def trained_examples(self, train_examples: int | None) -> int | None:
+        """The examples an epoch trains on: the task's `train_examples`, cut to max_train."""
+        if self.max_train is not None and train_examples is not None:
+            return min(train_examples, self.max_train)
+        return train_examples
+
+    def step_problems(self, train_examples: int | None) -> list[str]:
+        """The resolved settings' supervised epochs, if they make fewer optimizer steps than a
+        supernet needs to learn (MIN_SUPERNET_STEPS) on a task of `train_examples` (None:
+        unknown, nothing to check): the health check after training would fail the job minutes
+        later. Not with `check: false`: turning the check off says the supernet need not learn
+        (a smoke test of the machinery), and nothing else stops a supernet of few steps."""
+        examples = self.trained_examples(train_examples)
+        if not self.check or not examples or self.epochs is None:
+            return []
+        per_epoch = steps_per_epoch(examples, self.batch_size)
+        if self.epochs * per_epoch >= MIN_SUPERNET_STEPS:
+            return []
+        data = f"supernet.max_train's {examples:,} examples" if examples != train_examples else f"{examples:,} training examples"
+        levers = f"ask for at least {-(-MIN_SUPERNET_STEPS // per_epoch)} epochs at this batch_size"
+        per_epoch_needed = -(-MIN_SUPERNET_STEPS // self.epochs)
+        if per_epoch_needed <= examples:  # else not even batches of one example make enough steps
+            # The largest batch of which `examples` make `per_epoch_needed` steps or more.
+            levers += f", or a supernet.batch_size of at most {(examples - 1) // (per_epoch_needed - 1)} at {self.epochs} epochs"
+        epochs = f"{self.epochs} epoch makes" if self.epochs == 1 else f"{self.epochs} epochs make"
+        message = (
+            f"supernet.epochs: {epochs} {self.epochs * per_epoch} optimizer steps ({per_epoch} an epoch: {data} in batches of {self.batch_size}), "
+            f"and a supernet needs {MIN_SUPERNET_STEPS} to learn: the health check after training would fail the job; {levers}; "
+            "or set supernet.check: false to train it anyway, without the check"
+        )
+        return [message]
 
     def problems(self) -> list[str]:
         """Combinations that cannot train, as "supernet.field: message"."""
@@ -244,8 +291,8 @@ class StageResources(_Strict):
         for name, amount in custom.items():
             if not name or name in RAY_BUILTIN_RESOURCES or name.startswith("node:"):
                 raise ValueError(f"{name!r} is not a custom resource name (CPUs and GPUs have their own fields: cpus, gpus)")
-            if not amount > 0:
-                raise ValueError(f"{name}: {amount} must be > 0")
+            if not 0 < amount <= MAX_CUSTOM_RESOURCE:
+                raise ValueError(f"{name}: {amount} must be {bounds_text(gt=0, le=MAX_CUSTOM_RESOURCE)}")
         return custom
 
 
