@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -512,6 +512,7 @@ def export_candidate(
     finetune_lr: float = DEFAULT_FINETUNE_LR,
     keep_worse: bool = False,
     publish_to: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Write a done candidate to `out_dir` (which must not exist or be empty) in format `fmt`,
     recorded as an "export" artifact of the job; with `publish_to` (a location in the artifact
@@ -560,6 +561,8 @@ def export_candidate(
         "chance_accuracy": (checkpoints[-1].meta.get("health") or {}).get("majority_rate"),
     }  # fmt: skip
 
+    if progress is not None:  # the request is valid: what follows takes a while (a fine-tune, the checks of the model)
+        progress(f"exporting job {job_id}'s candidate {number} as {fmt} from its {search['weights']} weights" + (f", fine-tuning it {finetune_epochs} epochs first" if finetune_epochs else "") + " …")
     from nas.export.exporter import FinetuneWorse, export_from_checkpoint  # imports torch: only exports pay for it
 
     try:

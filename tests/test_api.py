@@ -535,7 +535,7 @@ def test_export_errors(api: Api) -> None:
 
 
 def test_a_refused_export_changes_nothing(api: Api, tmp_path: Path, digits_supernet: Path) -> None:
-    """Whatever export the service refuses (another job's candidate, an unknown one, weights it
+    """Whatever export the service refuses (a number the job does not have, weights it
     lacks, an occupied or outside `out`, an unknown format), asked through the API, the service or
     the command line, leaves every table of the store and the disk as they were: no event, no
     artifact, no directory."""
@@ -554,19 +554,19 @@ def test_a_refused_export_changes_nothing(api: Api, tmp_path: Path, digits_super
     before = state()
     assert before[0]["events"] and before[0]["artifacts"]  # a store that records both
     for job_id, body, code in (
-        (other.id, export_body(candidate.id, "job-2/model"), 404),  # another job's candidate
+        (other.id, export_body(2, "job-2/model"), 404),  # the other job has one candidate
         (job.id, export_body(10**6, "job-1/model"), 404),
-        (job.id, export_body(candidate.id, "job-1/model", weights="verified"), 409),
-        (job.id, export_body(candidate.id, "taken"), 409),
-        (job.id, export_body(candidate.id, "../outside"), 422),
-        (job.id, export_body(candidate.id, "job-1/model", format="tflite"), 422),
+        (job.id, export_body(candidate.seq, "job-1/model", weights="verified"), 409),
+        (job.id, export_body(candidate.seq, "taken"), 409),
+        (job.id, export_body(candidate.seq, "../outside"), 422),
+        (job.id, export_body(candidate.seq, "job-1/model", format="tflite"), 422),
     ):
         response = api.client.post(f"/jobs/{job_id}/export", json=body)
         assert response.status_code == code, (body, response.text)
-    with pytest.raises(service.NotFound, match=f"candidate {candidate.id} is not in job {other.id}"):
-        service.export_candidate(api.store, other.id, candidate.id, "pytorch", api.export_root / "by-service")
-    refused = cli("export", str(other.id), str(candidate.id), "--out", str(api.export_root / "by-cli"), "--db", f"sqlite:///{tmp_path / 'nas.db'}")
-    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and "is not in job" in refused.stderr
+    with pytest.raises(service.NotFound, match=rf"job {other.id} has no candidate 2 \(its candidates are numbered 1 to 1\)"):
+        service.export_candidate(api.store, other.id, 2, "pytorch", api.export_root / "by-service")
+    refused = cli("export", str(other.id), "2", "--out", str(api.export_root / "by-cli"), "--db", f"sqlite:///{tmp_path / 'nas.db'}")
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and f"job {other.id} has no candidate 2" in refused.stderr
     assert state() == before
 
 

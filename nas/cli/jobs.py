@@ -376,9 +376,10 @@ def export(
 
     store = open_store(db)
     started = time.perf_counter()
-    if not as_json:
-        typer.echo(f"exporting job {job_id}'s candidate {candidate} as {fmt}" + (f", fine-tuning it {finetune} epochs first" if finetune else "") + " …", err=True)
-    result = _service_call(export_candidate, store, job_id, candidate, fmt, out, finetune_epochs=finetune, weights=weights, finetune_lr=finetune_lr, keep_worse=keep_worse)
+    result = _service_call(
+        export_candidate, store, job_id, candidate, fmt, out, finetune_epochs=finetune, weights=weights, finetune_lr=finetune_lr, keep_worse=keep_worse,
+        progress=None if as_json else lambda line: typer.echo(line, err=True),
+    )  # fmt: skip
     if as_json:
         emit(result)
     else:

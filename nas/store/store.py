@@ -353,7 +353,7 @@ class Store:
         give); CandidateNotFound naming the job's range if it has none of that number."""
         with self._read() as s:
             self._job(s, job_id)
-            row = s.scalar(select(Candidate).where(Candidate.job_id == job_id, Candidate.seq == seq))
+            row = s.scalar(select(Candidate).where(Candidate.job_id == job_id, Candidate.seq == seq)) if _is_row_id(seq) else None
             if row is None:
                 raise CandidateNotFound(seq, job_id, self._next_seq(s, job_id) - 1)
             return _candidate_record(row)
