@@ -303,6 +303,14 @@ def create_app(store: Store, token: str | None, export_root: Path | str, data_ro
         visible_job(job_id, who)
         return service.candidate_detail(store, job_id, candidate)
 
+    @jobs.get("/{job_id}/analysis")
+    def analysis(job_id: int, who: Caller) -> dict[str, Any]:
+        """The job's search analysis: the front's hypervolume after each candidate (share of the
+        objective box, 0 to 1), the importance of each architecture feature for the primary
+        objective (random-forest shares), the supernet's loss and health per epoch."""
+        visible_job(job_id, who)
+        return service.job_analysis(store, job_id)
+
     @jobs.get("/{job_id}/events")
     def events(
         job_id: int,

@@ -462,6 +462,37 @@ def verification_order(store: Store, job_id: int) -> list[dict[str, Any]]:
     return front + [row for row, _ in rest]
 
 
+def job_analysis(store: Store, job_id: int) -> dict[str, Any]:
+    """What the dashboard's analysis panels draw (`nas.results.analysis`): the hypervolume of the
+    front after each candidate (on the job's objectives, feasible candidates, candidate order),
+    each architecture feature's importance for the primary objective, and the supernet's loss
+    and health per epoch."""
+    from nas.results.analysis import as_dicts, choice_importance, hypervolume_history, supernet_curve
+
+    job = get_job(store, job_id)
+    spec = job_spec(job)
+    pairs = resolve_objectives(spec)
+    feasible = sorted(_feasible_rows(store, job_id, pairs, _constraints(spec), {}, False), key=lambda item: item[1])
+    values = np.array([[row["metrics"][m] for m, _ in pairs] for row, _ in feasible], dtype=np.float64).reshape(len(feasible), len(pairs))
+    history = hypervolume_history(values, [up for _, up in pairs], [seq for _, seq in feasible])
+    space = spec.search_space()
+    primary = pairs[0][0]
+    done = [c for c in store.candidates(job_id, CandidateStatus.DONE) if c.metrics.get(primary) is not None]
+    described = [(features, c.metrics[primary]) for c in done if (features := _features(space, c)) is not None]
+    importance = choice_importance([f for f, _ in described], [v for _, v in described])
+    events = store.events(job_id)
+    progress = [e.data for e in events if e.kind in (EventKind.SUPERNET_PROGRESS, EventKind.SUPERNET_TRAINED) and "step" in e.data]
+    final_health = next((e.data for e in reversed(events) if e.kind == EventKind.SUPERNET_HEALTH), None)
+    if progress and final_health:  # the check after training, at the last step
+        progress[-1] = {**progress[-1], "health": final_health}
+    return {
+        "objectives": [m for m, _ in pairs],
+        "hypervolume": as_dicts(history),
+        "importance": {"target": primary, "features": as_dicts(importance)},
+        "supernet": as_dicts(supernet_curve(progress)),
+    }
+
+
 def resolve_objectives(spec: JobSpec, objectives: Sequence[str] | None = None) -> list[tuple[str, bool]]:
     """(metric, maximize) pairs for `objectives` (default: the job spec's), goals from the spec."""
     declared = {o.metric: o.maximize for o in spec.objectives}

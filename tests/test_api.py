@@ -141,7 +141,7 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     expected = {
         "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get", "delete"}, "/jobs/{job_id}/cancel": {"post"},
         "/me": {"get"}, "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/candidates/{candidate}": {"get"}, "/jobs/{job_id}/events": {"get"},
-        "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"}, "/datasets": {"get", "post"}, "/datasets/{dataset_id}": {"get", "delete"},
+        "/jobs/{job_id}/analysis": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"}, "/datasets": {"get", "post"}, "/datasets/{dataset_id}": {"get", "delete"},
     }  # fmt: skip
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
     bearer = schema["components"]["securitySchemes"]["HTTPBearer"]

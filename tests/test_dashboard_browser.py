@@ -136,6 +136,17 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         poll(lambda: plotted(page)["Pareto front"] == len(front), 60, "the front on params again")
         shoot(page, "job-finished")
 
+        # The analysis under it: the front's hypervolume after each candidate, what matters for the
+        # primary objective, as the API computes them (a benchmark job trains no supernet).
+        analysis = api.get(f"/jobs/{finished['id']}/analysis").json()
+        page.wait_for_selector("#hypervolume .main-svg")
+        page.wait_for_selector("#importance .main-svg")
+        assert page.get_attribute("#hypervolume", "data-points") == str(len(analysis["hypervolume"])) == "24"
+        assert page.get_attribute("#importance", "data-features") == str(len(analysis["importance"]["features"]))
+        assert "GLUE score" in page.inner_text("#importance-note") and page.locator("#supernet-panel").is_hidden()
+        page.locator("#hypervolume").scroll_into_view_if_needed()
+        shoot(page, "job-analysis")
+
         # A candidate's page: its metrics, arch and graph, as the API has them.
         page.locator("#candidates tbody tr").first.click()
         page.wait_for_selector("#arch-graph")
@@ -158,6 +169,20 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
             card = next(archive.extractfile(m).read().decode() for m in archive.getmembers() if m.name.endswith("MODEL_CARD.md"))
         assert {"arch.json", "model.pt", "loader.py", "MODEL_CARD.md"} <= names and f"candidate {trained_candidate.seq}" in card
         shoot(page, "candidate-exported")
+
+        # The jobs list: a stage column; two jobs with the same metrics compared on one plot, one
+        # whose accuracy is another kind of number (a fraction, not GLUE points) left out, said so.
+        page.goto(f"{url}/")
+        page.wait_for_selector(f'#jobs tr[data-job="{running["id"]}"] td.stage')
+        assert "Stage" in page.inner_text("#jobs thead") and page.inner_text(f'#jobs tr[data-job="{running["id"]}"] td.stage').startswith(("search", "starting"))
+        for job_id in (finished["id"], running["id"], trained.id):  # a job is picked once it has a done candidate
+            page.wait_for_selector(f'#jobs input.pick[value="{job_id}"]', timeout=60_000)
+            page.check(f'#jobs input.pick[value="{job_id}"]')
+        page.click("#compare")
+        page.wait_for_selector("#compare-plot .main-svg")
+        assert page.get_attribute("#compare-plot", "data-jobs") == "2" and f"#{trained.id}" in page.inner_text("#compare-note")
+        assert page.locator("#compare-table tbody tr").count() == 2
+        shoot(page, "jobs-compared")
 
         # A running job: the counter advances with no reload, then the cancel button stops it.
         page.goto(f"{url}/ui/jobs/{running['id']}")

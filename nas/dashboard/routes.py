@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 MAX_LOGIN_BYTES = 4096
 
 
+MAX_COMPARED = 8  # fronts one plot still tells apart
+
+
 def add_dashboard(app: FastAPI, sessions: SessionSigner, subject_for_key: Callable[[str], str | None], principal: Callable[[Request], Principal | None]) -> None:
     """`subject_for_key`: the session subject of a valid key or token, else None; `principal`:
     who a request's session cookie belongs to, else None."""
@@ -46,6 +49,12 @@ def add_dashboard(app: FastAPI, sessions: SessionSigner, subject_for_key: Callab
     def candidate_page(request: Request, job_id: int, candidate: int) -> Response:
         boot = {"page": "candidate", "job_id": job_id, "candidate": candidate, "export_formats": list(EXPORT_FORMATS)}
         return page(request, f"Candidate {candidate} of job {job_id} · transformer-nas", boot)
+
+    @app.get("/ui/compare", include_in_schema=False)
+    def compare_page(request: Request, jobs: str = "") -> Response:
+        """Several jobs' fronts on one plot: /ui/compare?jobs=3,5 (the jobs list links it)."""
+        ids = [int(part) for part in jobs.split(",") if part.strip().isdigit()][:MAX_COMPARED]
+        return page(request, f"Jobs {', '.join(map(str, ids))} compared · transformer-nas", {"page": "compare", "jobs": ids})
 
     @app.get("/login", include_in_schema=False)
     def login_form(next: str = "/") -> HTMLResponse:

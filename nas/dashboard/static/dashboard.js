@@ -50,12 +50,14 @@ const source = embedded
       candidates: async () => embedded.candidates,
       front: async (x, y, verified) => embedded.fronts[`${verified ? "verified:" : ""}${x},${y}`] || [],
       events: async (after) => embedded.events.filter((e) => after === null || e.id > after),
+      analysis: async () => embedded.analysis,
     }
   : {
       job: (id) => api(`/jobs/${id}`),
       candidates: (id) => api(`/jobs/${id}/candidates`),
       front: (x, y, verified, id) => api(`/jobs/${id}/pareto?objectives=${encodeURIComponent(`${x},${y}`)}${verified ? "&verified=true" : ""}`).then((rows) => rows.map((r) => r.candidate)),
       events: (after, id) => api(`/jobs/${id}/events${after === null ? "" : `?after=${after}`}`),
+      analysis: (id) => api(`/jobs/${id}/analysis`),
     };
 
 // ---- small helpers ----
@@ -143,7 +145,14 @@ function showError(where, error) {
 async function jobsPage() {
   const table = el("table", { id: "jobs", class: "data" });
   app.replaceChildren(el("h1", {}, "Jobs"), el("p", { class: "muted", id: "jobs-note" }), table);
-  const head = ["Job", "Name", "Owner", "Status", "Progress", "Best so far", "Elapsed", "Submitted"];
+  const head = ["", "Job", "Name", "Owner", "Status", "Stage", "Progress", "Best so far", "Elapsed", "Submitted"];
+  const compare = el("a", { id: "compare", class: "button", hidden: true }, "Compare selected jobs");
+  const updateCompare = () => {
+    const ids = [...document.querySelectorAll("#jobs input.pick:checked")].map((box) => box.value);
+    compare.hidden = ids.length < 2;
+    compare.setAttribute("href", `/ui/compare?jobs=${ids.join(",")}`);
+  };
+  app.append(el("p", { class: "controls" }, compare));
   for (;;) {
     try {
       const jobs = (await allJobs()).reverse(); // newest first
@@ -154,11 +163,15 @@ async function jobsPage() {
           const done = job.counts.done + job.counts.failed, budget = job.budget.candidates;
           const shown = display(job, primary(job));
           const best = job.best ? `${shown.label} ${fmt(shown, job.best.metrics[primary(job)])}` : "–";
+          const picked = document.querySelector(`#jobs input.pick[value="${job.id}"]`);
           return el("tr", { "data-job": job.id },
+            el("td", {}, job.candidates_done ? el("input", { type: "checkbox", class: "pick", value: job.id, checked: picked && picked.checked, onchange: updateCompare, title: "compare" }) : null),
             el("td", {}, el("a", { href: jobLink(job.id) }, `#${job.id}`)),
             el("td", {}, el("a", { href: jobLink(job.id) }, job.name)),
             el("td", {}, job.owner ?? "–"),
-            el("td", {}, statusBadge(job.status), job.waiting ? el("div", { class: "muted small" }, job.waiting) : null),
+            el("td", {}, statusBadge(job.status), job.waiting ? el("div", { class: "muted small" }, job.waiting) : null,
+              job.error ? el("div", { class: "error small", title: job.error }, job.error) : null),
+            el("td", { class: "stage" }, stageText(job)),
             el("td", {}, progressBar(done, budget), ` ${done}/${budget}`),
             el("td", {}, best),
             el("td", {}, duration(elapsed(job))),
@@ -171,6 +184,18 @@ async function jobsPage() {
   }
 }
 
+function stageText(job) {
+  // What a job is doing now: its candidates' bar says nothing while the supernet trains.
+  if (job.status === "queued") return job.waiting ? "waiting for a coordinator" : "queued";
+  if (job.status !== "running") return job.verify && job.verify.state === "done" ? "verified" : "–";
+  const stage = job.eta ? job.eta.stage : "starting";
+  if (stage === "supernet" && job.supernet && job.supernet.progress && job.supernet.progress.total_steps) {
+    return `supernet ${Math.floor((100 * job.supernet.progress.step) / job.supernet.progress.total_steps)}%`;
+  }
+  const left = job.eta && job.eta.seconds !== null ? `, about ${duration(job.eta.seconds)} left` : "";
+  return `${stage}${left}`;
+}
+
 function progressBar(done, total) {
   const bar = el("progress", { max: total, value: Math.min(done, total) });
   return bar;
@@ -178,6 +203,42 @@ function progressBar(done, total) {
 
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---- several jobs' fronts on one plot ----
+
+const JOB_COLORS = ["#d9480f", "#1c7ed6", "#2f9e44", "#ae3ec9", "#f08c00", "#0c8599", "#e64980", "#495057"];
+
+async function comparePage(ids) {
+  app.replaceChildren(el("h1", {}, "Jobs compared"), el("p", { class: "muted", id: "compare-note" }), el("section", { class: "panel" }, el("div", { id: "compare-plot", class: "plot wide" })), el("table", { id: "compare-table", class: "data" }));
+  try {
+    const jobs = await Promise.all(ids.map((id) => api(`/jobs/${id}`)));
+    if (!jobs.length) throw new Error("name the jobs to compare: /ui/compare?jobs=3,5");
+    const y = jobs[0].objectives[0].metric, x = (jobs[0].objectives[1] || {}).metric || "params";
+    const dy = display(jobs[0], y), dx = display(jobs[0], x);
+    // Only jobs whose axes mean the same thing share a plot (a GLUE score is not an accuracy).
+    const same = (job) => ["label", "unit"].every((k) => display(job, y)[k] === dy[k] && display(job, x)[k] === dx[k]);
+    const shown = jobs.filter(same), left = jobs.filter((job) => !same(job));
+    const traces = [], rows = [];
+    for (const [i, job] of shown.entries()) {
+      const [candidates, front] = await Promise.all([api(`/jobs/${job.id}/candidates?status=done`), api(`/jobs/${job.id}/pareto?objectives=${encodeURIComponent(`${y},${x}`)}`)]);
+      const color = JOB_COLORS[i % JOB_COLORS.length], name = `#${job.id} ${job.name}`;
+      const points = candidates.filter((c) => typeof c.metrics[x] === "number" && typeof c.metrics[y] === "number");
+      const ordered = [...front].sort((a, b) => a.metrics[x] - b.metrics[x]);
+      const custom = (c) => [c.candidate, fmt(dx, c.metrics[x]), fmt(dy, c.metrics[y])];
+      traces.push({ type: "scatter", mode: "markers", name: `${name}: candidates`, legendgroup: name, showlegend: false, x: points.map((c) => c.metrics[x]), y: points.map((c) => c.metrics[y]), marker: { color, size: 6, opacity: 0.35 }, customdata: points.map(custom), hovertemplate: `${name}, candidate %{customdata[0]}<br>${dx.label} %{customdata[1]}<br>${dy.label} %{customdata[2]}<extra></extra>` });
+      traces.push({ type: "scatter", mode: "lines+markers", name, legendgroup: name, x: ordered.map((c) => c.metrics[x]), y: ordered.map((c) => c.metrics[y]), line: { shape: "hv", color }, marker: { color, size: 9 }, customdata: ordered.map(custom), hovertemplate: `${name}, candidate %{customdata[0]}<br>${dx.label} %{customdata[1]}<br>${dy.label} %{customdata[2]}<extra>front</extra>` });
+      const best = front[0];
+      rows.push(el("tr", { "data-job": job.id }, el("td", {}, el("span", { class: "swatch", style: `background:${color}` }), el("a", { href: `/ui/jobs/${job.id}` }, name)), el("td", {}, job.strategy), el("td", {}, String(job.candidates_done)), el("td", {}, String(front.length)), el("td", {}, best ? `${fmt(dy, best.metrics[y])} (candidate ${best.candidate})` : "–")));
+    }
+    document.getElementById("compare-table").replaceChildren(el("thead", {}, el("tr", {}, ["job", "strategy", "done", "on the front", `best ${dy.label}`].map((h) => el("th", {}, h)))), el("tbody", {}, rows));
+    document.getElementById("compare-note").textContent = `Each job's front on ${dy.label} against ${dx.label}` + (left.length ? `; not shown, their metrics differ from job ${jobs[0].id}'s: ${left.map((j) => `#${j.id}`).join(", ")}` : "");
+    const plot = document.getElementById("compare-plot");
+    plot.dataset.jobs = String(shown.length);
+    await Plotly.react(plot, traces, { margin: { t: 30, r: 10 }, xaxis: axisFor(dx), yaxis: axisFor(dy), legend: { orientation: "h", y: 1.12 }, hovermode: "closest" }, PLOT_OPTIONS);
+  } catch (error) {
+    showError(app, error);
+  }
 }
 
 // ---- a job's page ----
@@ -191,6 +252,12 @@ async function jobPage(jobId) {
       el("section", { class: "panel" }, el("h2", {}, "Pareto front"), el("div", { id: "pareto-controls", class: "controls" }), el("div", { id: "pareto", class: "plot" }), el("p", { class: "muted small", id: "pareto-caption" })),
       el("section", { class: "panel" }, el("h2", {}, "Best so far"), el("div", { id: "best-curve", class: "plot" }))),
     el("section", { class: "panel" }, el("h2", {}, "Architecture choices"), el("div", { id: "parcoords", class: "plot wide" })),
+    el("div", { class: "grid" },
+      el("section", { class: "panel" }, el("h2", {}, "Hypervolume"), el("div", { id: "hypervolume", class: "plot" }),
+        el("p", { class: "muted small" }, "Share of the objective box the front dominates after each candidate (the box spans the best and worst value of each objective).")),
+      el("section", { class: "panel" }, el("h2", {}, "What matters"), el("div", { id: "importance", class: "plot" }),
+        el("p", { class: "muted small", id: "importance-note" }))),
+    el("section", { class: "panel", id: "supernet-panel", hidden: true }, el("h2", {}, "Supernet training"), el("div", { id: "supernet-curve", class: "plot wide" })),
     el("section", { class: "panel", id: "selected-panel", hidden: true }),
     el("section", { class: "panel" }, el("h2", {}, "Candidates"), el("div", { class: "controls" },
       el("input", { id: "candidate-filter", type: "search", placeholder: "filter: id, arch id, status, error…", oninput: () => drawTable(state) }),
@@ -218,13 +285,16 @@ async function refreshJob(jobId, state) {
   drawProgress(job, candidates);
   addEvents(events, state);
   const signature = candidates.map((c) => `${c.candidate}:${c.status}:${c.verified ? 1 : 0}`).join(",");
-  if (signature !== state.drawn) {
+  const changed = signature !== state.drawn;
+  if (changed) {
     state.drawn = signature;
     await drawPareto(state);
     drawBestCurve(state);
     drawParcoords(state);
     drawTable(state);
   }
+  // The analysis follows the candidates, and the supernet's epochs while it trains.
+  if (changed || events.some((e) => e.kind.startsWith("supernet"))) await drawAnalysis(state, await source.analysis(jobId));
 }
 
 function drawHead(job) {
@@ -361,8 +431,8 @@ function openCandidate(state, candidateId) {
 }
 
 function drawBestCurve(state) {
-  const job = state.job, metric = primary(job), up = job.objectives[0].goal === "maximize";
-  const finished = doneCandidates(state).filter((c) => typeof c.metrics[metric] === "number").sort((a, b) => (a.finished_at < b.finished_at ? -1 : a.finished_at > b.finished_at ? 1 : a.candidate - b.candidate));
+  const job = state.job, metric = primary(job), up = job.objectives[0].goal === "maximize", shown = display(job, metric);
+  const finished = doneCandidates(state).filter((c) => typeof c.metrics[metric] === "number").sort((a, b) => a.candidate - b.candidate);
   const plot = document.getElementById("best-curve");
   if (!finished.length) {
     plot.replaceChildren(el("p", { class: "muted" }, "No candidate is done yet."));
@@ -370,11 +440,11 @@ function drawBestCurve(state) {
   }
   let best = null;
   const bests = finished.map((c) => (best = best === null ? c.metrics[metric] : up ? Math.max(best, c.metrics[metric]) : Math.min(best, c.metrics[metric])));
-  const order = finished.map((_, i) => i + 1);
+  const order = finished.map((c) => c.candidate);
   Plotly.react(plot, [
     { type: "scatter", mode: "markers", name: "each candidate", x: order, y: finished.map((c) => c.metrics[metric]), marker: { color: "#9aa5b1", size: 6 }, customdata: finished.map((c) => [c.candidate, fmt(shown, c.metrics[metric])]), hovertemplate: `candidate %{customdata[0]}: %{customdata[1]}<extra></extra>` },
     { type: "scatter", mode: "lines", name: "best so far", x: order, y: bests, line: { shape: "hv", color: "#d9480f", width: 3 } },
-  ], { margin: { t: 30, r: 10 }, xaxis: { title: { text: "candidates evaluated" } }, yaxis: axisFor(shown), legend: { orientation: "h", y: 1.12 } }, { displaylogo: false, responsive: true });
+  ], { margin: { t: 30, r: 10 }, xaxis: { title: { text: "candidate" } }, yaxis: axisFor(shown), legend: { orientation: "h", y: 1.12 } }, { displaylogo: false, responsive: true });
 }
 
 function drawParcoords(state) {
@@ -398,6 +468,40 @@ function drawParcoords(state) {
     dimension(display(job, metric).label, done.map((c) => c.metrics[metric]), display(job, metric)),
   ];
   Plotly.react(plot, [{ type: "parcoords", dimensions, line: { color: done.map((c) => c.metrics[metric]), colorscale: "Viridis", showscale: true } }], { margin: { t: 40, l: 60, r: 60 } }, { displaylogo: false, responsive: true });
+}
+
+// ---- search analysis: hypervolume over candidates, feature importance, supernet training ----
+
+const PLOT_OPTIONS = { displaylogo: false, responsive: true };
+
+async function drawAnalysis(state, analysis) {
+  const job = state.job;
+  const hv = document.getElementById("hypervolume");
+  if (analysis.hypervolume.length) {
+    hv.dataset.points = String(analysis.hypervolume.length);
+    await Plotly.react(hv, [{ type: "scatter", mode: "lines", line: { shape: "hv", color: "#d9480f", width: 3 }, x: analysis.hypervolume.map((p) => p.candidate), y: analysis.hypervolume.map((p) => p.hypervolume), hovertemplate: "after candidate %{x}: %{y:.1%}<extra></extra>" }],
+      { margin: { t: 30, r: 10 }, xaxis: { title: { text: "candidate" } }, yaxis: { title: { text: `hypervolume on ${analysis.objectives.map((m) => display(job, m).label).join(", ")} (%)` }, tickformat: ".0%", range: [0, 1] } }, PLOT_OPTIONS);
+  } else hv.replaceChildren(el("p", { class: "muted" }, "No candidate is done yet."));
+  const importance = document.getElementById("importance"), features = analysis.importance.features;
+  const target = display(job, analysis.importance.target);
+  document.getElementById("importance-note").textContent = `How much each architecture feature explains ${target.label}: a random forest's importances over the done candidates (shares summing to 100%).`;
+  if (features.length) {
+    importance.dataset.features = String(features.length);
+    await Plotly.react(importance, [{ type: "bar", orientation: "h", x: features.map((f) => f.importance).reverse(), y: features.map((f) => f.feature).reverse(), marker: { color: "#1c7ed6" }, hovertemplate: "%{y}: %{x:.1%}<extra></extra>" }],
+      { margin: { t: 30, r: 10, l: 120 }, xaxis: { title: { text: `share of ${target.label} explained (%)` }, tickformat: ".0%" } }, PLOT_OPTIONS);
+  } else importance.replaceChildren(el("p", { class: "muted" }, "Shown once 8 candidates are done."));
+  const panel = document.getElementById("supernet-panel"), curve = analysis.supernet;
+  panel.hidden = !curve.length;
+  if (curve.length) {
+    const withHealth = curve.filter((p) => p.largest !== null);
+    const traces = [{ type: "scatter", mode: "lines+markers", name: "training loss", x: curve.map((p) => p.step), y: curve.map((p) => p.loss), line: { color: "#495057" }, hovertemplate: "step %{x}: loss %{y:.4f}<extra></extra>" }];
+    for (const [key, name, color] of [["largest", "largest subnet (validation)", "#2f9e44"], ["smallest", "smallest subnet (validation)", "#1c7ed6"], ["majority_rate", "majority class (chance)", "#868e96"]]) {
+      traces.push({ type: "scatter", mode: "lines+markers", name, yaxis: "y2", x: withHealth.map((p) => p.step), y: withHealth.map((p) => p[key]), line: { color, dash: key === "majority_rate" ? "dot" : "solid" }, customdata: withHealth.map((p) => fmt(FRACTION, p[key])), hovertemplate: `${name}, step %{x}: %{customdata}<extra></extra>` });
+    }
+    const plot = document.getElementById("supernet-curve");
+    plot.dataset.points = String(curve.length);
+    await Plotly.react(plot, traces, { margin: { t: 30, r: 60 }, xaxis: { title: { text: "optimizer step" } }, yaxis: { title: { text: "loss" } }, yaxis2: { title: { text: FRACTION.axis_title }, overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1] }, legend: { orientation: "h", y: 1.15 } }, PLOT_OPTIONS);
+  }
 }
 
 function tableColumns(state) {
@@ -549,5 +653,6 @@ function drawGraph(graph) {
 // ---- which page ----
 
 if (boot.page === "jobs") jobsPage();
+else if (boot.page === "compare") comparePage(boot.jobs);
 else if (boot.page === "job") jobPage(boot.job_id);
 else if (boot.page === "candidate") candidatePage(boot.job_id, boot.candidate);
