@@ -6,6 +6,7 @@ Every problem is a `DocumentError` naming where it is."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -74,6 +75,13 @@ class _StrictLoader(yaml.SafeLoader):
                 raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 (PyYAML's) reads 2e-3 as a string: only 2.0e-3 is a float there. A learning rate
+# written 2e-3 is meant as a number, as YAML 1.2 and JSON read it.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789.")
+)
 
 
 def load_yaml(text: str, where: str) -> Any:

@@ -128,6 +128,18 @@ def test_yaml_and_json_are_told_by_content(tmp_path: Path) -> None:
     assert load_spec(as_json) == load_spec(as_yaml) == load_spec(flow) == parse_spec(BASE)
 
 
+def test_a_number_in_exponent_notation_is_a_number_in_yaml(tmp_path: Path) -> None:
+    """YAML 1.1 would read `lr: 2e-3` as the string '2e-3' and refuse it; people mean 0.002."""
+    path = tmp_path / "spec.yaml"
+    path.write_text("name: t\nspace: vit-resnas\ntask: digits\nsupernet: {lr: 2e-3, epochs: 30}\nverify: {lr: 1E-3}\n")
+    spec = load_spec(path)
+    assert spec.supernet.lr == 0.002 and spec.verify.lr == 0.001
+    quoted = tmp_path / "quoted.yaml"
+    quoted.write_text("name: t\nspace: vit-resnas\ntask: digits\nsupernet: {lr: '2e-3'}\n")
+    with pytest.raises(SpecError, match="supernet.lr"):  # a quoted string stays a string
+        load_spec(quoted)
+
+
 def test_user_files_resolve_from_the_spec_directory(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "reviews.csv").write_text("text,label\ngood,1\nbad,0\n")

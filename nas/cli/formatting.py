@@ -97,15 +97,14 @@ def _metric_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def print_candidates(rows: Sequence[Mapping[str, Any]], benchmark: bool) -> None:
     """A job's candidates in proposal order, by their number in the job."""
     names = _metric_columns(rows)
-    table = Table("candidate", "status", *(metric(m, benchmark).label for m in names), "verified", "arch id")
+    any_verified = any(row["verified"] for row in rows)
+    table = Table("candidate", "status", *(metric(m, benchmark).label for m in names), *(["verified"] if any_verified else []), "arch id")
     for column in table.columns[2:-1]:
-        column.justify = "right"
+        column.justify, column.no_wrap = "right", True
     for row in rows:
         verified = row["verified"]
-        table.add_row(
-            str(row["candidate"]), row["status"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names),
-            ACCURACY.format(verified["val_accuracy"]) if verified else "", row["arch_id"][:12],
-        )  # fmt: skip
+        shown_verified = [ACCURACY.format(verified["val_accuracy"]) if verified else ""] if any_verified else []
+        table.add_row(str(row["candidate"]), row["status"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names), *shown_verified, row["arch_id"][:12])
     Console().print(table)
 
 
@@ -119,7 +118,7 @@ def print_front(rows: Sequence[Mapping[str, Any]], benchmark: bool, verified: bo
     title = "Pareto front, verified (accuracy: standalone training, validation)" if verified else "Pareto front"
     table = Table("candidate", "arch id", *(metric(m, benchmark).label for m in names), *extra, title=title)
     for column in table.columns[2:]:
-        column.justify = "right"
+        column.justify, column.no_wrap = "right", True
     for row in rows:
         figures = row.get("verified") or {}
         shown = [figures.get("search_accuracy"), figures.get("test_accuracy")] if verified else ([figures.get("test_accuracy")] if extra else [])

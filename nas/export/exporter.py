@@ -41,6 +41,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from nas.export.card import model_card
+from nas.job.metrics import ACCURACY
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, ExportFormat
 from nas.tasks.data import TaskData
 from nas.log import silenced
@@ -229,8 +230,8 @@ def export_from_checkpoint(
         report.update({"finetune_lr": finetune_lr, "finetune_best_epoch": best.epoch, "finetune_val_history": best.history})
         if best.val_accuracy < start["val_accuracy_start"] and not keep_worse:
             raise FinetuneWorse(
-                f"finetune_epochs: fine-tuning made the model worse on validation, {start['val_accuracy_start']:.1%} before and "
-                f"{best.val_accuracy:.1%} at its best epoch ({best.epoch} of {finetune_epochs}); nothing was exported. Lower the "
+                f"finetune_epochs: fine-tuning made the model worse on validation, {ACCURACY.format(start['val_accuracy_start'])} before and "
+                f"{ACCURACY.format(best.val_accuracy)} at its best epoch ({best.epoch} of {finetune_epochs}); nothing was exported. Lower the "
                 f"learning rate (finetune_lr, now {finetune_lr:g}), export without fine-tuning, or pass keep_worse to export it anyway"
             )
     report.update({"val_accuracy": evaluate(model, task.val), "test_accuracy": evaluate(model, task.test)})

@@ -61,6 +61,7 @@ def front_figure(rows: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping
         if x.log_axis:
             ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: x.format(value)))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: x.format(value)))  # a log axis labels its minor ticks too
     ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, c=_CANDIDATE, alpha=0.75, label=f"candidates ({len(points)})")
     ax.step([p[0] for p in front], [p[1] for p in front], where="post", c=_FRONT, lw=1.5)
     ax.scatter([p[0] for p in front], [p[1] for p in front], marker="*", s=90, c=_FRONT, zorder=3, label=f"Pareto front ({len(front)})")
@@ -70,6 +71,8 @@ def front_figure(rows: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping
     if y.log_axis:
         ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: y.format(value)))
+    if y.log_axis:
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: y.format(value)))
     shown_on = f" on {', '.join(metric(m, benchmark).label for m in objectives)}; the first two drawn" if len(objectives) > 2 else ""
     ax.set_title(f"{title}{shown_on}", fontsize=10)
     ax.grid(alpha=0.3)

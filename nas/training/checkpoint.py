@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from safetensors.torch import load_file
 
 from nas.artifacts import JobFiles
+from nas.job.metrics import ACCURACY
 
 from search_spaces import get_space
 from search_spaces.supernet import Supernet
@@ -65,11 +66,11 @@ def progress_of(meta: dict[str, Any]) -> dict[str, Any] | None:
 
 def describe_progress(progress: dict[str, Any]) -> str:
     """One line for people: "supervised: epoch 3/8 done, step 300/800 (38%), loss 0.6120; largest
-    subnet 61.2%, smallest 48.0% (majority class 10.1%)"."""
+    subnet 61.20%, smallest 48.00% (majority class 10.10%)"."""
     loss = "" if progress.get("loss") is None else f", loss {progress['loss']:.4f}"
     health = progress.get("health")
     if health:
-        loss += f"; largest subnet {health['largest']:.1%}, smallest {health['smallest']:.1%} (majority class {health['majority_rate']:.1%})"
+        loss += f"; largest subnet {ACCURACY.format(health['largest'])}, smallest {ACCURACY.format(health['smallest'])} (majority class {ACCURACY.format(health['majority_rate'])})"
     if progress["phase"] == "done":
         return f"trained: {progress['step']:,} steps{loss}"
     total = progress.get("total_steps")

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from nas.job.metrics import ACCURACY
 from nas.tasks.data import Split
 from nas.training.standalone import evaluate_subnet
 from search_spaces.supernet import Supernet
@@ -61,8 +62,8 @@ def epoch_check(val: Split, seed: int = 0) -> Callable[[Supernet], dict[str, Any
 def remedy(health: Health, epochs: int, lr: float) -> str:
     """The failed check as one line naming the settings to change."""
     return (
-        f"supernet did not learn: its largest subnet scores {health.largest:.1%} and its smallest {health.smallest:.1%} on "
-        f"{health.examples:,} validation examples, where always answering the most frequent class scores {health.majority_rate:.1%} "
-        f"(each must exceed {health.threshold:.1%}); train it longer (supernet.epochs, now {epochs}) or change "
+        f"supernet did not learn: its largest subnet scores {ACCURACY.format(health.largest)} and its smallest {ACCURACY.format(health.smallest)} on "
+        f"{health.examples:,} validation examples, where always answering the most frequent class scores {ACCURACY.format(health.majority_rate)} "
+        f"(each must exceed {ACCURACY.format(health.threshold)}); train it longer (supernet.epochs, now {epochs}) or change "
         f"supernet.lr (now {lr:g})"
     )
