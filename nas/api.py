@@ -39,6 +39,7 @@ from nas.access import Principal
 from nas.service import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, BadRequest, Conflict, NotFound
 from nas.documents import DocumentError, load_json, load_yaml
 from nas.job.errors import SpecError
+from nas.job.metrics import metrics_reference
 from nas.job.schema import JobSpec
 from nas.paths import data_home
 from nas.store import CANDIDATE_STATUSES, JOB_STATUSES, ArtifactNotFound, Store
@@ -281,7 +282,7 @@ def create_app(store: Store, token: str | None, export_root: Path | str, data_ro
         visible_job(job_id, who)
         return service.delete_job(store, job_id)
 
-    @jobs.get("/{job_id}/candidates", responses={200: {"content": {"text/csv": {}}, "description": "JSON rows, or CSV with format=csv"}})
+    @jobs.get("/{job_id}/candidates", description=f"The job's candidates in proposal order.\n\n{metrics_reference()}", responses={200: {"content": {"text/csv": {}}, "description": "JSON rows, or CSV with format=csv"}})
     def candidates(
         job_id: int,
         who: Caller,
@@ -321,7 +322,7 @@ def create_app(store: Store, token: str | None, export_root: Path | str, data_ro
         visible_job(job_id, who)
         return service.event_rows(store, job_id, after)
 
-    @jobs.get("/{job_id}/pareto")
+    @jobs.get("/{job_id}/pareto", description=f"The done candidates within the job's constraints that no other dominates.\n\n{metrics_reference()}")
     def pareto(
         job_id: int,
         who: Caller,

@@ -593,7 +593,7 @@ def export_candidate(
     }  # fmt: skip
 
     if progress is not None:  # the request is valid: what follows takes a while (a fine-tune, the checks of the model)
-        progress(f"exporting job {job_id}'s candidate {number} as {fmt} from its {search['weights']} weights" + (f", fine-tuning it {finetune_epochs} epochs first" if finetune_epochs else "") + " …")
+        progress(f"exporting job {job_id}'s candidate {number} as {fmt} from its {search['weights']} weights" + (f", fine-tuning it {finetune_epochs} epoch{'s' * (finetune_epochs != 1)} first" if finetune_epochs else "") + " …")
     from nas.export.exporter import FinetuneWorse, export_from_checkpoint  # imports torch: only exports pay for it
 
     try:
@@ -601,6 +601,7 @@ def export_candidate(
             checkpoints[-1].path, candidate.arch, fmt, Path(out_dir),
             weights=verification.weights if use_verified else None,
             finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, keep_worse=keep_worse, seed=spec.seed, metrics=search, provenance=provenance,
+            progress=progress,
         )  # fmt: skip
     except FileExistsError as exc:
         raise Conflict("out", str(exc).removeprefix("out: ")) from None

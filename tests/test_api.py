@@ -718,3 +718,19 @@ def test_two_users_each_see_only_their_own_on_every_route(tmp_path: Path) -> Non
     store.revoke_user("bob")
     assert bob.get("/jobs").status_code == 401 and bob.get(f"/jobs/{bob_job}").status_code == 401
     assert TestClient(app, headers={"Authorization": "Bearer nask_not-a-key"}).get("/jobs").status_code == 401
+
+
+def test_nas_export_says_what_it_wrote_and_how_well_it_scores(tmp_path: Path, digits_supernet: Path) -> None:
+    """For people: progress on stderr as it goes (each fine-tune epoch), then what was written,
+    the exported model's scores and how to use it; with --json, the result alone."""
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job, candidate = trained_job(store, digits_supernet, tmp_path)
+    out = tmp_path / "model"
+    shown = cli("export", str(job.id), str(candidate.seq), "--out", str(out), "--finetune", "1", "--keep-worse", "--db", store.url)
+    assert shown.exit_code == 0, shown.stderr
+    assert f"exporting job {job.id}'s candidate {candidate.seq} as pytorch from its inherited weights, fine-tuning it 1 epoch first" in shown.stderr
+    assert re.search(r"fine-tune epoch 1/1: validation \d+\.\d\d%", shown.stderr), shown.stderr
+    assert shown.stdout.startswith(f"wrote {out}: job {job.id}'s candidate {candidate.seq} as pytorch (") and "loader.py" in shown.stdout
+    assert re.search(r"inherited weights: validation \d+\.\d\d%, test \d+\.\d\d%", shown.stdout) and f"python {out}/loader.py {out} INPUT" in shown.stdout
+    as_json = cli("export", str(job.id), str(candidate.seq), "--out", str(tmp_path / "again"), "--json", "--db", store.url)
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["candidate"] == candidate.seq and as_json.stderr == ""

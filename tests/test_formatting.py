@@ -83,6 +83,15 @@ def test_one_jobs_metrics_read_the_same_on_every_surface(tmp_path, benchmark):
     assert (ax.get_ylabel(), ax.get_xlabel(), ax.get_xscale()) == (catalogue["accuracy"].axis_title(), "params (log scale)", "log")
     assert ax.yaxis.get_major_formatter()(accuracy, 0) == shown["accuracy"][1] and ax.xaxis.get_major_formatter()(1_831_306.0, 0) == "1.83 M"
 
+    from fastapi.testclient import TestClient
+
+    from nas.api import create_app
+
+    schema = TestClient(create_app(store, "token", tmp_path / "exports", tmp_path / "data")).get("/openapi.json").json()
+    for route in ("/jobs/{job_id}/candidates", "/jobs/{job_id}/pareto"):  # the API's schema says what each number is
+        described = schema["paths"][route]["get"]["description"]
+        assert all(m.description in described and f"({m.label}, {m.unit})" in described for m in catalogue.values()), described
+
     page = job_report(store, job.id)  # the report is the dashboard page with the job's data inside
     boot = json.loads(re.search(r'<script id="boot" type="application/json">(.*?)</script>', page, re.DOTALL).group(1))
     assert boot["embedded"]["job"]["metric_display"] == summary["metric_display"]

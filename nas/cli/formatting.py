@@ -141,7 +141,7 @@ def print_export(result: Mapping[str, Any], job_id: int) -> None:
         console.print(f"  {figures.get('weights', 'its')} weights: validation {ACCURACY.format(figures['val_accuracy'])}, test {ACCURACY.format(figures.get('test_accuracy'))}")
     if figures.get("finetune_epochs"):
         console.print(
-            f"  after {figures['finetune_epochs']} fine-tune epochs; before them: validation {ACCURACY.format(figures.get('val_accuracy_start'))}, "
+            f"  after {figures['finetune_epochs']} fine-tune epoch{'s' * (figures['finetune_epochs'] != 1)}; before: validation {ACCURACY.format(figures.get('val_accuracy_start'))}, "
             f"test {ACCURACY.format(figures.get('test_accuracy_start'))}"
         )
     console.print(f"  predict with: python {result['out_dir']}/loader.py {result['out_dir']} INPUT", soft_wrap=True)

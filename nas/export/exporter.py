@@ -196,6 +196,7 @@ def export_from_checkpoint(
     metrics: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> ExportResult:
     """Export `arch_json` of a supernet checkpoint's space: with the weights it inherits from the
     supernet, or with `weights` (a safetensors file of the standalone model, e.g. a verified
@@ -203,7 +204,8 @@ def export_from_checkpoint(
     validation; a fine-tune whose best epoch is below the starting validation accuracy raises
     FinetuneWorse unless `keep_worse`. The result's metrics give validation and test accuracy
     before (`*_start`) and of the exported model (`val_accuracy`, `test_accuracy`), and `metrics`
-    (e.g. the candidate's search results) besides."""
+    (e.g. the candidate's search results) besides. `progress` is told each step that takes a
+    while, as a line for people."""
     check_format(fmt)
     if finetune_epochs < 0:
         raise ValueError(f"finetune_epochs: {finetune_epochs} must be >= 0")
@@ -225,8 +227,14 @@ def export_from_checkpoint(
         model = _rebuild_pytorch(space, arch, task, files.local_file(str(weights)))
     start = {"val_accuracy_start": evaluate(model, task.val), "test_accuracy_start": evaluate(model, task.test)}
     report: dict[str, Any] = {"weights": "inherited" if weights is None else "trained", **(metrics or {}), **start, "finetune_epochs": finetune_epochs}
+    tell = progress or (lambda line: None)
+    tell(f"  validation {ACCURACY.format(start['val_accuracy_start'])}, test {ACCURACY.format(start['test_accuracy_start'])} before any fine-tune")
     if finetune_epochs:
-        best = train_keeping_best(model, task, finetune_epochs, lr=finetune_lr, seed=seed, include_start=False)
+
+        def epoch_done(epoch: int, val_accuracy: float, improved: bool) -> None:
+            tell(f"  fine-tune epoch {epoch}/{finetune_epochs}: validation {ACCURACY.format(val_accuracy)}{' (best so far)' if improved else ''}")
+
+        best = train_keeping_best(model, task, finetune_epochs, lr=finetune_lr, seed=seed, include_start=False, on_epoch=epoch_done)
         report.update({"finetune_lr": finetune_lr, "finetune_best_epoch": best.epoch, "finetune_val_history": best.history})
         if best.val_accuracy < start["val_accuracy_start"] and not keep_worse:
             raise FinetuneWorse(

@@ -101,6 +101,13 @@ def format_metrics(values: Mapping[str, float | None], benchmark: bool = False) 
     return ", ".join(f"{metric(n, benchmark).label} {metric(n, benchmark).format(values[n])}" for n in names)
 
 
+def metrics_reference() -> str:
+    """The metrics as the API's schema describes them (Markdown): what each number is, its unit."""
+    lines = [f"- `{m.name}` ({m.label}, {m.unit}): {m.description}" for m in _TRAINED.values()]
+    lines.insert(1, f"- `accuracy` in benchmark mode ({GLUE_SCORE.label}, {GLUE_SCORE.unit}): {GLUE_SCORE.description}")
+    return "Each row's `metrics`, as the job summary's `metric_display` tells a client to show them:\n\n" + "\n".join(lines)
+
+
 def default_goal(metric: str) -> str:
     """Accuracy is maximised, costs are minimised."""
     return "maximize" if metric == "accuracy" else "minimize"
