@@ -1,7 +1,8 @@
 """docs/spec.md and docs/api.md against the code they describe, so that neither can drift: every
 field of the job spec's models is a row of its section's table, with its bounds, allowed values
 and default; every route of the OpenAPI schema is a row of the API's table, with its query and
-body fields. A failure says which rows to add, change or remove."""
+body fields. A failure says which rows to add, change or remove. And the README stays readable:
+its prose lines fit in 100 characters and its relative links lead to files that exist."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS
 from search_spaces import space_names
 from tests.helpers import REPO
 
-SPEC_DOC, API_DOC = REPO / "docs" / "spec.md", REPO / "docs" / "api.md"
+SPEC_DOC, API_DOC, README = REPO / "docs" / "spec.md", REPO / "docs" / "api.md", REPO / "README.md"
 
 # ---- markdown tables ----
 
@@ -404,3 +405,77 @@ def test_api_doc_check_names_each_row_to_change() -> None:
         "add the row | `GET` | `/things/{thing_id}` | Thing | key |  | … |",
         "POST /things/{thing_id}: name `colour` in 'query / body fields'",
     ]
+
+
+# ---- README.md: line length and links ----
+
+README_WIDTH = 100  # fenced code may be wider (an install line, real program output)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)[^)]*\)")  # [text](target "title"), images too
+EXTERNAL = re.compile(r"^([a-z][a-z0-9+.-]*:|#)", re.IGNORECASE)  # https:, mailto:, an anchor here
+
+
+def prose_lines(text: str) -> list[tuple[int, str]]:
+    """The lines outside fenced code blocks, with their numbers (from 1)."""
+    out, in_fence = [], False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        elif not in_fence:
+            out.append((number, line))
+    return out
+
+
+def long_lines(text: str, width: int = README_WIDTH) -> list[int]:
+    return [number for number, line in prose_lines(text) if len(line) > width]
+
+
+def broken_links(text: str, base: Path) -> list[str]:
+    """The relative link targets of the prose (not of code spans) that name no file or directory
+    under `base`, each with its line number."""
+    broken = []
+    for number, line in prose_lines(text):
+        for target in LINK.findall(CODE.sub("", line)):
+            path = target.split("#", 1)[0]
+            if EXTERNAL.match(target) or not path:
+                continue
+            if not (base / path).exists():
+                broken.append(f"line {number}: {target}")
+    return broken
+
+
+def test_readme_prose_lines_fit_in_100_characters() -> None:
+    text = README.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    too_long = long_lines(text)
+    assert not too_long, f"README.md: lines over {README_WIDTH} characters outside code blocks (wrap them): " + ", ".join(
+        f"{n} ({len(lines[n - 1])})" for n in too_long
+    )
+
+
+def test_readme_relative_links_lead_to_files() -> None:
+    broken = broken_links(README.read_text(encoding="utf-8"), README.parent)
+    assert not broken, "README.md: relative links to nothing:\n- " + "\n- ".join(broken)
+
+
+_README = f"""# title
+
+{"x" * 101}
+```bash
+{"y" * 140}
+```
+{"z" * 100}
+See [the spec](docs/spec.md), [a section](docs/api.md#routes), [this](#title),
+[the web](https://example.org/a b), [gone](docs/gone.md) and ![a picture](docs/none.png).
+`[not a link](nowhere.md)`
+```text
+[in code](nowhere.md)
+```
+"""
+
+
+def test_readme_checks_name_each_line(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "spec.md").write_text("")
+    (tmp_path / "docs" / "api.md").write_text("")
+    assert long_lines(_README) == [3]
+    assert broken_links(_README, tmp_path) == ["line 9: docs/gone.md", "line 9: docs/none.png"]
