@@ -220,6 +220,13 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     }
 
 
+def best_row(store: Store, job: JobRecord) -> dict[str, Any] | None:
+    """The job's best done candidate as `job_summary` names it (the front's first row), or None."""
+    spec = job_spec(job)
+    verifications = {v.candidate_id: v for v in store.verifications(job.id)}
+    return next(iter(_front(store, job.id, spec, resolve_objectives(spec), verifications)), None)
+
+
 def _silent(job: JobRecord, now: datetime) -> str | None:
     """For a running job whose coordinator stopped beating: that it may have died, and what happens next."""
     if job.status != JobStatus.RUNNING or job.heartbeat_at is None:

@@ -128,11 +128,11 @@ def test_supernet_train_resume_and_evaluate(tmp_path):
     args = ["supernet", "train", "vit-resnas", "--task", "digits", "--out", str(out), *small, "--epochs", "2", "--batch-size", "128", "--max-train", "256", "--no-progress"]
     trained = nas(*args)
     assert trained.exit_code == 0, trained.stderr
-    summary = json_lines(trained.stdout)[-1]
-    assert summary["steps"] == 4 and (out / "supernet.safetensors").exists()
+    assert trained.stdout.startswith(f"wrote {out}: 4 steps (2 epochs) in ") and "majority class" in trained.stdout, trained.stdout  # for people
+    assert (out / "supernet.safetensors").exists()
     again = nas(*args)
     assert again.exit_code == 2 and "already holds a checkpoint" in again.stderr
-    resumed = nas(*args, "--resume")
+    resumed = nas(*args, "--resume", "--json")
     assert resumed.exit_code == 0 and json_lines(resumed.stdout)[-1]["steps"] == 0  # nothing left to do
     archs = nas("spaces", "sample", "vit-resnas", *small, "-n", "3")
     scored = nas("supernet", "evaluate", str(out), "-", stdin=archs.stdout)

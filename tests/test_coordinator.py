@@ -24,6 +24,7 @@ import ray
 import yaml
 
 from nas.artifacts import JobFiles
+from nas.job.metrics import metric
 from nas.search.coordinator import Coordinator
 from nas.search.evaluation import SupernetEvaluator
 from nas.service import export_candidate, job_summary, pareto_rows, submit_job
@@ -343,7 +344,7 @@ def test_benchmark_job_through_the_cli(tmp_path):
     human = cli("status", str(summary["job_id"]), "--db", db)
     assert "candidates: 12 done, 0 failed" in human.stdout and "{" not in human.stdout
     best = summary["best"]["metrics"]
-    assert f"GLUE score {best['accuracy']:.2f}, params {best['params'] / 1e6:.3g} M" in human.stdout  # GLUE points, not a percentage
+    assert f"GLUE score {best['accuracy']:.2f}, params {metric('params').format(best['params'])}" in human.stdout  # GLUE points, not a percentage
     candidates_table = cli("candidates", str(summary["job_id"]), "--db", db).stdout
     assert "GLUE score" in candidates_table and f"{best['accuracy']:.2f}" in candidates_table and "%" not in candidates_table
     bad = tmp_path / "bad.yaml"

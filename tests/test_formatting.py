@@ -13,7 +13,8 @@ from nas.job.metrics import format_metrics, metric, si
 
 @pytest.mark.parametrize(
     "value, unit, expected",
-    [(1831306, "", "1.83 M"), (45.2e6, "FLOPs", "45.2 MFLOPs"), (1.43e9, "FLOPs", "1.43 GFLOPs"), (999, "", "999"), (12_500, "", "12.5 k"), (0.5, "", "0.5"), (-2e6, "", "-2 M")],
+    [(1831306, "", "1.83 M"), (45.2e6, "FLOPs", "45.2 MFLOPs"), (1.43e9, "FLOPs", "1.43 GFLOPs"), (999, "", "999"), (12_500, "", "12.5 k"), (0.5, "", "0.500"), (-2e6, "", "-2.00 M"),
+     (13e6, "", "13.0 M"), (1.5e6, "", "1.50 M"), (250e6, "FLOPs", "250 MFLOPs")],
 )
 def test_si_prefixes(value, unit, expected):
     assert si(value, unit) == expected
@@ -30,7 +31,7 @@ def test_metrics_read_as_a_person_reads_them():
     assert metric("params").format(math.inf) == "inf"
     assert metric("eval_seconds").format(1.23456) == "1.235"  # not in the catalogue: plain
     line = format_metrics({"latency_ms": 1.2, "params": 1831306.0, "accuracy": 0.5, "flops": 2e6})
-    assert line == "accuracy 50.00%, params 1.83 M, FLOPs 2 MFLOPs, latency 1.20 ms"
+    assert line == "accuracy 50.00%, params 1.83 M, FLOPs 2.00 MFLOPs, latency 1.20 ms"  # a column reads evenly
     assert format_metrics({"accuracy": 73.875, "params": 4.34e6}, benchmark=True) == "GLUE score 73.88, params 4.34 M"
 
 

@@ -51,11 +51,13 @@ class ProgressLines:
             self._line(self._candidates_line(done, counts.get(CandidateStatus.FAILED, 0)))
 
     def _candidates_line(self, done: int, failed: int) -> str:
+        from nas.service import best_row
+
         job = self.store.get_job(self.job_id)
         spec = JobSpec.from_stored(job.spec)
         primary = metric(spec.objectives[0].metric, spec.is_benchmark)
-        best = self.store.best(self.job_id, primary.name, spec.objectives[0].maximize)
-        best_text = f", best {primary.label} {primary.format(best.metrics.get(primary.name))} (candidate {best.seq})" if best else ""
+        best = best_row(self.store, job)  # the one `nas status` names: first on the front, ties broken alike
+        best_text = f", best {primary.label} {primary.format(best['metrics'].get(primary.name))} (candidate {best['candidate']})" if best else ""
         failed_text = f", {failed} failed" if failed else ""
         return f"{self.store.clock.now():%H:%M:%S} candidates: {done} of {spec.budget.candidates} done{failed_text}{best_text}"
 

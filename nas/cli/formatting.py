@@ -4,6 +4,7 @@ front, an export. Every metric is written by its `nas.job.metrics.Metric`."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,11 @@ def format_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{counts[n]:,} {n}" for n in shown)
 
 
+def _console() -> Console:
+    """A terminal's width on a terminal; elsewhere (a log, a pipe) lines and tables are not wrapped."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 10_000)
+
+
 def is_benchmark(summary: Mapping[str, Any]) -> bool:
     """Whether a job (its summary) replays NAS-Bench-BERT, whose accuracy is a GLUE score."""
     return summary["task"] == BENCHMARK_TASK
@@ -42,7 +48,7 @@ def _minutes(seconds: float) -> str:
 
 def print_summary(summary: Mapping[str, Any]) -> None:
     """A job as `nas status` shows it: state, counts, stage, supernet, best, verified stage."""
-    console = Console(highlight=False)
+    console = _console()
     benchmark = is_benchmark(summary)
     console.print(f"job {summary['id']} [bold]{summary['name']}[/]: {summary['status']}" + (f" ({summary['error']})" if summary.get("error") else ""), soft_wrap=True)
     console.print(f"  {summary['space']}:{summary['preset']} on {_task_label(summary['task'])}, strategy {summary['strategy']}")
@@ -53,8 +59,10 @@ def print_summary(summary: Mapping[str, Any]) -> None:
     if eta:
         console.print(f"  {eta['stage']} stage: " + ("estimating its end" if eta["seconds"] is None else f"ends in about {_minutes(eta['seconds'])}"))
     if summary.get("supernet"):
-        console.print(f"  supernet: {summary['supernet']['state']} ({summary['supernet']['message']})")
         health = summary["supernet"].get("health")
+        message = summary["supernet"]["message"].split(";")[0] if health else summary["supernet"]["message"]  # the check has its own line
+        state = summary["supernet"]["state"]
+        console.print(f"  supernet: {message}" if message.startswith(state) else f"  supernet: {state} ({message})", soft_wrap=True)
         if health:
             verdict = "learned" if health["learned"] else "did not learn"
             console.print(
@@ -66,7 +74,8 @@ def print_summary(summary: Mapping[str, Any]) -> None:
         console.print(f"  best: candidate {summary['best']['candidate']}, {format_metrics(summary['best']['metrics'], benchmark)}", soft_wrap=True)
     if summary.get("verify"):
         stage = summary["verify"]
-        console.print(f"  verified stage: {stage['state']}, {stage['verified']} of the top {stage['top_k']} verified" + (f" ({stage['message']})" if stage["message"] else ""), soft_wrap=True)
+        said = f" ({stage['message']})" if stage["message"] and stage["state"] != "done" else ""  # when done, the counts say it
+        console.print(f"  verified stage: {stage['state']}, {stage['verified']} of the top {stage['top_k']} verified{said}", soft_wrap=True)
     if summary.get("best_verified"):
         best = summary["best_verified"]
         figures = best["verified"]
@@ -86,7 +95,7 @@ def print_jobs(rows: Sequence[Mapping[str, Any]]) -> None:
         best = row["best"]["metrics"].get(primary.name) if row["best"] else None
         shown = f"{primary.label} {primary.format(best)}" if best is not None else ""
         table.add_row(str(row["id"]), row["name"], row["status"], f"{row['space']}:{row['preset']}", row["strategy"], str(row["candidates_done"]), shown)
-    Console().print(table)
+    _console().print(table)
 
 
 def _metric_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -104,8 +113,8 @@ def print_candidates(rows: Sequence[Mapping[str, Any]], benchmark: bool) -> None
     for row in rows:
         verified = row["verified"]
         shown_verified = [ACCURACY.format(verified["val_accuracy"]) if verified else ""] if any_verified else []
-        table.add_row(str(row["candidate"]), row["status"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names), *shown_verified, row["arch_id"][:12])
-    Console().print(table)
+        table.add_row(str(row["candidate"]), row["status"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names), *shown_verified, row["arch_id"])
+    _console().print(table)
 
 
 def print_front(rows: Sequence[Mapping[str, Any]], benchmark: bool, verified: bool = False, chance: float | None = None) -> None:
@@ -126,7 +135,7 @@ def print_front(rows: Sequence[Mapping[str, Any]], benchmark: bool, verified: bo
             str(row["candidate"]), row["arch_id"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names),
             *(ACCURACY.format(value) if value is not None else "-" for value in shown),
         )  # fmt: skip
-    console = Console()
+    console = _console()
     console.print(table)
     if chance is not None:
         console.print(f"chance (always the most frequent class): {ACCURACY.format(chance)} on validation")
@@ -135,7 +144,7 @@ def print_front(rows: Sequence[Mapping[str, Any]], benchmark: bool, verified: bo
 def print_export(result: Mapping[str, Any], job_id: int) -> None:
     """What an export wrote, how well the exported model scores, and how to use it."""
     figures = result.get("metrics") or {}
-    console = Console(highlight=False)
+    console = _console()
     console.print(f"wrote {result['out_dir']}: job {job_id}'s candidate {result['candidate']} as {result['format']} ({', '.join(result['files'])})", soft_wrap=True)
     if figures.get("val_accuracy") is not None:
         console.print(f"  {figures.get('weights', 'its')} weights: validation {ACCURACY.format(figures['val_accuracy'])}, test {ACCURACY.format(figures.get('test_accuracy'))}")
@@ -165,4 +174,4 @@ def print_datasets(rows: Sequence[Mapping[str, Any]]) -> None:
     table = Table("id", "name", "format", "bytes", "train examples", "uploaded")
     for row in rows:
         table.add_row(str(row["id"]), row["name"], row["format"], f"{row['bytes']:,}", str(row.get("train_examples") or ""), str(row.get("uploaded_at") or "")[:16])
-    Console().print(table)
+    _console().print(table)

@@ -39,11 +39,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RayOption = Annotated[str | None, typer.Option("--ray-address", envvar="RAY_ADDRESS", help="An existing Ray cluster (default: start a local one).")]
 RayCpusOption = Annotated[
     int | None,
-    typer.Option("--ray-cpus", envvar="NAS_RAY_CPUS", min=1, help="CPUs the local Ray cluster may use, to share a machine [default: all of them]; not with --ray-address."),
+    typer.Option("--ray-cpus", envvar="NAS_RAY_CPUS", min=1, help="CPUs the local Ray cluster may use, to share a machine (default: all of them); not with --ray-address."),
 ]
 ArtifactOption = Annotated[
     str | None,
-    typer.Option("--artifact-root", envvar="NAS_ARTIFACT_ROOT", help="Where checkpoints and weights go: a directory, or an fsspec URI every node reaches (s3://…, file:///mnt/nfs/…) [default: <data directory>/artifacts]."),
+    typer.Option("--artifact-root", envvar="NAS_ARTIFACT_ROOT", help="Where checkpoints and weights go: a directory, or an fsspec URI every node reaches (s3://…, file:///mnt/nfs/…) (default: <data directory>/artifacts)."),
 ]
 MaxJobsOption = Annotated[int, typer.Option("--max-jobs", min=1, max=64, help="Jobs one coordinator runs at once, each with its own actors.")]
 StaleOption = Annotated[float, typer.Option("--stale-after", min=1.0, help="Seconds without a heartbeat after which a running job is taken over.")]
@@ -239,6 +239,7 @@ def candidates(
     db: DbOption = None,
     status: Annotated[str | None, typer.Option(help="Only candidates in this status: proposed, running, done or failed.")] = None,
     output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (as --format json).")] = False,
 ) -> None:
     """A job's candidates in proposal order: metrics, verified accuracies, status, errors."""
     from nas.service import candidate_rows, candidates_csv, get_job, job_spec
@@ -246,6 +247,9 @@ def candidates(
     formats = ("table", "json", "csv")
     if output not in formats:
         fail(f"--format: {output!r} not one of {', '.join(formats)}")
+    if as_json and output not in ("table", "json"):
+        fail(f"--json: asks for JSON, --format for {output}; give one of them")
+    output = "json" if as_json else output
     store = open_store(db)
     rows = _service_call(candidate_rows, store, job_id, status)
     if output == "json":
@@ -267,6 +271,7 @@ def coordinator(
     stale_after: StaleOption = 120.0,
     max_jobs: MaxJobsOption = 1,
     progress: Annotated[bool, typer.Option(help="Progress bars on stderr.")] = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Run queued jobs (and take over running ones whose coordinator died) until interrupted."""
     from nas.search.coordinator import Coordinator
@@ -280,7 +285,10 @@ def coordinator(
     )
     if once or job is not None:
         finished = worker.run_next(job)
-        emit({"job_id": finished.id, "status": finished.status} if finished else {"job_id": None, "status": "nothing to run"})
+        if as_json:
+            emit({"job_id": finished.id, "status": finished.status} if finished else {"job_id": None, "status": "nothing to run"})
+        else:
+            typer.echo(f"job {finished.id} ({finished.name}): {finished.status}" + (f" ({finished.error})" if finished.error else "") if finished else "nothing to run")
         return
     # Ctrl-C and `kill` stop it through KeyboardInterrupt, also where it started with SIGINT
     # ignored (a background job of a non-interactive shell passes that on; so would `nas serve`).
@@ -297,8 +305,8 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     token: Annotated[str | None, typer.Option(envvar="NAS_API_TOKEN", help="Bearer token clients must send.")] = None,
-    export_root: Annotated[str | None, typer.Option(help="Where exports are written: a directory or an fsspec URI [default: <artifact root>/exports].")] = None,
-    data_root: Annotated[Path | None, typer.Option(help="The only directory job specs may read task files from [default: <data directory>/data].")] = None,
+    export_root: Annotated[str | None, typer.Option(help="Where exports are written: a directory or an fsspec URI (default: <artifact root>/exports).")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="The only directory job specs may read task files from (default: <data directory>/data).")] = None,
     coordinators: Annotated[int, typer.Option(min=0, help="Coordinator processes to run beside the API; 0 when a separate `nas coordinator` fleet runs the jobs.")] = 1,
     no_coordinator: Annotated[bool, typer.Option("--no-coordinator", help="Same as --coordinators 0.")] = False,
     ray_address: RayOption = None,
@@ -363,7 +371,7 @@ def export(
     candidate: Annotated[int, typer.Argument(help="The candidate's number in the job (as `nas candidates` and `nas pareto` show it).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write (must not exist or be empty).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="pytorch, torchscript or onnx")] = "pytorch",
-    weights: Annotated[str | None, typer.Option(help="verified (the verified stage's trained model) or inherited (from the supernet) [default: verified when the candidate was verified].")] = None,
+    weights: Annotated[str | None, typer.Option(help="verified (the verified stage's trained model) or inherited (from the supernet) (default: verified when the candidate was verified).")] = None,
     finetune: Annotated[int, typer.Option(min=0, help="Fine-tune the model for this many epochs on the task first, keeping its best epoch on validation.")] = 0,
     finetune_lr: Annotated[float, typer.Option(help="Peak learning rate of the fine-tune.")] = DEFAULT_FINETUNE_LR,
     keep_worse: Annotated[bool, typer.Option("--keep-worse", help="Export a fine-tuned model even if it ends below its starting validation accuracy.")] = False,

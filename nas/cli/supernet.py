@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from nas.cli.common import ArchFileArgument, PresetOption, SetOption, emit, fail, open_space, parse_documents
 from nas.job.errors import format_error
+from nas.job.metrics import ACCURACY
 from nas.job.schema import MIN_EPOCHS, MIN_SUPERNET_STEPS, SupernetSpec
 
 # torch-heavy modules are imported inside the commands: `nas spaces ...` starts in a fraction of a second.
@@ -26,14 +27,14 @@ def supernet_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint directory (safetensors + checkpoint.json).")],
     preset: PresetOption = None,
     overrides: SetOption = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help=f"Supervised epochs [default: enough for {MIN_SUPERNET_STEPS} steps, at least {MIN_EPOCHS}].")] = None,
-    mlm_epochs: Annotated[int | None, typer.Option(min=0, help=f"Text tasks: masked-LM pretraining epochs on the task's own text first [default: {_DEFAULTS.mlm_epochs}].")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help=f"[default: {_DEFAULTS.batch_size}]")] = None,
-    archs_per_step: Annotated[int | None, typer.Option(min=1, help="Subnets per step, each on its own slice of the batch [default: 4 for images, 1 for text].")] = None,
-    sandwich: Annotated[bool | None, typer.Option("--sandwich/--no-sandwich", help="Train the largest and smallest subnet in every step [default: when a step trains two or more].")] = None,
-    warmup_epochs: Annotated[int | None, typer.Option(min=0, help="Curriculum: epochs over which choices widen from the largest [default: min(2, epochs)].")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help=f"Supervised epochs (default: enough for {MIN_SUPERNET_STEPS} steps, at least {MIN_EPOCHS}).")] = None,
+    mlm_epochs: Annotated[int | None, typer.Option(min=0, help=f"Text tasks: masked-LM pretraining epochs on the task's own text first (default: {_DEFAULTS.mlm_epochs}).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help=f"(default: {_DEFAULTS.batch_size})")] = None,
+    archs_per_step: Annotated[int | None, typer.Option(min=1, help="Subnets per step, each on its own slice of the batch (default: 4 for images, 1 for text).")] = None,
+    sandwich: Annotated[bool | None, typer.Option("--sandwich/--no-sandwich", help="Train the largest and smallest subnet in every step (default: when a step trains two or more).")] = None,
+    warmup_epochs: Annotated[int | None, typer.Option(min=0, help="Curriculum: epochs over which choices widen from the largest (default: min(2, epochs)).")] = None,
     distill: Annotated[bool, typer.Option("--distill/--no-distill", help="In-place distillation: the largest subnet of every step learns from the labels on the whole batch, the others from its predictions (needs the sandwich rule).")] = False,
-    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate, > 0 [default: {_DEFAULTS.lr}].")] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate, > 0 (default: {_DEFAULTS.lr}).")] = None,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
     max_train: Annotated[int | None, typer.Option(min=1, help="Train on a deterministic subset of this many examples.")] = None,
@@ -42,9 +43,10 @@ def supernet_train(
     checkpoint_every: Annotated[int, typer.Option(min=0, help="Also save every N steps (0: only at the end).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the checkpoint in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
 ) -> None:
-    """Train a supernet; prints one JSON line with the steps, time, throughput and the health check
-    (largest and smallest subnet against the majority class on validation)."""
+    """Train a supernet; prints the steps, time, throughput and the health check (largest and
+    smallest subnet against the majority class on validation)."""
     from nas.tasks.data import TaskDataError, load_task, task_spec_from_cli
     from nas.training.config import TrainConfig
     from nas.training.health import check_supernet, epoch_check
@@ -74,13 +76,21 @@ def supernet_train(
         fail(str(exc))
     result = trainer.train(show_progress=progress, checkpoint_dir=out, checkpoint_every=checkpoint_every, epoch_check=epoch_check(data.val, seed))
     health = check_supernet(trainer.supernet, data.val, seed)
-    emit(
-        {
-            "checkpoint": str(out), "epochs": trainer.config.epochs, "steps": result.steps, "seconds": round(result.seconds, 2),
-            "subnets_per_second": round(result.subnets_per_second, 2), "last_loss": result.last_loss, "peak_rss_mb": round(result.peak_rss_mb),
-            "health": health.to_dict(),
-        }
-    )  # fmt: skip
+    if as_json:
+        emit(
+            {
+                "checkpoint": str(out), "epochs": trainer.config.epochs, "steps": result.steps, "seconds": round(result.seconds, 2),
+                "subnets_per_second": round(result.subnets_per_second, 2), "last_loss": result.last_loss, "peak_rss_mb": round(result.peak_rss_mb),
+                "health": health.to_dict(),
+            }
+        )  # fmt: skip
+        return
+    verdict = "learned" if health.learned else "did not learn"
+    typer.echo(f"wrote {out}: {result.steps:,} steps ({trainer.config.epochs} epochs) in {result.seconds:.0f} s, {result.subnets_per_second:.1f} subnets/s, last loss {result.last_loss:.4f}")
+    typer.echo(
+        f"  {verdict}: largest subnet {ACCURACY.format(health.largest)}, smallest {ACCURACY.format(health.smallest)} on validation; "
+        f"majority class {ACCURACY.format(health.majority_rate)} (threshold {ACCURACY.format(health.threshold)})"
+    )
 
 
 def _as_option(problem: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.job.metrics import ACCURACY, FLOPS, PARAMS, Metric
+from nas.job.metrics import ACCURACY, FLOPS, PARAMS, Metric, metric
 
 
 def _percent(value: Any) -> str:
@@ -50,7 +50,7 @@ def model_card(meta: dict[str, Any]) -> str:
     if found:
         objectives = ", ".join(f"{o['goal']} {o['metric']}" for o in found.get("objectives", []))
         owner = f" of {found['owner']}" if found.get("owner") else ""
-        constraints = ", ".join(f"{name} {limit}" for name, limit in (found.get("constraints") or {}).items()) or "none"
+        constraints = ", ".join(f"{metric(name).label} ≤ {metric(name).format(limit)}" for name, limit in (found.get("constraints") or {}).items()) or "none"
         lines += [
             "## How it was found",
             "",
@@ -79,7 +79,7 @@ def model_card(meta: dict[str, Any]) -> str:
         "`arch.json` holds the architecture, its preprocessing and everything above as data.",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _indefinite(noun: str) -> str:

@@ -23,14 +23,19 @@ Style = Literal["percent", "points", "count", "ms", "plain"]
 _SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
+def _three_digits(value: float) -> str:
+    """Three significant digits, trailing zeros kept so that a column reads evenly: 13.0, 1.50, 250."""
+    return f"{value:#.3g}".rstrip(".")
+
+
 def si(value: float, unit: str = "") -> str:
-    """1831306 -> '1.83 M', 45.2e6 with unit 'FLOPs' -> '45.2 MFLOPs' (three significant digits)."""
+    """1831306 -> '1.83 M', 45.2e6 with unit 'FLOPs' -> '45.2 MFLOPs', 13e6 -> '13.0 M'."""
     if not math.isfinite(value):
         return f"{value} {unit}".strip()
     for scale, prefix in _SI:
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}".strip()
+            return f"{_three_digits(value / scale)} {prefix}{unit}"
+    return f"{_three_digits(value)} {unit}".strip()
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,8 @@ class Coordinator:
         check_fits("resources.verify", spec.resources.verify, nodes)
         concurrency = max(1, min(len(todo), how_many_fit(spec.resources.verify, nodes)))
         message = f"verifying the top {len(todo)} candidates: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
+        if spec.verify.early_stop and concurrency > 1:  # what a rerun may not repeat, said where it happens
+            message += "; ASHA stops a trial on what the others have reported by then, so which trials stop early can differ between runs"
         self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"candidates": [c.seq for c in todo], "concurrency": concurrency})
         logger.info("job %d: %s", job.id, message)
         started = time.perf_counter()

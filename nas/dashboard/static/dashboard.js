@@ -84,7 +84,7 @@ function display(job, metric) {
 }
 
 function threeDigits(value) {
-  return String(Number(value.toPrecision(3))); // as Python's "{:.3g}" for the values shown here
+  return value.toPrecision(3); // as nas/job/metrics.py's "{:#.3g}": trailing zeros kept (13.0, 1.50)
 }
 
 function si(value, unit) {
