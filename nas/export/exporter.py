@@ -228,8 +228,8 @@ def export_from_checkpoint(
     start = {"val_accuracy_start": evaluate(model, task.val), "test_accuracy_start": evaluate(model, task.test)}
     report: dict[str, Any] = {"weights": "inherited" if weights is None else "trained", **(metrics or {}), **start, "finetune_epochs": finetune_epochs}
     tell = progress or (lambda line: None)
-    tell(f"  validation {ACCURACY.format(start['val_accuracy_start'])}, test {ACCURACY.format(start['test_accuracy_start'])} before any fine-tune")
     if finetune_epochs:
+        tell(f"  validation {ACCURACY.format(start['val_accuracy_start'])}, test {ACCURACY.format(start['test_accuracy_start'])} before the fine-tune")
 
         def epoch_done(epoch: int, val_accuracy: float, improved: bool) -> None:
             tell(f"  fine-tune epoch {epoch}/{finetune_epochs}: validation {ACCURACY.format(val_accuracy)}{' (best so far)' if improved else ''}")

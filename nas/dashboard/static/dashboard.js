@@ -500,7 +500,7 @@ async function drawAnalysis(state, analysis) {
     }
     const plot = document.getElementById("supernet-curve");
     plot.dataset.points = String(curve.length);
-    await Plotly.react(plot, traces, { margin: { t: 30, r: 60 }, xaxis: { title: { text: "optimizer step" } }, yaxis: { title: { text: "loss" } }, yaxis2: { title: { text: FRACTION.axis_title }, overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1] }, legend: { orientation: "h", y: 1.15 } }, PLOT_OPTIONS);
+    await Plotly.react(plot, traces, { margin: { t: 30, r: 60 }, xaxis: { title: { text: "optimizer step" } }, yaxis: { title: { text: "loss" } }, yaxis2: { title: { text: FRACTION.axis_title }, overlaying: "y", side: "right", tickformat: ".0%", range: [0, 1], tickmode: "linear", tick0: 0, dtick: 0.2, showgrid: false }, legend: { orientation: "h", y: 1.15 } }, PLOT_OPTIONS);
   }
 }
 
