@@ -304,19 +304,18 @@ def _rebuild_pytorch(space: SearchSpace, arch: Architecture, task: TaskData, wei
     return rebuilt.eval()
 
 
-def _export_torchscript(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> Runner:
+def save_torchscript(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> None:
+    """The model traced to a TorchScript file (what `loader.py` and a latency measurement load)."""
     with warnings.catch_warnings(), torch.no_grad():
         # The forwards' shape checks become constants of the trace (harmless: batch sizes are
         # checked after), and torch 2.13 deprecates jit.trace, still the way to a file needing only torch.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(torch.jit.trace(model, (trace_inputs,), check_trace=False), str(path))
-        return torch.jit.load(str(path))  # what the user will load, not the in-memory trace
 
 
-def _export_onnx(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> Runner:
-    import onnxruntime  # imported here: only ONNX exports need it
-
+def save_onnx(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> None:
+    """The model as an ONNX file with a dynamic batch dimension (input `inputs`, output `logits`)."""
     # torch's exporter logs a warning per torchvision operator it cannot register; our models use none.
     with warnings.catch_warnings(), silenced("torch.onnx._internal.exporter._registration"):
         warnings.simplefilter("ignore", FutureWarning)  # torch-internal pytree deprecations
@@ -327,6 +326,17 @@ def _export_onnx(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> Ru
             dynamo=True, dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
         )  # fmt: skip
     program.save(str(path))  # one file unless the weights exceed 2 GB
+
+
+def _export_torchscript(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> Runner:
+    save_torchscript(model, trace_inputs, path)
+    return torch.jit.load(str(path))  # what the user will load, not the in-memory trace
+
+
+def _export_onnx(model: nn.Module, trace_inputs: torch.Tensor, path: Path) -> Runner:
+    import onnxruntime  # imported here: only ONNX exports need it
+
+    save_onnx(model, trace_inputs, path)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x.numpy()})[0]

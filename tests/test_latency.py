@@ -1,0 +1,63 @@
+"""Latency as a user deploys a model: the exported model in its runtime, timed until the median is
+known to a stated precision. What the tests assert is the procedure (warm-up, repeats, the
+interval, the runtimes, the settings); how repeatable the figures are on a machine is measured by
+scripts/bench_latency.py."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from nas.export.latency import RUNTIMES, LatencySettings, measure_latency, median_interval
+from search_spaces import get_space
+
+
+def test_the_median_interval_brackets_the_median_at_95_percent():
+    low, median, high = median_interval(list(range(1, 101)))
+    assert (low, median, high) == (40.0, 50.5, 61.0)  # ranks 50 -/+ 1.96 * sqrt(100) / 2
+    # Over many samples of a skewed distribution, the interval holds the true median about 95% of the time.
+    rng = np.random.default_rng(0)
+    true_median = np.log(2)  # of the exponential distribution of mean 1
+    covered = sum(low <= true_median <= high for low, _, high in (median_interval(rng.exponential(size=200)) for _ in range(1000)))
+    assert 930 <= covered <= 985, covered
+    with pytest.raises(ValueError, match="timings"):
+        median_interval([])
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_each_runtime_times_the_model_it_would_run(runtime):
+    space = get_space("vit-resnas", "small-images")
+    shape = space.default_task()
+    model = space.build(space.extreme(random.Random(0), largest=False), shape)
+    example = torch.rand(1, shape.channels, shape.image_size, shape.image_size) * 16
+    settings = LatencySettings(runtime=runtime, batch_size=4, threads=1, max_seconds=2.0)
+    latency = measure_latency(model, example, settings)
+    assert 0 < latency.low_ms <= latency.median_ms <= latency.high_ms
+    assert latency.repeats >= settings.min_repeats and latency.repeats % 10 == 0
+    assert (latency.runtime, latency.batch_size, latency.threads) == (runtime, 4, 1)
+    assert torch.get_num_threads() >= 1 and runtime in latency.describe() and "batch 4, 1 thread" in latency.describe()
+
+
+def test_a_precision_out_of_reach_stops_at_the_time_allowed_and_says_how_well_it_knows():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    settings = LatencySettings(runtime="torch", precision=1e-9, max_seconds=0.2)
+    latency = measure_latency(model, torch.rand(1, 8, 8), settings)
+    assert latency.relative_error > settings.precision and latency.repeats > settings.min_repeats
+
+
+def test_the_threads_of_this_process_are_left_as_they_were():
+    before = torch.get_num_threads()
+    measure_latency(torch.nn.Linear(8, 2), torch.rand(1, 8), LatencySettings(runtime="torch", threads=1 if before > 1 else 2, max_seconds=0.1))
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"runtime": "tensorrt"}, "runtime"), ({"batch_size": 0}, "batch_size"), ({"threads": 0}, "threads"), ({"precision": 0}, "precision"), ({"max_seconds": 0}, "max_seconds")],
+)
+def test_settings_that_cannot_work_are_refused_naming_the_field(changes, field):
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        LatencySettings(**changes)
