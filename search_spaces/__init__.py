@@ -1,6 +1,6 @@
 """What can be searched: architecture types, their spaces, models, graphs and costs."""
 
-from search_spaces.base import Architecture, Cost, ImageTaskShape, SearchSpace, TaskShape, TextTaskShape
+from search_spaces.base import Architecture, Cost, ImageTaskShape, PlainModel, SearchSpace, TaskShape, TextTaskShape
 from search_spaces.registry import get_space, space_names
 from search_spaces.validation import ArchValidationError, Problem
 
@@ -9,6 +9,7 @@ __all__ = [
     "Architecture",
     "Cost",
     "ImageTaskShape",
+    "PlainModel",
     "Problem",
     "SearchSpace",
     "TaskShape",

@@ -90,6 +90,24 @@ A = TypeVar("A", bound=Architecture)
 C = TypeVar("C")
 
 
+# The plain family's members, from the smallest choices to the largest at even steps between.
+PLAIN_LEVELS: tuple[tuple[str, float], ...] = (("plain-XS", 0.0), ("plain-S", 0.25), ("plain-M", 0.5), ("plain-L", 0.75), ("plain-XL", 1.0))
+
+
+@dataclass(frozen=True)
+class PlainModel:
+    """A member of a space's plain (homogeneous) family: what a user would pick without a search."""
+
+    name: str
+    arch: Architecture
+
+
+def at_level(values: tuple[int, ...], level: float) -> int:
+    """The value at relative `level` (0 the smallest, 1 the largest) of a set of choices."""
+    ordered = sorted(values)
+    return ordered[round(level * (len(ordered) - 1))]
+
+
 class SearchSpace(ABC, Generic[A, C]):
     """A configured space: a name, a preset's choices `C` (possibly overridden) and its operations."""
 
@@ -184,6 +202,11 @@ class SearchSpace(ABC, Generic[A, C]):
     def extreme(self, rng: random.Random, largest: bool = True) -> A:
         """A largest (or smallest) architecture; unordered decisions are drawn from `rng`."""
         return self.narrowed(0.0, largest).sample(rng)
+
+    @abstractmethod
+    def plain_family(self) -> list[PlainModel]:
+        """The scaled family of homogeneous models of this space (`PLAIN_LEVELS`, smallest first,
+        repeats dropped): the references a search must beat at equal accuracy."""
 
     @abstractmethod
     def default_task(self) -> TaskShape:

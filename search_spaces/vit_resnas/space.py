@@ -9,7 +9,7 @@ import random
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from search_spaces.base import Cost, ImageTaskShape, SearchSpace, TaskShape, top_values
+from search_spaces.base import PLAIN_LEVELS, Cost, ImageTaskShape, PlainModel, SearchSpace, TaskShape, at_level, top_values
 from search_spaces.vit_resnas.arch import Block, Stage, VitResNASArch, parse_vit_resnas
 from search_spaces.vit_resnas.choices import PRESETS, StageChoices, VitResNASChoices
 from search_spaces.vit_resnas.cost import vit_resnas_cost
@@ -178,6 +178,24 @@ class VitResNASSpace(SearchSpace[VitResNASArch, VitResNASChoices]):
                 )
             )
         return dataclasses.replace(self.choices, stages=tuple(stages))
+
+    def plain_family(self) -> list[PlainModel]:
+        """Width, heads and MLP widen together as DeiT scales (Touvron et al., 2021: Ti, S, B), and
+        depth with them as BERT's small models scale (Turc et al., 2019), so that the family
+        spreads over the space's sizes: every stage at one level of each choice."""
+        family: list[PlainModel] = []
+        for name, level in PLAIN_LEVELS:
+            stages = [
+                {
+                    "width": at_level(c.widths, level), "head_dim": c.head_dim,
+                    "blocks": [{"heads": at_level(c.heads, level), "mlp": at_level(c.mlp, level)}] * at_level(c.depths, level),
+                }
+                for c in self.choices.stages
+            ]  # fmt: skip
+            arch = self.validate({"stages": stages})
+            if all(member.arch.arch_id != arch.arch_id for member in family):
+                family.append(PlainModel(name, arch))
+        return family
 
     def _image_task(self, task: TaskShape | None) -> ImageTaskShape:
         task = task or self.default_task()
