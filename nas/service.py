@@ -32,7 +32,7 @@ from nas.job.metrics import METRICS, job_metrics
 from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, ObjectiveSpec
 from nas.paths import data_home
-from nas.results.pareto import non_dominated_mask
+from nas.results.pareto import non_dominated_mask, spread_along
 from nas.store import (
     COORDINATOR_ALIVE_S,
     DEFAULT_STALE_AFTER_S,
@@ -454,19 +454,27 @@ def _feasible_rows(
     ]
 
 
-def verification_order(store: Store, job_id: int) -> list[dict[str, Any]]:
-    """The candidates the verified stage takes, best first: the front (as `pareto_rows`), then
-    the other feasible candidates by the primary objective, so that a short front still leaves
-    `verify.top_k` candidates to verify."""
+def verification_choice(store: Store, job_id: int, k: int) -> list[dict[str, Any]]:
+    """The `k` candidates the verified stage trains, best first on the primary objective: spread
+    along the front by its second objective (its cheapest member, its most accurate, and evenly
+    between), so that the stage measures the whole trade-off and not only its accurate end; a
+    front shorter than `k` is completed by the other feasible candidates, best first. With one
+    objective, the k best."""
     spec = job_spec(get_job(store, job_id))
     verifications = {v.candidate_id: v for v in store.verifications(job_id)}
-    front = _front(store, job_id, spec, resolve_objectives(spec), verifications)
-    on_front = {row["candidate"] for row in front}
     pairs = resolve_objectives(spec)
+    front = _front(store, job_id, spec, pairs, verifications)
+    if len(pairs) > 1:
+        cost, up = pairs[1]
+        picked = {front[i]["candidate"] for i in spread_along([-row["metrics"][cost] if up else row["metrics"][cost] for row in front], k)}
+        chosen = [row for row in front if row["candidate"] in picked]
+    else:
+        chosen = front[:k]
     primary, up = pairs[0]
-    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), verifications, False) if row["candidate"] not in on_front]
+    taken = {row["candidate"] for row in chosen}
+    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), verifications, False) if row["candidate"] not in taken]
     rest.sort(key=lambda item: (-item[0]["metrics"][primary] if up else item[0]["metrics"][primary], item[1]))
-    return front + [row for row, _ in rest]
+    return (chosen + [row for row, _ in rest])[:k]
 
 
 def job_analysis(store: Store, job_id: int) -> dict[str, Any]:

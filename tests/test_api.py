@@ -498,6 +498,21 @@ def test_pareto_plot_writes_png(api: Api, tmp_path: Path) -> None:
 # ---- export ----
 
 
+def test_the_verified_stage_takes_candidates_spread_along_the_front(api: Api) -> None:
+    from nas.results.pareto import spread_along
+
+    assert spread_along([5.0, 1.0, 3.0, 2.0, 4.0], 3) == [1, 2, 0] and spread_along([1.0, 2.0], 3) == [0, 1] and spread_along([3.0, 1.0], 1) == [0]
+    job = service.submit_job(api.store, BENCH_SPEC)
+    # A front of 7 along params (each more accurate and larger), and dominated candidates.
+    front = [{"accuracy": 0.60 + 0.05 * i, "params": 1e6 * (i + 1), "flops": 1e8} for i in range(7)]
+    numbers = add_done(api.store, job.id, front + [{"accuracy": 0.5, "params": 9e6, "flops": 1e8}] * 1)
+    chosen = service.verification_choice(api.store, job.id, 3)
+    # Its cheapest, its most accurate and its middle, best first; not the three most accurate.
+    assert [row["candidate"] for row in chosen] == [numbers[6], numbers[3], numbers[0]]
+    assert [row["candidate"] for row in service.verification_choice(api.store, job.id, 9)][:7] == numbers[6::-1]  # the whole front, then the rest
+    assert len(service.verification_choice(api.store, job.id, 9)) == 8
+
+
 def export_body(candidate: int, out: str = "model", **extra: Any) -> dict[str, Any]:
     return {"candidate": candidate, "format": "pytorch", "out": out, **extra}
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from nas.artifacts import ArtifactRoot
-from nas.service import job_summary, submit_job, verification_order
+from nas.service import job_summary, submit_job, verification_choice
 from nas.store import EventKind, Store
 from tests.helpers import NAS, benchmark_spec, cli, digits_spec, env_for, poll
 
@@ -104,7 +104,7 @@ def test_a_coordinator_killed_while_verifying_leaves_the_rest_to_the_next(tmp_pa
     assert second.wait(timeout=300) == 0, second.stderr.read()
     assert store.get_job(job.id).status == "succeeded" and store.counts(job.id)["done"] == 6
     verifications = store.verifications(job.id)
-    chosen = verification_order(store, job.id)[:3]
+    chosen = verification_choice(store, job.id, 3)
     assert sorted(store.get_candidate(v.candidate_id).seq for v in verifications) == sorted(row["candidate"] for row in chosen)  # each once
     assert all(verified_before[c] in verifications for c in verified_before)  # kept, not redone
     started = [e for e in store.events(job.id) if e.kind == EventKind.VERIFY_STARTED]

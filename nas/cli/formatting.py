@@ -75,7 +75,7 @@ def print_summary(summary: Mapping[str, Any]) -> None:
     if summary.get("verify"):
         stage = summary["verify"]
         said = f" ({stage['message']})" if stage["message"] and stage["state"] != "done" else ""  # when done, the counts say it
-        console.print(f"  verified stage: {stage['state']}, {stage['verified']} of the top {stage['top_k']} verified{said}", soft_wrap=True)
+        console.print(f"  verified stage: {stage['state']}, {stage['verified']} of {stage['top_k']} verified{said}", soft_wrap=True)
     if summary.get("best_verified"):
         best = summary["best_verified"]
         figures = best["verified"]

@@ -78,3 +78,18 @@ def _dominated_by(rows: np.ndarray, by: np.ndarray) -> np.ndarray:
         no_worse &= theirs <= mine
         better |= theirs < mine
     return (no_worse & better).any(axis=1)
+
+
+def spread_along(costs: Sequence[float], k: int) -> list[int]:
+    """Indices of `k` points spread along a front by one of its costs: the cheapest, the
+    costliest (on a two-objective front, also the most accurate) and evenly between, by rank.
+    Fewer than `k` points: all of them."""
+    if k <= 0:
+        return []
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], i))
+    if len(order) <= k:
+        return order
+    if k == 1:
+        return [order[-1]]
+    ranks = sorted({round(j * (len(order) - 1) / (k - 1)) for j in range(k)})
+    return [order[r] for r in ranks]

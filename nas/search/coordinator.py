@@ -237,14 +237,14 @@ class Coordinator:
         return JobFiles(relay=self._relay, home_node=ray.get_runtime_context().get_node_id(), staged=staged)
 
     def _verify(self, job: JobRecord, spec: JobSpec, checkpoint: str, job_files: JobFiles, heartbeat: Heartbeat) -> Outcome:
-        """The verified stage (nas.search.verification) on the top-k of the front, skipping
-        candidates verified before a restart."""
+        """The verified stage (nas.search.verification) on `verify.top_k` candidates spread along
+        the front (`verification_choice`), skipping those verified before a restart."""
 
         from nas.search.verification import run_verification
-        from nas.service import verification_order
+        from nas.service import verification_choice
 
         assert spec.verify is not None and job.claim is not None
-        front = verification_order(self.store, job.id)[: spec.verify.top_k]
+        front = verification_choice(self.store, job.id, spec.verify.top_k)
         verified = {v.candidate_id for v in self.store.verifications(job.id)}
         todo = [c for c in (self.store.candidate_number(job.id, row["candidate"]) for row in front) if c.id not in verified]
         if not todo:
@@ -253,7 +253,7 @@ class Coordinator:
         nodes = node_resources()
         check_fits("resources.verify", spec.resources.verify, nodes)
         concurrency = max(1, min(len(todo), how_many_fit(spec.resources.verify, nodes)))
-        message = f"verifying the top {len(todo)} candidates: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
+        message = f"verifying {len(todo)} candidates spread along the front: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
         if spec.verify.early_stop and concurrency > 1:  # what a rerun may not repeat, said where it happens
             message += "; ASHA stops a trial on what the others have reported by then, so which trials stop early can differ between runs"
         self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"candidates": [c.seq for c in todo], "concurrency": concurrency})

@@ -1,4 +1,4 @@
-"""The verified stage: after the search, the top-k candidates of a job (its front first) train standalone,
+"""The verified stage: after the search, top_k candidates of a job spread along its front train standalone,
 as a Ray Tune experiment with one trial per candidate, so that the front a user sees rests on real
 trainings and not only on inherited weights.
 
