@@ -178,7 +178,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     # `best` is non-dominated: the front's first row, highest on the primary objective, ties
     # broken by the other objectives in order.
     pairs = resolve_objectives(spec)
-    best = next(iter(_front(store, job.id, spec, pairs, verifications)), None) if counts[CandidateStatus.DONE] else None
+    best = _best(store, job.id, spec, pairs, verifications) if counts[CandidateStatus.DONE] else None
     verifying = spec.verify is not None and spec.verify.top_k
     verified = next(iter(_front(store, job.id, spec, pairs, verifications, verified=True)), None) if verifying and verifications else None
     supernet = supernet_state(job, spec, events)
@@ -223,8 +223,12 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
 def best_row(store: Store, job: JobRecord) -> dict[str, Any] | None:
     """The job's best done candidate as `job_summary` names it (the front's first row), or None."""
     spec = job_spec(job)
-    verifications = {v.candidate_id: v for v in store.verifications(job.id)}
-    return next(iter(_front(store, job.id, spec, resolve_objectives(spec), verifications)), None)
+    return _best(store, job.id, spec, resolve_objectives(spec), {v.candidate_id: v for v in store.verifications(job.id)})
+
+
+def _best(store: Store, job_id: int, spec: JobSpec, pairs: Sequence[tuple[str, bool]], verifications: Mapping[int, VerificationRecord]) -> dict[str, Any] | None:
+    """The front's first row: highest on the primary objective, ties broken by the others in order."""
+    return next(iter(_front(store, job_id, spec, pairs, verifications)), None)
 
 
 def _silent(job: JobRecord, now: datetime) -> str | None:
