@@ -48,6 +48,7 @@ def meta(location: Path) -> dict:
     return json.loads((location / META_FILE).read_text())
 
 
+@pytest.mark.system  # two Ray Train worker processes training, killed and resumed: 2 min of the default tier
 def test_two_workers_train_what_one_process_trains_and_resume_exactly(tmp_path: Path, ray_address: str) -> None:
     one = train_supernet(spec_with(1), str(tmp_path / "one"), JobFiles())
     started_at, health, where = run_as_a_ray_task(spec_with(2), tmp_path / "two")
