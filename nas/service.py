@@ -30,7 +30,7 @@ from nas.artifacts import DirectFiles, download_dir, is_uri, job_dir_name, uploa
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS
 from nas.job.metrics import METRICS, job_metrics
 from nas.job.parse import load_spec, parse_spec
-from nas.job.schema import JobSpec, ObjectiveSpec
+from nas.job.schema import JobSpec, LatencySpec, ObjectiveSpec
 from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask, spread_along
 from nas.store import (
@@ -600,6 +600,7 @@ def export_candidate(
         raise Conflict("weights", f"the verified weights of candidate {number} are no longer in the artifact root; export its inherited weights instead")
     search = {
         "weights": "verified" if use_verified else "inherited", "search_accuracy": candidate.accuracy,
+        **({"latency_ms": candidate.latency_ms} if candidate.latency_ms is not None else {}),
         **({"verified": _row(candidate, {candidate_id: verification})["verified"]} if verification else {}),
     }  # fmt: skip
 
@@ -620,7 +621,7 @@ def export_candidate(
             checkpoints[-1].path, candidate.arch, fmt, Path(out_dir),
             weights=verification.weights if use_verified else None,
             finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, keep_worse=keep_worse, seed=spec.seed, metrics=search, provenance=provenance,
-            progress=progress,
+            progress=progress, latency=(spec.latency or LatencySpec()).settings(),
         )  # fmt: skip
     except FileExistsError as exc:
         raise Conflict("out", str(exc).removeprefix("out: ")) from None

@@ -16,7 +16,7 @@ def linear(x: torch.Tensor, p: Params, name: str) -> torch.Tensor:
 
 
 def layer_norm(x: torch.Tensor, p: Params, name: str) -> torch.Tensor:
-    return F.layer_norm(x, x.shape[-1:], p[name + ".weight"], p[name + ".bias"])
+    return F.layer_norm(x, p[name + ".weight"].shape, p[name + ".weight"], p[name + ".bias"])
 
 
 def apply_dropout(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:

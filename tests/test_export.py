@@ -397,6 +397,22 @@ def test_the_model_card_names_the_kind_with_its_article(small_image_model, digit
     assert "\nA text classifier for task `digits`" in model_card({**meta, "task": {**meta["task"], "kind": "text"}})
 
 
+def test_the_model_card_gives_the_latency_measured_at_export_in_the_jobs_runtime(small_image_model, digits, tmp_path):
+    from nas.export.latency import LatencySettings
+
+    space, arch, model = small_image_model
+    settings = LatencySettings(runtime="onnxruntime", batch_size=2, threads=1, max_seconds=1.0)
+    export_model(model, space, arch, digits, "pytorch", tmp_path / "export", metrics={"latency_ms": 1.5}, latency=settings)
+    card, meta = (tmp_path / "export" / "MODEL_CARD.md").read_text(), json.loads((tmp_path / "export" / "arch.json").read_text())
+    measured = meta["latency"]
+    assert 0 < measured["low_ms"] <= measured["ms"] <= measured["high_ms"] and measured["ms"] <= measured["median_ms"]
+    assert (measured["runtime"], measured["batch_size"], measured["threads"], measured["quantile"]) == ("onnxruntime", 2, 1, 0.1)
+    assert f"- latency: {measured['ms']:.2f} ms per call" in card and "onnxruntime, batch 2, 1 thread, measured at export on " in card
+    assert "- latency measured by the search, on its evaluator's node: 1.50 ms" in card
+    export_model(model, space, arch, digits, "pytorch", tmp_path / "unmeasured")
+    assert json.loads((tmp_path / "unmeasured" / "arch.json").read_text())["latency"] is None and "latency" not in (tmp_path / "unmeasured" / "MODEL_CARD.md").read_text()
+
+
 def test_a_finetune_that_makes_the_model_worse_is_refused_unless_asked(small_supernet, digits, tmp_path):
     from nas.export.exporter import FinetuneWorse
 
@@ -425,8 +441,8 @@ def test_scoring_after_a_short_finetune_is_repeatable_and_changes_the_score(smal
     from nas.search.evaluation import SupernetEvaluator
 
     arch = get_space("vit-resnas", "small-images", SMALL_VIT).validate(VIT_FULL).to_dict()
-    inherited = SupernetEvaluator(str(small_supernet), measure_latency=False).evaluate(arch)
-    tuned = SupernetEvaluator(str(small_supernet), measure_latency=False, finetune_steps=20)
+    inherited = SupernetEvaluator(str(small_supernet), latency=None).evaluate(arch)
+    tuned = SupernetEvaluator(str(small_supernet), latency=None, finetune_steps=20)
     first, second = tuned.evaluate(arch), tuned.evaluate(arch)
     assert first == second  # the same candidate always gets the same steps, and the supernet is untouched
     assert first["accuracy"] != inherited["accuracy"] and first["params"] == inherited["params"]

@@ -67,6 +67,7 @@ def test_defaults_are_filled() -> None:
         "budget": {"candidates": 100},
         "supernet": {"epochs": 25, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2, "distill": False, "score_finetune_steps": 20, "check": True, "workers": 1},
         "verify": {"top_k": 3, "epochs": 14, "init": "inherited", "lr": 0.001, "batch_size": 64, "early_stop": True},  # 23 steps an epoch
+        "latency": {"runtime": "onnxruntime", "batch_size": 1, "threads": 1, "precision": 0.03, "max_seconds": 10.0},
         "workers": 1,
         "seed": 0,
         "resources": {stage: {"cpus": 1.0, "gpus": 0.0, "custom": {}} for stage in ("supernet", "evaluator", "verify")},
@@ -196,6 +197,15 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("benchmark latency limit", spec_with(space="flexibert", task="nas-bench-bert", constraints={"latency_ms_max": 5}), "constraints.latency_ms_max: latency is not available in benchmark mode"),
     ("benchmark supernet", spec_with(space="flexibert", task="nas-bench-bert", supernet={"epochs": 1}), "supernet: does not apply in benchmark mode"),
+    ("benchmark latency", spec_with(space="flexibert", task="nas-bench-bert", latency={"runtime": "torch"}), "latency: does not apply in benchmark mode"),
+    ("unknown runtime", spec_with(latency={"runtime": "tensorrt"}), "latency.runtime: 'tensorrt' not in {onnxruntime, torchscript, torch}"),
+    ("zero latency batch", spec_with(latency={"batch_size": 0}), "latency.batch_size: 0 must be >= 1"),
+    ("precision of a whole", spec_with(latency={"precision": 1}), "latency.precision: 1 must be > 0 and < 1"),
+    (
+        "threads beyond the evaluator's CPUs",
+        spec_with(latency={"threads": 4}, resources={"evaluator": {"cpus": 2}}),
+        "latency.threads: 4 exceeds resources.evaluator.cpus=2 (the measurement would share CPUs with other evaluators); give each evaluator 4 CPUs",
+    ),
 ]
 
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nas.job.metrics import ACCURACY, METRICS, format_metrics, metric
+from nas.job.metrics import ACCURACY, format_metrics, metric, shown_metrics
 from nas.store.statuses import CandidateStatus
 from nas.tasks.catalog import BENCHMARK_TASK
 
@@ -99,8 +99,7 @@ def print_jobs(rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _metric_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    present = {k for row in rows for k in row["metrics"]}
-    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+    return shown_metrics({k for row in rows for k in row["metrics"]})
 
 
 def print_candidates(rows: Sequence[Mapping[str, Any]], benchmark: bool) -> None:
@@ -113,7 +112,7 @@ def print_candidates(rows: Sequence[Mapping[str, Any]], benchmark: bool) -> None
     for row in rows:
         verified = row["verified"]
         shown_verified = [ACCURACY.format(verified["val_accuracy"]) if verified else ""] if any_verified else []
-        table.add_row(str(row["candidate"]), row["status"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names), *shown_verified, row["arch_id"])
+        table.add_row(str(row["candidate"]), row["status"], *(metric(m, benchmark).format_in(row["metrics"]) for m in names), *shown_verified, row["arch_id"])
     _console().print(table)
 
 
@@ -132,7 +131,7 @@ def print_front(rows: Sequence[Mapping[str, Any]], benchmark: bool, verified: bo
         figures = row.get("verified") or {}
         shown = [figures.get("search_accuracy"), figures.get("test_accuracy")] if verified else ([figures.get("test_accuracy")] if extra else [])
         table.add_row(
-            str(row["candidate"]), row["arch_id"], *(metric(m, benchmark).format(row["metrics"].get(m)) for m in names),
+            str(row["candidate"]), row["arch_id"], *(metric(m, benchmark).format_in(row["metrics"]) for m in names),
             *(ACCURACY.format(value) if value is not None else "-" for value in shown),
         )  # fmt: skip
     console = _console()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.job.metrics import ACCURACY, FLOPS, PARAMS, Metric, metric
+from nas.job.metrics import ACCURACY, FLOPS, LATENCY, PARAMS, Metric, metric
 
 
 def _percent(value: Any) -> str:
@@ -46,7 +46,8 @@ def model_card(meta: dict[str, Any]) -> str:
         )
     if found.get("chance_accuracy") is not None:
         lines.append(f"Always answering the most frequent class scores {_percent(found['chance_accuracy'])} on validation.")
-    lines += ["", "## Cost", "", f"- parameters: {_count(cost.get('params'), PARAMS)}", f"- FLOPs per example: {_count(cost.get('flops'), FLOPS)}", ""]
+    lines += ["", "## Cost", "", f"- parameters: {_count(cost.get('params'), PARAMS)}", f"- FLOPs per example: {_count(cost.get('flops'), FLOPS)}"]
+    lines += [*_latency_lines(meta.get("latency"), metrics.get("latency_ms")), ""]
     if found:
         objectives = ", ".join(f"{o['goal']} {o['metric']}" for o in found.get("objectives", []))
         owner = f" of {found['owner']}" if found.get("owner") else ""
@@ -80,6 +81,22 @@ def model_card(meta: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _latency_lines(measured: dict[str, Any] | None, searched_ms: Any) -> list[str]:
+    """The latency measured at export (the job's runtime settings, this machine), and the one the
+    search measured on its evaluator's node when there was one."""
+    lines = []
+    if measured:
+        threads = f"{measured['threads']} thread{'s' * (measured['threads'] != 1)}"
+        lines.append(
+            f"- latency: {LATENCY.format(measured['ms'])} per call (95% interval {measured['low_ms']:.3g}–{measured['high_ms']:.3g} ms; median {LATENCY.format(measured['median_ms'])}; "
+            f"the {round(100 * measured['quantile'])}th percentile of {measured['repeats']} calls), {measured['runtime']}, batch {measured['batch_size']}, {threads}, "
+            f"measured at export on {measured['machine']}"
+        )
+    if isinstance(searched_ms, (int, float)):
+        lines.append(f"- latency measured by the search, on its evaluator's node: {LATENCY.format(searched_ms)}")
+    return lines
 
 
 def _indefinite(noun: str) -> str:

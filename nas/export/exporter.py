@@ -43,6 +43,7 @@ from torch import nn
 from nas.export.card import model_card
 from nas.job.metrics import ACCURACY
 from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, ExportFormat
+from nas.export.latency import LatencySettings, measure_latency
 from nas.tasks.data import TaskData
 from nas.log import silenced
 from nas.artifacts import JobFiles
@@ -106,9 +107,11 @@ def export_model(
     metrics: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
+    latency: LatencySettings | None = None,
 ) -> ExportResult:
     """Write `model` (the standalone model of `arch` on `task`) to `out_dir` in format `fmt`;
-    `provenance` (the job and candidate it came from) goes into arch.json and the model card."""
+    `provenance` (the job and candidate it came from) goes into arch.json and the model card, and
+    so does its latency on this machine when `latency` says how to measure it (the job's settings)."""
     start = time.perf_counter()
     check_format(fmt)
     arch = space.check(arch)
@@ -145,6 +148,7 @@ def export_model(
             max_abs_diff = _check_parity(fmt, _export_torchscript(model, trace_inputs, staging / "model.pt"), check_inputs, reference)
         elif fmt == "onnx":
             max_abs_diff = _check_parity(fmt, _export_onnx(model, trace_inputs, staging / "model.onnx"), check_inputs, reference)
+        measured = measure_latency(model, inputs[:1], latency).to_dict() if latency is not None else None
         files = sorted([*(p.name for p in staging.iterdir()), "arch.json", CARD_FILE])
         meta = {
             "export_format_version": EXPORT_FORMAT_VERSION,
@@ -160,6 +164,7 @@ def export_model(
             "cost": space.cost(arch, task.shape).to_dict(),
             "metrics": metrics,
             "parity": {"max_abs_diff": max_abs_diff, "batch_size": CHECK_BATCH},
+            "latency": measured,
             "files": files,
             "package_version": _package_version(),
             "torch_version": torch.__version__,
@@ -197,6 +202,7 @@ def export_from_checkpoint(
     provenance: dict[str, Any] | None = None,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
+    latency: LatencySettings | None = None,
 ) -> ExportResult:
     """Export `arch_json` of a supernet checkpoint's space: with the weights it inherits from the
     supernet, or with `weights` (a safetensors file of the standalone model, e.g. a verified
@@ -205,7 +211,7 @@ def export_from_checkpoint(
     FinetuneWorse unless `keep_worse`. The result's metrics give validation and test accuracy
     before (`*_start`) and of the exported model (`val_accuracy`, `test_accuracy`), and `metrics`
     (e.g. the candidate's search results) besides. `progress` is told each step that takes a
-    while, as a line for people."""
+    while, as a line for people; `latency`: as `export_model`."""
     check_format(fmt)
     if finetune_epochs < 0:
         raise ValueError(f"finetune_epochs: {finetune_epochs} must be >= 0")
@@ -243,7 +249,9 @@ def export_from_checkpoint(
                 f"learning rate (finetune_lr, now {finetune_lr:g}), export without fine-tuning, or pass keep_worse to export it anyway"
             )
     report.update({"val_accuracy": evaluate(model, task.val), "test_accuracy": evaluate(model, task.test)})
-    return export_model(model, space, arch, task, fmt, out_dir, metrics=report, provenance=provenance, overwrite=overwrite)
+    if latency is not None:
+        tell(f"  measuring its latency ({latency.runtime}, batch {latency.batch_size}, {latency.threads} thread{'s' * (latency.threads != 1)}) …")
+    return export_model(model, space, arch, task, fmt, out_dir, metrics=report, provenance=provenance, overwrite=overwrite, latency=latency)
 
 
 # ---- steps ----

@@ -1,4 +1,5 @@
-"""Export formats by name. Light (no torch): the service and the API validate requests with it."""
+"""Export formats and latency runtimes by name. Light (no torch): the service, the API and the job
+spec validate requests with it."""
 
 from __future__ import annotations
 
@@ -7,3 +8,5 @@ from typing import Literal
 ExportFormat = Literal["pytorch", "torchscript", "onnx"]
 EXPORT_FORMATS: tuple[str, ...] = ("pytorch", "torchscript", "onnx")
 DEFAULT_FINETUNE_LR = 1e-3  # peak learning rate of an export's fine-tune (nas export --finetune-lr)
+LatencyRuntime = Literal["onnxruntime", "torchscript", "torch"]
+LATENCY_RUNTIMES: tuple[str, ...] = ("onnxruntime", "torchscript", "torch")  # nas.export.latency

@@ -12,7 +12,7 @@ from typing import Any
 
 from nas.datasets import client_message
 from nas.job.errors import choices
-from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, Constraints, SupernetSpec, TaskSpec, VerifySpec
+from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, Constraints, LatencySpec, ResourcesSpec, SupernetSpec, TaskSpec, VerifySpec
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
 from search_spaces import Cost, SearchSpace, TaskShape, TextTaskShape, get_space, space_names
 from nas.paths import data_home
@@ -59,15 +59,32 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
         if "verify" in given:
             problems.append(f"verify: does not apply in benchmark mode (task {BENCHMARK_TASK} replays a table; nothing is trained)")
         out["verify"] = None
+        if "latency" in given:
+            problems.append(f"latency: does not apply in benchmark mode (task {BENCHMARK_TASK} has no latency)")
+        out["latency"] = None
     elif "supernet" in fields:
         supernet = (supernet or SupernetSpec()).resolved(task.kind if task is not None else "image", train_examples)
         out["supernet"] = supernet
         problems.extend(supernet.problems() + supernet.step_problems(train_examples))
         if "verify" in fields:  # its standalone trainings use the supernet's training split
             out["verify"] = (fields["verify"] or VerifySpec()).resolved(supernet.trained_examples(train_examples))
+        if "latency" in fields:
+            out["latency"] = _check_latency(fields["latency"] or LatencySpec(), fields.get("resources") or ResourcesSpec(), problems)
         if supernet.mlm_epochs and task is not None and task.kind == "image":
             problems.append(f"supernet.mlm_epochs: masked-LM pretraining needs a text task; {_task_label(task)} is {_KIND_PHRASE['image']} task")
     return out
+
+
+def _check_latency(latency: LatencySpec, resources: ResourcesSpec, problems: list[str]) -> LatencySpec:
+    """A measurement may use no more threads than its evaluator holds CPUs: the others' calls
+    would share its cores and slow it by an amount that varies with what they do."""
+    cpus = resources.evaluator.cpus
+    if latency.threads > cpus:
+        problems.append(
+            f"latency.threads: {latency.threads} exceeds resources.evaluator.cpus={cpus:g} (the measurement would share CPUs with other evaluators); "
+            f"give each evaluator {latency.threads} CPUs (resources.evaluator.cpus: {latency.threads}) or measure with {max(1, int(cpus))} thread{'s' * (int(cpus) > 1)}"
+        )
+    return latency
 
 
 def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: Path | None = None) -> tuple[TaskSpec | None, int | None]:

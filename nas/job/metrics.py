@@ -11,7 +11,7 @@ points on a 0–100 scale). `job_metrics` gives a job's catalogue."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,6 +49,9 @@ class Metric:
     goal: str  # the default direction
     description: str  # what the number is, for the API's schema and the dashboard's tooltips
     log_axis: bool = False  # costs span orders of magnitude: plotted on log axes
+    # Values recorded beside this one that say how well it is known (its 95% interval, low and
+    # high first): shown with it ("1.23 ms ±2%"), not as metrics of their own.
+    details: tuple[str, ...] = ()
 
     def format(self, value: float | None) -> str:
         """The value as every surface shows it: '98.32%', '73.88', '1.83 M', '45.2 MFLOPs', '1.20 ms'."""
@@ -64,13 +67,26 @@ class Metric:
             return f"{value:.2f} ms"
         return f"{value:.4g}"
 
+    def format_in(self, values: Mapping[str, Any]) -> str:
+        """This metric's value among a candidate's `values`, with how well it is known when they
+        hold its interval: '1.23 ms ±2%'."""
+        text = self.format(values.get(self.name))
+        value = values.get(self.name)
+        if len(self.details) >= 2 and value and all(isinstance(values.get(k), (int, float)) for k in self.details[:2]):
+            low, high = (values[k] for k in self.details[:2])
+            text += f" ±{100 * max(value - low, high - value) / value:.0f}%"
+        return text
+
     def axis_title(self) -> str:
         """A plot axis: 'accuracy (%)', 'GLUE score (points)', 'params (log scale)'."""
         return f"{self.label} (log scale)" if self.log_axis else f"{self.label} ({self.unit})" if self.unit else self.label
 
     def display(self) -> dict[str, Any]:
         """What the dashboard needs to show this metric as `format` does."""
-        return {"name": self.name, "label": self.label, "unit": self.unit, "style": self.style, "axis_title": self.axis_title(), "log_axis": self.log_axis, "description": self.description}
+        return {
+            "name": self.name, "label": self.label, "unit": self.unit, "style": self.style, "axis_title": self.axis_title(), "log_axis": self.log_axis,
+            "description": self.description, "details": list(self.details),
+        }  # fmt: skip
 
 
 ACCURACY = Metric(
@@ -84,7 +100,10 @@ GLUE_SCORE = Metric(
 )  # fmt: skip
 PARAMS = Metric("params", "params", "parameters", "count", "minimize", "trainable parameters of the standalone model", log_axis=True)
 FLOPS = Metric("flops", "FLOPs", "FLOPs", "count", "minimize", "floating-point operations of one forward pass on one example", log_axis=True)
-LATENCY = Metric("latency_ms", "latency", "ms", "ms", "minimize", "milliseconds of one forward pass on one example on a CPU, the median of several")
+LATENCY = Metric(
+    "latency_ms", "latency", "ms", "ms", "minimize", "milliseconds per call of the exported model, as the job's latency section says (runtime, batch, threads), on the evaluator's node: the 10th percentile of the timed calls",
+    details=("latency_low_ms", "latency_high_ms", "latency_median_ms", "latency_calls"),
+)
 
 _TRAINED = {m.name: m for m in (ACCURACY, PARAMS, FLOPS, LATENCY)}
 _BENCHMARK = {**_TRAINED, "accuracy": GLUE_SCORE}
@@ -100,10 +119,19 @@ def metric(name: str, benchmark: bool = False) -> Metric:
     return job_metrics(benchmark).get(name) or Metric(name, name, "", "plain", default_goal(name), name)
 
 
+DETAILS = frozenset(d for m in (ACCURACY, PARAMS, FLOPS, LATENCY) for d in m.details)
+
+
+def shown_metrics(names: Iterable[str]) -> list[str]:
+    """The metrics among `names` in the catalogue's order, then others by name; the details of
+    a metric (its interval) are shown with it, not on their own."""
+    present = set(names) - DETAILS
+    return [m for m in METRICS if m in present] + sorted(present - set(METRICS))
+
+
 def format_metrics(values: Mapping[str, float | None], benchmark: bool = False) -> str:
-    """'accuracy 86.59%, params 1.83 M, FLOPs 45.2 MFLOPs, latency 1.20 ms' in the catalogue's order."""
-    names = [n for n in METRICS if n in values] + sorted(n for n in values if n not in METRICS)
-    return ", ".join(f"{metric(n, benchmark).label} {metric(n, benchmark).format(values[n])}" for n in names)
+    """'accuracy 86.59%, params 1.83 M, FLOPs 45.2 MFLOPs, latency 1.20 ms ±2%' in the catalogue's order."""
+    return ", ".join(f"{metric(n, benchmark).label} {metric(n, benchmark).format_in(values)}" for n in shown_metrics(values))
 
 
 def metrics_reference() -> str:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nas.export.formats import LATENCY_RUNTIMES
 from nas.job.errors import bounds_text, describe
 from nas.job.metrics import GOALS, METRICS, default_goal
 from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, builtin_kind
@@ -272,6 +273,34 @@ class SupernetSpec(_Strict):
         return out
 
 
+MAX_LATENCY_THREADS = 256
+MAX_LATENCY_SECONDS = 600.0
+
+
+class LatencySpec(_Strict):
+    """How `latency_ms` is measured, on the node of the evaluator that scores the candidate (pin
+    evaluators to the kind of machine you deploy on with `resources.evaluator.custom`): the
+    candidate's model exported to `runtime`, called on batches of `batch_size` with `threads`
+    threads, after a warm-up, until its figure is known within `precision` or `max_seconds` of
+    calls have run (nas.export.latency)."""
+
+    runtime: Literal[LATENCY_RUNTIMES] = Field("onnxruntime", description="onnxruntime, torchscript or torch (eager PyTorch).")  # type: ignore[valid-type]
+    batch_size: int = Field(1, ge=1, le=MAX_BATCH_SIZE, description="Examples per call.")
+    threads: int = Field(1, ge=1, le=MAX_LATENCY_THREADS, description="The runtime's intra-op threads; at most resources.evaluator.cpus.")
+    precision: float = Field(0.03, gt=0, lt=1, description="The figure's 95% interval must lie within this share of it on either side.")
+    max_seconds: float = Field(10.0, gt=0, le=MAX_LATENCY_SECONDS, description="Of timed calls per candidate, when the precision is not reached sooner.")
+
+    def settings(self) -> Any:
+        """As `nas.export.latency.LatencySettings` (imported here: it needs torch)."""
+        from nas.export.latency import LatencySettings
+
+        return LatencySettings(runtime=self.runtime, batch_size=self.batch_size, threads=self.threads, precision=self.precision, max_seconds=self.max_seconds)
+
+    def describe(self) -> str:
+        """'onnxruntime, batch 1, 1 thread': what a latency figure of the job means."""
+        return f"{self.runtime}, batch {self.batch_size}, {self.threads} thread{'s' * (self.threads != 1)}"
+
+
 RAY_BUILTIN_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 
 
@@ -318,6 +347,7 @@ class JobSpec(_Strict):
     budget: Budget = Budget()
     supernet: SupernetSpec | None = None  # parse_spec fills the defaults, except in benchmark mode
     verify: VerifySpec | None = None  # parse_spec fills the defaults, except in benchmark mode
+    latency: LatencySpec | None = None  # parse_spec fills the defaults, except in benchmark mode
     workers: int = Field(1, ge=1, le=MAX_WORKERS)  # evaluator actors, as many as `resources.evaluator` lets the cluster hold
     resources: ResourcesSpec = ResourcesSpec()
     seed: int = Field(0, ge=0, le=2**32 - 1)  # what every RNG the search seeds accepts

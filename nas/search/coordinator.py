@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nas.artifacts import ArtifactRoot, JobFiles, job_dir_name, join, read_json, stage_task_files, start_relay
 from nas.job.metrics import ACCURACY, metric
-from nas.job.schema import JobSpec
+from nas.job.schema import JobSpec, LatencySpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
@@ -208,7 +208,8 @@ class Coordinator:
             shape = type(space.default_task())(**meta["task"]["shape"])
             threads = max(1, int(spec.resources.evaluator.cpus))
             table = None
-            evaluator, args = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, True, spec.supernet_settings.score_finetune_steps or 0)
+            latency = (spec.latency or LatencySpec()).settings()  # a job stored before the section existed: the defaults
+            evaluator, args = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, latency, spec.supernet_settings.score_finetune_steps or 0)
         # The actors start (in their own processes) while the strategy is built and replayed.
         # No more actors starting at a time than the cluster has CPUs: the first is ready sooner.
         at_once = max(1, int(sum(node.get("CPU", 0.0) for node in node_resources()))) if self.stagger_starts else None

@@ -5,7 +5,6 @@ same class runs in-process for the service benchmark's bare loop, so both do the
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,10 @@ from typing import Any
 import torch
 
 from nas.artifacts import JobFiles
+from nas.export.latency import Latency, LatencySettings, measure_latency
 from search_spaces import Architecture, get_space
 
-LATENCY_REPEATS = 5  # median of this many single-example forward passes
+DEFAULT_LATENCY = LatencySettings()
 
 
 class Evaluator:
@@ -43,26 +43,28 @@ SCORE_BATCH = 64  # examples per step of the fine-tune before scoring
 
 class SupernetEvaluator(Evaluator):
     """Validation accuracy with inherited weights (after `finetune_steps` steps of training from
-    them, when asked: `supernet.score_finetune_steps`), exact params and FLOPs, and the measured
-    CPU latency of the extracted standalone model on one example."""
+    them, when asked: `supernet.score_finetune_steps`), exact params and FLOPs, and the latency of
+    the extracted standalone model as the job's `latency` section says (exported to its runtime,
+    on this node), with its interval."""
 
-    def __init__(self, checkpoint: str, job_files: JobFiles | None = None, threads: int = 1, measure_latency: bool = True, finetune_steps: int = 0):
+    def __init__(self, checkpoint: str, job_files: JobFiles | None = None, threads: int = 1, latency: LatencySettings | None = DEFAULT_LATENCY, finetune_steps: int = 0):
         """`checkpoint`: the supernet's location (a directory, or one in the artifact root,
-        read through `job_files` from whichever node this runs on)."""
+        read through `job_files` from whichever node this runs on); `latency`: how to measure
+        it (None: not measured)."""
         from nas.search.resources import assigned_device
         from nas.training.checkpoint import open_checkpoint
 
         torch.set_num_threads(threads)
         self.supernet, _, self.task = open_checkpoint(checkpoint, job_files, device=assigned_device())
         self.space = self.supernet.space
-        self.measure_latency, self.finetune_steps = measure_latency, finetune_steps
+        self.latency, self.finetune_steps = latency, finetune_steps
 
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
         arch = self.space.validate(arch_data)
         metrics: dict[str, float] = {"accuracy": self.score(arch)}
         metrics.update({k: float(v) for k, v in self.space.cost(arch, self.task.shape).to_dict().items()})
-        if self.measure_latency:
-            metrics["latency_ms"] = self.latency_ms(arch)
+        if self.latency is not None:
+            metrics.update(self.measure(arch).metrics())
         return metrics
 
     def score(self, arch: Architecture) -> float:
@@ -80,18 +82,10 @@ class SupernetEvaluator(Evaluator):
             train_standalone(model, self.task.train.sample(self.finetune_steps * SCORE_BATCH, seed), epochs=1, batch_size=SCORE_BATCH, seed=seed)
         return evaluate(model, self.task.val)
 
-    @torch.no_grad()
-    def latency_ms(self, arch: Architecture) -> float:
-        """On the CPU, wherever the supernet is: the figure a `latency_ms_max` budget compares."""
-        model = self.supernet.extract(arch).eval().cpu()
-        example = self.task.val.inputs[:1]
-        model(example)  # warm-up: first calls allocate
-        timings = []
-        for _ in range(LATENCY_REPEATS):
-            started = time.perf_counter()
-            model(example)
-            timings.append((time.perf_counter() - started) * 1000)
-        return statistics.median(timings)
+    def measure(self, arch: Architecture) -> Latency:
+        """On this node's CPU, wherever the supernet is: the figure a `latency_ms_max` limit compares."""
+        assert self.latency is not None
+        return measure_latency(self.supernet.extract(arch).cpu(), self.task.val.inputs[:1].cpu(), self.latency)
 
 
 class BenchmarkEvaluator(Evaluator):

@@ -353,10 +353,23 @@ function addEvents(events, state) {
   }
 }
 
-function metricNames(candidates) {
-  const names = new Set();
-  for (const c of candidates) for (const [name, value] of Object.entries(c.metrics)) if (typeof value === "number") names.add(name);
+// The details of a metric (its interval, as nas/job/metrics.py's Metric.details) are shown with it, not on their own.
+function detailNames(job) {
+  return new Set(Object.values((job && job.metric_display) || {}).flatMap((shown) => shown.details || []));
+}
+
+function metricNames(candidates, job) {
+  const names = new Set(), details = detailNames(job);
+  for (const c of candidates) for (const [name, value] of Object.entries(c.metrics)) if (typeof value === "number" && !details.has(name)) names.add(name);
   return [...names];
+}
+
+// A value with how well it is known, as Metric.format_in: "1.23 ms ±2%".
+function fmtIn(shown, values) {
+  const value = values[shown.name], [low, high] = shown.details || [];
+  const text = fmt(shown, value);
+  if (!value || typeof values[low] !== "number" || typeof values[high] !== "number") return text;
+  return `${text} ±${Math.round((100 * Math.max(value - values[low], values[high] - value)) / value)}%`;
 }
 
 function doneCandidates(state) {
@@ -366,7 +379,7 @@ function doneCandidates(state) {
 async function drawPareto(state) {
   const job = state.job, done = doneCandidates(state);
   const controls = document.getElementById("pareto-controls");
-  const names = metricNames(done);
+  const names = metricNames(done, job);
   if (names.length < 2) {
     document.getElementById("pareto").replaceChildren(el("p", { class: "muted" }, "No candidate is done yet."));
     return;
@@ -455,7 +468,7 @@ function drawParcoords(state) {
     return;
   }
   const features = Object.keys(done[0].features);
-  const costs = metricNames(done).filter((m) => m !== metric && display(job, m).style !== "plain");
+  const costs = metricNames(done, job).filter((m) => m !== metric && display(job, m).style !== "plain");
   // Axis ticks written as everywhere else (a cost axis says when it is logarithmic: parcoords has no log axes).
   const dimension = (label, values, shown) => {
     const low = Math.min(...values), high = Math.max(...values);
@@ -505,13 +518,13 @@ async function drawAnalysis(state, analysis) {
 }
 
 function tableColumns(state) {
-  const metrics = metricNames(state.candidates);
+  const metrics = metricNames(state.candidates, state.job);
   return [
     { key: "candidate", label: "candidate", value: (c) => c.candidate },
     { key: "front", label: "front", value: (c) => (state.onFront && state.onFront.has(c.candidate) ? 1 : 0), show: (v) => (v ? "★" : "") },
     { key: "status", label: "status", value: (c) => c.status },
     { key: "arch_id", label: "arch", value: (c) => c.arch_id.slice(0, 10) },
-    ...metrics.map((m) => ({ key: m, label: display(state.job, m).label, value: (c) => c.metrics[m], show: (v) => fmt(display(state.job, m), v) })),
+    ...metrics.map((m) => ({ key: m, label: display(state.job, m).label, value: (c) => c.metrics[m], show: (v, c) => fmtIn(display(state.job, m), c.metrics) })),
     { key: "verified_val", label: "verified val", value: (c) => (c.verified ? c.verified.val_accuracy : null), show: (v) => fmt(FRACTION, v) },
     { key: "verified_test", label: "verified test", value: (c) => (c.verified ? c.verified.test_accuracy : null), show: (v) => fmt(FRACTION, v) },
     { key: "eval_seconds", label: "eval s", value: (c) => c.eval_seconds, show: (v) => (v === null ? "–" : v.toFixed(2)) },
@@ -537,7 +550,7 @@ function drawTable(state) {
     onclick: () => { state.sort = { key: c.key, up: state.sort.key === c.key ? !state.sort.up : true }; drawTable(state); },
   }, c.label)));
   const body = rows.map((c) => el("tr", { "data-candidate": c.candidate, class: c.status, onclick: () => openCandidate(state, c.candidate), title: c.error || null },
-    columns.map((col) => el("td", {}, col.show ? col.show(col.value(c)) : col.value(c)))));
+    columns.map((col) => el("td", {}, col.show ? col.show(col.value(c), c) : col.value(c)))));
   document.getElementById("candidates").replaceChildren(el("thead", {}, head), el("tbody", {}, body));
 }
 
