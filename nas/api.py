@@ -312,6 +312,16 @@ def create_app(store: Store, token: str | None, export_root: Path | str, data_ro
         visible_job(job_id, who)
         return service.job_analysis(store, job_id)
 
+    @jobs.get("/{job_id}/references")
+    def references(job_id: int, who: Caller) -> list[dict[str, Any]]:
+        """The job's plain-family references, smallest first: the homogeneous models of its space
+        that meet its constraints, scored like its candidates (`metrics`) and trained beside its
+        verified candidates (`trained`: test and validation accuracy over the seeds, with the
+        test accuracy's 95% half-width, and `first`, the training with the job's seed). Empty
+        until the search ends, or with `verify.references: 0`."""
+        visible_job(job_id, who)
+        return service.reference_rows(store, job_id)
+
     @jobs.get("/{job_id}/events")
     def events(
         job_id: int,

@@ -208,7 +208,10 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
         "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
         "verify": verify_state(job, spec, events, len(verifications)),
-        "eta": stage_eta(job, spec, events, counts, len(verifications), now) if silent is None else None,  # no pace while nothing runs it
+        # The verified candidates against the plain family (nas.results.verdict), as the end of
+        # the verified stage stated it.
+        "verdict": next((e.data for e in reversed(events) if e.kind == EventKind.VERDICT), None),
+        "eta": stage_eta(job, spec, events, counts, now) if silent is None else None,  # no pace while nothing runs it
         "supernet": supernet,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
@@ -270,7 +273,7 @@ def supernet_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord])
     return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at), "health": health}
 
 
-def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], counts: Mapping[str, int], verified: int, now: datetime) -> dict[str, Any] | None:
+def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], counts: Mapping[str, int], now: datetime) -> dict[str, Any] | None:
     """The running stage (supernet, search or verify) and the seconds it has left at the pace it
     has gone so far; `seconds` is None until that pace is known. None unless the job is running."""
     if job.status != JobStatus.RUNNING:
@@ -284,7 +287,10 @@ def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], coun
         return max(0.0, (total - done) * (at - start).total_seconds() / done - (now - at).total_seconds())
 
     if EventKind.VERIFY_STARTED in last:
-        return {"stage": "verify", "seconds": left(last[EventKind.VERIFY_STARTED].at, verified, spec.verify.top_k if spec.verify else 0)}
+        begun = last[EventKind.VERIFY_STARTED]
+        asked = len(begun.data.get("trainings") or []) or (spec.verify.top_k if spec.verify else 0)
+        done = sum(1 for e in events if e.id > begun.id and e.kind in (EventKind.VERIFIED, EventKind.REFERENCE_TRAINED))
+        return {"stage": "verify", "seconds": left(begun.at, done, asked)}
     if spec.supernet is not None and EventKind.SUPERNET_TRAINED not in last:
         progress = last.get(EventKind.SUPERNET_PROGRESS)
         started = last.get(EventKind.SUPERNET_STARTED)
@@ -296,7 +302,7 @@ def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], coun
     return {"stage": "search", "seconds": left(search_start, finished, spec.budget.candidates)}
 
 
-_VERIFY_EVENTS = (EventKind.VERIFY_STARTED, EventKind.VERIFIED, EventKind.VERIFY_FAILED, EventKind.VERIFY_DONE)
+_VERIFY_EVENTS = (EventKind.VERIFY_STARTED, EventKind.VERIFIED, EventKind.REFERENCE_TRAINED, EventKind.VERIFY_FAILED, EventKind.VERIFY_DONE)
 
 
 def verify_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], verified: int) -> dict[str, Any] | None:
@@ -314,6 +320,34 @@ def verify_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], v
 
 
 # ---- candidates and the Pareto front ----
+
+
+def reference_rows(store: Store, job_id: int) -> list[dict[str, Any]]:
+    """The job's plain-family references, smallest first: each one's name, architecture id,
+    metrics as the evaluators scored it (accuracy with inherited weights, costs, latency) and,
+    once trained, its test and validation accuracy over its seeds, with the test accuracy's 95%
+    half-width, and the training with the job's first seed (`first`: what a verified candidate's
+    figures are, so plots put both on one scale)."""
+    from nas.results.verdict import trained_models
+
+    store.get_job(job_id)  # JobNotFound before anything else
+    trained = {m.label: m for m in trained_models(store, job_id) if m.is_reference}
+    runs: dict[int, list[Any]] = {}
+    for training in store.trainings(job_id):
+        if training.reference_id is not None:
+            runs.setdefault(training.reference_id, []).append(training)
+    rows = []
+    for reference in store.references(job_id):
+        model = trained.get(reference.name)
+        figures = None
+        if model is not None:
+            first = min(runs[reference.id], key=lambda t: t.seed)
+            figures = {
+                "test_accuracy": model.accuracy, "half_width": model.half_width, "val_accuracy": model.val_accuracy, "seeds": len(model.test_accuracies),
+                "test_accuracies": list(model.test_accuracies), "first": {"seed": first.seed, "val_accuracy": first.val_accuracy, "test_accuracy": first.test_accuracy},
+            }  # fmt: skip
+        rows.append({"name": reference.name, "arch_id": reference.arch_id, "arch": reference.arch, "metrics": reference.metrics, "trained": figures})
+    return rows
 
 
 def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list[dict[str, Any]]:
@@ -541,7 +575,9 @@ def pareto_plot(store: Store, job_id: int, objectives: Sequence[str] | None, pat
     spec = job_spec(job)
     metrics = [m for m, _ in resolve_objectives(spec, objectives)]
     done = candidate_rows(store, job_id, CandidateStatus.DONE)
-    return plot_front(pareto_rows(store, job_id, metrics), done, metrics, path, title=f"job {job_id} {job.name}: Pareto front", benchmark=spec.is_benchmark)
+    return plot_front(
+        pareto_rows(store, job_id, metrics), done, metrics, path, title=f"job {job_id} {job.name}: Pareto front", benchmark=spec.is_benchmark, references=reference_rows(store, job_id),
+    )  # fmt: skip
 
 
 # ---- export ----

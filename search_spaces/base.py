@@ -102,6 +102,18 @@ class PlainModel:
     arch: Architecture
 
 
+def named_by_size(archs: list[Any]) -> list[PlainModel]:
+    """Architectures ordered by size as a plain family: at most len(PLAIN_LEVELS) of them spread
+    from the smallest to the largest, named so that the smallest is plain-XS and the largest
+    plain-XL (fewer members skip names between)."""
+    count = min(len(archs), len(PLAIN_LEVELS))
+    if count == 0:
+        return []
+    picked = sorted({round(j * (len(archs) - 1) / (count - 1)) for j in range(count)}) if count > 1 else [0]
+    names = [PLAIN_LEVELS[round(j * (len(PLAIN_LEVELS) - 1) / (count - 1))][0] for j in range(count)] if count > 1 else [PLAIN_LEVELS[0][0]]
+    return [PlainModel(name, archs[i]) for name, i in zip(names, picked, strict=True)]
+
+
 def at_level(values: tuple[int, ...], level: float) -> int:
     """The value at relative `level` (0 the smallest, 1 the largest) of a set of choices."""
     ordered = sorted(values)

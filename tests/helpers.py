@@ -94,9 +94,13 @@ def benchmark_spec(**changes: Any) -> dict[str, Any]:
 
 def digits_spec(**changes: Any) -> dict[str, Any]:
     """The digits example with a supernet far too small to learn (the machinery is under test),
-    so its health check is off; so is the verified stage, unless `changes` ask for it."""
+    so its health check is off; so is the verified stage, unless `changes` ask for it. Its
+    objectives are accuracy and params, which repeat exactly (a measured latency does not)."""
     spec = yaml.safe_load((EXAMPLES / "digits-vit.yaml").read_text())
-    spec.update({"budget": {"candidates": 4}, "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, "verify": {"top_k": 0}, **changes})
+    spec.update({
+        "objectives": [{"metric": "accuracy"}, {"metric": "params"}], "budget": {"candidates": 4},
+        "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, "verify": {"top_k": 0}, **changes,
+    })  # fmt: skip
     return spec
 
 
@@ -160,6 +164,38 @@ def trained_job(store: Any, checkpoint: Path, tmp_path: Path, owner: str | None 
     store.start_candidate(candidate.id, "test")
     store.record_result(candidate.id, {"accuracy": accuracy, "params": space.cost(arch).params})
     return job, candidate
+
+
+def verdict_job(store: Any, checkpoint: Path, tmp_path: Path, owner: str | None = None) -> Any:
+    """A finished digits job whose verified stage trained a candidate (the space's smallest) and
+    the plain family's plain-S beside it, two seeds each, and stated its verdict, as the
+    coordinator records them (the figures are made up; the records and the verdict are real)."""
+    from nas.job.schema import JobSpec
+    from nas.results.verdict import trained_models, verdict
+    from nas.store import EventKind
+    from search_spaces import get_space
+
+    space = get_space("vit-resnas", "small-images")
+    job = job_reusing_supernet(store, {**DIGITS_SPEC, "objectives": [{"metric": "accuracy"}, {"metric": "latency_ms"}]}, checkpoint, tmp_path, owner)
+    claim = store.claim_job("setup", job.id).claim
+    arch, plain = space.extreme(random.Random(0), largest=False), next(m for m in space.plain_family() if m.name == "plain-S")
+
+    def measured(arch: Any, ms: float) -> dict[str, float]:
+        return {"params": float(space.cost(arch).params), "latency_ms": ms, "latency_low_ms": 0.98 * ms, "latency_high_ms": 1.02 * ms}
+
+    (candidate,) = store.add_candidates(job.id, [(arch.arch_id, arch.to_dict())], claim=claim)
+    store.start_candidate(candidate.id, "setup", claim=claim)
+    store.record_result(candidate.id, {"accuracy": 0.9, **measured(arch, 0.5)}, claim=claim)
+    reference = store.add_reference(job.id, plain.name, plain.arch.to_dict(), plain.arch.arch_id, {"accuracy": 0.9, **measured(plain.arch, 0.8)}, claim=claim)
+    figures = {"init": "inherited", "best_epoch": 2, "epochs_trained": 3, "epochs": 3, "seconds": 5.0, "test_examples": 179}
+    store.record_verification(candidate.id, {**figures, "val_accuracy": 0.95, "test_accuracy": 0.94, "weights": None}, claim=claim)
+    for seed, (ours, theirs) in enumerate([(0.94, 0.93), (0.95, 0.94)]):
+        store.record_training(job.id, {**figures, "val_accuracy": ours, "test_accuracy": ours}, seed=seed, candidate_id=candidate.id, claim=claim)
+        store.record_training(job.id, {**figures, "val_accuracy": theirs, "test_accuracy": theirs}, seed=seed, reference_id=reference.id, claim=claim)
+    objectives = [o.metric for o in JobSpec.from_stored(job.spec).objectives]
+    found = verdict(trained_models(store, job.id), objectives, "onnxruntime, batch 1, 1 thread")
+    store.add_event(job.id, EventKind.VERDICT, f"verdict: {found.text}", found.to_dict())
+    return store.finish_job(job.id, "succeeded", claim=claim)
 
 
 # ---- the command line ----

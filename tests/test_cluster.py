@@ -171,7 +171,7 @@ def test_a_job_runs_on_a_worker_node_that_cannot_see_the_coordinators_files(clus
     spec.update({
         "budget": {"candidates": 4}, "workers": 2,
         "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False},
-        "verify": {"top_k": 1, "epochs": 1},
+        "verify": {"top_k": 1, "epochs": 1, "references": 0},
         "resources": {"supernet": on_worker, "evaluator": on_worker, "verify": on_worker},
     })  # fmt: skip
     db = f"sqlite:///{cluster.coordinator_home / 'nas.db'}"

@@ -36,10 +36,11 @@ pytestmark = pytest.mark.usefixtures("ray_address")  # every job here runs on th
 
 @pytest.fixture(scope="module")
 def digits_job(tmp_path_factory, ray_address):
-    """One real digits search (supernet trained as a Ray task, top 2 verified), shared by the tests that read it."""
+    """One real digits search (supernet trained as a Ray task, top 2 verified beside one plain-family
+    reference trained with two seeds), shared by the tests that read it."""
     root = tmp_path_factory.mktemp("digits")
     store = Store(f"sqlite:///{root / 'nas.db'}")
-    job = submit_job(store, digits_spec(verify={"top_k": 2, "epochs": 3}))
+    job = submit_job(store, digits_spec(verify={"top_k": 2, "epochs": 3, "references": 1, "seeds": 2}))
     finished = Coordinator(store, jobs_dir=root / "jobs").run_next(job.id)
     return store, finished, root
 
@@ -87,20 +88,20 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
     store, job, _ = digits_job
     chosen = verification_choice(store, job.id, 2)
     verifications = store.verifications(job.id)
-    # The two ends of the front (a front of one: then the next best); each trained once (ASHA may
-    # stop the one that trails after epoch 1).
+    # The two ends of the front (a front of one: then the next best); each verified once, and
+    # trained to the end (with a reference to compare, nothing stops early).
     front = pareto_rows(store, job.id)
     ends = {min(front, key=lambda r: r["metrics"]["params"])["candidate"], max(front, key=lambda r: r["metrics"]["accuracy"])["candidate"]}
     assert ends <= {row["candidate"] for row in chosen} and (len(front) == 1 or {row["candidate"] for row in chosen} <= {row["candidate"] for row in front})
     assert sorted(store.get_candidate(v.candidate_id).seq for v in verifications) == sorted(row["candidate"] for row in chosen)
     for v in verifications:
-        assert v.init == "inherited" and v.epochs == 3 and 1 <= v.best_epoch <= v.epochs_trained <= 3 and v.seconds > 0
+        assert v.init == "inherited" and v.epochs == v.epochs_trained == 3 and 1 <= v.best_epoch <= 3 and v.seconds > 0
         assert 0.0 <= v.val_accuracy <= 1.0 and 0.0 <= v.test_accuracy <= 1.0 and Path(v.weights).is_file()
     summary = job_summary(store, job)
     asked = 2
     assert summary["verify"]["state"] == "done" and summary["verify"]["verified"] == asked
     assert summary["chance_accuracy"] == summary["supernet"]["health"]["majority_rate"] == pytest.approx(18 / 179)  # digits: 18 of each class
-    assert [e.kind for e in store.events(job.id)].count(EventKind.VERIFIED) == asked
+    assert [e.kind for e in store.events(job.id)].count(EventKind.VERIFIED) == asked * 2  # two seeds each
     verified_front = pareto_rows(store, job.id, verified=True)
     by_number = {store.get_candidate(v.candidate_id).seq: v for v in verifications}
     assert verified_front and all(row["metrics"]["accuracy"] == by_number[row["candidate"]].val_accuracy for row in verified_front)
@@ -124,9 +125,36 @@ def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(
     assert inherited["metrics"]["weights"] == "inherited"
 
 
+def test_the_plain_family_trains_beside_the_candidates_and_the_job_states_its_verdict(digits_job):
+    from nas.results.verdict import trained_models
+    from nas.service import reference_rows
+
+    store, job, _ = digits_job
+    (reference,) = store.references(job.id)  # one asked for: the largest member under the params limit, what a user would pick
+    assert reference.name == "plain-S" and reference.metrics["params"] <= 2_000_000 and reference.metrics["latency_ms"] > 0
+    assert reference.metrics["latency_low_ms"] <= reference.metrics["latency_ms"] <= reference.metrics["latency_high_ms"]
+    assert all(reference.arch_id != c.arch_id for c in store.candidates(job.id))  # never a candidate
+    trainings = store.trainings(job.id)
+    assert sorted((t.reference_id is not None, t.seed) for t in trainings) == [(False, 0)] * 2 + [(False, 1)] * 2 + [(True, 0), (True, 1)]
+    assert all(t.epochs_trained == t.epochs == 3 and t.test_examples == 179 for t in trainings)
+    verifications = {v.candidate_id: v for v in store.verifications(job.id)}
+    for t in trainings:  # a candidate's training with the job's seed is its verification
+        if t.candidate_id is not None and t.seed == 0:
+            assert t.test_accuracy == verifications[t.candidate_id].test_accuracy
+    (row,) = reference_rows(store, job.id)
+    assert row["trained"]["seeds"] == 2 and row["trained"]["test_accuracy"] == pytest.approx(sum(t.test_accuracy for t in trainings if t.reference_id) / 2)
+    verdict = job_summary(store, job)["verdict"]
+    assert verdict["beat"] in (True, False) and verdict["cost"] == "params"  # the job's cost objective
+    assert "beat the plain family" in verdict["text"] and verdict["hypervolume"]["draws"] > 0
+    assert [c["reference"] for c in verdict["comparisons"]] == ["plain-S"]
+    assert len(trained_models(store, job.id)) == 3
+    events = [e.kind for e in store.events(job.id)]
+    assert events.index(EventKind.REFERENCES_SCORED) < events.index(EventKind.VERIFY_STARTED) < events.index(EventKind.VERDICT)
+
+
 def test_verifying_from_scratch_trains_fresh_weights(digits_supernet, tmp_path):
     from nas.job.schema import JobSpec
-    from nas.search.verification import run_verification
+    from nas.search.verification import Subject, run_verification
     from search_spaces import get_space
 
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
@@ -139,7 +167,8 @@ def test_verifying_from_scratch_trains_fresh_weights(digits_supernet, tmp_path):
     store.record_result(candidate.id, {"accuracy": 0.5, "params": 1e5}, claim=claim)
     spec = JobSpec.from_stored(store.get_job(job.id).spec)
     interrupt_handler = signal.getsignal(signal.SIGINT)
-    count = run_verification(store, job.id, claim, spec, checkpoint, JobFiles(), str(tmp_path / "verified"), [store.get_candidate(candidate.id)], tmp_path / "verify", int(ray.cluster_resources()["CPU"]), lambda: False)
+    subject = Subject("candidate", candidate.id, f"candidate {candidate.seq}", candidate.arch, spec.seed, keeps_weights=True)
+    count = run_verification(store, job.id, claim, spec, checkpoint, JobFiles(), str(tmp_path / "verified"), [subject], tmp_path / "verify", int(ray.cluster_resources()["CPU"]), lambda: False, early_stop=False)
     assert signal.getsignal(signal.SIGINT) is interrupt_handler  # Ctrl-C still stops whoever ran it
     (verification,) = store.verifications(job.id)
     assert count == 1 and verification.init == "scratch" and verification.epochs_trained == 2 and verification.candidate_id == candidate.id
@@ -494,8 +523,8 @@ def test_a_digits_job_with_the_same_seed_trains_the_same_supernet_and_proposes_t
         job = submit_job(store, spec)
         assert Coordinator(store, jobs_dir=tmp_path / f"jobs-{run}", artifact_root=tmp_path / f"artifacts-{run}").run_next(job.id).status == "succeeded"
         checkpoint = Path(store.artifacts(job.id, ArtifactKind.SUPERNET_CHECKPOINT)[-1].path)
-        # Latency is measured, so it differs between runs; every other metric is computed.
-        scores = [(c.seq, {k: v for k, v in c.metrics.items() if k != "latency_ms"}) for c in store.candidates(job.id)]
+        # Latency (and its interval) is measured, so it differs between runs; every other metric is computed.
+        scores = [(c.seq, {k: v for k, v in c.metrics.items() if not k.startswith("latency_")}) for c in store.candidates(job.id)]
         runs.append((_proposed(store, job.id), scores, load_file(checkpoint / "supernet.safetensors")))
     (first, first_scores, first_weights), (second, second_scores, second_weights) = runs
     assert len(first) == 8 and first == second and first_scores == second_scores

@@ -94,7 +94,7 @@ def test_killed_coordinator_resumes_without_losing_or_repeating_work(tmp_path, r
 def test_a_coordinator_killed_while_verifying_leaves_the_rest_to_the_next(tmp_path, ray_address):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     store = Store(db)
-    job = submit_job(store, digits_spec(budget={"candidates": 6}, verify={"top_k": 3, "epochs": 4, "early_stop": False}))
+    job = submit_job(store, digits_spec(budget={"candidates": 6}, verify={"top_k": 3, "epochs": 4, "early_stop": False, "references": 0}))
     first = start_coordinator(db, job.id, tmp_path, ray_address)
     poll(lambda: len(store.verifications(job.id)) >= 1, 300, "the first verification before the kill")
     kill_hard(first)

@@ -180,5 +180,5 @@ def test_eta_follows_the_pace_of_the_running_stage(store: Store) -> None:
     spec, counts = service.job_spec(job), store.counts(job_id)
     ten_s_in = job.started_at + timedelta(seconds=10)
     # 4 of 50 candidates in 10 s: 46 more at that pace.
-    assert service.stage_eta(job, spec, store.events(job_id), counts, 0, now=ten_s_in) == {"stage": "search", "seconds": 115.0}
-    assert service.stage_eta(job, spec, store.events(job_id), {"done": 0, "failed": 0}, 0, now=ten_s_in) == {"stage": "search", "seconds": None}
+    assert service.stage_eta(job, spec, store.events(job_id), counts, now=ten_s_in) == {"stage": "search", "seconds": 115.0}
+    assert service.stage_eta(job, spec, store.events(job_id), {"done": 0, "failed": 0}, now=ten_s_in) == {"stage": "search", "seconds": None}

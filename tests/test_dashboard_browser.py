@@ -21,7 +21,7 @@ import pytest
 from nas.access import add_user
 from nas.job.metrics import metric
 from nas.store import Store
-from tests.helpers import EXAMPLES, REPO, nas_serve, poll, require, trained_job
+from tests.helpers import EXAMPLES, REPO, nas_serve, poll, require, trained_job, verdict_job
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 
@@ -169,6 +169,18 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
             card = next(archive.extractfile(m).read().decode() for m in archive.getmembers() if m.name.endswith("MODEL_CARD.md"))
         assert {"arch.json", "model.pt", "loader.py", "MODEL_CARD.md"} <= names and f"candidate {trained_candidate.seq}" in card
         shoot(page, "candidate-exported")
+
+        # A job whose verified stage trained a plain-family member beside its candidate: the
+        # reference drawn on the front (at its validation accuracy, as the verified diamonds) and the verdict said.
+        with Store(f"sqlite:///{tmp_path / 'home' / 'nas.db'}") as store:
+            compared = verdict_job(store, digits_supernet, tmp_path, owner="alice")
+        page.goto(f"{url}/ui/jobs/{compared.id}")
+        page.wait_for_selector("#pareto .main-svg")
+        poll(lambda: plotted(page).get("plain family (trained alone)") == 1 and plotted(page).get("verified (trained alone)") == 1, 60, "the reference beside the verified candidate")
+        verdict = api.get(f"/jobs/{compared.id}").json()["verdict"]
+        assert page.inner_text("#verdict") == f"Verdict: {verdict['text']}" and verdict["beat"] is True and "1.60× faster" in verdict["text"]
+        assert "squares: the plain family" in page.inner_text("#pareto-caption")
+        shoot(page, "job-verdict")
 
         # The jobs list: a stage column; two jobs with the same metrics compared on one plot, one
         # whose accuracy is another kind of number (a fraction, not GLUE points) left out, said so.

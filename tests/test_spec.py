@@ -66,7 +66,7 @@ def test_defaults_are_filled() -> None:
         "strategy": "boshnas",
         "budget": {"candidates": 100},
         "supernet": {"epochs": 25, "archs_per_step": 4, "batch_size": 128, "mlm_epochs": 0, "lr": 0.002, "sandwich": True, "warmup_epochs": 2, "distill": False, "score_finetune_steps": 20, "check": True, "workers": 1},
-        "verify": {"top_k": 3, "epochs": 14, "init": "inherited", "lr": 0.001, "batch_size": 64, "early_stop": True},  # 23 steps an epoch
+        "verify": {"top_k": 3, "references": 3, "seeds": 1, "epochs": 14, "init": "inherited", "lr": 0.001, "batch_size": 64, "early_stop": True},  # 23 steps an epoch
         "latency": {"runtime": "onnxruntime", "batch_size": 1, "threads": 1, "precision": 0.03, "max_seconds": 10.0},
         "workers": 1,
         "seed": 0,

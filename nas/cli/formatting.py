@@ -85,6 +85,25 @@ def print_summary(summary: Mapping[str, Any]) -> None:
             f"{format_metrics({k: v for k, v in best['metrics'].items() if k != 'accuracy'})}",
             soft_wrap=True,
         )
+    verdict = summary.get("verdict")
+    if verdict:
+        colour = "green" if verdict["beat"] else "yellow"
+        console.print(f"  [{colour}]verdict[/]: {verdict['text']}", soft_wrap=True)
+
+
+def print_references(rows: Sequence[Mapping[str, Any]]) -> None:
+    """The job's plain-family references beside its verified front: trained the same way."""
+    if not rows:
+        return
+    names = [m for m in _metric_columns(rows) if m != "accuracy"]
+    table = Table("reference", *(metric(m).label for m in names), "test accuracy", "seeds", title="The plain family, trained as the verified candidates were")
+    for column in table.columns[1:]:
+        column.justify, column.no_wrap = "right", True
+    for row in rows:
+        trained = row["trained"]
+        accuracy = f"{100 * trained['test_accuracy']:.1f} ± {100 * trained['half_width']:.1f}%" if trained else "not trained"
+        table.add_row(row["name"], *(metric(m).format_in(row["metrics"]) for m in names), accuracy, str(trained["seeds"]) if trained else "")
+    _console().print(table)
 
 
 def print_jobs(rows: Sequence[Mapping[str, Any]]) -> None:

@@ -25,6 +25,7 @@ from nas.cli.formatting import (
     print_deleted,
     print_export,
     print_front,
+    print_references,
     print_jobs,
     print_summary,
 )
@@ -347,7 +348,7 @@ def pareto(
     verified: Annotated[bool, typer.Option("--verified", help="The front of the verified candidates, on their standalone training's validation accuracy.")] = False,
 ) -> None:
     """The non-dominated candidates of a job."""
-    from nas.service import get_job, job_summary, pareto_plot, pareto_rows
+    from nas.service import get_job, job_summary, pareto_plot, pareto_rows, reference_rows
 
     store = open_store(db)
     metrics = [m.strip() for m in objectives.split(",")] if objectives else None
@@ -364,6 +365,10 @@ def pareto(
         print(f"job {job_id}: no verified candidates" + (f" (verified stage: {stage['state']})" if stage else " (the job has no verified stage: verify.top_k is 0 or it runs in benchmark mode)"))
         return
     print_front(rows, is_benchmark(summary), verified, summary["chance_accuracy"])
+    if verified:
+        print_references(_service_call(reference_rows, store, job_id))
+        if summary.get("verdict"):
+            print(f"verdict: {summary['verdict']['text']}")
 
 
 def export(

@@ -29,7 +29,7 @@ def job_report(store: Store, job_id: int, data_root: Path | None = None) -> str:
             ids = [row["candidate"] for row in service.pareto_rows(store, job_id, [x, y], verified=on_verified)]
             prefix = "verified:" if on_verified else ""
             fronts[f"{prefix}{x},{y}"] = fronts[f"{prefix}{y},{x}"] = ids
-    embedded = {"job": summary, "candidates": candidates, "events": service.event_rows(store, job_id), "fronts": fronts, "analysis": service.job_analysis(store, job_id)}
+    embedded = {"job": summary, "candidates": candidates, "events": service.event_rows(store, job_id), "fronts": fronts, "analysis": service.job_analysis(store, job_id), "references": service.reference_rows(store, job_id)}
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     boot = {"page": "job", "job_id": job_id, "embedded": embedded, "generated_at": generated}
     return render_page(f"Job {job_id}: {job.name} (report, {generated})", boot, inline=True)

@@ -15,6 +15,7 @@ from nas.job.errors import bounds_text, describe
 from nas.job.metrics import GOALS, METRICS, default_goal
 from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, builtin_kind
 from search_spaces import SearchSpace, get_space
+from search_spaces.base import PLAIN_LEVELS
 from surrogates.base import Objective
 from surrogates.registry import STRATEGY_NAMES
 
@@ -152,13 +153,24 @@ MIN_VERIFY_STEPS, MIN_VERIFY_EPOCHS = 300, 3
 VERIFY_INITS = ("inherited", "scratch")
 
 
+MAX_VERIFY_SEEDS = 10
+
+
 class VerifySpec(_Strict):
-    """The verified stage (nas.search.verification): after the search, the `top_k` candidates (the
-    front first, best first on the primary objective) train standalone, as one Ray Tune trial each,
-    from their inherited weights or from scratch; each keeps its best epoch on validation, whose
-    test accuracy is reported. `top_k: 0` skips the stage."""
+    """The verified stage (nas.search.verification): after the search, `top_k` candidates spread
+    along the front train standalone, as one Ray Tune trial each, from their inherited weights or
+    from scratch; each keeps its best epoch on validation, whose test accuracy is reported.
+    Beside them, `references` members of the space's plain family that meet the job's
+    constraints train the same way, so that the job can say whether it beat them. `top_k: 0`
+    skips the stage."""
 
     top_k: int = Field(3, ge=0, le=100)
+    # Plain-family members trained beside the candidates (spread in size among those that meet
+    # the constraints); 0: none, and no verdict.
+    references: int = Field(3, ge=0, le=len(PLAIN_LEVELS))
+    # Trainings of each verified candidate and reference, with seeds seed, seed + 1, ...: more
+    # when the verdict's accuracies differ by less than their uncertainty.
+    seeds: int = Field(1, ge=1, le=MAX_VERIFY_SEEDS)
     # Default: enough epochs for MIN_VERIFY_STEPS steps on the training split, at least MIN_VERIFY_EPOCHS.
     epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     init: Literal[VERIFY_INITS] = "inherited"  # type: ignore[valid-type]

@@ -47,14 +47,25 @@ def hypervolume_history(values: np.ndarray, maximize: Sequence[bool], numbers: S
     points = np.asarray(values, dtype=np.float64)
     if len(points) == 0:
         return []
-    up = np.asarray(maximize, dtype=bool)
-    low, high = points.min(axis=0), points.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    # Normalised so that larger is better on every axis, within [0, 1].
-    scaled = np.where(up, (points - low) / span, (high - points) / span)
+    scaled = scale_to_box(points, maximize, points.min(axis=0), points.max(axis=0))
     n = len(points)
     marks = sorted({int(i) for i in np.linspace(1, n, min(n, MAX_HISTORY_POINTS))})
     return [HypervolumePoint(int(numbers[i - 1]), _hypervolume(scaled[:i])) for i in marks]
+
+
+def scale_to_box(points: np.ndarray, maximize: Sequence[bool], low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """`points` (n x k) within the box [low, high] of each objective, normalised so that larger
+    is better on every axis, clipped to [0, 1] (a point outside the box adds nothing beyond it)."""
+    up = np.asarray(maximize, dtype=bool)
+    span = np.where(high > low, high - low, 1.0)
+    return np.clip(np.where(up, (points - low) / span, (high - points) / span), 0.0, 1.0)
+
+
+def hypervolume_in_box(points: np.ndarray, maximize: Sequence[bool], low: np.ndarray, high: np.ndarray) -> float:
+    """The share of the box [low, high] that `points` (n x k) dominate: fronts measured in one
+    box compare; 0 for no points."""
+    points = np.asarray(points, dtype=np.float64)
+    return _hypervolume(scale_to_box(points, maximize, low, high)) if len(points) else 0.0
 
 
 def _hypervolume(scaled: np.ndarray) -> float:

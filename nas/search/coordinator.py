@@ -28,7 +28,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nas.artifacts import ArtifactRoot, JobFiles, job_dir_name, join, read_json, stage_task_files, start_relay
-from nas.job.metrics import ACCURACY, metric
+from nas.job.metrics import ACCURACY, format_metrics, metric
 from nas.job.schema import JobSpec, LatencySpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
@@ -218,11 +218,42 @@ class Coordinator:
             pool = _table_pool(table) if table is not None else None
             strategy = self._strategy(job, spec, space, shape, pool)
             outcome = self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat)
+            verifying = outcome is not None and outcome[0] == JobStatus.SUCCEEDED and spec.verify is not None and spec.verify.top_k > 0
+            if verifying and spec.verify is not None and spec.verify.references:
+                self._score_references(job, spec, space, shape, evaluators)
         finally:
             evaluators.shutdown()  # their CPUs go to the verified stage
-        if outcome is None or outcome[0] != JobStatus.SUCCEEDED or spec.verify is None or not spec.verify.top_k:
+        if not verifying:
             return outcome
         return self._verify(job, spec, args[0], args[1], heartbeat)
+
+    def _score_references(self, job: JobRecord, spec: JobSpec, space: SearchSpace, shape: TaskShape, evaluators: EvaluatorPool) -> None:
+        """The plain family's members that meet the job's constraints, scored by the job's
+        evaluators like its candidates (latency on the same nodes), then `verify.references` of
+        them spread in size stored for the verified stage. Once per job: a resumed job keeps them."""
+        from nas.search.references import fitting_members, over_limits, spread_in_size
+
+        assert spec.verify is not None
+        if self.store.references(job.id):
+            return
+        members, left_out = fitting_members(space, shape, spec.constraints)
+        scored = []
+        for member, answer in zip(members, evaluators.evaluate_archs([m.arch.to_dict() for m in members]), strict=True):
+            if isinstance(answer, str):
+                left_out.append(f"{member.name} (its evaluation failed: {answer})")
+            elif over := over_limits(answer, spec.constraints):
+                left_out.append(f"{member.name} ({over})")
+            else:
+                scored.append((member, answer))
+        kept = [scored[i] for i in spread_in_size([answer["params"] for _, answer in scored], spec.verify.references)]
+        for member, answer in kept:
+            self.store.add_reference(job.id, member.name, member.arch.to_dict(), member.arch.arch_id, answer, claim=job.claim)
+        names = ", ".join(f"{member.name} ({format_metrics({k: v for k, v in answer.items() if k != 'accuracy'})})" for member, answer in kept) or "none"
+        message = f"plain family: {names} will train beside the verified candidates"
+        if left_out:
+            message += f"; left out as beyond the constraints: {', '.join(left_out)}"
+        self.store.add_event(job.id, EventKind.REFERENCES_SCORED, message, {"references": [m.name for m, _ in kept], "left_out": left_out})
+        logger.info("job %d: %s", job.id, message)
 
     def _job_files(self, spec: JobSpec) -> JobFiles:
         """How the job's remote processes reach its files: the artifact root directly when it is
@@ -238,26 +269,53 @@ class Coordinator:
         return JobFiles(relay=self._relay, home_node=ray.get_runtime_context().get_node_id(), staged=staged)
 
     def _verify(self, job: JobRecord, spec: JobSpec, checkpoint: str, job_files: JobFiles, heartbeat: Heartbeat) -> Outcome:
-        """The verified stage (nas.search.verification) on `verify.top_k` candidates spread along
-        the front (`verification_choice`), skipping those verified before a restart."""
-
-        from nas.search.verification import run_verification
+        """The verified stage (nas.search.verification): `verify.top_k` candidates spread along
+        the front (`verification_choice`) and the plain-family references train standalone, each
+        with the seeds `verify.seeds` asks for, as one Tune experiment; what was trained before a
+        restart is skipped. The verdict ends the stage."""
+        from nas.search.verification import Subject
         from nas.service import verification_choice
 
         assert spec.verify is not None and job.claim is not None
         front = verification_choice(self.store, job.id, spec.verify.top_k)
+        chosen = [self.store.candidate_number(job.id, row["candidate"]) for row in front]
+        references = self.store.references(job.id)
         verified = {v.candidate_id for v in self.store.verifications(job.id)}
-        todo = [c for c in (self.store.candidate_number(job.id, row["candidate"]) for row in front) if c.id not in verified]
-        if not todo:
-            return JobStatus.SUCCEEDED, None
+        trained = {(t.candidate_id, t.reference_id, t.seed) for t in self.store.trainings(job.id)}
+        seeds = [spec.seed + i for i in range(spec.verify.seeds)]
+        subjects = [Subject("candidate", c.id, f"candidate {c.seq}", c.arch, spec.seed, keeps_weights=True) for c in chosen if c.id not in verified]
+        subjects += [Subject("candidate", c.id, f"candidate {c.seq}", c.arch, seed) for c in chosen for seed in seeds[1:] if (c.id, None, seed) not in trained]
+        subjects += [Subject("reference", r.id, r.name, r.arch, seed) for r in references for seed in seeds if (None, r.id, seed) not in trained]
+        if subjects:
+            # ASHA's early stops only where nothing is compared: a stopped training would bias the verdict.
+            early_stop = spec.verify.early_stop and not references and len(seeds) == 1
+            outcome = self._train_subjects(job, spec, checkpoint, job_files, heartbeat, subjects, early_stop)
+            if outcome != (JobStatus.SUCCEEDED, None):  # the claim was lost, or the job cancelled
+                return outcome
+        self._say_verdict(job, spec)
+        return JobStatus.SUCCEEDED, None
+
+    def _train_subjects(self, job: JobRecord, spec: JobSpec, checkpoint: str, job_files: JobFiles, heartbeat: Heartbeat, subjects: list, early_stop: bool) -> Outcome:
+        """The verified stage's Tune experiment, and how it ended: succeeded, cancelled, or None
+        when the claim was lost."""
+        from nas.search.verification import run_verification
+
+        assert spec.verify is not None and job.claim is not None
         # The search's evaluators are gone: trials take what the cluster has (Tune queues the rest).
         nodes = node_resources()
         check_fits("resources.verify", spec.resources.verify, nodes)
-        concurrency = max(1, min(len(todo), how_many_fit(spec.resources.verify, nodes)))
-        message = f"verifying {len(todo)} candidates spread along the front: {spec.verify.epochs} epochs each from {spec.verify.init} weights, {concurrency} at a time"
-        if spec.verify.early_stop and concurrency > 1:  # what a rerun may not repeat, said where it happens
+        concurrency = max(1, min(len(subjects), how_many_fit(spec.resources.verify, nodes)))
+        names = list(dict.fromkeys(s.label for s in subjects))
+        seeds = sorted({s.seed for s in subjects})
+        message = (
+            f"verifying {', '.join(names)} with seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}: {len(subjects)} standalone trainings "
+            f"of {spec.verify.epochs} epochs from {spec.verify.init} weights, {concurrency} at a time"
+        )
+        if early_stop and concurrency > 1:  # what a rerun may not repeat, said where it happens
             message += "; ASHA stops a trial on what the others have reported by then, so which trials stop early can differ between runs"
-        self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"candidates": [c.seq for c in todo], "concurrency": concurrency})
+        elif not early_stop and spec.verify.early_stop:
+            message += "; no early stops: the verdict compares whole trainings"
+        self.store.add_event(job.id, EventKind.VERIFY_STARTED, message, {"trainings": [s.name for s in subjects], "concurrency": concurrency})
         logger.info("job %d: %s", job.id, message)
         started = time.perf_counter()
 
@@ -265,14 +323,24 @@ class Coordinator:
             return heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested
 
         storage = self.jobs_dir / job_dir_name(job) / "verify"
-        count = run_verification(self.store, job.id, job.claim, spec, checkpoint, job_files, self.artifacts.job(job, "verified"), todo, storage, concurrency, should_stop)
+        count = run_verification(self.store, job.id, job.claim, spec, checkpoint, job_files, self.artifacts.job(job, "verified"), subjects, storage, concurrency, should_stop, early_stop)
         if heartbeat.lost.is_set():
             return None
         if self.store.get_job(job.id).cancel_requested:
             return JobStatus.CANCELLED, None
         seconds = time.perf_counter() - started
-        self.store.add_event(job.id, EventKind.VERIFY_DONE, f"verified {count} of {len(todo)} candidates in {seconds:.0f} s", {"verified": count, "asked": len(todo), "seconds": seconds})
+        self.store.add_event(job.id, EventKind.VERIFY_DONE, f"verified stage: {count} of {len(subjects)} trainings in {seconds:.0f} s", {"verified": count, "asked": len(subjects), "seconds": seconds})
         return JobStatus.SUCCEEDED, None
+
+    def _say_verdict(self, job: JobRecord, spec: JobSpec) -> None:
+        """The verified candidates against the plain family, as an event (nas.results.verdict)."""
+        from nas.results.verdict import trained_models, verdict
+
+        if not self.store.references(job.id):
+            return
+        found = verdict(trained_models(self.store, job.id), [o.metric for o in spec.objectives], (spec.latency or LatencySpec()).describe())
+        self.store.add_event(job.id, EventKind.VERDICT, f"verdict: {found.text}", found.to_dict())
+        logger.info("job %d: verdict: %s", job.id, found.text)
 
     def _actor_count(self, job: JobRecord, spec: JobSpec) -> int:
         """`spec.workers`, or as many evaluators (of `resources.evaluator` each) as the cluster

@@ -211,6 +211,26 @@ class EvaluatorPool:
         outcomes.append(Died(unfinished[0], unfinished[1:], reason))
         return outcomes
 
+    def evaluate_archs(self, archs: Sequence[Mapping[str, Any]]) -> list[dict[str, float] | str]:
+        """Architectures that are not candidates (the plain family), once no candidate is in
+        flight: spread over the pool's actors (those still starting take theirs when ready), each
+        one's metrics or why it failed. Not retried: a reference that fails is left out."""
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        assert not self.in_flight, "evaluate_archs runs after the search's evaluations"
+        actors = [actor for actor in self.actors if actor is not None]
+        if not actors:
+            return ["no evaluator actor is running"] * len(archs)
+        refs = [actors[i % len(actors)].evaluate.remote(dict(arch)) for i, arch in enumerate(archs)]
+        answers: list[dict[str, float] | str] = []
+        for ref in refs:
+            try:
+                answers.append(ray.get(ref))
+            except (RayActorError, RayTaskError) as exc:
+                answers.append(one_line(exc))
+        return answers
+
     def check(self) -> None:
         """EvaluatorsCannotStart once actors keep dying at start-up (after their candidates were
         handed back through `wait`)."""

@@ -1,6 +1,8 @@
 """The verified stage: after the search, top_k candidates of a job spread along its front train standalone,
 as a Ray Tune experiment with one trial per candidate, so that the front a user sees rests on real
-trainings and not only on inherited weights.
+trainings and not only on inherited weights. Members of the space's plain family train beside them
+(and every one of them with more seeds, when asked) in a second experiment, without early stops:
+the references a verdict compares the candidates with.
 
 Each trial starts from the candidate's inherited weights or from scratch (`verify.init`), trains
 on the training split and scores validation after every epoch, reporting to Tune; an ASHA
@@ -21,8 +23,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ray import tune
 
@@ -30,7 +33,7 @@ from nas.artifacts import JobFiles
 from nas.job.metrics import ACCURACY
 from nas.job.schema import JobSpec, VerifySpec
 from nas.search.resources import tune_resources
-from nas.store import CandidateRecord, Claim, ClaimLost, EventKind, InvalidTransition, Store
+from nas.store import Claim, ClaimLost, EventKind, InvalidTransition, Store
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +45,31 @@ ASHA_REDUCTION = 2
 STOP_POLL_S = 1.0  # how often the experiment asks whether the job was cancelled
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What one trial trains: a candidate or a plain-family reference, with one seed."""
+
+    kind: Literal["candidate", "reference"]
+    store_id: int  # the candidate's or the reference's id in the store
+    label: str  # "candidate 12", "plain-S": how events name it
+    arch: dict[str, Any]
+    seed: int
+    # The candidate's training with the job's seed is its verification: its weights are kept
+    # (the verified front and `nas export` use them); other trainings keep figures only.
+    keeps_weights: bool = False
+
+    @property
+    def name(self) -> str:
+        """Its trial's name and weights directory: candidate-12, plain-S, candidate-12-seed-1."""
+        base = self.label.replace(" ", "-")
+        return base if self.keeps_weights else f"{base}-seed-{self.seed}"
+
+
 def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
-    """One Tune trial: `config["candidate"]` ({id, arch}) trained standalone as `setup` says
-    (checkpoint, job_files, verified: where weights go, init, epochs, lr, batch_size, seed). Its
-    weights at each new best epoch go to the artifact root, from whichever node it runs on."""
+    """One Tune trial: `config["subject"]` (a Subject as a dict) trained standalone as `setup`
+    says (checkpoint, job_files, verified: where weights go, init, epochs, lr, batch_size). A
+    candidate's verification publishes its weights at each new best epoch to the artifact root,
+    from whichever node it runs on."""
     import torch
     from safetensors.torch import save_file
 
@@ -59,16 +83,16 @@ def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     job_files = setup["job_files"]
     supernet, _, task = open_checkpoint(setup["checkpoint"], job_files, device=device)
     space = supernet.space
-    number = config["candidate"]["number"]
-    arch = space.validate(config["candidate"]["arch"])
+    subject = Subject(**config["subject"])
+    arch = space.validate(subject.arch)
     if setup["init"] == "inherited":
         model = supernet.extract(arch)
     else:
         with torch.random.fork_rng(devices=[]):  # same seed, same initial weights
-            torch.manual_seed(setup["seed"])
+            torch.manual_seed(subject.seed)
             model = space.build(arch, task.shape).to(device)
     del supernet
-    weights_at = join(setup["verified"], f"candidate-{number}")
+    weights_at = join(setup["verified"], subject.name)
     started = time.perf_counter()
     best: dict[str, Any] = {"val_accuracy": float("nan"), "test_accuracy": float("nan"), "best_epoch": 0, "weights": None}
 
@@ -76,14 +100,15 @@ def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
         metrics = {"epoch_val_accuracy": val_accuracy, "epochs_trained": epoch}
         if improved:
             best.update(val_accuracy=val_accuracy, test_accuracy=evaluate(model, task.test), best_epoch=epoch)
+        if improved and subject.keeps_weights:
             with tempfile.TemporaryDirectory(prefix="verified-") as directory:
                 save_file({name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}, Path(directory) / WEIGHTS_FILE)
                 (Path(directory) / EPOCH_FILE).write_text(json.dumps({"epoch": epoch, **{k: best[k] for k in ("val_accuracy", "test_accuracy")}}))
                 job_files.publish_dir(Path(directory), weights_at, last=EPOCH_FILE)
             best["weights"] = join(weights_at, WEIGHTS_FILE)
-        tune.report({**metrics, **best, "seconds": time.perf_counter() - started})
+        tune.report({**metrics, **best, "test_examples": len(task.test), "seconds": time.perf_counter() - started})
 
-    train_keeping_best(model, task, setup["epochs"], lr=setup["lr"], batch_size=setup["batch_size"], seed=setup["seed"], include_start=False, on_epoch=report)
+    train_keeping_best(model, task, setup["epochs"], lr=setup["lr"], batch_size=setup["batch_size"], seed=subject.seed, include_start=False, on_epoch=report)
 
 
 def run_verification(
@@ -94,27 +119,29 @@ def run_verification(
     checkpoint: str,
     job_files: JobFiles,
     verified: str,
-    candidates: Sequence[CandidateRecord],
+    subjects: Sequence[Subject],
     storage: Path,
     concurrency: int,
     should_stop: Callable[[], bool],
+    early_stop: bool,
 ) -> int:
-    """Train `candidates` standalone as one Tune experiment (its state under `storage`, on this
-    machine), from the supernet at `checkpoint`, their weights going under `verified` in the
-    artifact root; each trial's result is committed as it ends. Returns how many were verified;
-    stops early (leaving the rest unverified) when `should_stop()` turns true. ClaimLost
-    propagates once the experiment ends."""
+    """Train `subjects` standalone as one Tune experiment (its state under
+    `storage`, on this machine), from the supernet at `checkpoint`, verifications' weights going
+    under `verified` in the artifact root; each trial's result is committed as it ends; ASHA
+    stops trailing trials when `early_stop`. Returns how many were committed; stops early
+    (leaving the rest untrained) when `should_stop()` turns true. ClaimLost propagates once the
+    experiment ends."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     settings: VerifySpec = spec.verify  # type: ignore[assignment]  # the caller checks it is set
     assert settings.epochs is not None  # resolved at submission
     setup = {
-        "checkpoint": checkpoint, "job_files": job_files, "verified": verified, "init": settings.init, "epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size, "seed": spec.seed,
+        "checkpoint": checkpoint, "job_files": job_files, "verified": verified, "init": settings.init, "epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size,
         "threads": max(1, int(spec.resources.verify.cpus)),
     }  # fmt: skip
     scheduler = (
         ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs, grace_period=max(1, settings.epochs // 2), reduction_factor=ASHA_REDUCTION)
-        if settings.early_stop and len(candidates) > 1
+        if early_stop and len(subjects) > 1
         else FIFOScheduler()
     )
     # Tune's console reporter would print tables into the user's terminal: the job's events say it all.
@@ -128,13 +155,13 @@ def run_verification(
     trainable = tune.with_resources(tune.with_parameters(verify_trial, setup=setup), tune_resources(spec.resources.verify))
     tuner = tune.Tuner(
         trainable,
-        param_space={"candidate": tune.grid_search([{"id": c.id, "number": c.seq, "arch": c.arch} for c in candidates])},
+        param_space={"subject": tune.grid_search([asdict(subject) for subject in subjects])},
         tune_config=tune.TuneConfig(
             metric="epoch_val_accuracy", mode="max", scheduler=scheduler, max_concurrent_trials=max(1, concurrency), reuse_actors=False,
             trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
         ),  # fmt: skip
         run_config=tune.RunConfig(
-            name=f"verify-claim-{claim.epoch}",  # a fresh experiment per claim: a resumed job verifies only what is missing
+            name=f"verify-claim-{claim.epoch}",  # a fresh experiment per claim: a resumed job trains only what is missing
             storage_path=str(storage.resolve()),
             callbacks=[committer],
             stop=_StopWhen(should_stop),
@@ -149,14 +176,16 @@ def run_verification(
 
 
 def _trial_name(trial: Any) -> str:
-    return f"candidate-{trial.config['candidate']['number']}"
+    return Subject(**trial.config["subject"]).name
 
 
 class _Committer(tune.Callback):
-    """Commits each trial's result to the store as the trial ends."""
+    """Commits each trial's result to the store as the trial ends: every training as a Training,
+    a candidate's with the job's seed also as its Verification (with its weights)."""
 
     def __init__(self, store: Store, claim: Claim, settings: VerifySpec):
         self.store, self.claim, self.settings = store, claim, settings
+        self.several_seeds = settings.seeds > 1
         self.verified, self.claim_lost = 0, None
         self.lock = threading.Lock()
 
@@ -169,36 +198,48 @@ class _Committer(tune.Callback):
         self._commit(trial)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        number = trial.config["candidate"]["number"]
-        logger.warning("job %d: verifying candidate %d failed (%s)", self.claim.job_id, number, trial.error_file)
-        self.store.add_event(self.claim.job_id, EventKind.VERIFY_FAILED, f"verifying candidate {number} failed; it stays unverified", {"candidate": number})
+        subject = Subject(**trial.config["subject"])
+        logger.warning("job %d: training %s (seed %d) failed (%s)", self.claim.job_id, subject.label, subject.seed, trial.error_file)
+        self.store.add_event(self.claim.job_id, EventKind.VERIFY_FAILED, f"training {subject.label} (seed {subject.seed}) failed; it stays untrained", _about(subject))
 
     def _commit(self, trial: Any) -> None:
-        result, candidate_id, number = trial.last_result or {}, trial.config["candidate"]["id"], trial.config["candidate"]["number"]
+        result, subject = trial.last_result or {}, Subject(**trial.config["subject"])
         if not result.get("epochs_trained"):
             return  # stopped before its first epoch ended (the job was cancelled): nothing to commit
-        weights = result.get("weights")  # in the artifact root: trials report no Tune checkpoints
         figures = {
             "init": self.settings.init, "val_accuracy": result["val_accuracy"], "test_accuracy": result["test_accuracy"],
             "best_epoch": result["best_epoch"], "epochs_trained": result["epochs_trained"], "epochs": self.settings.epochs,
-            "seconds": result["seconds"], "weights": weights,
+            "seconds": result["seconds"],
         }  # fmt: skip
+        trained = {**figures, "test_examples": result["test_examples"]}
+        ids = {"candidate_id": subject.store_id} if subject.kind == "candidate" else {"reference_id": subject.store_id}
         with self.lock:
             try:
-                record = self.store.record_verification(candidate_id, figures, claim=self.claim)
+                if subject.keeps_weights:  # weights in the artifact root: trials report no Tune checkpoints
+                    self.store.record_verification(subject.store_id, {**figures, "weights": result.get("weights")}, claim=self.claim)
+                self.store.record_training(self.claim.job_id, trained, seed=subject.seed, claim=self.claim, **ids)
             except ClaimLost as exc:
                 self.claim_lost = exc
                 return
-            except InvalidTransition:  # verified under an earlier claim meanwhile
+            except InvalidTransition:  # committed under an earlier claim meanwhile
                 return
             self.verified += 1
-        early = f", stopped early after {record.epochs_trained} of {record.epochs} epochs" if record.stopped_early else ""
+        stopped = figures["epochs_trained"] < figures["epochs"]
+        early = f", stopped early after {figures['epochs_trained']} of {figures['epochs']} epochs" if stopped else ""
+        seed = f" (seed {subject.seed})" if self.several_seeds or not subject.keeps_weights else ""
+        done = "verified" if subject.kind == "candidate" else "trained"
         self.store.add_event(
-            self.claim.job_id, EventKind.VERIFIED,
-            f"candidate {number} verified: validation {ACCURACY.format(record.val_accuracy)} (epoch {record.best_epoch}), "
-            f"test {ACCURACY.format(record.test_accuracy)}{early}; {record.seconds:.0f} s",
-            {"candidate": number, **figures},
+            self.claim.job_id, EventKind.VERIFIED if subject.kind == "candidate" else EventKind.REFERENCE_TRAINED,
+            f"{subject.label} {done}{seed}: validation {ACCURACY.format(figures['val_accuracy'])} (epoch {figures['best_epoch']}), "
+            f"test {ACCURACY.format(figures['test_accuracy'])}{early}; {figures['seconds']:.0f} s",
+            {**_about(subject), **figures, **({"weights": result.get("weights")} if subject.keeps_weights else {})},
         )  # fmt: skip
+
+
+def _about(subject: Subject) -> dict[str, Any]:
+    """An event's data naming the subject: {"candidate": 12} or {"reference": "plain-S"}, and the seed."""
+    named: dict[str, Any] = {"candidate": int(subject.label.split()[-1])} if subject.kind == "candidate" else {"reference": subject.label}
+    return {**named, "seed": subject.seed}
 
 
 class _StopWhen(tune.Stopper):

@@ -19,6 +19,8 @@ from nas.store.records import (
     JobRecord,
     StoreError,
     UserRecord,
+    ReferenceRecord,
+    TrainingRecord,
     VerificationRecord,
 )
 from nas.store.store import COORDINATOR_ALIVE_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, Store
@@ -49,6 +51,8 @@ __all__ = [
     "Store",
     "StoreError",
     "UserRecord",
+    "ReferenceRecord",
+    "TrainingRecord",
     "VerificationRecord",
     "resolve_db_url",
 ]

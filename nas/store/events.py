@@ -23,7 +23,10 @@ class EventKind(StrEnum):
     VERIFY_STARTED = "verify"  # the verified stage began (nas.search.verification)
     VERIFIED = "verified"  # one candidate's standalone training committed
     VERIFY_FAILED = "verify_failed"
+    REFERENCES_SCORED = "references"  # the plain family's members that meet the constraints, scored by the evaluators
+    REFERENCE_TRAINED = "reference_trained"  # one plain-family member's standalone training (one seed) committed
     VERIFY_DONE = "verify_done"
+    VERDICT = "verdict"  # the verified candidates against the plain family (nas.results.verdict)
     TIME_BUDGET = "time_budget"
     EVALUATORS_STARTED = "evaluators_started"  # where the search's evaluator actors run (Ray node, host, device)
     RESOURCES = "resources"  # fewer evaluators than asked: the cluster cannot place them all

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -16,7 +16,7 @@ from nas.store.statuses import CANDIDATE_STATUSES, JOB_STATUSES
 # best-of queries read plain columns.
 
 # The Alembic revision these models describe; a test checks it is the migrations' head.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -119,6 +119,49 @@ class Verification(Base):
     epochs: Mapped[int]  # asked for; fewer were trained when the scheduler stopped the trial early
     seconds: Mapped[float] = mapped_column(Float)
     weights: Mapped[str | None] = mapped_column(Text)  # safetensors of the best epoch's standalone model
+    finished_at: Mapped[datetime]
+
+
+class Reference(Base):
+    """A member of the space's plain family (search_spaces.base.PlainModel) that the verified
+    stage trains beside the job's candidates: never a candidate of the search."""
+
+    __tablename__ = "plain_references"
+    __table_args__ = (UniqueConstraint("job_id", "name", name="uq_plain_references_job_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32))  # plain-XS … plain-XL
+    arch_id: Mapped[str] = mapped_column(String(64))
+    arch: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]  # as an evaluator scored it: accuracy (inherited), params, FLOPs, latency
+    created_at: Mapped[datetime]
+
+
+class Training(Base):
+    """One standalone training of the verified stage: a candidate's or a reference's, one seed.
+    (A candidate's training with the job's seed is also its Verification, which keeps the weights.)"""
+
+    __tablename__ = "trainings"
+    __table_args__ = (
+        UniqueConstraint("candidate_id", "seed", name="uq_trainings_candidate_seed"),
+        UniqueConstraint("reference_id", "seed", name="uq_trainings_reference_seed"),
+        CheckConstraint("(candidate_id IS NULL) <> (reference_id IS NULL)", name="ck_trainings_one_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    reference_id: Mapped[int | None] = mapped_column(ForeignKey("plain_references.id", ondelete="CASCADE"))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    init: Mapped[str] = mapped_column(String(16))
+    val_accuracy: Mapped[float] = mapped_column(Float)
+    test_accuracy: Mapped[float] = mapped_column(Float)
+    test_examples: Mapped[int]  # of the test split: what the accuracy's uncertainty depends on
+    best_epoch: Mapped[int]
+    epochs_trained: Mapped[int]
+    epochs: Mapped[int]
+    seconds: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[datetime]
 
 

@@ -168,6 +168,39 @@ class VerificationRecord:
 
 
 @dataclass(frozen=True)
+class ReferenceRecord:
+    """A plain-family member trained beside a job's candidates (never a search candidate)."""
+
+    id: int
+    job_id: int
+    name: str  # plain-XS … plain-XL
+    arch_id: str
+    arch: dict[str, Any]
+    metrics: dict[str, Any]  # accuracy (inherited), params, flops, latency_ms and its details
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """One standalone training of the verified stage: of a candidate or of a reference, one seed."""
+
+    id: int
+    job_id: int
+    candidate_id: int | None
+    reference_id: int | None
+    seed: int
+    init: str
+    val_accuracy: float
+    test_accuracy: float
+    test_examples: int
+    best_epoch: int
+    epochs_trained: int
+    epochs: int
+    seconds: float
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
 class CoordinatorRecord:
     """A coordinator that announced itself; alive while `heartbeat_at` is recent."""
 

@@ -37,7 +37,7 @@ from nas.results.pareto import non_dominated_mask
 from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
 from nas.job.metrics import METRICS
 from nas.store.events import EventKind
-from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, User, Verification
+from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, Reference, Training, User, Verification
 from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactNotFound,
@@ -52,6 +52,8 @@ from nas.store.records import (
     InvalidTransition,
     JobNotFound,
     JobRecord,
+    ReferenceRecord,
+    TrainingRecord,
     UserRecord,
     VerificationRecord,
 )
@@ -216,7 +218,7 @@ class Store:
             artifacts = [_record(ArtifactRecord, a) for a in s.scalars(select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id))]
             verifications = [_record(VerificationRecord, v) for v in s.scalars(select(Verification).where(Verification.job_id == job_id).order_by(Verification.id))]
             # Children first, explicitly: not every SQLite connection enforces ON DELETE CASCADE.
-            for model in (Verification, Artifact, Event, Candidate):
+            for model in (Training, Reference, Verification, Artifact, Event, Candidate):
                 s.execute(delete(model).where(model.job_id == job_id))
             s.execute(delete(Job).where(Job.id == job_id))
             return record, artifacts, verifications
@@ -525,6 +527,64 @@ class Store:
             self._job(s, job_id)
             query = select(Verification).where(Verification.job_id == job_id).order_by(Verification.id)
             return [_record(VerificationRecord, v) for v in s.scalars(query)]
+
+    def add_reference(self, job_id: int, name: str, arch: Mapping[str, Any], arch_id: str, metrics: Mapping[str, Any], claim: Claim | None = None) -> ReferenceRecord:
+        """A plain-family member of the job, as an evaluator scored it; the stored one if the job
+        has it already (a resumed job scores its references once)."""
+        _split_metrics(metrics)  # the same checks as a candidate's metrics
+        with self._write() as s:
+            self._job(s, job_id)
+            if claim is not None:
+                self._fence(s, claim, job_id)
+            existing = s.scalar(select(Reference).where(Reference.job_id == job_id, Reference.name == name))
+            if existing is not None:
+                return _record(ReferenceRecord, existing)
+            row = Reference(job_id=job_id, name=name, arch=dict(arch), arch_id=arch_id, metrics=dict(metrics), created_at=self.clock.now())
+            s.add(row)
+            s.flush()
+            return _record(ReferenceRecord, row)
+
+    def references(self, job_id: int) -> list[ReferenceRecord]:
+        """The job's plain-family members, in the order they were added (smallest first)."""
+        with self._read() as s:
+            self._job(s, job_id)
+            return [_record(ReferenceRecord, r) for r in s.scalars(select(Reference).where(Reference.job_id == job_id).order_by(Reference.id))]
+
+    def record_training(self, job_id: int, figures: Mapping[str, Any], *, seed: int, candidate_id: int | None = None, reference_id: int | None = None, claim: Claim | None = None) -> TrainingRecord:
+        """One standalone training of a candidate or a reference (exactly one of the ids) with
+        `seed`; `figures` holds TrainingRecord's fields from init to seconds. Once per subject and
+        seed (a second record raises InvalidTransition)."""
+        if (candidate_id is None) == (reference_id is None):
+            raise ValueError("record_training: give exactly one of candidate_id and reference_id")
+        names = {f.name for f in fields(TrainingRecord)} - {"id", "job_id", "candidate_id", "reference_id", "seed", "finished_at"}
+        missing = names - set(figures)
+        if missing:
+            raise ValueError(f"figures: missing {', '.join(sorted(missing))}")
+        with self._write() as s:
+            if candidate_id is not None:
+                subject = self._candidate(s, candidate_id, expect=CandidateStatus.DONE, action="record a training for", claim=claim)
+                same = Training.candidate_id == candidate_id
+            else:
+                subject = s.get(Reference, reference_id)
+                if subject is None or subject.job_id != job_id:
+                    raise ValueError(f"reference_id: {reference_id} is not a reference of job {job_id}")
+                if claim is not None:
+                    self._fence(s, claim, job_id)
+                same = Training.reference_id == reference_id
+            if subject.job_id != job_id:
+                raise ValueError(f"candidate_id: {candidate_id} is not a candidate of job {job_id}")
+            if s.scalar(select(Training.id).where(same, Training.seed == seed)) is not None:
+                raise InvalidTransition(f"{'candidate' if candidate_id is not None else 'reference'} {candidate_id or reference_id} is trained with seed {seed} already")
+            row = Training(job_id=job_id, candidate_id=candidate_id, reference_id=reference_id, seed=seed, finished_at=self.clock.now(), **{n: figures[n] for n in names})
+            s.add(row)
+            s.flush()
+            return _record(TrainingRecord, row)
+
+    def trainings(self, job_id: int) -> list[TrainingRecord]:
+        """The job's standalone trainings (candidates' and references'), in the order they finished."""
+        with self._read() as s:
+            self._job(s, job_id)
+            return [_record(TrainingRecord, t) for t in s.scalars(select(Training).where(Training.job_id == job_id).order_by(Training.id))]
 
     # ---- artifacts and events ----
 

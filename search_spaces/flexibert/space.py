@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from search_spaces.base import PLAIN_LEVELS, Cost, PlainModel, SearchSpace, TaskShape, TextTaskShape, at_level, top_values
+from search_spaces.base import Cost, PlainModel, SearchSpace, TaskShape, TextTaskShape, at_level, named_by_size, top_values
 from search_spaces.flexibert.arch import FlexiBertArch, Layer, parse_flexibert
 from search_spaces.flexibert.choices import PRESETS, FlexiBertChoices
 from search_spaces.flexibert.cost import flexibert_cost
@@ -172,19 +172,23 @@ class FlexiBertSpace(SearchSpace[FlexiBertArch, FlexiBertChoices]):
         }
 
     def plain_family(self) -> list[PlainModel]:
-        """As BERT's small models scale (Turc et al., 2019: Tiny L2/H128, Mini L4/H256, Small
-        L4/H512, Medium L8/H512): depth and width grow together; every layer alike, scaled
-        dot-product attention in every head, one feed-forward layer."""
+        """As BERT's compact models scale (Turc et al., 2019: a grid of depths L2 … L12 and widths
+        H128 … H768, e.g. Tiny L2/H128, Mini L4/H256, Small L4/H512): every depth with every
+        width of the preset (heads and feed-forward size at the width's level), ordered by size
+        and named from plain-XS to plain-XL, at most len(PLAIN_LEVELS) of them spread in size;
+        every layer alike, scaled dot-product attention in every head, one feed-forward layer."""
         c = self.choices
         op = "sa-sdp" if "sa-sdp" in c.ops else c.ops[0]
-        family: list[PlainModel] = []
-        for name, level in PLAIN_LEVELS:
-            hidden = at_level(c.hidden, level)
-            layer = {"hidden": hidden, "heads": at_level(c.heads_for(hidden), level), "op": op, "ff": [at_level(c.ff_dims, level)] * min(c.ff_layers)}
-            arch = self.validate({"layers": [layer] * at_level(c.num_layers, level)})
-            if all(member.arch.arch_id != arch.arch_id for member in family):
-                family.append(PlainModel(name, arch))
-        return family
+        widths = sorted(c.hidden)
+        grid: dict[str, FlexiBertArch] = {}
+        for depth in sorted(c.num_layers):
+            for rank, hidden in enumerate(widths):
+                level = rank / (len(widths) - 1) if len(widths) > 1 else 0.0
+                layer = {"hidden": hidden, "heads": at_level(c.heads_for(hidden), level), "op": op, "ff": [at_level(c.ff_dims, level)] * min(c.ff_layers)}
+                arch = self.validate({"layers": [layer] * depth})
+                grid.setdefault(arch.arch_id, arch)
+        by_size = sorted(grid.values(), key=lambda arch: self.cost(arch).params)
+        return named_by_size(by_size)
 
     def build(self, arch: FlexiBertArch, task: TaskShape | None = None) -> FlexiBertClassifier:
         from search_spaces.flexibert.model import FlexiBertClassifier  # torch loads on first build

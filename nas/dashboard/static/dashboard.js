@@ -51,6 +51,7 @@ const source = embedded
       front: async (x, y, verified) => embedded.fronts[`${verified ? "verified:" : ""}${x},${y}`] || [],
       events: async (after) => embedded.events.filter((e) => after === null || e.id > after),
       analysis: async () => embedded.analysis,
+      references: async () => embedded.references || [],
     }
   : {
       job: (id) => api(`/jobs/${id}`),
@@ -58,6 +59,7 @@ const source = embedded
       front: (x, y, verified, id) => api(`/jobs/${id}/pareto?objectives=${encodeURIComponent(`${x},${y}`)}${verified ? "&verified=true" : ""}`).then((rows) => rows.map((r) => r.candidate)),
       events: (after, id) => api(`/jobs/${id}/events${after === null ? "" : `?after=${after}`}`),
       analysis: (id) => api(`/jobs/${id}/analysis`),
+      references: (id) => api(`/jobs/${id}/references`),
     };
 
 // ---- small helpers ----
@@ -341,7 +343,10 @@ function drawProgress(job, candidates) {
   const verified = job.best_verified ? ` · verified best ${fmt(FRACTION, job.best_verified.metrics.accuracy)} (candidate ${job.best_verified.candidate})` : "";
   const eta = job.eta ? ` · ${job.eta.stage} ends in ${job.eta.seconds === null ? "(estimating)" : `about ${duration(job.eta.seconds)}`}` : "";
   const chance = job.chance_accuracy !== null && job.chance_accuracy !== undefined ? ` · majority class ${fmt(FRACTION, job.chance_accuracy)}` : "";
-  rows.push(el("p", {}, `Best ${shown.label} ${best}${verified}${chance}`), el("p", { class: "muted", id: "timing" }, `elapsed ${duration(elapsed(job))}${eta}`));
+  rows.push(el("p", {}, `Best ${shown.label} ${best}${verified}${chance}`));
+  // The verified candidates against the plain family (nas/results/verdict.py), once the verified stage stated it.
+  if (job.verdict) rows.push(el("p", { id: "verdict", class: `verdict ${job.verdict.beat ? "beat" : "not-beat"}` }, el("b", {}, "Verdict: "), job.verdict.text));
+  rows.push(el("p", { class: "muted", id: "timing" }, `elapsed ${duration(elapsed(job))}${eta}`));
   document.getElementById("job-progress").replaceChildren(...rows);
 }
 
@@ -399,7 +404,8 @@ async function drawPareto(state) {
   const has = (c) => typeof c.metrics[x] === "number" && typeof c.metrics[y] === "number";
   const points = done.filter(has);
   const dx = display(job, x), dy = display(job, y);
-  document.getElementById("pareto-caption").textContent = `Circles: the search's scores (${job.score_source}); the marked line: the front on the two axes; diamonds: the verified stage's standalone training (validation accuracy). Click a point to open the candidate.`;
+  const references = (await source.references(job.id)).filter((r) => r.trained && typeof r.metrics[x] === "number" && typeof r.metrics[y] === "number");
+  document.getElementById("pareto-caption").textContent = `Circles: the search's scores (${job.score_source}); the marked line: the front on the two axes; diamonds: the verified stage's standalone training (validation accuracy)${references.length ? "; squares: the plain family, trained the same way" : ""}. Click a point to open the candidate.`;
   const hover = `candidate %{customdata[0]} (%{customdata[1]})<br>${dx.label} %{customdata[2]}<br>${dy.label} %{customdata[3]}<extra>%{fullData.name}</extra>`;
   const searchValue = (c, m) => c.metrics[m];
   const verifiedValue = (c, m) => (m === "accuracy" ? c.verified.val_accuracy : c.metrics[m]);
@@ -419,8 +425,19 @@ async function drawPareto(state) {
   if (verified.length) {
     traces.push(trace(verified, "verified (trained alone)", { color: "#1c7ed6", size: 11, symbol: verified.map((c) => (verifiedFront.has(c.candidate) ? "diamond" : "diamond-open")), line: { width: 2, color: "#1c7ed6" } }, {}, verifiedValue));
   }
+  if (references.length) {
+    // The plain family on the verified diamonds' scale (validation accuracy of the training with the job's seed); hover gives the test accuracy over all seeds.
+    const referenceValue = (r, m) => (m === "accuracy" ? r.trained.first.val_accuracy : r.metrics[m]);
+    traces.push({
+      type: "scatter", mode: "markers+text", name: "plain family (trained alone)", marker: { color: "#212529", size: 11, symbol: "square-open", line: { width: 2 } },
+      x: references.map((r) => referenceValue(r, x)), y: references.map((r) => referenceValue(r, y)), text: references.map((r) => r.name), textposition: "top center",
+      customdata: references.map((r) => [r.name, `${fmt(FRACTION, r.trained.test_accuracy)} ± ${(100 * r.trained.half_width).toFixed(1)}% test, ${r.trained.seeds} seed${r.trained.seeds === 1 ? "" : "s"}`, fmtIn(dx, { ...r.metrics, accuracy: referenceValue(r, x) }), fmtIn(dy, { ...r.metrics, accuracy: referenceValue(r, y) })]),
+      hovertemplate: `%{customdata[0]} (%{customdata[1]})<br>${dx.label} %{customdata[2]}<br>${dy.label} %{customdata[3]}<extra>%{fullData.name}</extra>`,
+    });
+  }
   const plot = document.getElementById("pareto");
   plot.dataset.points = String(points.length);
+  plot.dataset.references = String(references.length);
   plot.dataset.front = String(onFront.length);
   state.onFront = front;
   drawTable(state);
