@@ -7,9 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from tokenizers import Tokenizer
 
 from nas.tasks import data as data_module
 from nas.tasks.data import TaskDataError, load_task, stratified_split
+from nas.tasks.generated import generated_task
+from nas.tasks.tokenizer import UNK_ID
 
 
 def test_digits_split_is_deterministic_stratified_and_disjoint(tmp_path):
@@ -102,6 +105,43 @@ def test_user_csv_and_jsonl(tmp_path):
     (tmp_path / "reviews.jsonl").write_text("".join(json.dumps({"review": t, "stars": ["low", "high"][y]}) + "\n" for t, y in rows))
     jsonl_task = load_task({"jsonl": str(tmp_path / "reviews.jsonl"), "text_column": "review", "label_column": "stars"}, workdir=tmp_path / "w", vocab_size=200, max_len=16)
     assert jsonl_task.classes == ["high", "low"]
+
+
+
+def test_a_text_files_spec_sets_its_tokenizer(tmp_path):
+    rows = [(f"a fine film number {i}" if i % 2 else f"a dull film number {i}", i % 2) for i in range(60)]
+    write_reviews(tmp_path / "reviews.csv", rows)
+    spec = {"csv": str(tmp_path / "reviews.csv"), "max_len": 12, "vocab_size": 150}
+    task = load_task(spec, workdir=tmp_path / "w")
+    assert task.shape.max_len == 12 and task.train.inputs.shape[1] == 12 and task.shape.vocab_size <= 150
+    assert (task.source["max_len"], task.source["vocab_size"]) == (12, 150)  # a checkpoint loads it again so
+    assert torch.equal(load_task(**{**task.source, "workdir": tmp_path / "w"}).train.inputs, task.train.inputs)
+    with pytest.raises(TaskDataError, match="^task.max_len: 16 given, but the task spec says 12$"):
+        load_task(spec, workdir=tmp_path / "w", max_len=16)
+
+
+def test_a_generated_task_loads_deterministically_whole_and_split(tmp_path):
+    spec = {"generate": "listops", "examples": 600, "min_length": 16, "max_length": 40}
+    task = load_task(spec, seed=1, workdir=tmp_path)
+    assert task.name == "listops" and task.kind == "text" and task.classes == [str(d) for d in range(10)]
+    assert len(task.train) + len(task.val) + len(task.test) == 600 and abs(len(task.val) - 60) <= 5 and abs(len(task.test) - 60) <= 5
+    assert data_module.check_task_data(spec) == 480  # known without generating anything
+    assert task.shape.max_len == 40 + 13 + 2 and task.shape.vocab_size > int(task.train.inputs.max())
+    assert not any((split.inputs == UNK_ID).any() for split in (task.train, task.val, task.test))  # every word known
+    tokenizer = Tokenizer.from_file(str(task.tokenizer_path))
+    tokenizer.no_truncation()
+    texts, _ = generated_task(spec).generate(seed=1)
+    assert max(len(e.tokens) - e.tokens.count("[PAD]") for e in tokenizer.encode_batch(texts)) <= task.shape.max_len  # none cut
+    rows = lambda split: {tuple(row.tolist()) for row in split.inputs}
+    assert len(rows(task.test) & rows(task.train)) <= 0.05 * len(task.test)  # distinct examples, not copies
+    again = load_task(**{**task.source, "workdir": tmp_path})  # as a checkpoint loads its task again
+    assert (task.source["max_len"], task.source["vocab_size"], task.source["seed"]) == (55, 8000, 1)
+    assert torch.equal(again.train.inputs, task.train.inputs) and torch.equal(again.test.labels, task.test.labels)
+    assert not torch.equal(load_task(spec, seed=2, workdir=tmp_path).train.inputs[:50], task.train.inputs[:50])
+    recall = load_task({"generate": "recall", "examples": 300, "pairs": 6, "queries": 2, "keys": 20}, workdir=tmp_path)
+    assert recall.name == "recall" and recall.shape.max_len == 2 * 6 + 1 + 2 + 2 and not (recall.train.inputs == UNK_ID).any()
+    with pytest.raises(TaskDataError, match="^task.queries: 9 must be <= pairs"):
+        load_task({"generate": "recall", "pairs": 6, "queries": 9}, workdir=tmp_path)
 
 
 @pytest.mark.parametrize(

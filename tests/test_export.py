@@ -24,6 +24,7 @@ import nas.export.exporter
 from nas.tasks.data import TaskData, _rotten_tomatoes, load_task
 from nas.export.exporter import export_from_checkpoint, export_model, resolve_export_dir
 from nas.export.formats import EXPORT_FORMATS
+from nas.tasks.generated import generated_task
 from nas.tasks.tokenizer import encode
 from nas.training.trainer import SupernetTrainer
 from search_spaces import ArchValidationError, get_space
@@ -216,6 +217,20 @@ def test_pytorch_loader_in_a_fresh_process(kind, texts, digits, tmp_path):
     result = export_model(model, space, arch, task, fmt, tmp_path / "export")
     check_export_dir(tmp_path / "export", fmt, kind, result)
     assert run_loader(tmp_path / "export", raw, tmp_path, fmt) == predictions
+
+
+def test_a_generated_tasks_model_exports_with_its_tokenizer(tmp_path):
+    """A generated task exports as any text task does: its loader, in a fresh process, reads raw
+    ListOps texts (the tokenizer splits `[MAX` as training did) and predicts what the model does."""
+    spec = {"generate": "listops", "examples": 300, "min_length": 16, "max_length": 32}
+    task = load_task(spec, workdir=tmp_path / "tasks")
+    raw = generated_task(spec).generate(seed=5)[0][:20]  # texts of another seed: new to the model
+    space, arch, model = text_model(task, TEXT_ARCHS["span-convolutions"])
+    predictions = [task.classes[k] for k in logits_of(model, model_inputs(task, raw)).argmax(-1)]
+    result = export_model(model, space, arch, task, "pytorch", tmp_path / "export")
+    meta = check_export_dir(tmp_path / "export", "pytorch", "text", result)
+    assert meta["task"]["name"] == "listops" and meta["task"]["shape"]["max_len"] == 32 + 10 + 2 and meta["classes"] == task.classes
+    assert run_loader(tmp_path / "export", raw, tmp_path, "pytorch") == predictions
 
 
 @pytest.fixture(scope="module")

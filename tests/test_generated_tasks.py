@@ -9,7 +9,18 @@ import statistics
 
 import pytest
 
-from nas.tasks.generated import ListOpsSettings, RecallSettings, associative_recall, evaluate_listops, listops
+from nas.tasks.catalog import TEXT_VOCAB_SIZE, TextSettings, text_settings
+from nas.tasks.generated import (
+    DEFAULT_EXAMPLES,
+    GeneratedTask,
+    ListOpsSettings,
+    RecallSettings,
+    associative_recall,
+    evaluate_listops,
+    generated_task,
+    listops,
+)
+from nas.tasks.tokenizer import _normalized_words, train_wordpiece
 
 
 def python_value(text: str) -> int:
@@ -66,3 +77,56 @@ def test_recall_labels_need_every_query():
 def test_settings_that_cannot_work_are_refused(make, field):
     with pytest.raises(ValueError, match=f"^{field}: "):
         make()
+
+
+# ---- as a job's task: settings, and what the tokenizer makes of the texts ----
+
+
+def test_a_generated_task_spec_fills_its_defaults_and_names_a_bad_setting():
+    task = generated_task({"generate": "recall", "pairs": 8})
+    assert task == GeneratedTask("recall", RecallSettings(pairs=8), DEFAULT_EXAMPLES)
+    assert task.to_spec() == {"generate": "recall", "examples": DEFAULT_EXAMPLES, "pairs": 8, "queries": 4, "keys": 64}
+    assert generated_task(task.to_spec()) == task  # the filled form loads the same task
+    for spec, message in [
+        ({"generate": "sort"}, "generate: 'sort' not in {listops, recall}"),
+        ({"generate": "recall", "max_depth": 3}, "max_depth: recall has no max_depth; its settings are pairs, queries, keys"),
+        ({"generate": "listops", "examples": 10}, "examples: 10 must be >= 100 and <= 1,000,000"),
+        ({"generate": "listops", "max_length": 5}, "max_length: 5 must be >= 8 and <= 4,096"),
+        ({"generate": "listops", "max_length": 20}, "min_length: 32 must be <= max_length (20)"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            generated_task(spec)
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"generate": "listops", "examples": 400, "min_length": 24, "max_length": 48}, {"generate": "recall", "examples": 400, "pairs": 20, "queries": 6, "keys": 300}],
+    ids=["listops", "recall"],
+)
+def test_the_tokenizer_settings_hold_every_word_and_the_longest_text(spec):
+    """`longest` and `tokens` against what the service's tokenizer makes of generated texts: the
+    default max_len is reached by no text beyond it, and the default vocabulary keeps every word whole."""
+    task = generated_task(spec)
+    texts, _ = task.generate(seed=0)
+    settings = text_settings(spec)
+    tokenizer = train_wordpiece(texts, settings.vocab_size, settings.max_len)
+    words = _normalized_words(texts)
+    assert set(words) <= set(_normalized_words(task.tokens()))
+    assert all(tokenizer.token_to_id(word) is not None for word in words)  # each word one token
+    assert tokenizer.get_vocab_size() <= settings.vocab_needed <= settings.vocab_size
+    longest = max(len(encoding.tokens) - encoding.tokens.count("[PAD]") for encoding in tokenizer.encode_batch(texts))
+    assert longest <= settings.max_len == task.longest() + 2 and not any(e.overflowing for e in tokenizer.encode_batch(texts))
+    assert longest >= 0.85 * settings.max_len  # the bound is near what texts reach, not far above it
+
+
+def test_tokenizer_settings_of_a_generated_task_that_would_cut_or_split_texts_are_refused():
+    assert text_settings({"generate": "listops"}) == TextSettings(vocab_size=TEXT_VOCAB_SIZE, max_len=128 + 42 + 2, vocab_needed=33)
+    assert text_settings({"generate": "recall", "keys": 10_000}).vocab_size > TEXT_VOCAB_SIZE  # room for every key
+    for spec, start in [
+        ({"generate": "listops", "max_len": 100}, "max_len: 100 would cut texts of listops"),
+        ({"generate": "recall", "keys": 2000, "vocab_size": 1000}, "vocab_size: 1,000 may split words of recall"),
+        ({"generate": "listops", "max_length": 4000, "min_length": 8}, "max_length: listops (min_length 8, max_length 4,000"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{re.escape(start)}"):
+            text_settings(spec)

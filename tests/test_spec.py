@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nas.job.checks import cheapest_cost
+from nas.job.checks import _task_shape, cheapest_cost
 from nas.job.errors import SpecError
 from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec
@@ -92,6 +92,7 @@ def test_default_epochs_give_every_task_enough_steps(tmp_path: Path) -> None:
     rows = tmp_path / "reviews.csv"
     rows.write_text("text,label\n" + "".join(f"review {i},{'good' if i % 2 else 'bad'}\n" for i in range(1000)))
     assert epochs(space="flexibert", task={"csv": str(rows)}) == 43  # 800 training rows: 7 steps an epoch
+    assert epochs(space="flexibert", task={"generate": "recall", "examples": 2000}) == 24  # 1,600 training examples: 13 steps an epoch
 
 
 def test_subnets_per_step_default_by_task_kind() -> None:
@@ -206,6 +207,21 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         spec_with(latency={"threads": 4}, resources={"evaluator": {"cpus": 2}}),
         "latency.threads: 4 exceeds resources.evaluator.cpus=2 (the measurement would share CPUs with other evaluators); give each evaluator 4 CPUs",
     ),
+    ("unknown generator", spec_with(space="flexibert", task={"generate": "sort"}), "task.generate: 'sort' not in {listops, recall}"),
+    ("short listops", spec_with(space="flexibert", task={"generate": "listops", "max_length": 5}), "task.max_length: 5 must be >= 8 and <= 4,096"),
+    ("listops lengths", spec_with(space="flexibert", task={"generate": "listops", "min_length": 64, "max_length": 48}), "task.min_length: 64 must be <= max_length (48)"),
+    ("another generator's setting", spec_with(space="flexibert", task={"generate": "recall", "max_depth": 3}), "task.max_depth: recall has no max_depth; its settings are pairs, queries, keys"),
+    ("generator setting of a file", spec_with(space="flexibert", task={"name": "rotten-tomatoes", "pairs": 3}), "task.pairs: only generated tasks (generate: {listops, recall}) have it"),
+    ("recall queries", spec_with(space="flexibert", task={"generate": "recall", "pairs": 4, "queries": 6}), "task.queries: 6 must be <= pairs (4)"),
+    ("few examples", spec_with(space="flexibert", task={"generate": "recall", "examples": 10}), "task.examples: 10 must be >= 100 and <= 1,000,000"),
+    ("cut generated texts", spec_with(space="flexibert", task={"generate": "recall", "max_len": 32}), "task.max_len: 32 would cut texts of recall (pairs 16, queries 4, keys 64), which take up to 39 tokens"),
+    ("split generated words", spec_with(space="flexibert", task={"generate": "recall", "keys": 500, "vocab_size": 800}), "task.vocab_size: 800 may split words of recall"),
+    ("generator and name", spec_with(space="flexibert", task={"generate": "recall", "name": "rotten-tomatoes"}), "task: give a task name, a dataset id, or exactly one of {csv, jsonl, npz} with a path, or generate: {listops, recall}; got {name, generate}"),
+    ("max_len of images", spec_with(task={"name": "digits", "max_len": 128}), "task.max_len: only text tasks have a tokenizer; 'digits' is an image task"),
+    ("vocab of npz", spec_with(task={"npz": __file__, "vocab_size": 500}), "task.vocab_size: only text tasks have a tokenizer; 'test_spec.py' is an image task"),
+    ("max_len of the benchmark", spec_with(space="flexibert", task={"name": "nas-bench-bert", "max_len": 128}), "task.max_len: only text tasks have a tokenizer; the benchmark replays a table"),
+    ("long max_len", spec_with(space="flexibert", task={"name": "rotten-tomatoes", "max_len": 10_000}), "task.max_len: 10000 must be >= 8 and <= 4,096"),
+    ("small vocabulary", spec_with(space="flexibert", task={"csv": __file__, "vocab_size": 10}), "task.vocab_size: 10 must be >= 100 and <= 100,000"),
 ]
 
 
@@ -380,6 +396,38 @@ def test_a_stored_spec_reads_back_typed_without_rechecking(tmp_path: Path) -> No
     assert again == spec and again.task.csv == str(data) and again.supernet.archs_per_step == 1
     with pytest.raises(Exception):
         JobSpec.from_stored({**stored, "workers": "2"})  # but its structure is still checked
+
+
+def test_text_settings_and_generated_tasks_are_stored_as_given_or_filled(tmp_path: Path) -> None:
+    """Old specs store what they always stored; a text task's settings are kept; a generated task
+    is stored with every setting filled, so it generates the same data whatever later defaults."""
+    text = {"name": "r", "space": "flexibert"}
+    assert parse_spec({**text, "task": "rotten-tomatoes"}).to_dict()["task"] == "rotten-tomatoes"
+    assert parse_spec({**text, "task": {"name": "rotten-tomatoes"}}).to_dict()["task"] == "rotten-tomatoes"
+    assert parse_spec({**text, "task": {"name": "rotten-tomatoes", "max_len": 128}}).to_dict()["task"] == {"name": "rotten-tomatoes", "max_len": 128}
+    rows = tmp_path / "reviews.csv"
+    rows.write_text("text,label\ngood,1\nbad,0\n")
+    assert parse_spec({**text, "task": {"csv": str(rows), "max_len": 256}}).to_dict()["task"] == {"csv": str(rows), "text_column": "text", "label_column": "label", "max_len": 256}
+    spec = parse_spec({**text, "task": {"generate": "listops", "max_length": 64}, "seed": 3})
+    assert spec.to_dict()["task"] == {
+        "generate": "listops", "examples": 10_000, "min_length": 32, "max_length": 64, "max_depth": 6, "max_args": 5, "vocab_size": TEXT_VOCAB_SIZE, "max_len": 64 + 21 + 2,
+    }  # fmt: skip
+    assert spec.supernet.epochs == 5  # 8,000 training examples: 63 steps of 128 an epoch
+    stored = json.loads(json.dumps(spec.to_dict()))
+    assert JobSpec.from_stored(stored) == spec == parse_spec(stored) and parse_spec(stored).to_dict() == stored
+
+
+def test_costing_takes_the_tasks_sequence_length_and_vocabulary() -> None:
+    space = get_space("flexibert", "nas-bench-bert")
+
+    def shape(task: Any) -> TextTaskShape:
+        return _task_shape(parse_spec({"name": "c", "space": "flexibert", "preset": "nas-bench-bert", "task": task}).task, space)
+
+    assert shape("rotten-tomatoes") == BUILTIN_TASKS["rotten-tomatoes"]
+    long = shape({"name": "rotten-tomatoes", "max_len": 256, "vocab_size": 2000})
+    assert long == TextTaskShape(vocab_size=2000, max_len=256, num_classes=2)
+    assert cheapest_cost("flexibert", "nas-bench-bert", long).flops > cheapest_cost("flexibert", "nas-bench-bert", BUILTIN_TASKS["rotten-tomatoes"]).flops
+    assert shape({"generate": "listops"}) == TextTaskShape(vocab_size=33, max_len=172, num_classes=10)  # what its words can take, not 8,000
 
 
 def test_strategy_names_come_from_one_registry() -> None:

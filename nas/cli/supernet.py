@@ -23,7 +23,7 @@ supernet_app = typer.Typer(help="Train weight-sharing supernets and evaluate sub
 @supernet_app.command("train")
 def supernet_train(
     space: str,
-    task: Annotated[str, typer.Option("--task", "-t", help="Built-in task (digits, fashion-mnist, rotten-tomatoes) or a .csv/.jsonl/.npz file.")],
+    task: Annotated[str, typer.Option("--task", "-t", help="Built-in task (digits, fashion-mnist, rotten-tomatoes), a generated one at its defaults (listops, recall) or a .csv/.jsonl/.npz file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint directory (safetensors + checkpoint.json).")],
     preset: PresetOption = None,
     overrides: SetOption = None,

@@ -12,8 +12,9 @@ from typing import Any
 
 from nas.datasets import client_message
 from nas.job.errors import choices
-from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, Constraints, LatencySpec, ResourcesSpec, SupernetSpec, TaskSpec, VerifySpec
-from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
+from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, GENERATOR_FIELDS, Constraints, LatencySpec, ResourcesSpec, SupernetSpec, TaskSpec, VerifySpec
+from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, GENERATED_TASKS, text_settings, training_share
+from nas.tasks.generated import GENERATORS, generated_task
 from search_spaces import Cost, SearchSpace, TaskShape, TextTaskShape, get_space, space_names
 from nas.paths import data_home
 from search_spaces.registry import SPACES
@@ -95,9 +96,12 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
 
     With `data_root` (a server's), a file must lie inside it, relative paths are taken from it, and
     messages quote the path as given, never the server's own paths or the file's content."""
-    given = [key for key in ("name", *FILE_FORMATS, "dataset") if getattr(task, key) is not None]
+    given = [key for key in ("name", *FILE_FORMATS, "dataset", "generate") if getattr(task, key) is not None]
     if len(given) != 1:
-        problems.append(f"task: give a task name, a dataset id, or exactly one of {choices(FILE_FORMATS)} with a path; got {choices(given) if given else 'none'}")
+        problems.append(
+            f"task: give a task name, a dataset id, or exactly one of {choices(FILE_FORMATS)} with a path, or generate: "
+            f"{choices(GENERATED_TASKS)}; got {choices(given) if given else 'none'}"
+        )
         return None, None
     key = given[0]
     if key == "dataset":  # an upload: checked as its file, its problems named as the dataset's
@@ -114,9 +118,9 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
     if key == "name":
         known = (*BUILTIN_TASKS, BENCHMARK_TASK)
         if task.name not in known:
-            problems.append(f"task: {task.name!r} not in {choices(known)}; or give a file: {{csv: path}}, {{jsonl: path}} or {{npz: path}}")
+            problems.append(f"task: {task.name!r} not in {choices(known)}; or give a file: {{csv: path}}, {{jsonl: path}} or {{npz: path}}, or generate: {choices(GENERATED_TASKS)}")
             return None, None
-    else:
+    elif key != "generate":
         requested = getattr(task, key)
         path = _task_path(requested, base_dir, data_root)
         shown = repr(requested) if data_root is not None else str(path)
@@ -136,10 +140,31 @@ def _check_task(task: TaskSpec, base_dir: Path, problems: list[str], data_root: 
         for column in ("text_column", "label_column"):
             if getattr(task, column) is not None:
                 problems.append(f"task.{column}: only csv and jsonl tasks have columns")
+    if key != "generate":
+        problems.extend(f"task.{field}: only generated tasks (generate: {choices(GENERATED_TASKS)}) have it" for field in GENERATOR_FIELDS if getattr(task, field) is not None)
+    if task.kind != "text":
+        what = "the benchmark replays a table" if task.is_benchmark else f"{_task_label(task)} is an image task"
+        problems.extend(f"task.{field}: only text tasks have a tokenizer; {what}" for field in ("vocab_size", "max_len") if getattr(task, field) is not None)
+    if key == "generate":
+        return _check_generated(task, problems)
     checked = task.model_copy(update=updates)
     if key == "name" and checked.name != "fashion-mnist":  # nothing to read: the data ships with the package or a wheel
         return checked, BUILTIN_TRAIN_EXAMPLES.get(checked.name)
     return checked, _check_data(checked, key, data_root, problems) if key == "name" or readable else None
+
+
+def _check_generated(task: TaskSpec, problems: list[str]) -> tuple[TaskSpec | None, int | None]:
+    """A generated task with its settings and its tokenizer's settings filled (so that the stored
+    job loads the same task whatever later defaults are), and its training examples; nothing is
+    generated."""
+    try:
+        generated = generated_task(task.to_load_spec())
+        text = text_settings(task.to_load_spec())
+    except ValueError as exc:
+        problems.append(f"task.{exc}")
+        return None, None
+    filled = {**generated.to_spec(), "vocab_size": text.vocab_size, "max_len": text.max_len}
+    return task.model_copy(update=filled), training_share(generated.examples)
 
 
 def _uploaded_file(task: TaskSpec, data_root: Path | None, problems: list[str]) -> TaskSpec | None:
@@ -217,16 +242,21 @@ def _task_label(task: TaskSpec) -> str:
 
 def _task_shape(task: TaskSpec, space: SearchSpace) -> TaskShape:
     """The task's input shape, for costing. User files are not opened here: their shape is
-    approximated by the preset's default task with the load_task text settings and two classes
-    (the fewest a classification has), so the estimate errs towards accepting a constraint."""
+    approximated by the preset's default task with two classes (the fewest a classification
+    has), so the estimate errs towards accepting a constraint. A text task takes its tokenizer's
+    settings; a generated task's vocabulary is costed at the most entries its words can take,
+    where that is below its vocab_size."""
     if task.is_benchmark:
         return NAS_BENCH_BERT_TASK
     if task.name is not None:
-        return BUILTIN_TASKS[task.name]
-    default = space.default_task()
-    if isinstance(default, TextTaskShape):
-        return dataclasses.replace(default, vocab_size=TEXT_VOCAB_SIZE, max_len=TEXT_MAX_LEN, num_classes=2)
-    return dataclasses.replace(default, num_classes=2)
+        shape = BUILTIN_TASKS[task.name]
+    else:
+        classes = len(GENERATORS[task.generate].classes) if task.generate is not None else 2
+        shape = dataclasses.replace(space.default_task(), num_classes=classes)
+    if not isinstance(shape, TextTaskShape):
+        return shape
+    text = text_settings(task.to_load_spec())
+    return dataclasses.replace(shape, vocab_size=min(text.vocab_size, text.vocab_needed or text.vocab_size), max_len=text.max_len)
 
 
 def _check_reachable(constraints: Constraints, space: SearchSpace, shape: TaskShape, problems: list[str]) -> None:

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from nas.export.formats import LATENCY_RUNTIMES
 from nas.job.errors import bounds_text, describe
 from nas.job.metrics import GOALS, METRICS, default_goal
-from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, builtin_kind
+from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, GENERATED_TASKS, MAX_LEN_RANGE, VOCAB_SIZE_RANGE, builtin_kind
+from nas.tasks.generated import GENERATORS, MAX_EXAMPLES, MIN_EXAMPLES, SETTING_BOUNDS
 from search_spaces import SearchSpace, get_space
 from search_spaces.base import PLAIN_LEVELS
 from surrogates.base import Objective
@@ -58,17 +59,32 @@ class ObjectiveSpec(_Strict):
 
 
 class TaskSpec(_Strict):
-    """A built-in task by name (written as a plain string), a user file, or a dataset uploaded to
-    the server (POST /datasets; resolved to its file when the spec is checked): exactly one of
-    name, csv, jsonl, npz, dataset."""
+    """A built-in task by name (written as a plain string), a user file, a dataset uploaded to the
+    server (POST /datasets; resolved to its file when the spec is checked) or a generated task:
+    exactly one of name, csv, jsonl, npz, dataset, generate. Text tasks also take the tokenizer's
+    settings (vocab_size, max_len)."""
 
     name: str | None = None
     csv: str | None = None
     jsonl: str | None = None
     npz: str | None = None
     dataset: str | None = Field(None, description="The id POST /datasets answered, e.g. ds-0123456789abcdef.")
+    generate: Literal[GENERATED_TASKS] | None = None  # type: ignore[valid-type]
     text_column: str | None = None  # csv / jsonl only; default "text"
     label_column: str | None = None  # csv / jsonl only; default "label"
+    # Text tasks: default TEXT_VOCAB_SIZE and TEXT_MAX_LEN; a generated task's hold its words and longest text.
+    vocab_size: int | None = Field(None, ge=VOCAB_SIZE_RANGE[0], le=VOCAB_SIZE_RANGE[1])
+    max_len: int | None = Field(None, ge=MAX_LEN_RANGE[0], le=MAX_LEN_RANGE[1])
+    # Generated tasks: how many examples (split 80/10/10), and the generator's settings (their
+    # bounds are nas.tasks.generated's; how they relate, its settings classes check); filled at submission.
+    examples: int | None = Field(None, ge=MIN_EXAMPLES, le=MAX_EXAMPLES)
+    min_length: int | None = Field(None, ge=SETTING_BOUNDS["min_length"][0], le=SETTING_BOUNDS["min_length"][1])  # listops
+    max_length: int | None = Field(None, ge=SETTING_BOUNDS["max_length"][0], le=SETTING_BOUNDS["max_length"][1])
+    max_depth: int | None = Field(None, ge=SETTING_BOUNDS["max_depth"][0], le=SETTING_BOUNDS["max_depth"][1])
+    max_args: int | None = Field(None, ge=SETTING_BOUNDS["max_args"][0], le=SETTING_BOUNDS["max_args"][1])
+    pairs: int | None = Field(None, ge=SETTING_BOUNDS["pairs"][0], le=SETTING_BOUNDS["pairs"][1])  # recall
+    queries: int | None = Field(None, ge=SETTING_BOUNDS["queries"][0], le=SETTING_BOUNDS["queries"][1])
+    keys: int | None = Field(None, ge=SETTING_BOUNDS["keys"][0], le=SETTING_BOUNDS["keys"][1])
 
     @model_validator(mode="before")
     @classmethod
@@ -81,8 +97,9 @@ class TaskSpec(_Strict):
 
     @property
     def source(self) -> tuple[str, str] | None:
-        """(kind, value): ("name", "digits"), ("csv", "/abs/reviews.csv"), ...; None if not exactly one."""
-        given = [(key, value) for key in ("name", *FILE_FORMATS) if (value := getattr(self, key)) is not None]
+        """(kind, value): ("name", "digits"), ("csv", "/abs/reviews.csv"), ("generate", "listops"),
+        ...; None if not exactly one."""
+        given = [(key, value) for key in ("name", *FILE_FORMATS, "generate") if (value := getattr(self, key)) is not None]
         return given[0] if len(given) == 1 else None
 
     @property
@@ -98,11 +115,15 @@ class TaskSpec(_Strict):
             return builtin_kind(self.name) if self.name in BUILTIN_TASKS else "image"
         return "image" if self.npz is not None else "text"
 
-    def to_load_spec(self) -> str | dict[str, str]:
-        """What `nas.tasks.data.load_task` takes (and the form the store keeps)."""
-        if self.name is not None:
+    def to_load_spec(self) -> str | dict[str, Any]:
+        """What `nas.tasks.data.load_task` takes (and the form the store keeps): a built-in task
+        without settings stays its name, as specs have always stored it."""
+        if self.name is not None and self.vocab_size is None and self.max_len is None:
             return self.name
         return self.model_dump(exclude_none=True)
+
+
+GENERATOR_FIELDS = ("examples", *(p for g in GENERATORS.values() for p in g.parameters))  # TaskSpec's fields of generated tasks
 
 
 class Constraints(_Strict):

