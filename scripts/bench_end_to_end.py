@@ -48,13 +48,14 @@ TASKS: dict[str, dict[str, Any]] = {
         "space": "flexibert", "preset": "nas-bench-bert", "task": "rotten-tomatoes",
         "supernet": {"max_train": 4000, "archs_per_step": 1, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 0},
     },
+    # As examples/listops-flexibert.yaml: expressions of 16 to 48 tokens, 3 deep at most.
     "listops": {
-        "space": "flexibert", "preset": "nas-bench-bert", "task": {"generate": "listops", "examples": 6000},
-        "supernet": {"archs_per_step": 1, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 0},
+        "space": "flexibert", "preset": "nas-bench-bert", "task": {"generate": "listops", "examples": 4000, "min_length": 16, "max_length": 48, "max_depth": 3},
+        "supernet": {"epochs": 6, "archs_per_step": 1, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 0},
     },
     "recall": {
-        "space": "flexibert", "preset": "nas-bench-bert", "task": {"generate": "recall", "examples": 6000},
-        "supernet": {"archs_per_step": 1, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 0},
+        "space": "flexibert", "preset": "nas-bench-bert", "task": {"generate": "recall", "examples": 4000},
+        "supernet": {"epochs": 6, "archs_per_step": 1, "batch_size": 64, "lr": 1e-3, "warmup_epochs": 0},
     },
 }  # fmt: skip
 
