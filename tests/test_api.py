@@ -27,7 +27,7 @@ from nas.clock import SYSTEM_CLOCK, Clock
 from nas.store import Store
 from tests.helpers import API_AUTH as AUTH
 from tests.helpers import API_TOKEN as TOKEN
-from tests.helpers import BENCH_SPEC, DIGITS_SPEC, EXAMPLES, ManualClock, cli, trained_job
+from tests.helpers import BENCH_SPEC, DIGITS_SPEC, EXAMPLES, ManualClock, cli, trained_job, verdict_job
 
 
 
@@ -141,7 +141,7 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     expected = {
         "/health": {"get"}, "/jobs": {"get", "post"}, "/jobs/{job_id}": {"get", "delete"}, "/jobs/{job_id}/cancel": {"post"},
         "/me": {"get"}, "/jobs/{job_id}/candidates": {"get"}, "/jobs/{job_id}/candidates/{candidate}": {"get"}, "/jobs/{job_id}/events": {"get"},
-        "/jobs/{job_id}/analysis": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"}, "/datasets": {"get", "post"}, "/datasets/{dataset_id}": {"get", "delete"},
+        "/jobs/{job_id}/analysis": {"get"}, "/jobs/{job_id}/references": {"get"}, "/jobs/{job_id}/pareto": {"get"}, "/jobs/{job_id}/export": {"post"}, "/artifacts/{artifact_id}": {"get"}, "/datasets": {"get", "post"}, "/datasets/{dataset_id}": {"get", "delete"},
     }  # fmt: skip
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
     bearer = schema["components"]["securitySchemes"]["HTTPBearer"]
@@ -583,6 +583,19 @@ def test_a_refused_export_changes_nothing(api: Api, tmp_path: Path, digits_super
     refused = cli("export", str(other.id), "2", "--out", str(api.export_root / "by-cli"), "--db", f"sqlite:///{tmp_path / 'nas.db'}")
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1 and f"job {other.id} has no candidate 2" in refused.stderr
     assert state() == before
+
+
+def test_a_jobs_references_and_verdict(api: Api, tmp_path: Path, digits_supernet: Path) -> None:
+    """The plain family trained beside the verified candidates, and the verdict, as a client reads them."""
+    job = verdict_job(api.store, digits_supernet, tmp_path)
+    rows = api.client.get(f"/jobs/{job.id}/references").json()
+    assert [r["name"] for r in rows] == ["plain-S"] and rows[0]["trained"]["seeds"] == 2 and rows[0]["trained"]["first"]["seed"] == 0
+    assert rows[0]["trained"]["test_accuracy"] == pytest.approx(0.935) and rows[0]["metrics"]["latency_ms"] == 0.8
+    verdict = api.client.get(f"/jobs/{job.id}").json()["verdict"]
+    assert verdict["beat"] is True and verdict["comparisons"][0]["reference"] == "plain-S" and verdict["comparisons"][0]["ratio"] == pytest.approx(1.6)
+    other, _ = trained_job(api.store, digits_supernet, tmp_path / "other")
+    assert api.client.get(f"/jobs/{other.id}/references").json() == [] and api.client.get(f"/jobs/{other.id}").json()["verdict"] is None
+    assert api.client.get("/jobs/9999/references").status_code == 404
 
 
 def test_export_through_api(api: Api, tmp_path: Path, digits_supernet: Path) -> None:

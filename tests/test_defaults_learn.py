@@ -2,8 +2,9 @@
 
 - Digits: the README's quickstart job, run as its README line runs it (`nas run
   examples/digits-vit.yaml`, whose supernet settings are the defaults): its supernet passes the
-  health check far above chance after the whole default schedule, the search succeeds and the
-  verified stage's models score well above chance on validation and test.
+  health check far above chance after the whole default schedule, the search succeeds, the
+  verified stage's models score well above chance on validation and test, and the job states its
+  verdict against the plain family trained beside them.
 - Fashion-MNIST (on a training subset, `max_train`, which the default epochs count) and
   rotten-tomatoes (at its default size): the first epochs of their default schedules, built
   exactly as a job's supernet task builds its trainer (spec parsed with its defaults, config from
@@ -52,6 +53,11 @@ def test_the_quickstart_job_learns_with_the_defaults(tmp_path: Path) -> None:
     best = summary["best_verified"]["metrics"]
     assert summary["verify"]["verified"] == 3 and best["accuracy"] > 0.85, summary["best_verified"]
     assert summary["best_verified"]["verified"]["test_accuracy"] > 0.85, summary["best_verified"]
+    # The plain family trained beside them (the members under 2 M parameters) and the verdict said,
+    # whichever way it goes: what is measured, not asserted, is whether the search won.
+    verdict = summary["verdict"]
+    assert verdict["beat"] in (True, False) and verdict["cost"] == "latency_ms" and "beat the plain family" in verdict["text"], verdict
+    assert {c["reference"] for c in verdict["comparisons"]} == {"plain-XS", "plain-S"}, verdict
 
 
 @pytest.mark.parametrize(
