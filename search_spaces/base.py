@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # torch loads only when a model is built: the CLI's space com
     from torch import nn
 
     from search_spaces.supernet import Supernet
+    from search_spaces.tally import CostTally
 
 from search_spaces.validation import ArchValidationError, Problem, format_choices
 
@@ -190,7 +191,11 @@ class SearchSpace(ABC, Generic[A, C]):
         """A freshly initialised standalone model for `arch` on `task`."""
 
     @abstractmethod
-    def cost(self, arch: A, task: TaskShape | None = None) -> Cost: ...
+    def tally(self, arch: A, task: TaskShape | None = None) -> CostTally:
+        """The analytic cost piece by piece: totals, and operators, FLOPs and outputs by kind."""
+
+    def cost(self, arch: A, task: TaskShape | None = None) -> Cost:
+        return self.tally(arch, task).result()
 
     @abstractmethod
     def supernet(self, task: TaskShape | None = None) -> Supernet:

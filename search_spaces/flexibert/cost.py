@@ -8,17 +8,18 @@ from search_spaces.flexibert.choices import conv_kernel
 from search_spaces.tally import CostTally
 
 
-def flexibert_cost(arch: FlexiBertArch, task: TextTaskShape) -> Cost:
+def flexibert_cost(arch: FlexiBertArch, task: TextTaskShape, tally: CostTally | None = None) -> Cost:
+    """The cost, added piece by piece to `tally` (a fresh one when None)."""
     t = task.max_len
-    tally = CostTally()
+    tally = tally or CostTally()
     h0 = arch.layers[0].hidden
     tally.add_params(task.vocab_size * h0 + task.max_len * h0)  # token and position embeddings
-    tally.norm(h0)
+    tally.norm(h0, t)
     in_dim = h0
     for layer in arch.layers:
         _layer_cost(tally, in_dim, layer, t)
         in_dim = layer.hidden
-    tally.norm(in_dim)  # after the last layer (pre-norm stack)
+    tally.norm(in_dim, t)  # after the last layer (pre-norm stack)
     # Mean over the tokens (a product with the mask weights), then pooler and classifier on one vector.
     tally.matmul(1, t, in_dim)
     tally.linear(in_dim, in_dim, tokens=1)
@@ -49,15 +50,14 @@ def _layer_cost(tally: CostTally, in_dim: int, layer: Layer, t: int) -> None:
             k = conv_kernel(op)
             tally.linear(h, width, t)  # query
             tally.linear(h, width, t)  # value
-            tally.add_params(h * k)  # depthwise convolution, no bias
-            tally.add_flops(2 * t * h * k)
+            tally.conv(h, h, k, t, groups=h, bias=False)  # depthwise
             tally.linear(h, width, t)  # pointwise convolution
             tally.add_params(n * d * k + n * k)  # kernel generator
             tally.matmul(1, d, k, batch=t * n)
             tally.matmul(1, k, d, batch=t * n)  # applying the kernel to the window
     tally.linear(h, h, t)  # output projection
-    tally.norm(h)
+    tally.norm(h, t)
     dims = (h, *layer.ff, h)
     for d_in, d_out in zip(dims, dims[1:]):
         tally.linear(d_in, d_out, t)
-    tally.norm(h)
+    tally.norm(h, t)

@@ -8,11 +8,12 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from search_spaces.base import Cost, PlainModel, SearchSpace, TaskShape, TextTaskShape, at_level, named_by_size, top_values
+from search_spaces.base import PlainModel, SearchSpace, TaskShape, TextTaskShape, at_level, named_by_size, top_values
 from search_spaces.flexibert.arch import FlexiBertArch, Layer, parse_flexibert
 from search_spaces.flexibert.choices import PRESETS, FlexiBertChoices
 from search_spaces.flexibert.cost import flexibert_cost
 from search_spaces.flexibert.graph import flexibert_graph
+from search_spaces.tally import CostTally
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -195,8 +196,10 @@ class FlexiBertSpace(SearchSpace[FlexiBertArch, FlexiBertChoices]):
 
         return FlexiBertClassifier(arch, self._text_task(task))
 
-    def cost(self, arch: FlexiBertArch, task: TaskShape | None = None) -> Cost:
-        return flexibert_cost(arch, self._text_task(task))
+    def tally(self, arch: FlexiBertArch, task: TaskShape | None = None) -> CostTally:
+        tally = CostTally()
+        flexibert_cost(arch, self._text_task(task), tally)
+        return tally
 
     def supernet(self, task: TaskShape | None = None) -> FlexiBertSupernet:
         from search_spaces.flexibert.supernet import FlexiBertSupernet

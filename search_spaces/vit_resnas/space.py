@@ -9,7 +9,8 @@ import random
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from search_spaces.base import PLAIN_LEVELS, Cost, ImageTaskShape, PlainModel, SearchSpace, TaskShape, at_level, top_values
+from search_spaces.base import PLAIN_LEVELS, ImageTaskShape, PlainModel, SearchSpace, TaskShape, at_level, top_values
+from search_spaces.tally import CostTally
 from search_spaces.vit_resnas.arch import Block, Stage, VitResNASArch, parse_vit_resnas
 from search_spaces.vit_resnas.choices import PRESETS, StageChoices, VitResNASChoices
 from search_spaces.vit_resnas.cost import vit_resnas_cost
@@ -150,9 +151,10 @@ class VitResNASSpace(SearchSpace[VitResNASArch, VitResNASChoices]):
         task = self._image_task(task)
         return VitResNAS(arch, task, self.choices.patch_for(task.image_size))
 
-    def cost(self, arch: VitResNASArch, task: TaskShape | None = None) -> Cost:
-        task = self._image_task(task)
-        return vit_resnas_cost(arch, task, self.choices.patch_for(task.image_size))
+    def tally(self, arch: VitResNASArch, task: TaskShape | None = None) -> CostTally:
+        task, tally = self._image_task(task), CostTally()
+        vit_resnas_cost(arch, task, self.choices.patch_for(task.image_size), tally)
+        return tally
 
     def supernet(self, task: TaskShape | None = None) -> VitResNASSupernet:
         from search_spaces.vit_resnas.supernet import VitResNASSupernet
