@@ -143,7 +143,7 @@ def delete_job(store: Store, job_id: int) -> dict[str, Any]:
         raise NotFound("job_id", str(exc)) from None
     except InvalidTransition as exc:
         raise Conflict("job_id", str(exc)) from None
-    locations = {a.path for a in artifacts} | {v.weights for v in verifications if v.weights}
+    locations = {a.path for a in artifacts if a.path} | {v.weights for v in verifications if v.weights}  # a predictor has no file
     # The job's directory (in the artifact root, and this machine's working one) holds them all.
     marker = f"/{job_dir_name(job)}/"
     locations |= {location[: location.index(marker) + len(marker) - 1] for location in locations if marker in location}

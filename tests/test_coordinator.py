@@ -202,6 +202,36 @@ def test_dead_workers_candidates_are_retried_then_failed(digits_supernet, tmp_pa
             assert candidate.attempt == 2 and "Actor" in candidate.error
 
 
+def test_a_latency_predictor_takes_over_after_its_calibration_and_the_front_is_measured(digits_supernet, tmp_path):
+    """latency.predict_after: the first 8 candidates measured, a predictor calibrated on them and
+    stored, the rest predicted; the front's predicted members measured at the end; a second job
+    on the same machine predicts from the stored predictor after its first measurement."""
+    from nas.search.latency_plan import PREDICTED
+
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    fast = {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False, "score_finetune_steps": 0}  # scored as inherited: quick
+    spec = digits_spec(strategy="random", budget={"candidates": 11}, supernet=fast, objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}], latency={"predict_after": 8, "max_seconds": 2})
+    first = job_reusing_supernet(store, spec, digits_supernet, tmp_path / "first")
+    assert Coordinator(store).run_next(first.id).status == "succeeded"
+    done = sorted(store.candidates(first.id, "done"), key=lambda c: c.seq)
+    assert len(done) == 11 and not any(c.metrics.get(PREDICTED) for c in done[:8])  # measured: the calibration
+    assert all(c.metrics["latency_ms"] > 0 and c.metrics["latency_machine"] for c in done)
+    front = store.pareto(first.id, [("accuracy", True), ("latency_ms", False)])
+    assert front and not any(c.metrics.get(PREDICTED) for c in front)  # the front holds measured latencies only
+    (artifact,) = store.artifacts(first.id, ArtifactKind.LATENCY_PREDICTOR)
+    assert artifact.meta["predictor"]["calibrated_on"] == 8 and -1 <= artifact.meta["cross_validated"]["kendall_tau"] <= 1
+    said = [e.message for e in store.events(first.id) if e.kind == EventKind.LATENCY_PREDICTOR]
+    assert said[0].startswith("latency: a predictor calibrated on the first 8 measured candidates (cross-validated Kendall tau ")
+    predicted_then = [c for c in done[8:] if c.metrics.get(PREDICTED)] + [c for c in done[8:] if c.id in {f.id for f in front}]
+    assert predicted_then  # what came after the calibration was predicted (and, on the front, measured since)
+
+    second = job_reusing_supernet(store, {**spec, "seed": 1, "budget": {"candidates": 4}}, digits_supernet, tmp_path / "second")
+    assert Coordinator(store).run_next(second.id).status == "succeeded"
+    later = sorted(store.candidates(second.id, "done"), key=lambda c: c.seq)
+    assert not later[0].metrics.get(PREDICTED) and any(c.metrics.get(PREDICTED) for c in later[1:])
+    assert any(e.message.startswith(f"latency: predicting from the predictor job {first.id} calibrated on 8") for e in store.events(second.id))
+
+
 def test_a_supernet_that_did_not_learn_fails_the_job_before_the_search(tmp_path):
     # Steps enough to learn (submission refuses fewer), at a learning rate far too low to learn
     # anything in them: 300 steps of one example, one subnet each, the cheapest such supernet.

@@ -107,3 +107,13 @@ def test_the_hypervolume_ratio_says_which_front_dominates_more_with_an_interval(
     assert better.ratio > 1 and better.low <= better.ratio <= better.high and better.above
     same = hypervolume_ratio([model("candidate 1", 0.85, 0.8, 0.7e6), model("candidate 2", 0.90, 2.6, 2e6)], references, "latency_ms", draws=300)
     assert same.ratio == pytest.approx(1.0) and same.low < 1 < same.high and not same.above
+
+
+def test_a_done_candidates_result_can_be_amended_with_better_figures(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    job = store.create_job({"name": "t"}, "t")
+    (candidate,) = store.add_candidates(job.id, [("a" * 64, {"depth": 1})])
+    store.start_candidate(candidate.id, "w")
+    store.record_result(candidate.id, {"accuracy": 0.9, "latency_ms": 1.0, "latency_predicted": 1.0})
+    amended = store.amend_result(candidate.id, {"latency_ms": 1.3, "latency_low_ms": 1.2, "latency_high_ms": 1.4}, drop=("latency_predicted",))
+    assert amended.latency_ms == 1.3 and amended.accuracy == 0.9 and "latency_predicted" not in amended.metrics and amended.metrics["latency_low_ms"] == 1.2

@@ -10,3 +10,4 @@ EXPORT_FORMATS: tuple[str, ...] = ("pytorch", "torchscript", "onnx")
 DEFAULT_FINETUNE_LR = 1e-3  # peak learning rate of an export's fine-tune (nas export --finetune-lr)
 LatencyRuntime = Literal["onnxruntime", "torchscript", "torch"]
 LATENCY_RUNTIMES: tuple[str, ...] = ("onnxruntime", "torchscript", "torch")  # nas.export.latency
+MIN_LATENCY_CALIBRATION = 8  # measured candidates a latency predictor needs (nas.export.latency_model)

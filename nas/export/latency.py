@@ -104,9 +104,13 @@ class Latency:
         """As an export's arch.json records it, with the machine that measured it."""
         return {**dataclasses.asdict(self), "quantile": QUANTILE, "machine": this_machine()}
 
-    def metrics(self) -> dict[str, float]:
-        """As a candidate's metrics: `latency_ms` (an objective and a limit) and its spread."""
-        return {"latency_ms": self.ms, "latency_low_ms": self.low_ms, "latency_high_ms": self.high_ms, "latency_median_ms": self.median_ms, "latency_calls": float(self.repeats)}
+    def metrics(self) -> dict[str, float | str]:
+        """As a candidate's metrics: `latency_ms` (an objective and a limit), its spread, and
+        the machine that measured it (what a latency predictor is of)."""
+        return {
+            "latency_ms": self.ms, "latency_low_ms": self.low_ms, "latency_high_ms": self.high_ms, "latency_median_ms": self.median_ms,
+            "latency_calls": float(self.repeats), "latency_machine": this_machine(),
+        }  # fmt: skip
 
 
 def this_machine() -> str:

@@ -28,11 +28,12 @@ import numpy as np
 from scipy.optimize import nnls
 from scipy.stats import kendalltau
 
+from nas.export.formats import MIN_LATENCY_CALIBRATION
 from nas.export.latency import Latency, LatencySettings
 from search_spaces import Architecture, ImageTaskShape, SearchSpace, TaskShape, TextTaskShape, get_space
 from search_spaces.tally import KINDS
 
-MIN_MEASUREMENTS = 8  # fewer leave the nine coefficients poorly determined (docs/benchmarks/latency_predictor.md)
+MIN_MEASUREMENTS = MIN_LATENCY_CALIBRATION  # fewer leave the nine coefficients poorly determined (docs/benchmarks/latency_predictor.md)
 SETTINGS_FIELDS = ("runtime", "batch_size", "threads")  # what a latency depends on; the others only say how well it is known
 # One column per unit of work, in units that keep the columns of similar size.
 FEATURES: tuple[str, ...] = ("calls", *(f"{kind} operators" for kind in KINDS), *(f"{kind} MFLOPs" for kind in KINDS if kind != "norm"), "M outputs")

@@ -102,7 +102,7 @@ PARAMS = Metric("params", "params", "parameters", "count", "minimize", "trainabl
 FLOPS = Metric("flops", "FLOPs", "FLOPs", "count", "minimize", "floating-point operations of one forward pass on one example", log_axis=True)
 LATENCY = Metric(
     "latency_ms", "latency", "ms", "ms", "minimize", "milliseconds per call of the exported model, as the job's latency section says (runtime, batch, threads), on the evaluator's node: the 10th percentile of the timed calls",
-    details=("latency_low_ms", "latency_high_ms", "latency_median_ms", "latency_calls"),
+    details=("latency_low_ms", "latency_high_ms", "latency_median_ms", "latency_calls", "latency_machine", "latency_predicted"),
 )
 
 _TRAINED = {m.name: m for m in (ACCURACY, PARAMS, FLOPS, LATENCY)}

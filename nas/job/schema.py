@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nas.export.formats import LATENCY_RUNTIMES
+from nas.export.formats import LATENCY_RUNTIMES, MIN_LATENCY_CALIBRATION
 from nas.job.errors import bounds_text, describe
 from nas.job.metrics import GOALS, METRICS, default_goal
 from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, GENERATED_TASKS, MAX_LEN_RANGE, VOCAB_SIZE_RANGE, builtin_kind
@@ -322,6 +322,10 @@ class LatencySpec(_Strict):
     threads: int = Field(1, ge=1, le=MAX_LATENCY_THREADS, description="The runtime's intra-op threads; at most resources.evaluator.cpus.")
     precision: float = Field(0.03, gt=0, lt=1, description="The figure's 95% interval must lie within this share of it on either side.")
     max_seconds: float = Field(10.0, gt=0, le=MAX_LATENCY_SECONDS, description="Of timed calls per candidate, when the precision is not reached sooner.")
+    predict_after: int | None = Field(
+        None, ge=MIN_LATENCY_CALIBRATION, le=1_000_000,
+        description="Measure this many candidates, then predict the others' latency with a predictor calibrated on them (the front is measured at the end); null: measure every candidate.",
+    )  # fmt: skip
 
     def settings(self) -> Any:
         """As `nas.export.latency.LatencySettings` (imported here: it needs torch)."""

@@ -35,6 +35,7 @@ from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
 from nas.search.resources import ask_of, check_fits, check_fits_together, describe_ask, how_many_fit, node_resources, ray_options
 from nas.search.heartbeat import Heartbeat, Presence
+from nas.search.latency_plan import LatencyPlan
 from nas.search.proposals import Proposer, known_before
 from nas.search.supernet_task import train_supernet
 from nas.training.checkpoint import META_FILE
@@ -217,8 +218,12 @@ class Coordinator:
         try:
             pool = _table_pool(table) if table is not None else None
             strategy = self._strategy(job, spec, space, shape, pool)
-            outcome = self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat)
-            verifying = outcome is not None and outcome[0] == JobStatus.SUCCEEDED and spec.verify is not None and spec.verify.top_k > 0
+            plan = None if spec.is_benchmark else LatencyPlan(self.store, job.id, job.claim, spec, space, shape)
+            outcome = self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat, plan)
+            succeeded = outcome is not None and outcome[0] == JobStatus.SUCCEEDED
+            if succeeded and plan is not None and plan.after is not None:
+                plan.measure_front(lambda: self.store.pareto(job.id, spec.pareto_objectives()), lambda archs: evaluators.evaluate_archs(archs, "latency_metrics"))
+            verifying = succeeded and spec.verify is not None and spec.verify.top_k > 0
             if verifying and spec.verify is not None and spec.verify.references:
                 self._score_references(job, spec, space, shape, evaluators)
         finally:
@@ -437,7 +442,7 @@ class Coordinator:
         self.store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, location, {"space": spec.space, "preset": spec.preset, "health": health})
         return location
 
-    def _evaluate_loop(self, job: JobRecord, spec: JobSpec, space: SearchSpace, strategy: Strategy, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
+    def _evaluate_loop(self, job: JobRecord, spec: JobSpec, space: SearchSpace, strategy: Strategy, evaluators: EvaluatorPool, heartbeat: Heartbeat, plan: LatencyPlan | None = None) -> Outcome:
         """Evaluate until the budget or the time is spent, the strategy has nothing left to
         propose, or the job is cancelled; proposals are asked ahead in the proposer's thread."""
         # Ahead of need: each evaluator's queued candidate is proposed while its current one runs
@@ -450,11 +455,11 @@ class Coordinator:
             logger.info("job %d: strategy %s is told %d stored results", job.id, spec.strategy, len(done))
         self.store.add_event(job.id, EventKind.SEARCH_STARTED, _reproducible(proposer.lag, evaluators.size, spec), {"lag": proposer.lag, "evaluators": evaluators.size})
         try:
-            return self._evaluate_until_done(job, spec, space, proposer, evaluators, heartbeat)
+            return self._evaluate_until_done(job, spec, space, proposer, evaluators, heartbeat, plan)
         finally:
             proposer.close()
 
-    def _evaluate_until_done(self, job: JobRecord, spec: JobSpec, space: SearchSpace, proposer: Proposer, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
+    def _evaluate_until_done(self, job: JobRecord, spec: JobSpec, space: SearchSpace, proposer: Proposer, evaluators: EvaluatorPool, heartbeat: Heartbeat, plan: LatencyPlan | None) -> Outcome:
         budget, claim = spec.budget.candidates, job.claim
         deadline = _deadline(self.store.get_job(job.id), spec, self.store.clock.now())
         primary = spec.surrogate_objectives()[0]
@@ -473,7 +478,7 @@ class Coordinator:
                     # Evaluations still in flight are dropped (their actors are killed on the
                     # way out) and finishing the job releases their candidates.
                     return self._time_spent(job, spec, finished, len(evaluators.in_flight))
-                waiting = self._dispatch(job, proposer, evaluators, budget - finished)
+                waiting = self._dispatch(job, proposer, evaluators, budget - finished, measure_latency=plan is None or not plan.predicting)
                 if not evaluators.busy and (proposer.asking or waiting):
                     proposer.wait(timeout=1.0)  # nothing to wait for but the next proposals
                     continue
@@ -484,8 +489,9 @@ class Coordinator:
                     return JobStatus.SUCCEEDED, None
                 for outcome in evaluators.wait(timeout=1.0):
                     if isinstance(outcome, Evaluated):
-                        self.store.record_result(outcome.flight.candidate.id, outcome.metrics, outcome.seconds, claim=claim)
-                        proposer.tell(outcome.flight.candidate.seq, space.validate(outcome.flight.candidate.arch), outcome.metrics)
+                        metrics = plan.complete(outcome.flight.candidate.arch, outcome.metrics) if plan is not None else outcome.metrics
+                        self.store.record_result(outcome.flight.candidate.id, metrics, outcome.seconds, claim=claim)
+                        proposer.tell(outcome.flight.candidate.seq, space.validate(outcome.flight.candidate.arch), metrics)
                     elif isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
                         self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts, claim=claim)
                     elif isinstance(outcome, Died):
@@ -522,17 +528,18 @@ class Coordinator:
             return JobStatus.FAILED, f"budget.max_minutes: {spec.budget.max_minutes} min were spent {spent_on} before any candidate was evaluated; {remedy}"
         return JobStatus.SUCCEEDED, None
 
-    def _dispatch(self, job: JobRecord, proposer: Proposer, evaluators: EvaluatorPool, remaining: int) -> int:
+    def _dispatch(self, job: JobRecord, proposer: Proposer, evaluators: EvaluatorPool, remaining: int, measure_latency: bool = True) -> int:
         """Give every idle slot a candidate: stored `proposed` ones first (left from before a
         restart, retries, or asked ahead), then what the proposer has come back with; then ask
         for the next candidate once the results it must know have arrived (`Proposer.ready`),
-        so that each slot has its next candidate waiting. Returns how many wait."""
+        so that each slot has its next candidate waiting; latency is measured unless
+        `measure_latency` is off (a predictor gives it). Returns how many wait."""
         flying = evaluators.flying_ids()
         queued = [c for c in self.store.candidates(job.id, CandidateStatus.PROPOSED) if c.id not in flying]
         while True:
             while evaluators.idle and queued and len(evaluators.in_flight) < remaining:
                 candidate = queued.pop(0)
-                evaluators.send(self.store.start_candidate(candidate.id, self.worker, claim=job.claim))
+                evaluators.send(self.store.start_candidate(candidate.id, self.worker, claim=job.claim), measure_latency)
             asked = proposer.take()
             if asked:
                 queued.extend(self.store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in asked], claim=job.claim))

@@ -145,10 +145,11 @@ class EvaluatorPool:
     def flying_ids(self) -> set[int]:
         return {f.candidate.id for f in self.in_flight.values()}
 
-    def send(self, candidate: CandidateRecord) -> None:
-        """Evaluate `candidate` on the next idle slot (there must be one)."""
+    def send(self, candidate: CandidateRecord, measure_latency: bool = True) -> None:
+        """Evaluate `candidate` on the next idle slot (there must be one); without measuring its
+        latency when a predictor gives it."""
         slot = self.idle.pop(0)
-        ref = self.actors[slot].timed.remote(candidate.arch)
+        ref = self.actors[slot].timed.remote(candidate.arch, measure_latency)
         self.in_flight[ref] = Flight(candidate, slot, self.actors[slot], next(self._order))
 
     def wait(self, timeout: float) -> list[Outcome]:
@@ -211,10 +212,11 @@ class EvaluatorPool:
         outcomes.append(Died(unfinished[0], unfinished[1:], reason))
         return outcomes
 
-    def evaluate_archs(self, archs: Sequence[Mapping[str, Any]]) -> list[dict[str, float] | str]:
-        """Architectures that are not candidates (the plain family), once no candidate is in
-        flight: spread over the pool's actors (those still starting take theirs when ready), each
-        one's metrics or why it failed. Not retried: a reference that fails is left out."""
+    def evaluate_archs(self, archs: Sequence[Mapping[str, Any]], method: str = "evaluate") -> list[dict[str, Any] | str]:
+        """Architectures outside the search's loop (the plain family; the front's latencies), once
+        no candidate is in flight: each passed to the actors' `method`, spread over the pool's
+        actors (those still starting take theirs when ready); each one's metrics or why it failed.
+        Not retried: one that fails is left out."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
@@ -222,8 +224,8 @@ class EvaluatorPool:
         actors = [actor for actor in self.actors if actor is not None]
         if not actors:
             return ["no evaluator actor is running"] * len(archs)
-        refs = [actors[i % len(actors)].evaluate.remote(dict(arch)) for i, arch in enumerate(archs)]
-        answers: list[dict[str, float] | str] = []
+        refs = [getattr(actors[i % len(actors)], method).remote(dict(arch)) for i, arch in enumerate(archs)]
+        answers: list[dict[str, Any] | str] = []
         for ref in refs:
             try:
                 answers.append(ray.get(ref))

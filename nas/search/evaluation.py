@@ -25,6 +25,10 @@ class Evaluator:
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
         raise NotImplementedError
 
+    def evaluate_unmeasured(self, arch_data: dict[str, Any]) -> dict[str, float]:
+        """`evaluate` without measuring latency (a predictor gives it); by default the same."""
+        return self.evaluate(arch_data)
+
     def ready(self) -> dict[str, str]:
         """Answered once the constructor has run (the pool tells an actor that died starting up
         from one that died evaluating): where the actor runs."""
@@ -32,9 +36,9 @@ class Evaluator:
 
         return where_am_i()
 
-    def timed(self, arch_data: dict[str, Any]) -> tuple[dict[str, float], float]:
+    def timed(self, arch_data: dict[str, Any], measure_latency: bool = True) -> tuple[dict[str, float], float]:
         started = time.perf_counter()
-        metrics = self.evaluate(arch_data)
+        metrics = self.evaluate(arch_data) if measure_latency else self.evaluate_unmeasured(arch_data)
         return metrics, time.perf_counter() - started
 
 
@@ -59,13 +63,22 @@ class SupernetEvaluator(Evaluator):
         self.space = self.supernet.space
         self.latency, self.finetune_steps = latency, finetune_steps
 
-    def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
-        arch = self.space.validate(arch_data)
-        metrics: dict[str, float] = {"accuracy": self.score(arch)}
-        metrics.update({k: float(v) for k, v in self.space.cost(arch, self.task.shape).to_dict().items()})
+    def evaluate(self, arch_data: dict[str, Any]) -> dict[str, Any]:
+        metrics = self.evaluate_unmeasured(arch_data)
         if self.latency is not None:
-            metrics.update(self.measure(arch).metrics())
+            metrics.update(self.measure(self.space.validate(arch_data)).metrics())
         return metrics
+
+    def evaluate_unmeasured(self, arch_data: dict[str, Any]) -> dict[str, Any]:
+        arch = self.space.validate(arch_data)
+        metrics: dict[str, Any] = {"accuracy": self.score(arch)}
+        metrics.update({k: float(v) for k, v in self.space.cost(arch, self.task.shape).to_dict().items()})
+        return metrics
+
+    def latency_metrics(self, arch_data: dict[str, Any]) -> dict[str, Any]:
+        """Only the latency, measured (a predicted candidate on the front is measured after all)."""
+        assert self.latency is not None
+        return self.measure(self.space.validate(arch_data)).metrics()
 
     def score(self, arch: Architecture) -> float:
         """Validation accuracy with the inherited weights, or after a short fine-tune from them

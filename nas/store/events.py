@@ -30,6 +30,7 @@ class EventKind(StrEnum):
     TIME_BUDGET = "time_budget"
     EVALUATORS_STARTED = "evaluators_started"  # where the search's evaluator actors run (Ray node, host, device)
     RESOURCES = "resources"  # fewer evaluators than asked: the cluster cannot place them all
+    LATENCY_PREDICTOR = "latency_predictor"  # a latency predictor calibrated or reused, or the front's predictions measured (nas.search.latency_plan)
     SEARCH_STARTED = "search"  # the evaluation loop began: how far ahead proposals are asked (what reproduces)
     EXHAUSTED = "exhausted"
     ERROR = "error"  # a job failed on an unexpected exception; its data holds the traceback

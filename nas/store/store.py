@@ -378,6 +378,17 @@ class Store:
             row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, CandidateStatus.DONE, self.clock.now(), eval_seconds, None
             return _candidate_record(row)
 
+    def amend_result(self, candidate_id: int, metrics: Mapping[str, Any], drop: Sequence[str] = (), claim: Claim | None = None) -> CandidateRecord:
+        """A done candidate's metrics, some replaced by better figures (a measured latency for a
+        predicted one): `metrics` overwrite theirs, the `drop` keys of the JSON part go."""
+        columns, extra = _split_metrics(metrics)
+        with self._write() as s:
+            row = self._candidate(s, candidate_id, expect=CandidateStatus.DONE, action="amend the result of", claim=claim)
+            for name, value in columns.items():
+                setattr(row, name, value)
+            row.metrics = {**{k: v for k, v in row.metrics.items() if k not in drop}, **extra}
+            return _candidate_record(row)
+
     def record_failure(self, candidate_id: int, reason: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS, claim: Claim | None = None) -> str:
         """A running attempt failed: back to `proposed` for a retry while attempts < max_attempts,
         else `failed`. The reason is kept either way. Returns the status after."""
@@ -612,6 +623,11 @@ class Store:
         with self._read() as s:
             self._job(s, job_id)
             return [_record(ArtifactRecord, a) for a in s.scalars(query)]
+
+    def artifacts_of_kind(self, kind: str) -> list[ArtifactRecord]:
+        """Every job's artifacts of `kind`, newest first: what later jobs reuse (a latency predictor)."""
+        with self._read() as s:
+            return [_record(ArtifactRecord, a) for a in s.scalars(select(Artifact).where(Artifact.kind == kind).order_by(Artifact.id.desc()))]
 
     def add_event(self, job_id: int, kind: str, message: str = "", data: Mapping[str, Any] | None = None) -> EventRecord:
         with self._write() as s:

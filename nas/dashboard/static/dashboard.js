@@ -429,7 +429,7 @@ async function drawPareto(state) {
     // The plain family on the verified diamonds' scale (validation accuracy of the training with the job's seed); hover gives the test accuracy over all seeds.
     const referenceValue = (r, m) => (m === "accuracy" ? r.trained.first.val_accuracy : r.metrics[m]);
     traces.push({
-      type: "scatter", mode: "markers+text", name: "plain family (trained alone)", marker: { color: "#212529", size: 11, symbol: "square-open", line: { width: 2 } },
+      type: "scatter", mode: "markers+text", name: "plain family (trained alone)", marker: { color: "#212529", size: 11, symbol: "square-open", line: { width: 2 } }, cliponaxis: false,
       x: references.map((r) => referenceValue(r, x)), y: references.map((r) => referenceValue(r, y)), text: references.map((r) => r.name), textposition: "top center",
       customdata: references.map((r) => [r.name, `${fmt(FRACTION, r.trained.test_accuracy)} ± ${(100 * r.trained.half_width).toFixed(1)}% test, ${r.trained.seeds} seed${r.trained.seeds === 1 ? "" : "s"}`, fmtIn(dx, { ...r.metrics, accuracy: referenceValue(r, x) }), fmtIn(dy, { ...r.metrics, accuracy: referenceValue(r, y) })]),
       hovertemplate: `%{customdata[0]} (%{customdata[1]})<br>${dx.label} %{customdata[2]}<br>${dy.label} %{customdata[3]}<extra>%{fullData.name}</extra>`,
@@ -441,7 +441,8 @@ async function drawPareto(state) {
   plot.dataset.front = String(onFront.length);
   state.onFront = front;
   drawTable(state);
-  await Plotly.react(plot, traces, { margin: { t: 30, r: 10 }, xaxis: axisFor(dx), yaxis: axisFor(dy), legend: { orientation: "h", y: 1.12 }, hovermode: "closest" }, { displaylogo: false, responsive: true });
+  // The legend below the axes: above them it hid the best points, at the top of the plot.
+  await Plotly.react(plot, traces, { margin: { t: 20, r: 10 }, xaxis: axisFor(dx), yaxis: { ...axisFor(dy), automargin: true }, legend: { orientation: "h", y: -0.25 }, hovermode: "closest" }, { displaylogo: false, responsive: true });
   if (!plot.dataset.clickable) {
     plot.dataset.clickable = "1";
     plot.on("plotly_click", (event) => openCandidate(state, event.points[0].customdata[0]));
