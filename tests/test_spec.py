@@ -207,6 +207,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         spec_with(latency={"threads": 4}, resources={"evaluator": {"cpus": 2}}),
         "latency.threads: 4 exceeds resources.evaluator.cpus=2 (the measurement would share CPUs with other evaluators); give each evaluator 4 CPUs",
     ),
+    (
+        "a latency objective on a fraction of a CPU",
+        spec_with(objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}], resources={"evaluator": {"cpus": 0.5}}),
+        "latency.threads: 1 exceeds resources.evaluator.cpus=0.5",
+    ),
     ("unknown generator", spec_with(space="flexibert", task={"generate": "sort"}), "task.generate: 'sort' not in {listops, recall}"),
     ("short listops", spec_with(space="flexibert", task={"generate": "listops", "max_length": 5}), "task.max_length: 5 must be >= 8 and <= 4,096"),
     ("listops lengths", spec_with(space="flexibert", task={"generate": "listops", "min_length": 64, "max_length": 48}), "task.min_length: 64 must be <= max_length (48)"),

@@ -70,7 +70,11 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
         if "verify" in fields:  # its standalone trainings use the supernet's training split
             out["verify"] = (fields["verify"] or VerifySpec()).resolved(supernet.trained_examples(train_examples))
         if "latency" in fields:
-            out["latency"] = _check_latency(fields["latency"] or LatencySpec(), fields.get("resources") or ResourcesSpec(), problems)
+            latency = fields["latency"] or LatencySpec()
+            # Where latency is only reported (no objective, limit or section asks for it), a
+            # fractional evaluator may still measure it: the figure informs, it decides nothing.
+            decides = "latency" in given or (constraints is not None and constraints.latency_ms_max is not None) or any(o.metric == "latency_ms" for o in fields.get("objectives", []))
+            out["latency"] = _check_latency(latency, fields.get("resources") or ResourcesSpec(), problems) if decides else latency
         if supernet.mlm_epochs and task is not None and task.kind == "image":
             problems.append(f"supernet.mlm_epochs: masked-LM pretraining needs a text task; {_task_label(task)} is {_KIND_PHRASE['image']} task")
     return out

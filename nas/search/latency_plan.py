@@ -27,6 +27,7 @@ from search_spaces import SearchSpace, TaskShape
 logger = logging.getLogger(__name__)
 
 PREDICTED = "latency_predicted"  # a candidate metric: 1.0 where latency_ms is a prediction
+PREDICTION = "latency_prediction_ms"  # a front member's prediction, kept beside its measurement
 MACHINE = "latency_machine"
 MAX_FRONT_ROUNDS = 10  # measuring the front can change it; each round measures the new members
 CROSS_VALIDATION_FOLDS = 5
@@ -116,7 +117,7 @@ class LatencyPlan:
                     return None
                 predicted.append(float(candidate.metrics["latency_ms"]))
                 measured.append(float(answer["latency_ms"]))
-                self.store.amend_result(candidate.id, answer, drop=(PREDICTED,), claim=self.claim)
+                self.store.amend_result(candidate.id, {**answer, PREDICTION: predicted[-1]}, drop=(PREDICTED,), claim=self.claim)
         if not measured:
             return None
         error = prediction_error(predicted, measured) if len(measured) >= 2 else None
