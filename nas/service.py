@@ -19,6 +19,7 @@ import logging
 import re
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, LatencySpec, ObjectiveSpec
 from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask, spread_along
+from nas.results.verdict import TrainedModel, trained_models, verified_model
 from nas.store import (
     COORDINATOR_ALIVE_S,
     DEFAULT_STALE_AFTER_S,
@@ -48,6 +50,7 @@ from nas.store import (
     JobRecord,
     JobStatus,
     Store,
+    TrainingRecord,
     VerificationRecord,
 )
 from search_spaces import ArchValidationError, SearchSpace
@@ -174,7 +177,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         coordinators = len(store.coordinators())
     # The job's events and verifications, read once for every part of the summary.
     events = store.events(job.id)
-    verifications = {v.candidate_id: v for v in store.verifications(job.id)}
+    verifications = _verified(store, job.id)
     # `best` is non-dominated: the front's first row, highest on the primary objective, ties
     # broken by the other objectives in order.
     pairs = resolve_objectives(spec)
@@ -226,10 +229,10 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
 def best_row(store: Store, job: JobRecord) -> dict[str, Any] | None:
     """The job's best done candidate as `job_summary` names it (the front's first row), or None."""
     spec = job_spec(job)
-    return _best(store, job.id, spec, resolve_objectives(spec), {v.candidate_id: v for v in store.verifications(job.id)})
+    return _best(store, job.id, spec, resolve_objectives(spec), _verified(store, job.id))
 
 
-def _best(store: Store, job_id: int, spec: JobSpec, pairs: Sequence[tuple[str, bool]], verifications: Mapping[int, VerificationRecord]) -> dict[str, Any] | None:
+def _best(store: Store, job_id: int, spec: JobSpec, pairs: Sequence[tuple[str, bool]], verifications: Mapping[int, Verified]) -> dict[str, Any] | None:
     """The front's first row: highest on the primary objective, ties broken by the others in order."""
     return next(iter(_front(store, job_id, spec, pairs, verifications)), None)
 
@@ -325,26 +328,18 @@ def verify_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], v
 def reference_rows(store: Store, job_id: int) -> list[dict[str, Any]]:
     """The job's plain-family references, smallest first: each one's name, architecture id,
     metrics as the evaluators scored it (accuracy with inherited weights, costs, latency) and,
-    once trained, its test and validation accuracy over its seeds, with the test accuracy's 95%
-    half-width, and the training with the job's first seed (`first`: what a verified candidate's
-    figures are, so plots put both on one scale)."""
-    from nas.results.verdict import trained_models
-
+    once trained, its test and validation accuracy over its seeds (means, as a verified
+    candidate's), with the test accuracy's 95% half-width."""
     store.get_job(job_id)  # JobNotFound before anything else
     trained = {m.label: m for m in trained_models(store, job_id) if m.is_reference}
-    runs: dict[int, list[Any]] = {}
-    for training in store.trainings(job_id):
-        if training.reference_id is not None:
-            runs.setdefault(training.reference_id, []).append(training)
     rows = []
     for reference in store.references(job_id):
         model = trained.get(reference.name)
         figures = None
         if model is not None:
-            first = min(runs[reference.id], key=lambda t: t.seed)
             figures = {
                 "test_accuracy": model.accuracy, "half_width": model.half_width, "val_accuracy": model.val_accuracy, "seeds": len(model.test_accuracies),
-                "test_accuracies": list(model.test_accuracies), "first": {"seed": first.seed, "val_accuracy": first.val_accuracy, "test_accuracy": first.test_accuracy},
+                "test_accuracies": list(model.test_accuracies),
             }  # fmt: skip
         rows.append({"name": reference.name, "arch_id": reference.arch_id, "arch": reference.arch, "metrics": reference.metrics, "trained": figures})
     return rows
@@ -357,12 +352,12 @@ def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list
         candidates = store.candidates(job_id, status)
     except ValueError as exc:
         raise BadRequest("status", str(exc).removeprefix("status: ")) from None
-    verifications = {v.candidate_id: v for v in store.verifications(job_id)}
+    verifications = _verified(store, job_id)
     space = job_spec(job).search_space()
     return [_candidate_row(c, verifications, space) for c in candidates]
 
 
-def _candidate_row(c: CandidateRecord, verifications: Mapping[int, VerificationRecord], space: SearchSpace) -> dict[str, Any]:
+def _candidate_row(c: CandidateRecord, verifications: Mapping[int, Verified], space: SearchSpace) -> dict[str, Any]:
     return {
         **_row(c, verifications),
         "features": _features(space, c),
@@ -399,7 +394,7 @@ def candidate_detail(store: Store, job_id: int, number: int) -> dict[str, Any]:
     laid out in layers for drawing (each node one layer below the deepest node feeding it)."""
     space = job_spec(get_job(store, job_id)).search_space()
     candidate = job_candidate(store, job_id, number)
-    verifications = {v.candidate_id: v for v in store.verifications(job_id) if v.candidate_id == candidate.id}
+    verifications = _verified(store, job_id, candidate.id)
     row = _candidate_row(candidate, verifications, space)
     try:
         graph = space.to_graph(space.validate(candidate.arch))
@@ -452,13 +447,13 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
     validation accuracy in place of the search's (the row's `metrics.accuracy`; the search's stays
     as `verified.search_accuracy`)."""
     job = get_job(store, job_id)
-    verifications = {v.candidate_id: v for v in store.verifications(job_id)}
+    verifications = _verified(store, job_id)
     spec = job_spec(job)
     return _front(store, job_id, spec, resolve_objectives(spec, objectives), verifications, verified)
 
 
 def _front(
-    store: Store, job_id: int, spec: JobSpec, pairs: Sequence[tuple[str, bool]], verifications: Mapping[int, VerificationRecord], verified: bool = False
+    store: Store, job_id: int, spec: JobSpec, pairs: Sequence[tuple[str, bool]], verifications: Mapping[int, Verified], verified: bool = False
 ) -> list[dict[str, Any]]:
     """`pareto_rows` on (metric, maximize) `pairs`, with the job's spec and verifications already read."""
     limits = _constraints(spec)
@@ -478,7 +473,7 @@ def _front(
 
 
 def _feasible_rows(
-    store: Store, job_id: int, pairs: Sequence[tuple[str, bool]], limits: Mapping[str, float], verifications: Mapping[int, VerificationRecord], verified: bool
+    store: Store, job_id: int, pairs: Sequence[tuple[str, bool]], limits: Mapping[str, float], verifications: Mapping[int, Verified], verified: bool
 ) -> list[tuple[dict[str, Any], int]]:
     """(row, seq) of the done candidates that have every objective and meet every limit (only the
     verified ones, on verified accuracy, with `verified`)."""
@@ -499,7 +494,7 @@ def verification_choice(store: Store, job_id: int, k: int) -> list[dict[str, Any
     front shorter than `k` is completed by the other feasible candidates, best first. With one
     objective, the k best."""
     spec = job_spec(get_job(store, job_id))
-    verifications = {v.candidate_id: v for v in store.verifications(job_id)}
+    verifications = _verified(store, job_id)
     pairs = resolve_objectives(spec)
     front = _front(store, job_id, spec, pairs, verifications)
     if len(pairs) > 1:
@@ -628,7 +623,8 @@ def export_candidate(
     checkpoints = store.artifacts(job_id, ArtifactKind.SUPERNET_CHECKPOINT)
     if not checkpoints:
         raise Conflict("job_id", f"job {job_id} ({job.status}) has no supernet checkpoint to export from")
-    verification = next((v for v in store.verifications(job_id) if v.candidate_id == candidate_id), None)
+    verified = _verified(store, job_id, candidate_id)
+    verification = verified[candidate_id].record if verified else None
     if weights == "verified" and verification is None:
         raise Conflict("weights", f"candidate {number} was not verified; export its inherited weights, or verify it first")
     use_verified = verification is not None and weights != "inherited"
@@ -637,7 +633,7 @@ def export_candidate(
     search = {
         "weights": "verified" if use_verified else "inherited", "search_accuracy": candidate.accuracy,
         **({"latency_ms": candidate.latency_ms} if candidate.latency_ms is not None else {}),
-        **({"verified": _row(candidate, {candidate_id: verification})["verified"]} if verification else {}),
+        **({"verified": _row(candidate, verified)["verified"]} if verification else {}),
     }  # fmt: skip
 
     counts = store.counts(job_id)
@@ -705,20 +701,48 @@ def _constraints(spec: JobSpec) -> dict[str, float]:
     return {name.removesuffix("_max"): limit for name, limit in spec.constraints.model_dump().items() if limit is not None}
 
 
-def _row(c: CandidateRecord, verifications: Mapping[int, VerificationRecord] | None = None, verified_accuracy: bool = False) -> dict[str, Any]:
-    """A candidate as the service shows it, with its verified stage's figures where it has them;
-    `verified_accuracy`: its metrics' accuracy is the verified one."""
-    verification = (verifications or {}).get(c.id)
+@dataclass(frozen=True)
+class Verified:
+    """A verified candidate: its verification (the first seed's training, whose weights export)
+    and every seed's training (none for a verification recorded before seeds were)."""
+
+    record: VerificationRecord
+    trainings: tuple[TrainingRecord, ...] = ()
+
+    def model(self) -> TrainedModel:
+        """Its figures as the verdict weighs them: the mean over its seeds, with their uncertainty."""
+        return verified_model(self.record, self.trainings)
+
+
+def _verified(store: Store, job_id: int, candidate_id: int | None = None) -> dict[int, Verified]:
+    """{candidate id: Verified} for the job's verified candidates (only `candidate_id`'s, if given)."""
+    records = [v for v in store.verifications(job_id) if candidate_id is None or v.candidate_id == candidate_id]
+    if not records:
+        return {}
+    runs: dict[int, list[TrainingRecord]] = {}
+    for training in store.trainings(job_id):
+        if training.candidate_id is not None:
+            runs.setdefault(training.candidate_id, []).append(training)
+    return {v.candidate_id: Verified(v, tuple(sorted(runs.get(v.candidate_id, []), key=lambda t: t.seed))) for v in records}
+
+
+def _row(c: CandidateRecord, verifications: Mapping[int, Verified] | None = None, verified_accuracy: bool = False) -> dict[str, Any]:
+    """A candidate as the service shows it, with its verified stage's figures where it has them
+    (accuracies: the mean over its seeds, the test one with its 95% half-width where its test
+    split's size is known); `verified_accuracy`: its metrics' accuracy is the verified one."""
+    verified = (verifications or {}).get(c.id)
     metrics = dict(c.metrics)
     shown = None
-    if verification is not None:
+    if verified is not None:
+        record, model = verified.record, verified.model()
         shown = {
-            "val_accuracy": verification.val_accuracy, "test_accuracy": verification.test_accuracy, "search_accuracy": c.accuracy,
-            "init": verification.init, "best_epoch": verification.best_epoch, "epochs_trained": verification.epochs_trained,
-            "epochs": verification.epochs, "stopped_early": verification.stopped_early, "seconds": verification.seconds,
+            "val_accuracy": model.val_accuracy, "test_accuracy": model.accuracy, "half_width": model.half_width if verified.trainings else None,
+            "seeds": len(model.test_accuracies), "search_accuracy": c.accuracy,
+            "init": record.init, "best_epoch": record.best_epoch, "epochs_trained": record.epochs_trained,
+            "epochs": record.epochs, "stopped_early": record.stopped_early, "seconds": record.seconds,
         }  # fmt: skip
         if verified_accuracy:
-            metrics["accuracy"] = verification.val_accuracy
+            metrics["accuracy"] = model.val_accuracy
     return {"candidate": c.seq, "arch_id": c.arch_id, "arch": c.arch, "metrics": metrics, "verified": shown}
 
 

@@ -108,7 +108,7 @@ def test_a_coordinator_killed_while_verifying_leaves_the_rest_to_the_next(tmp_pa
     assert sorted(store.get_candidate(v.candidate_id).seq for v in verifications) == sorted(row["candidate"] for row in chosen)  # each once
     assert all(verified_before[c] in verifications for c in verified_before)  # kept, not redone
     started = [e for e in store.events(job.id) if e.kind == EventKind.VERIFY_STARTED]
-    assert len(started) == 2 and set(started[1].data["candidates"]).isdisjoint(store.get_candidate(c).seq for c in verified_before)
+    assert len(started) == 2 and set(started[1].data["trainings"]).isdisjoint(f"candidate-{store.get_candidate(c).seq}" for c in verified_before)
     shown = cli("pareto", str(job.id), "--db", db, "--verified")
     assert shown.exit_code == 0 and "Pareto front, verified" in shown.stdout and "chance (always the most frequent class)" in shown.stdout, shown.stdout + shown.stderr
     rows = json.loads(cli("pareto", str(job.id), "--db", db, "--verified", "--json").stdout)

@@ -17,6 +17,14 @@ from nas.store.statuses import CandidateStatus
 from nas.tasks.catalog import BENCHMARK_TASK
 
 
+def test_accuracy_text(figures: Mapping[str, Any]) -> str:
+    """A trained model's test accuracy: the mean over its seeds with its 95% half-width
+    ('97.0 ± 0.4%'), or the bare figure where the half-width is unknown."""
+    if figures.get("half_width") is None:
+        return ACCURACY.format(figures.get("test_accuracy"))
+    return f"{100 * figures['test_accuracy']:.1f} ± {100 * figures['half_width']:.1f}%"
+
+
 def format_counts(counts: Mapping[str, int]) -> str:
     """{'proposed': 0, 'running': 2, 'done': 22, 'failed': 0} -> '22 done, 2 running, 0 failed'."""
     order = (CandidateStatus.DONE, CandidateStatus.RUNNING, CandidateStatus.PROPOSED, CandidateStatus.FAILED)
@@ -81,7 +89,7 @@ def print_summary(summary: Mapping[str, Any]) -> None:
         figures = best["verified"]
         console.print(
             f"  best verified: candidate {best['candidate']}, validation {ACCURACY.format(figures['val_accuracy'])} "
-            f"(search {ACCURACY.format(figures['search_accuracy'])}), test {ACCURACY.format(figures['test_accuracy'])}, "
+            f"(search {ACCURACY.format(figures['search_accuracy'])}), test {test_accuracy_text(figures)}, "
             f"{format_metrics({k: v for k, v in best['metrics'].items() if k != 'accuracy'})}",
             soft_wrap=True,
         )
@@ -101,7 +109,7 @@ def print_references(rows: Sequence[Mapping[str, Any]]) -> None:
         column.justify, column.no_wrap = "right", True
     for row in rows:
         trained = row["trained"]
-        accuracy = f"{100 * trained['test_accuracy']:.1f} ± {100 * trained['half_width']:.1f}%" if trained else "not trained"
+        accuracy = test_accuracy_text(trained) if trained else "not trained"
         table.add_row(row["name"], *(metric(m).format_in(row["metrics"]) for m in names), accuracy, str(trained["seeds"]) if trained else "")
     _console().print(table)
 
@@ -141,18 +149,16 @@ def print_front(rows: Sequence[Mapping[str, Any]], benchmark: bool, verified: bo
     if not rows:
         return
     names = _metric_columns(rows)
-    extra = ["search accuracy", "test accuracy"] if verified else (["verified test"] if any(row.get("verified") for row in rows) else [])
+    extra = ["search accuracy", "test accuracy", "seeds"] if verified else (["verified test"] if any(row.get("verified") for row in rows) else [])
     title = "Pareto front, verified (accuracy: standalone training, validation)" if verified else "Pareto front"
     table = Table("candidate", "arch id", *(metric(m, benchmark).label for m in names), *extra, title=title)
     for column in table.columns[2:]:
         column.justify, column.no_wrap = "right", True
     for row in rows:
         figures = row.get("verified") or {}
-        shown = [figures.get("search_accuracy"), figures.get("test_accuracy")] if verified else ([figures.get("test_accuracy")] if extra else [])
-        table.add_row(
-            str(row["candidate"]), row["arch_id"], *(metric(m, benchmark).format_in(row["metrics"]) for m in names),
-            *(ACCURACY.format(value) if value is not None else "-" for value in shown),
-        )  # fmt: skip
+        test = test_accuracy_text(figures) if figures else "-"
+        shown = [ACCURACY.format(figures.get("search_accuracy")), test, str(figures.get("seeds", 1))] if verified else ([test] if extra else [])
+        table.add_row(str(row["candidate"]), row["arch_id"], *(metric(m, benchmark).format_in(row["metrics"]) for m in names), *shown)
     console = _console()
     console.print(table)
     if chance is not None:

@@ -64,7 +64,7 @@ def front_figure(
         # Verified candidates at their standalone training's validation accuracy.
         verified = [(c["metrics"][x.name], c["verified"]["val_accuracy"] if y.name == "accuracy" else c["metrics"][y.name]) for c in has if c.get("verified")]
         plain = [
-            (r["name"], r["metrics"][x.name], r["trained"]["first"]["val_accuracy"] if y.name == "accuracy" else r["metrics"][y.name])
+            (r["name"], r["metrics"][x.name], r["trained"]["val_accuracy"] if y.name == "accuracy" else r["metrics"][y.name])
             for r in references if r.get("trained") and r["metrics"].get(x.name) is not None and (y.name == "accuracy" or r["metrics"].get(y.name) is not None)
         ]  # fmt: skip
         ax.set_xlabel(x.axis_title())

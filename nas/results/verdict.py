@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nas.job.metrics import metric
-from nas.store import Store, TrainingRecord
+from nas.store import Store, TrainingRecord, VerificationRecord
 
 Z_95 = 1.959963984540054
 MATCH_POINTS = 0.01  # of test accuracy: the furthest below a reference a match may lie
@@ -278,17 +278,23 @@ def trained_models(store: Store, job_id: int) -> list[TrainedModel]:
     models = []
     for verification in store.verifications(job_id):
         candidate = store.get_candidate(verification.candidate_id)
-        runs = by_candidate.get(candidate.id, [])
-        accuracies = tuple(t.test_accuracy for t in runs) or (verification.test_accuracy,)
-        examples = runs[0].test_examples if runs else 0
-        val = tuple(t.val_accuracy for t in runs) or (verification.val_accuracy,)
-        models.append(TrainedModel(f"candidate {candidate.seq}", False, accuracies, examples, _costs(candidate.metrics), candidate.seq, val))
+        models.append(verified_model(verification, by_candidate.get(candidate.id, []), f"candidate {candidate.seq}", _costs(candidate.metrics), candidate.seq))
     for reference in store.references(job_id):
         runs = by_reference.get(reference.id, [])
         if runs:
             val = tuple(t.val_accuracy for t in runs)
             models.append(TrainedModel(reference.name, True, tuple(t.test_accuracy for t in runs), runs[0].test_examples, _costs(reference.metrics), val_accuracies=val))
     return models
+
+
+def verified_model(
+    verification: VerificationRecord, runs: Sequence[TrainingRecord], label: str = "", metrics: dict[str, float] | None = None, candidate: int | None = None
+) -> TrainedModel:
+    """A verified candidate from its seeds' trainings (`runs`); one verified before trainings were
+    recorded counts its verification as its one seed, of an unknown test split."""
+    accuracies = tuple(t.test_accuracy for t in runs) or (verification.test_accuracy,)
+    val = tuple(t.val_accuracy for t in runs) or (verification.val_accuracy,)
+    return TrainedModel(label, False, accuracies, runs[0].test_examples if runs else 0, metrics or {}, candidate, val)
 
 
 def _costs(metrics: dict[str, object]) -> dict[str, float]:

@@ -427,7 +427,7 @@ async function drawPareto(state) {
   }
   if (references.length) {
     // The plain family on the verified diamonds' scale (validation accuracy of the training with the job's seed); hover gives the test accuracy over all seeds.
-    const referenceValue = (r, m) => (m === "accuracy" ? r.trained.first.val_accuracy : r.metrics[m]);
+    const referenceValue = (r, m) => (m === "accuracy" ? r.trained.val_accuracy : r.metrics[m]);
     traces.push({
       type: "scatter", mode: "markers+text", name: "plain family (trained alone)", marker: { color: "#212529", size: 11, symbol: "square-open", line: { width: 2 } }, cliponaxis: false,
       x: references.map((r) => referenceValue(r, x)), y: references.map((r) => referenceValue(r, y)), text: references.map((r) => r.name), textposition: "top center",
@@ -576,7 +576,9 @@ function metricsTable(job, c) {
   const rows = Object.entries(c.metrics).map(([m, v]) => el("tr", {}, el("th", { title: display(job, m).description }, display(job, m).label), el("td", {}, fmt(display(job, m), v))));
   if (c.verified) {
     rows.push(el("tr", {}, el("th", {}, "verified val accuracy"), el("td", {}, fmt(FRACTION, c.verified.val_accuracy))));
-    rows.push(el("tr", {}, el("th", {}, "verified test accuracy"), el("td", {}, fmt(FRACTION, c.verified.test_accuracy))));
+    const spread = typeof c.verified.half_width === "number" ? ` ± ${(100 * c.verified.half_width).toFixed(2)} points` : "";
+    const seeds = c.verified.seeds > 1 ? ` (mean of ${c.verified.seeds} seeds)` : "";
+    rows.push(el("tr", {}, el("th", {}, "verified test accuracy"), el("td", {}, `${fmt(FRACTION, c.verified.test_accuracy)}${spread}${seeds}`)));
     rows.push(el("tr", {}, el("th", {}, "verified training"), el("td", {}, `${c.verified.init}, best epoch ${c.verified.best_epoch} of ${c.verified.epochs_trained}`)));
   }
   for (const [f, v] of Object.entries(c.features || {})) rows.push(el("tr", { class: "muted" }, el("th", {}, f), el("td", {}, Number.isInteger(v) ? v : v.toFixed(2))));
