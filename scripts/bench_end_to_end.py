@@ -112,7 +112,8 @@ def table(rows: list[dict[str, Any]]) -> Table:
         hv = row["hypervolume"] or {}
         speedup = f"{row['iso_accuracy_speedup']:.2f}× ({row['speedup_low']:.2f}–{row['speedup_high']:.2f})" if row["iso_accuracy_speedup"] else "no match"
         at = f"{row['matched_reference']} ← {row['matching_candidate']}" if row["matching_candidate"] else row["matched_reference"] or ""
-        ratio = f"{hv['ratio']:.2f} ({hv['low']:.2f}–{hv['high']:.2f})" if hv else ""
+        high = f"{hv['high']:.2f}" if hv and hv.get("high") is not None else "∞"  # no upper bound: a draw where the plain front dominated nothing
+        ratio = f"{hv['ratio']:.2f} ({hv['low']:.2f}–{high})" if hv else ""
         out.add_row(
             row["task"], speedup, at, ratio, str(row["verdict"].get("beat")), f"{row['supernet_minutes'] + row['search_minutes']:.1f}", f"{row['family_training_minutes']:.1f}",
         )  # fmt: skip

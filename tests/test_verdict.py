@@ -67,6 +67,21 @@ def test_the_verdict_says_so_when_no_candidate_matches_or_none_is_cheaper():
     assert slower.beat is False and "1.50× slower" in slower.text
 
 
+def test_a_smaller_plain_member_as_accurate_and_as_fast_takes_the_win_away():
+    # Faster than the most accurate member, but a smaller member ties with it within noise and
+    # is faster still: a user picking that member would lose nothing (the Fashion-MNIST run of 2026-12-07).
+    models = [
+        model("plain-S", 0.823, 1.12, 1.5e6, reference=True), model("plain-M", 0.824, 1.63, 2.6e6, reference=True),
+        model("candidate 15", 0.823, 1.20, 2.5e6),
+    ]  # fmt: skip
+    found = verdict(models, ["accuracy", "latency_ms"])
+    assert found.beat is False and found.comparisons[0].cheaper  # faster than plain-M, beyond its interval
+    assert "is 1.36× faster" in found.text and "; but plain-S (82.3 ± 0.7%) is as accurate as candidate 15 and 1.07× faster: the search did not beat" in found.text
+    # A smaller member that is clearly less accurate takes nothing away.
+    models[0] = model("plain-S", 0.80, 1.12, 1.5e6, reference=True)
+    assert verdict(models, ["accuracy", "latency_ms"]).beat is True
+
+
 def test_a_verdict_on_loosely_known_accuracies_asks_for_more_seeds():
     loose = verdict([model("plain-L", 0.90, 2.0, 2e6, reference=True, n=200), model("candidate 2", 0.905, 1.0, 1e6, n=200)], ["accuracy", "latency_ms"])
     assert " (test accuracies known to ±4.2 points at worst, plain-L's: a larger test split, or more seeds with verify.seeds, would narrow them); " in loose.text

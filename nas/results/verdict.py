@@ -10,7 +10,8 @@ difference in test accuracy is above minus its 95% half-width) and at most MATCH
 (wide intervals, from few seeds or a small test split, must not let a much worse model match);
 the search *beat* the family when a matching candidate is cheaper beyond the measurements'
 uncertainty (for latency, the ratio's interval from both intervals lies above 1; parameter and FLOP
-counts are exact).
+counts are exact), and no smaller plain member is as accurate as that candidate and as cheap (plain
+members tied within noise are common on small test splits).
 
 A model's test accuracy is the mean over its seeds; its uncertainty combines the spread between
 seeds (when there are several) with the binomial error of a test split of n examples:
@@ -161,6 +162,21 @@ def compare(candidates: Sequence[TrainedModel], reference: TrainedModel, cost: s
     return Comparison(reference.label, best.label, reference.metrics[cost] / best.metrics[cost], ref_low / high, ref_high / low)
 
 
+def undercut(found: TrainedModel, references: Sequence[TrainedModel], cost: str) -> TrainedModel | None:
+    """The cheapest plain member that matches `found`'s accuracy and that `found` is not cheaper
+    than beyond the measurements' uncertainty, if any: when plain members are tied within noise,
+    beating the most accurate of them is no win if a smaller one is as good and as cheap."""
+    _, high = found.cost_bounds(cost)
+    rivals = [r for r in references if matches(r, found) and r.cost_bounds(cost)[0] / high <= 1]
+    return min(rivals, key=lambda r: r.metrics[cost]) if rivals else None
+
+
+def _as_cheap(rival: TrainedModel, found: TrainedModel, cost: str) -> str:
+    """'1.56× faster', or 'not measurably slower' where the rival's figure is the higher one."""
+    ratio = found.metrics[cost] / rival.metrics[cost]
+    return f"{ratio:.2f}× {_cheaper_word(cost)}" if ratio > 1 else f"not measurably {_dearer_word(cost)}"
+
+
 def verdict(models: Sequence[TrainedModel], objectives: Sequence[str], measured_how: str = "") -> Verdict:
     """The job's verdict from its trained candidates and references; `measured_how` says what a
     latency is of ('onnxruntime, batch 1, 1 thread')."""
@@ -196,9 +212,11 @@ def verdict(models: Sequence[TrainedModel], objectives: Sequence[str], measured_
     ratio = f"{ratio} ({figures}{interval})"
     others = [f"{c.reference}'s, {c.candidate} is {c.ratio:.2f}× {_cheaper_word(cost)}" for c in comparisons[1:] if c.candidate is not None and c.cheaper]
     also = f"; at {others[0]}" if others else ""
-    beat = first.cheaper
+    rival = undercut(found, references, cost)
+    but = f"; but {rival.label} ({rival.accuracy_text()}) is as accurate as {found.label} and {_as_cheap(rival, found, cost)}" if rival is not None else ""
+    beat = first.cheaper and rival is None
     ending = "the search beat the plain family" if beat else "the search did not beat the plain family"
-    text = f"at the test accuracy of {top.label} ({top.accuracy_text()}), {found.label} ({found.accuracy_text()}) is {ratio}{also}: {ending}"
+    text = f"at the test accuracy of {top.label} ({top.accuracy_text()}), {found.label} ({found.accuracy_text()}) is {ratio}{also}{but}: {ending}"
     fronts = hypervolume_ratio(candidates, references, cost)
     return Verdict(beat, text + _wide(models) + _fronts(fronts, cost), cost, comparisons, fronts)
 
