@@ -212,7 +212,7 @@ def verdict(models: Sequence[TrainedModel], objectives: Sequence[str], measured_
     ratio = f"{ratio} ({figures}{interval})"
     others = [f"{c.reference}'s, {c.candidate} is {c.ratio:.2f}× {_cheaper_word(cost)}" for c in comparisons[1:] if c.candidate is not None and c.cheaper]
     also = f"; at {others[0]}" if others else ""
-    rival = undercut(found, references, cost)
+    rival = undercut(found, references[1:], cost)  # the most accurate member is compared above
     but = f"; but {rival.label} ({rival.accuracy_text()}) is as accurate as {found.label} and {_as_cheap(rival, found, cost)}" if rival is not None else ""
     beat = first.cheaper and rival is None
     ending = "the search beat the plain family" if beat else "the search did not beat the plain family"
