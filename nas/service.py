@@ -659,7 +659,7 @@ def export_candidate(
         raise Conflict("out", str(exc).removeprefix("out: ")) from None
     except FinetuneWorse as exc:
         raise Conflict("finetune_epochs", str(exc).removeprefix("finetune_epochs: ")) from None
-    meta = {"candidate": number, "format": fmt, "files": result.files, "arch_id": result.arch_id, "metrics": result.metrics}
+    meta = {"candidate": number, "format": fmt, "files": result.files, "arch_id": result.arch_id, "metrics": result.metrics, "latency": result.latency}
     location = str(result.directory)
     if publish_to is not None:
         upload_dir(result.directory, publish_to)

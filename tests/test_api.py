@@ -760,5 +760,6 @@ def test_nas_export_says_what_it_wrote_and_how_well_it_scores(tmp_path: Path, di
     assert re.search(r"fine-tune epoch 1/1: validation \d+\.\d\d%", shown.stderr), shown.stderr
     assert shown.stdout.startswith(f"wrote {out}: job {job.id}'s candidate {candidate.seq} as pytorch (") and "loader.py" in shown.stdout
     assert re.search(r"inherited weights: validation \d+\.\d\d%, test \d+\.\d\d%", shown.stdout) and f"python {out}/loader.py {out} INPUT" in shown.stdout
+    assert re.search(r"latency: \d+\.\d+ ms per call \(95% interval .*onnxruntime, batch 1, 1 thread, measured at export on ", shown.stdout), shown.stdout
     as_json = cli("export", str(job.id), str(candidate.seq), "--out", str(tmp_path / "again"), "--json", "--db", store.url)
     assert as_json.exit_code == 0 and json.loads(as_json.stdout)["candidate"] == candidate.seq and as_json.stderr == ""

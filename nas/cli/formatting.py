@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nas.export.card import latency_text
 from nas.job.metrics import ACCURACY, format_metrics, metric, shown_metrics
 from nas.store.statuses import CandidateStatus
 from nas.tasks.catalog import BENCHMARK_TASK
@@ -177,6 +178,8 @@ def print_export(result: Mapping[str, Any], job_id: int) -> None:
             f"  after {figures['finetune_epochs']} fine-tune epoch{'s' * (figures['finetune_epochs'] != 1)}; before: validation {ACCURACY.format(figures.get('val_accuracy_start'))}, "
             f"test {ACCURACY.format(figures.get('test_accuracy_start'))}"
         )
+    if result.get("latency"):
+        console.print(f"  latency: {latency_text(result['latency'])}", soft_wrap=True)
     console.print(f"  predict with: python {result['out_dir']}/loader.py {result['out_dir']} INPUT", soft_wrap=True)
 
 

@@ -83,17 +83,22 @@ def model_card(meta: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def latency_text(measured: dict[str, Any]) -> str:
+    """An export's measured latency (its arch.json `latency`) as one line for people."""
+    threads = f"{measured['threads']} thread{'s' * (measured['threads'] != 1)}"
+    return (
+        f"{LATENCY.format(measured['ms'])} per call (95% interval {measured['low_ms']:.3g}–{measured['high_ms']:.3g} ms; median {LATENCY.format(measured['median_ms'])}; "
+        f"the {round(100 * measured['quantile'])}th percentile of {measured['repeats']} calls), {measured['runtime']}, batch {measured['batch_size']}, {threads}, "
+        f"measured at export on {measured['machine']}"
+    )
+
+
 def _latency_lines(measured: dict[str, Any] | None, searched_ms: Any) -> list[str]:
     """The latency measured at export (the job's runtime settings, this machine), and the one the
     search measured on its evaluator's node when there was one."""
     lines = []
     if measured:
-        threads = f"{measured['threads']} thread{'s' * (measured['threads'] != 1)}"
-        lines.append(
-            f"- latency: {LATENCY.format(measured['ms'])} per call (95% interval {measured['low_ms']:.3g}–{measured['high_ms']:.3g} ms; median {LATENCY.format(measured['median_ms'])}; "
-            f"the {round(100 * measured['quantile'])}th percentile of {measured['repeats']} calls), {measured['runtime']}, batch {measured['batch_size']}, {threads}, "
-            f"measured at export on {measured['machine']}"
-        )
+        lines.append(f"- latency: {latency_text(measured)}")
     if isinstance(searched_ms, (int, float)):
         lines.append(f"- latency measured by the search, on its evaluator's node: {LATENCY.format(searched_ms)}")
     return lines

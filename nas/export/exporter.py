@@ -71,6 +71,7 @@ class ExportResult:
     metrics: dict[str, Any]
     max_abs_diff: float  # |exported - PyTorch model| on a batch of CHECK_BATCH examples
     seconds: float
+    latency: dict[str, Any] | None = None  # as arch.json records it (Latency.to_dict), when measured
 
 
 def check_format(fmt: str) -> str:
@@ -178,7 +179,7 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(created)
         raise
-    return ExportResult(out_dir, fmt, arch.arch_id, files, metrics, max_abs_diff, time.perf_counter() - start)
+    return ExportResult(out_dir, fmt, arch.arch_id, files, metrics, max_abs_diff, time.perf_counter() - start, measured)
 
 
 class FinetuneWorse(ValueError):
