@@ -426,7 +426,7 @@ async function drawPareto(state) {
     traces.push(trace(verified, "verified (trained alone)", { color: "#1c7ed6", size: 11, symbol: verified.map((c) => (verifiedFront.has(c.candidate) ? "diamond" : "diamond-open")), line: { width: 2, color: "#1c7ed6" } }, {}, verifiedValue));
   }
   if (references.length) {
-    // The plain family on the verified diamonds' scale (validation accuracy of the training with the job's seed); hover gives the test accuracy over all seeds.
+    // The plain family on the verified diamonds' scale (validation accuracy, the mean over seeds); hover gives the test accuracy with its interval.
     const referenceValue = (r, m) => (m === "accuracy" ? r.trained.val_accuracy : r.metrics[m]);
     traces.push({
       type: "scatter", mode: "markers+text", name: "plain family (trained alone)", marker: { color: "#212529", size: 11, symbol: "square-open", line: { width: 2 } }, cliponaxis: false,
