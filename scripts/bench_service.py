@@ -32,7 +32,7 @@ from nas.search.coordinator import Coordinator  # noqa: E402
 from nas.service import submit_job  # noqa: E402
 from nas.tasks.data import load_task  # noqa: E402
 from nas.job.parse import parse_spec  # noqa: E402
-from nas.search.evaluation import SupernetEvaluator  # noqa: E402
+from nas.search.evaluation import Scoring, SupernetEvaluator  # noqa: E402
 from nas.store import ArtifactKind, Store  # noqa: E402
 from nas.training.config import TrainConfig  # noqa: E402
 from nas.training.trainer import SupernetTrainer  # noqa: E402
@@ -52,7 +52,7 @@ def train_checkpoint(directory: Path) -> Path:
 def bare_loop(checkpoint: Path, archs: list) -> float:
     """The evaluator a job runs, in this process: its scoring settings are the spec's defaults."""
     settings = parse_spec(service_spec(len(archs), workers=1)).supernet_settings
-    evaluator = SupernetEvaluator(str(checkpoint), finetune_steps=settings.score_finetune_steps or 0)
+    evaluator = SupernetEvaluator(str(checkpoint), scoring=Scoring(finetune_steps=settings.score_finetune_steps or 0, examples=settings.score_examples))
     started = time.perf_counter()
     for arch in archs:
         evaluator.evaluate(arch.to_dict())

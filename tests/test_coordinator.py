@@ -26,7 +26,7 @@ import yaml
 from nas.artifacts import JobFiles
 from nas.job.metrics import metric
 from nas.search.coordinator import Coordinator
-from nas.search.evaluation import SupernetEvaluator
+from nas.search.evaluation import BenchmarkEvaluator, SupernetEvaluator
 from nas.service import export_candidate, job_summary, pareto_rows, submit_job
 from nas.store import ArtifactKind, CandidateRecord, EventKind, Store
 from tests.helpers import EXAMPLES, NAS, ManualClock, assert_non_dominated, benchmark_spec, cli, digits_spec, env_for, job_reusing_supernet, poll, reviews_csv
@@ -182,10 +182,10 @@ def test_verifying_from_scratch_trains_fresh_weights(digits_supernet, tmp_path):
 class CrashingEvaluator(SupernetEvaluator):
     """Kills its own worker process on a quarter of the architectures (first hex digit 0-3)."""
 
-    def evaluate(self, arch_data):
-        if self.space.validate(arch_data).arch_id[0] in "0123":
+    def evaluate_many(self, arch_datas, measure_latency=True):
+        if any(self.space.validate(arch_data).arch_id[0] in "0123" for arch_data in arch_datas):
             os._exit(1)
-        return super().evaluate(arch_data)
+        return super().evaluate_many(arch_datas, measure_latency)
 
 
 def test_dead_workers_candidates_are_retried_then_failed(digits_supernet, tmp_path):
@@ -204,6 +204,39 @@ def test_dead_workers_candidates_are_retried_then_failed(digits_supernet, tmp_pa
         assert candidate.status == ("failed" if crashes else "done")
         if crashes:
             assert candidate.attempt == 2 and "Actor" in candidate.error
+
+
+class CrashingTable(BenchmarkEvaluator):
+    """Benchmark mode, killing its worker process on a call that holds an architecture whose id
+    starts with "0" (about one in sixteen)."""
+
+    def evaluate_many(self, arch_datas, measure_latency=True):
+        if any(self.space.validate(arch_data).arch_id[0] == "0" for arch_data in arch_datas):
+            os._exit(1)
+        return super().evaluate_many(arch_datas, measure_latency)
+
+
+def test_a_crash_in_a_call_of_several_candidates_is_pinned_on_the_one_that_crashes(tmp_path):
+    """A large budget of cheap scores goes to the evaluators several candidates per call. When an
+    actor dies in such a call, none of its candidates is charged: each goes alone from then on,
+    so only the one that kills its actor alone is charged, and fails after max_attempts."""
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit_job(store, benchmark_spec(strategy="random", budget={"candidates": 192}))
+    finished = Coordinator(store, evaluator=CrashingTable, max_attempts=2).run_next(job.id)
+    assert finished.status == "succeeded", finished.error
+    (started,) = [e for e in store.events(job.id) if e.kind == EventKind.SEARCH_STARTED]
+    assert started.data["per_call"] == 3 and "in calls of 3" in started.message
+    candidates = store.candidates(job.id)
+    crashers = [c for c in candidates if c.arch_id[0] == "0"]
+    assert len(candidates) == 192 and crashers
+    for candidate in candidates:
+        if candidate in crashers:
+            assert candidate.status == "failed" and candidate.attempt == 2 and "Actor" in candidate.error
+        else:
+            assert candidate.status == "done" and candidate.attempt == 1, candidate
 
 
 def test_a_latency_predictor_takes_over_after_its_calibration_and_the_front_is_measured(digits_supernet, tmp_path):
@@ -275,7 +308,7 @@ def test_actors_dying_while_starting_cost_no_attempts_and_fail_the_job_clearly(d
 class NeverFinishes(SupernetEvaluator):
     """Holds every candidate until its actor is killed."""
 
-    def evaluate(self, arch_data):
+    def evaluate_many(self, arch_datas, measure_latency=True):
         time.sleep(3600)
 
 

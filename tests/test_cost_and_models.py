@@ -21,9 +21,20 @@ TASKS = {
 }
 
 
+def _fused_attention_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+    """The CPU's fused attention kernel, which FlopCounterMode does not count: two batched
+    products, (s_q x d) by (d x s_k) and (s_q x s_k) by (s_k x d_v), per batch and head."""
+    *batch, s_q, d = query_shape
+    s_k, d_v = key_shape[-2], value_shape[-1]
+    return 2 * math.prod(batch) * s_q * s_k * (d + d_v)
+
+
+FUSED_ATTENTION = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _fused_attention_flops}
+
+
 def measured(model: torch.nn.Module, example: torch.Tensor) -> tuple[int, int]:
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=FUSED_ATTENTION) as counter:
         model(example)
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops()
 

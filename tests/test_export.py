@@ -453,11 +453,37 @@ def test_training_keeps_the_best_epoch_on_validation(digits):
 
 
 def test_scoring_after_a_short_finetune_is_repeatable_and_changes_the_score(small_supernet):
-    from nas.search.evaluation import SupernetEvaluator
+    from nas.search.evaluation import Scoring, SupernetEvaluator
 
     arch = get_space("vit-resnas", "small-images", SMALL_VIT).validate(VIT_FULL).to_dict()
     inherited = SupernetEvaluator(str(small_supernet), latency=None).evaluate(arch)
-    tuned = SupernetEvaluator(str(small_supernet), latency=None, finetune_steps=20)
+    tuned = SupernetEvaluator(str(small_supernet), latency=None, scoring=Scoring(finetune_steps=20))
     first, second = tuned.evaluate(arch), tuned.evaluate(arch)
     assert first == second  # the same candidate always gets the same steps, and the supernet is untouched
     assert first["accuracy"] != inherited["accuracy"] and first["params"] == inherited["params"]
+
+
+def test_candidates_scored_together_score_as_each_alone_and_one_bad_fails_alone(small_supernet, digits):
+    """Inherited scores of several candidates in one pass over the validation batches are each
+    one's own; an architecture outside the space fails by itself; a sample of the validation
+    split is the same for every candidate and scores on its own examples."""
+    import random
+
+    from nas.search.evaluation import Scoring, SupernetEvaluator
+    from nas.training.standalone import evaluate_subnet
+
+    space = get_space("vit-resnas", "small-images", SMALL_VIT)
+    archs = [space.sample(random.Random(i)).to_dict() for i in range(4)]
+    evaluator = SupernetEvaluator(str(small_supernet), latency=None)
+    too_wide = {"stages": [{"width": 64, "blocks": [{"heads": 1, "mlp": 32}]}] * 2}
+    together = evaluator.evaluate_many([archs[0], too_wide, *archs[1:]])
+    assert isinstance(together[1], str) and together[1].startswith("ArchValidationError: ") and "stages[0].width" in together[1]
+    alone = [evaluator.evaluate(arch) for arch in archs]
+    assert [together[0], *together[2:]] == alone
+    assert [a["accuracy"] for a in alone] == [evaluate_subnet(evaluator.supernet, space.validate(arch), digits.val) for arch in archs]
+
+    sampled = SupernetEvaluator(str(small_supernet), latency=None, scoring=Scoring(examples=50))
+    assert len(sampled.scored_on) == 50 and sampled.scored_on.labels.tolist() == SupernetEvaluator(str(small_supernet), latency=None, scoring=Scoring(examples=50)).scored_on.labels.tolist()
+    scores = [m["accuracy"] for m in sampled.evaluate_many(archs)]
+    assert all(abs(score * 50 - round(score * 50)) < 1e-9 for score in scores)  # counted on 50 examples
+    assert scores == [evaluate_subnet(sampled.supernet, space.validate(arch), sampled.scored_on) for arch in archs]

@@ -150,6 +150,7 @@ DEFAULT_WARMUP_EPOCHS = 2
 # -0.20 to +0.41 (Fashion-MNIST), paired on the same references; on FlexiBERT it changed the tau by
 # +0.02 at ~90 s per candidate, so none there (docs/benchmarks/results.md).
 DEFAULT_SCORE_FINETUNE_STEPS = {"image": 20, "text": 0}
+MIN_SCORE_EXAMPLES = 10
 # Default supernet epochs: enough for this many optimizer steps, and at least MIN_EPOCHS. A
 # supernet needs steps, not epochs: at five epochs digits' 1,439 examples give 60 steps and the
 # supernet stays at chance; from ~150 steps on it learns (docs/benchmarks/supernet.md).
@@ -232,6 +233,10 @@ class SupernetSpec(_Strict):
     # Scoring: train each candidate this many steps of 64 examples from its inherited weights
     # before its validation accuracy is taken; default DEFAULT_SCORE_FINETUNE_STEPS[task kind].
     score_finetune_steps: int | None = Field(None, ge=0, le=10_000)
+    # Scoring: the validation examples a candidate's accuracy is taken on, a seeded sample that
+    # is the same for every candidate (fewer: cheaper scores, coarser: about ±1/sqrt(n)); default
+    # the whole validation split.
+    score_examples: int | None = Field(None, ge=MIN_SCORE_EXAMPLES, le=MAX_TRAIN_EXAMPLES)
     # The learned-or-not check after training (nas.training.health); false runs the search on
     # whatever the supernet learned, e.g. in a smoke test of the machinery, and lets a supernet
     # train fewer steps than it needs to learn (`step_problems`).

@@ -20,10 +20,10 @@ import time
 import traceback
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -33,13 +33,26 @@ from nas.job.schema import JobSpec, LatencySpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
-from nas.search.resources import ask_of, check_fits, check_fits_together, describe_ask, how_many_fit, node_resources, ray_options
+from nas.search.dispatch import Outcome as PoolOutcome
 from nas.search.heartbeat import Heartbeat, Presence
 from nas.search.latency_plan import LatencyPlan
 from nas.search.proposals import Proposer, known_before
+from nas.search.resources import ask_of, check_fits, check_fits_together, describe_ask, how_many_fit, node_resources, ray_options
 from nas.search.supernet_task import train_supernet
+from nas.store import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_STALE_AFTER_S,
+    ArtifactKind,
+    CandidateRecord,
+    CandidateStatus,
+    Claim,
+    ClaimLost,
+    EventKind,
+    JobRecord,
+    JobStatus,
+    Store,
+)
 from nas.training.checkpoint import META_FILE
-from nas.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, ArtifactKind, CandidateStatus, Claim, ClaimLost, EventKind, JobRecord, JobStatus, Store
 from search_spaces import SearchSpace, TaskShape
 from surrogates.base import Strategy
 
@@ -79,9 +92,10 @@ class Coordinator:
     ):
         """`jobs_dir`: this machine's working files (the verified stage's Tune state);
         `artifact_root`: where checkpoints and weights go (`nas.artifacts`; default
-        $NAS_ARTIFACT_ROOT or $NAS_HOME/artifacts). `evaluator`: the class Ray actors run for
-        trained jobs (default SupernetEvaluator; its constructor takes the checkpoint's location
-        and the job's JobFiles, and `evaluate(arch_data)` returns metrics). `ray_cpus`: the CPUs
+        $NAS_ARTIFACT_ROOT or $NAS_HOME/artifacts). `evaluator`: the class Ray actors run
+        (default SupernetEvaluator, whose constructor takes the checkpoint's location, the job's
+        JobFiles and the scoring settings; in benchmark mode BenchmarkEvaluator, which takes the
+        table's path); its `evaluate_many(arch_datas)` returns each one's metrics. `ray_cpus`: the CPUs
         of the local Ray cluster it starts when given no `ray_address` (default: the machine's).
         Time budgets are counted on the store's clock."""
         self.store, self.worker = store, worker or default_worker_name()
@@ -192,9 +206,9 @@ class Coordinator:
             from surrogates.tabular import NAS_BENCH_BERT_TASK
 
             table = nas_bench_bert_file()
-            evaluator, args, shape = BenchmarkEvaluator, (str(table),), NAS_BENCH_BERT_TASK
+            evaluator, args, shape = self.evaluator or BenchmarkEvaluator, (str(table),), NAS_BENCH_BERT_TASK
         else:
-            from nas.search.evaluation import SupernetEvaluator
+            from nas.search.evaluation import Scoring, SupernetEvaluator
 
             job_files = self._job_files(spec)
             checkpoint = self._supernet(job, spec, job_files, heartbeat)
@@ -210,7 +224,9 @@ class Coordinator:
             threads = max(1, int(spec.resources.evaluator.cpus))
             table = None
             latency = (spec.latency or LatencySpec()).settings()  # a job stored before the section existed: the defaults
-            evaluator, args = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, latency, spec.supernet_settings.score_finetune_steps or 0)
+            settings = spec.supernet_settings
+            scoring = Scoring(finetune_steps=settings.score_finetune_steps or 0, examples=settings.score_examples)
+            evaluator, args = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, latency, scoring)
         # The actors start (in their own processes) while the strategy is built and replayed.
         # No more actors starting at a time than the cluster has CPUs: the first is ready sooner.
         at_once = max(1, int(sum(node.get("CPU", 0.0) for node in node_resources()))) if self.stagger_starts else None
@@ -447,19 +463,24 @@ class Coordinator:
         propose, or the job is cancelled; proposals are asked ahead in the proposer's thread."""
         # Ahead of need: each evaluator's queued candidate is proposed while its current one runs
         # (the baseline without ask-ahead proposes only for idle evaluators).
-        proposer = Proposer(strategy, lag=evaluators.slots if self.ask_ahead else evaluators.size)
+        per_call = candidates_per_call(spec)
+        proposer = Proposer(strategy, lag=per_call * (evaluators.slots if self.ask_ahead else evaluators.size), per_ask=per_call)
         done = self.store.candidates(job.id, CandidateStatus.DONE)
         for candidate in done:  # what it knew before a restart, told in order as the asks need it
             proposer.tell(candidate.seq, space.validate(candidate.arch), candidate.metrics)
         if done:
             logger.info("job %d: strategy %s is told %d stored results", job.id, spec.strategy, len(done))
-        self.store.add_event(job.id, EventKind.SEARCH_STARTED, _reproducible(proposer.lag, evaluators.size, spec), {"lag": proposer.lag, "evaluators": evaluators.size})
+        self.store.add_event(
+            job.id, EventKind.SEARCH_STARTED, _reproducible(proposer.lag, evaluators.size, per_call, spec), {"lag": proposer.lag, "evaluators": evaluators.size, "per_call": per_call}
+        )  # fmt: skip
         try:
-            return self._evaluate_until_done(job, spec, space, proposer, evaluators, heartbeat, plan)
+            return self._evaluate_until_done(job, spec, space, proposer, evaluators, heartbeat, plan, per_call)
         finally:
             proposer.close()
 
-    def _evaluate_until_done(self, job: JobRecord, spec: JobSpec, space: SearchSpace, proposer: Proposer, evaluators: EvaluatorPool, heartbeat: Heartbeat, plan: LatencyPlan | None) -> Outcome:
+    def _evaluate_until_done(
+        self, job: JobRecord, spec: JobSpec, space: SearchSpace, proposer: Proposer, evaluators: EvaluatorPool, heartbeat: Heartbeat, plan: LatencyPlan | None, per_call: int
+    ) -> Outcome:
         budget, claim = spec.budget.candidates, job.claim
         deadline = _deadline(self.store.get_job(job.id), spec, self.store.clock.now())
         primary = spec.surrogate_objectives()[0]
@@ -477,8 +498,8 @@ class Coordinator:
                 if deadline is not None and self.store.clock.now() >= deadline:
                     # Evaluations still in flight are dropped (their actors are killed on the
                     # way out) and finishing the job releases their candidates.
-                    return self._time_spent(job, spec, finished, len(evaluators.in_flight))
-                waiting = self._dispatch(job, proposer, evaluators, budget - finished, measure_latency=plan is None or not plan.predicting)
+                    return self._time_spent(job, spec, finished, evaluators.in_flight_candidates)
+                waiting = self._dispatch(job, proposer, evaluators, budget - finished, per_call, measure_latency=plan is None or not plan.predicting)
                 if not evaluators.busy and (proposer.asking or waiting):
                     proposer.wait(timeout=1.0)  # nothing to wait for but the next proposals
                     continue
@@ -487,17 +508,7 @@ class Coordinator:
                     if finished == 0:  # nothing was evaluated: no result to call a success
                         return JobStatus.FAILED, _nothing_proposed(spec)
                     return JobStatus.SUCCEEDED, None
-                for outcome in evaluators.wait(timeout=1.0):
-                    if isinstance(outcome, Evaluated):
-                        metrics = plan.complete(outcome.flight.candidate.arch, outcome.metrics) if plan is not None else outcome.metrics
-                        self.store.record_result(outcome.flight.candidate.id, metrics, outcome.seconds, claim=claim)
-                        proposer.tell(outcome.flight.candidate.seq, space.validate(outcome.flight.candidate.arch), metrics)
-                    elif isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
-                        self.store.record_failure(outcome.flight.candidate.id, outcome.reason, self.max_attempts, claim=claim)
-                    elif isinstance(outcome, Died):
-                        self.store.record_failure(outcome.running.candidate.id, outcome.reason, self.max_attempts, claim=claim)
-                        for queued in outcome.queued:
-                            self.store.release_candidate(queued.candidate.id, claim=claim)
+                self._record(job, space, proposer, evaluators.wait(timeout=1.0), plan)
                 evaluators.check()
                 self._record_placement(job, evaluators)
                 if self.show_progress:
@@ -505,6 +516,24 @@ class Coordinator:
                     shown = metric(primary.metric, spec.is_benchmark)
                     best_text = f"best {shown.label} {shown.format(best.metrics[primary.metric])}" if best else ""
                     progress.update(bar, completed=self._finished(job.id), description=f"candidates {best_text}")
+
+    def _record(self, job: JobRecord, space: SearchSpace, proposer: Proposer, outcomes: list[PoolOutcome], plan: LatencyPlan | None) -> None:
+        """The pool's outcomes into the store (the results of a call in one transaction), and
+        the results told to the proposer."""
+        evaluated = [o for o in outcomes if isinstance(o, Evaluated)]
+        completed = [plan.complete(o.candidate.arch, o.metrics) if plan is not None else o.metrics for o in evaluated]
+        if evaluated:
+            self.store.record_results([(o.candidate.id, metrics, o.seconds) for o, metrics in zip(evaluated, completed, strict=True)], claim=job.claim)
+        for outcome, metrics in zip(evaluated, completed, strict=True):
+            proposer.tell(outcome.candidate.seq, space.validate(outcome.candidate.arch), metrics)
+        for outcome in outcomes:
+            if isinstance(outcome, Raised):  # retried like a crash, up to max_attempts
+                self.store.record_failure(outcome.candidate.id, outcome.reason, self.max_attempts, claim=job.claim)
+            elif isinstance(outcome, Died):
+                if outcome.running is not None:
+                    self.store.record_failure(outcome.running.id, outcome.reason, self.max_attempts, claim=job.claim)
+                for released in outcome.released:
+                    self.store.release_candidate(released.id, claim=job.claim)
 
     def _record_placement(self, job: JobRecord, evaluators: EvaluatorPool) -> None:
         """An event for the evaluators that just started: where each runs."""
@@ -528,18 +557,18 @@ class Coordinator:
             return JobStatus.FAILED, f"budget.max_minutes: {spec.budget.max_minutes} min were spent {spent_on} before any candidate was evaluated; {remedy}"
         return JobStatus.SUCCEEDED, None
 
-    def _dispatch(self, job: JobRecord, proposer: Proposer, evaluators: EvaluatorPool, remaining: int, measure_latency: bool = True) -> int:
-        """Give every idle slot a candidate: stored `proposed` ones first (left from before a
-        restart, retries, or asked ahead), then what the proposer has come back with; then ask
-        for the next candidate once the results it must know have arrived (`Proposer.ready`),
-        so that each slot has its next candidate waiting; latency is measured unless
-        `measure_latency` is off (a predictor gives it). Returns how many wait."""
+    def _dispatch(self, job: JobRecord, proposer: Proposer, evaluators: EvaluatorPool, remaining: int, per_call: int, measure_latency: bool = True) -> int:
+        """Give every idle slot a call of up to `per_call` candidates: stored `proposed` ones
+        first (left from before a restart, retries, or asked ahead), then what the proposer has
+        come back with; then ask for the next ones once the results they must know have arrived
+        (`Proposer.ready`), so that each slot has its next call waiting; latency is measured
+        unless `measure_latency` is off (a predictor gives it). Returns how many wait."""
         flying = evaluators.flying_ids()
         queued = [c for c in self.store.candidates(job.id, CandidateStatus.PROPOSED) if c.id not in flying]
         while True:
-            while evaluators.idle and queued and len(evaluators.in_flight) < remaining:
-                candidate = queued.pop(0)
-                evaluators.send(self.store.start_candidate(candidate.id, self.worker, claim=job.claim), measure_latency)
+            while evaluators.idle and queued and evaluators.in_flight_candidates < remaining:
+                call = _next_call(queued, min(per_call, remaining - evaluators.in_flight_candidates), evaluators.must_go_alone)
+                evaluators.send(self.store.start_candidates([c.id for c in call], self.worker, claim=job.claim), measure_latency)
             asked = proposer.take()
             if asked:
                 queued.extend(self.store.add_candidates(job.id, [(a.arch_id, a.to_dict()) for a in asked], claim=job.claim))
@@ -570,12 +599,43 @@ def _place(where: dict[str, str]) -> str:
     return f"node {where.get('node_id', '?')[:8]} ({where.get('host', '?')}, {where.get('device', '?')})"
 
 
-def _reproducible(lag: int, evaluators: int, spec: JobSpec) -> str:
+# Candidates per evaluator call when scoring is cheap: enough that a call's fixed costs (the Ray
+# round trip, the store's commits, the proposer's ask) are a small share of it.
+MAX_CANDIDATES_PER_CALL = 16
+BUDGET_PER_CALL_CANDIDATE = 64  # a call of k candidates from a budget of 64 k on
+
+
+def candidates_per_call(spec: JobSpec) -> int:
+    """One candidate per evaluator call, unless scoring is cheap (inherited weights with no
+    fine-tune, or a table in benchmark mode) and the budget runs to hundreds: then one per 64
+    candidates of the budget, at most MAX_CANDIDATES_PER_CALL. A call's candidates are proposed
+    knowing the same results, so a small budget keeps one per call: each proposal knows all it can."""
+    cheap = spec.is_benchmark or not spec.supernet_settings.score_finetune_steps
+    return max(1, min(MAX_CANDIDATES_PER_CALL, spec.budget.candidates // BUDGET_PER_CALL_CANDIDATE)) if cheap else 1
+
+
+def _next_call(queued: list[CandidateRecord], most: int, alone: Callable[[int], bool]) -> list[CandidateRecord]:
+    """The next call's candidates, taken from the front of `queued`: up to `most`, but one that
+    must go alone (its last call's actor died) goes by itself."""
+    if alone(queued[0].id):
+        return [queued.pop(0)]
+    call: list[CandidateRecord] = []
+    i = 0
+    while i < len(queued) and len(call) < most:
+        if alone(queued[i].id):
+            i += 1
+            continue
+        call.append(queued.pop(i))
+    return call
+
+
+def _reproducible(lag: int, evaluators: int, per_call: int, spec: JobSpec) -> str:
     """What the job's events say of how it proposes, and so what a rerun reproduces."""
     uses_latency = "latency_ms" in {o.metric for o in spec.objectives} or spec.constraints.latency_ms_max is not None
     measured = " (latency_ms is measured, so proposals that depend on it can differ)" if uses_latency else ""
+    calls = f" in calls of {per_call}" if per_call > 1 else ""
     return (
-        f"searching with {evaluators} evaluator{'s' * (evaluators != 1)}: each candidate is proposed knowing the results of all but the {lag - 1} "
+        f"searching with {evaluators} evaluator{'s' * (evaluators != 1)}{calls}: each candidate is proposed knowing the results of all but the {lag - 1} "
         f"before it, so the same spec, seed and evaluator count propose the same candidates{measured}"
     )
 

@@ -1,7 +1,9 @@
 """The pool of Ray evaluator actors a job's candidates run on.
 
-Each actor holds the job's supernet (or benchmark table) and has `SLOTS_PER_ACTOR` candidates
-at a time: one evaluating, one queued behind it, so it never waits for the coordinator's commits.
+Each actor holds the job's supernet (or benchmark table) and has `SLOTS_PER_ACTOR` calls at a
+time: one evaluating, one queued behind it, so it never waits for the coordinator's commits. A
+call carries one candidate, or several when scoring is cheap (`candidates_per_call`): their
+results come back together, and an actor scores them together where it can.
 An actor gets candidates only once its `ready()` has answered, so one that dies is known to have
 died starting up (nothing ran on it) or not, without guessing from how its replies arrived.
 The pool knows nothing of the store: `wait` reports what happened and the coordinator records it.
@@ -24,35 +26,37 @@ SLOTS_PER_ACTOR = 2
 
 @dataclass
 class Flight:
-    """A candidate sent to an actor."""
+    """Candidates sent to an actor in one call."""
 
-    candidate: CandidateRecord
+    candidates: list[CandidateRecord]
     slot: int  # index of the actor in the pool
     handle: Any  # the actor it was sent to (a replacement actor has a new handle)
-    order: int  # dispatch order: an actor runs its candidates first in, first out
+    order: int  # dispatch order: an actor runs its calls first in, first out
 
 
 @dataclass
 class Evaluated:
-    flight: Flight
-    metrics: dict[str, float]
-    seconds: float
+    candidate: CandidateRecord
+    metrics: dict[str, Any]
+    seconds: float  # its share of the call's time inside the actor
 
 
 @dataclass
 class Raised:
     """The evaluation raised inside the actor; the actor lives on."""
 
-    flight: Flight
+    candidate: CandidateRecord
     reason: str
 
 
 @dataclass
 class Died:
-    """The actor died: `running` had started and counts an attempt; `queued` never started."""
+    """The actor died. `running`: the candidate whose evaluation it died in, which counts an
+    attempt; `released`: those that never started, or shared a call with others when it died
+    (which of them killed it is unknown: each is sent alone from then on), none charged."""
 
-    running: Flight
-    queued: list[Flight]
+    running: CandidateRecord | None
+    released: list[CandidateRecord]
     reason: str
 
 
@@ -88,6 +92,7 @@ class EvaluatorPool:
         self.starting: dict[Any, int] = {}  # the ref of an actor's `ready()` -> its slot, until it answers
         self.idle: list[int] = []  # one entry per free slot of a started actor
         self.in_flight: dict[Any, Flight] = {}
+        self._alone: set[int] = set()  # candidate ids that shared a call with an actor's death
         self._order = itertools.count()
         self._failed_starts = 0
         self.broken: str | None = None  # why actors cannot start, once MAX_FAILED_STARTS in a row did not
@@ -143,14 +148,22 @@ class EvaluatorPool:
         return bool(self.in_flight or self.starting)
 
     def flying_ids(self) -> set[int]:
-        return {f.candidate.id for f in self.in_flight.values()}
+        return {c.id for f in self.in_flight.values() for c in f.candidates}
 
-    def send(self, candidate: CandidateRecord, measure_latency: bool = True) -> None:
-        """Evaluate `candidate` on the next idle slot (there must be one); without measuring its
-        latency when a predictor gives it."""
+    def send(self, candidates: Sequence[CandidateRecord], measure_latency: bool = True) -> None:
+        """Evaluate `candidates` in one call on the next idle slot (there must be one); without
+        measuring their latency when a predictor gives it."""
         slot = self.idle.pop(0)
-        ref = self.actors[slot].timed.remote(candidate.arch, measure_latency)
-        self.in_flight[ref] = Flight(candidate, slot, self.actors[slot], next(self._order))
+        ref = self.actors[slot].timed_many.remote([c.arch for c in candidates], measure_latency)
+        self.in_flight[ref] = Flight(list(candidates), slot, self.actors[slot], next(self._order))
+
+    def must_go_alone(self, candidate_id: int) -> bool:
+        """The candidate was in a call whose actor died: it is sent alone until it has run."""
+        return candidate_id in self._alone
+
+    @property
+    def in_flight_candidates(self) -> int:
+        return sum(len(f.candidates) for f in self.in_flight.values())
 
     def wait(self, timeout: float) -> list[Outcome]:
         """What finished within `timeout` seconds (at least one result, unless time ran out or
@@ -168,22 +181,33 @@ class EvaluatorPool:
                 continue
             flight = self.in_flight.pop(ref)
             try:
-                metrics, seconds = ray.get(ref)
+                results, seconds = ray.get(ref)
             except RayActorError as exc:
                 outcomes.extend(self._actor_died(flight, one_line(exc)))
                 continue
             except RayTaskError as exc:
-                logger.info("candidate %d raised in its actor: %s", flight.candidate.id, one_line(exc))
-                outcomes.append(Raised(flight, one_line(exc)))
+                logger.info("candidates %s raised in their actor: %s", [c.id for c in flight.candidates], one_line(exc))
+                outcomes.extend(Raised(c, one_line(exc)) for c in flight.candidates)
             else:
-                outcomes.append(Evaluated(flight, metrics, seconds))
+                outcomes.extend(self._settled(flight, results, seconds))
             self.idle.append(flight.slot)
+        return outcomes
+
+    def _settled(self, flight: Flight, results: Sequence[dict[str, Any] | str], seconds: float) -> list[Outcome]:
+        """A call's answer, one outcome per candidate (a string is why its evaluation failed)."""
+        share = seconds / max(1, len(flight.candidates))
+        outcomes: list[Outcome] = []
+        for candidate, result in zip(flight.candidates, results, strict=True):
+            self._alone.discard(candidate.id)
+            outcomes.append(Raised(candidate, result) if isinstance(result, str) else Evaluated(candidate, result, share))
         return outcomes
 
     def _actor_died(self, flight: Flight, reason: str) -> list[Outcome]:
         """Everything sent to the dead actor, settled: what it finished before it died keeps its
-        result (stored before the next candidate started); of the others, the earliest sent was
-        running and counts an attempt, those behind it never started. The actor is replaced once."""
+        result (stored before the next call started); of the others, the earliest call sent was
+        running: its candidate counts an attempt if it was alone, else all of its candidates are
+        released to go alone (which one killed the actor is unknown); the calls behind it never
+        started. The actor is replaced once."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
@@ -197,19 +221,25 @@ class EvaluatorPool:
                 unfinished.append(other)
                 continue
             try:
-                metrics, seconds = ray.get(ref)
+                results, seconds = ray.get(ref)
             except RayActorError:  # lost with the actor
                 unfinished.append(other)
             except RayTaskError as exc:
-                outcomes.append(Raised(other, one_line(exc)))
+                outcomes.extend(Raised(c, one_line(exc)) for c in other.candidates)
             else:
-                outcomes.append(Evaluated(other, metrics, seconds))
+                outcomes.extend(self._settled(other, results, seconds))
         unfinished.sort(key=lambda f: f.order)
         if self.actors[flight.slot] is flight.handle:  # not replaced yet: its slots wait for the new one
             logger.warning("evaluator actor %d died (%s); starting a replacement", flight.slot, reason)
             self.idle = [slot for slot in self.idle if slot != flight.slot]
             self._start(flight.slot)
-        outcomes.append(Died(unfinished[0], unfinished[1:], reason))
+        running, *behind = unfinished
+        released = [c for f in behind for c in f.candidates]
+        if len(running.candidates) == 1:
+            outcomes.append(Died(running.candidates[0], released, reason))
+        else:
+            self._alone.update(c.id for c in running.candidates)
+            outcomes.append(Died(None, running.candidates + released, reason))
         return outcomes
 
     def evaluate_archs(self, archs: Sequence[Mapping[str, Any]], method: str = "evaluate") -> list[dict[str, Any] | str]:

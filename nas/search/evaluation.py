@@ -5,7 +5,9 @@ same class runs in-process for the service benchmark's bare loop, so both do the
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +15,18 @@ import torch
 
 from nas.artifacts import JobFiles
 from nas.export.latency import Latency, LatencySettings, measure_latency
+from nas.search.dispatch import one_line
 from search_spaces import Architecture, get_space
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_LATENCY = LatencySettings()
 
 
 class Evaluator:
-    """What Ray actors run: `evaluate(arch_data) -> metrics`; `timed` also returns the seconds it
-    took inside the worker (queueing and transfer excluded)."""
+    """What Ray actors run: `evaluate(arch_data) -> metrics`, and `timed_many` over several
+    candidates per call, with the seconds it took inside the worker (queueing and transfer
+    excluded)."""
 
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, float]:
         raise NotImplementedError
@@ -29,6 +35,17 @@ class Evaluator:
         """`evaluate` without measuring latency (a predictor gives it); by default the same."""
         return self.evaluate(arch_data)
 
+    def evaluate_many(self, arch_datas: list[dict[str, Any]], measure_latency: bool = True) -> list[dict[str, Any] | str]:
+        """Each architecture's metrics, or why its evaluation failed ('Type: message'): one
+        failing does not fail the others. By default one after another."""
+        results: list[dict[str, Any] | str] = []
+        for arch_data in arch_datas:
+            try:
+                results.append(self.evaluate(arch_data) if measure_latency else self.evaluate_unmeasured(arch_data))
+            except Exception as exc:
+                results.append(one_line(exc))
+        return results
+
     def ready(self) -> dict[str, str]:
         """Answered once the constructor has run (the pool tells an actor that died starting up
         from one that died evaluating): where the actor runs."""
@@ -36,22 +53,34 @@ class Evaluator:
 
         return where_am_i()
 
-    def timed(self, arch_data: dict[str, Any], measure_latency: bool = True) -> tuple[dict[str, float], float]:
+    def timed_many(self, arch_datas: list[dict[str, Any]], measure_latency: bool = True) -> tuple[list[dict[str, Any] | str], float]:
         started = time.perf_counter()
-        metrics = self.evaluate(arch_data) if measure_latency else self.evaluate_unmeasured(arch_data)
-        return metrics, time.perf_counter() - started
+        results = self.evaluate_many(arch_datas, measure_latency)
+        return results, time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a supernet evaluator scores a candidate's accuracy (`supernet.score_*` of the spec):
+    after `finetune_steps` steps of 64 training examples from its inherited weights (0: the
+    inherited weights as they are), on `examples` validation examples (None: the whole split; a
+    seeded sample otherwise, the same for every candidate, so that their scores compare on the
+    same examples)."""
+
+    finetune_steps: int = 0
+    examples: int | None = None
 
 
 SCORE_BATCH = 64  # examples per step of the fine-tune before scoring
 
 
 class SupernetEvaluator(Evaluator):
-    """Validation accuracy with inherited weights (after `finetune_steps` steps of training from
-    them, when asked: `supernet.score_finetune_steps`), exact params and FLOPs, and the latency of
-    the extracted standalone model as the job's `latency` section says (exported to its runtime,
-    on this node), with its interval."""
+    """Validation accuracy with inherited weights (as `scoring` says: after a short fine-tune
+    from them, on a sample of the split), exact params and FLOPs, and the latency of the
+    extracted standalone model as the job's `latency` section says (exported to its runtime, on
+    this node), with its interval."""
 
-    def __init__(self, checkpoint: str, job_files: JobFiles | None = None, threads: int = 1, latency: LatencySettings | None = DEFAULT_LATENCY, finetune_steps: int = 0):
+    def __init__(self, checkpoint: str, job_files: JobFiles | None = None, threads: int = 1, latency: LatencySettings | None = DEFAULT_LATENCY, scoring: Scoring = Scoring()):
         """`checkpoint`: the supernet's location (a directory, or one in the artifact root,
         read through `job_files` from whichever node this runs on); `latency`: how to measure
         it (None: not measured)."""
@@ -61,39 +90,91 @@ class SupernetEvaluator(Evaluator):
         torch.set_num_threads(threads)
         self.supernet, _, self.task = open_checkpoint(checkpoint, job_files, device=assigned_device())
         self.space = self.supernet.space
-        self.latency, self.finetune_steps = latency, finetune_steps
+        self.latency, self.scoring = latency, scoring
+        self.scored_on = self.task.val if scoring.examples is None else self.task.val.sample(scoring.examples, seed=0)
 
     def evaluate(self, arch_data: dict[str, Any]) -> dict[str, Any]:
-        metrics = self.evaluate_unmeasured(arch_data)
-        if self.latency is not None:
-            metrics.update(self.measure(self.space.validate(arch_data)).metrics())
-        return metrics
+        (result,) = self.evaluate_many([arch_data])
+        if isinstance(result, str):
+            raise RuntimeError(result)
+        return result
 
     def evaluate_unmeasured(self, arch_data: dict[str, Any]) -> dict[str, Any]:
-        arch = self.space.validate(arch_data)
-        metrics: dict[str, Any] = {"accuracy": self.score(arch)}
-        metrics.update({k: float(v) for k, v in self.space.cost(arch, self.task.shape).to_dict().items()})
-        return metrics
+        (result,) = self.evaluate_many([arch_data], measure_latency=False)
+        if isinstance(result, str):
+            raise RuntimeError(result)
+        return result
+
+    def evaluate_many(self, arch_datas: list[dict[str, Any]], measure_latency: bool = True) -> list[dict[str, Any] | str]:
+        """Inherited scores of all of them together (`accuracies`), then each one's costs and,
+        when asked, its measured latency."""
+        archs: list[Architecture | str] = []
+        for arch_data in arch_datas:
+            try:
+                archs.append(self.space.validate(arch_data))
+            except Exception as exc:
+                archs.append(one_line(exc))
+        valid = [arch for arch in archs if not isinstance(arch, str)]
+        accuracies = dict(zip((arch.arch_id for arch in valid), self.accuracies(valid), strict=True))
+        results: list[dict[str, Any] | str] = []
+        for arch in archs:
+            if isinstance(arch, str):
+                results.append(arch)
+                continue
+            accuracy = accuracies[arch.arch_id]
+            if isinstance(accuracy, str):
+                results.append(accuracy)
+                continue
+            metrics: dict[str, Any] = {"accuracy": accuracy, **{k: float(v) for k, v in self.space.cost(arch, self.task.shape).to_dict().items()}}
+            try:
+                if measure_latency and self.latency is not None:
+                    metrics.update(self.measure(arch).metrics())
+            except Exception as exc:
+                results.append(one_line(exc))
+                continue
+            results.append(metrics)
+        return results
 
     def latency_metrics(self, arch_data: dict[str, Any]) -> dict[str, Any]:
         """Only the latency, measured (a predicted candidate on the front is measured after all)."""
         assert self.latency is not None
         return self.measure(self.space.validate(arch_data)).metrics()
 
-    def score(self, arch: Architecture) -> float:
-        """Validation accuracy with the inherited weights, or after a short fine-tune from them
-        on a sample of the training split drawn from the architecture's id (the same candidate
-        always gets the same steps)."""
-        from nas.training.standalone import evaluate, evaluate_subnet, train_standalone
+    def accuracies(self, archs: list[Architecture]) -> list[float | str]:
+        """Each architecture's validation accuracy (or why it could not be taken). Inherited
+        weights: all of them on each batch of the sample in turn, one pass over it. After a
+        fine-tune: one at a time."""
+        from nas.training.standalone import evaluate_subnets
 
-        if not self.finetune_steps:
-            return evaluate_subnet(self.supernet, arch, self.task.val)
+        if self.scoring.finetune_steps:
+            return [self._guarded(self.finetuned_score, arch) for arch in archs]
+        if not archs:
+            return []
+        try:
+            return list(evaluate_subnets(self.supernet, archs, self.scored_on))
+        except Exception as exc:  # find which one: each alone, so that only it fails
+            logger.info("scoring %d architectures together failed (%s); scoring each alone", len(archs), one_line(exc))
+            return [self._guarded(lambda a: evaluate_subnets(self.supernet, [a], self.scored_on)[0], arch) for arch in archs]
+
+    @staticmethod
+    def _guarded(score: Any, arch: Architecture) -> float | str:
+        try:
+            return float(score(arch))
+        except Exception as exc:
+            return one_line(exc)
+
+    def finetuned_score(self, arch: Architecture) -> float:
+        """Validation accuracy after a short fine-tune from the inherited weights on a sample of
+        the training split drawn from the architecture's id (the same candidate always gets the
+        same steps)."""
+        from nas.training.standalone import evaluate, train_standalone
+
         seed = int(arch.arch_id[:8], 16)
         model = self.supernet.extract(arch)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            train_standalone(model, self.task.train.sample(self.finetune_steps * SCORE_BATCH, seed), epochs=1, batch_size=SCORE_BATCH, seed=seed)
-        return evaluate(model, self.task.val)
+            train_standalone(model, self.task.train.sample(self.scoring.finetune_steps * SCORE_BATCH, seed), epochs=1, batch_size=SCORE_BATCH, seed=seed)
+        return evaluate(model, self.scored_on)
 
     def measure(self, arch: Architecture) -> Latency:
         """On this node's CPU, wherever the supernet is: the figure a `latency_ms_max` limit compares."""

@@ -22,7 +22,7 @@ import numpy as np
 from nas.export.latency_model import LatencyPredictor, PredictorError, prediction_error
 from nas.job.schema import JobSpec, LatencySpec
 from nas.store import ArtifactKind, CandidateRecord, CandidateStatus, Claim, EventKind, Store
-from search_spaces import SearchSpace, TaskShape
+from search_spaces import MODELS_VERSION, SearchSpace, TaskShape
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,10 @@ class LatencyPlan:
             self._calibrate()
 
     def _key(self) -> dict[str, Any]:
-        """What a predictor is of: one space, task shape, runtime setting and machine."""
+        """What a predictor is of: one space (and version of its models), task shape, runtime
+        setting and machine."""
         return {
-            "space": self.space.name, "preset": self.space.preset, "shape": vars(self.shape), "runtime": self.settings.runtime,
+            "models": MODELS_VERSION, "space": self.space.name, "preset": self.space.preset, "shape": vars(self.shape), "runtime": self.settings.runtime,
             "batch_size": self.settings.batch_size, "threads": self.settings.threads, "machine": self.machine,
         }  # fmt: skip
 

@@ -11,9 +11,10 @@ Reproducibility: what the strategy proposes depends on what it was told and in w
 neither may depend on when results arrive. The proposal for candidate n (its number in the job)
 is asked once candidates 1 … n − lag have finished, after telling the strategy exactly their
 results, in candidate order; the candidates after those are `pending`. `lag` is how many
-candidates the job keeps evaluating or queued (two per evaluator), so one evaluator never waits
-for a proposal while its queued candidate runs. The first `lag` candidates are asked together,
-knowing nothing; every later ask is for one candidate. With the same spec, seed and evaluator
+candidates the job keeps evaluating or queued (two calls per evaluator, each of `per_ask`
+candidates), so one evaluator never waits for a proposal while its queued call runs. The first
+`lag` candidates are asked together, knowing nothing; every later ask is for `per_ask`
+candidates (one call's worth), which know the same results. With the same spec, seed and evaluator
 count, a job proposes the same candidates in the same order on any machine, under any load
 (results that are measured, such as latency, can still differ between runs).
 """
@@ -39,17 +40,18 @@ def known_before(seq: int, lag: int) -> int:
     return max(0, seq - lag)
 
 
-def batch_from(seq: int, lag: int) -> int:
+def batch_from(seq: int, lag: int, per_ask: int = 1) -> int:
     """How many candidates one ask proposes, from candidate `seq` on: those that know the same
-    results (the first `lag` know none), so that batches do not depend on timing either."""
-    return lag - seq + 1 if seq <= lag else 1
+    results (the first `lag` know none, then `per_ask` at a time), so that batches do not depend
+    on timing either."""
+    return lag - seq + 1 if seq <= lag else per_ask
 
 
 class Proposer:
-    def __init__(self, strategy: Strategy, lag: int):
-        if lag < 1:
-            raise ValueError(f"lag: {lag} must be >= 1")
-        self.strategy, self.lag = strategy, lag
+    def __init__(self, strategy: Strategy, lag: int, per_ask: int = 1):
+        if lag < 1 or per_ask < 1:
+            raise ValueError(f"lag: {lag} and per_ask: {per_ask} must be >= 1")
+        self.strategy, self.lag, self.per_ask = strategy, lag, per_ask
         self._results: dict[int, tuple[Architecture, dict[str, float]]] = {}  # by candidate number, until told
         self._told_through = 0  # the strategy knows the results of candidates up to this one
         self._lock = threading.Lock()
@@ -84,7 +86,7 @@ class Proposer:
         `known_before(next_seq)` and of those that failed. Returns how many were asked."""
         if self._asking is not None:
             return 0
-        n = min(batch_from(next_seq, self.lag), remaining)
+        n = min(batch_from(next_seq, self.lag, self.per_ask), remaining)
         if n > 0:
             self._asking = self._executor.submit(self._ask, n, known_before(next_seq, self.lag), list(pending))
         return max(n, 0)

@@ -362,21 +362,35 @@ class Store:
 
     def start_candidate(self, candidate_id: int, worker: str, claim: Claim | None = None) -> CandidateRecord:
         """proposed -> running: one more attempt, by `worker`."""
+        return self.start_candidates([candidate_id], worker, claim=claim)[0]
+
+    def start_candidates(self, candidate_ids: Sequence[int], worker: str, claim: Claim | None = None) -> list[CandidateRecord]:
+        """`start_candidate` of each, in one transaction (all or none)."""
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect=CandidateStatus.PROPOSED, action="start", claim=claim)
-            row.status, row.worker, row.started_at, row.attempt = CandidateStatus.RUNNING, worker, self.clock.now(), row.attempt + 1
-            row.error = None
-            return _candidate_record(row)
+            started = []
+            for candidate_id in candidate_ids:
+                row = self._candidate(s, candidate_id, expect=CandidateStatus.PROPOSED, action="start", claim=claim)
+                row.status, row.worker, row.started_at, row.attempt = CandidateStatus.RUNNING, worker, self.clock.now(), row.attempt + 1
+                row.error = None
+                started.append(_candidate_record(row))
+            return started
 
     def record_result(self, candidate_id: int, metrics: Mapping[str, Any], eval_seconds: float | None = None, claim: Claim | None = None) -> CandidateRecord:
         """running -> done with `metrics`: the METRICS keys fill their columns, others go to JSON."""
-        columns, extra = _split_metrics(metrics)
+        return self.record_results([(candidate_id, metrics, eval_seconds)], claim=claim)[0]
+
+    def record_results(self, results: Sequence[tuple[int, Mapping[str, Any], float | None]], claim: Claim | None = None) -> list[CandidateRecord]:
+        """`record_result` of each (candidate id, metrics, seconds), in one transaction (all or none)."""
+        split = [(candidate_id, *_split_metrics(metrics), seconds) for candidate_id, metrics, seconds in results]
         with self._write() as s:
-            row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a result for", claim=claim)
-            for name, value in columns.items():
-                setattr(row, name, value)
-            row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, CandidateStatus.DONE, self.clock.now(), eval_seconds, None
-            return _candidate_record(row)
+            recorded = []
+            for candidate_id, columns, extra, seconds in split:
+                row = self._candidate(s, candidate_id, expect=CandidateStatus.RUNNING, action="record a result for", claim=claim)
+                for name, value in columns.items():
+                    setattr(row, name, value)
+                row.metrics, row.status, row.finished_at, row.eval_seconds, row.error = extra, CandidateStatus.DONE, self.clock.now(), seconds, None
+                recorded.append(_candidate_record(row))
+            return recorded
 
     def amend_result(self, candidate_id: int, metrics: Mapping[str, Any], drop: Sequence[str] = (), claim: Claim | None = None) -> CandidateRecord:
         """A done candidate's metrics, some replaced by better figures (a measured latency for a

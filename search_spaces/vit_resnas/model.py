@@ -9,7 +9,6 @@ extracted model compute the same thing by construction.
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +26,9 @@ def block_forward(x: torch.Tensor, p: Params, prefix: str, heads: int, head_dim:
     """Pre-norm block: x + attention(norm(x)), then x + MLP(norm(x))."""
     b, n, _ = x.shape
     q, k, v = linear(layer_norm(x, p, prefix + "norm1"), p, prefix + "attn.qkv").view(b, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
-    attn = ((q @ k.transpose(-1, -2)) / math.sqrt(head_dim)).softmax(-1)
-    mixed = linear((attn @ v).transpose(1, 2).reshape(b, n, heads * head_dim), p, prefix + "attn.proj")
+    # The fused kernel: 1.3-1.5x faster than the written-out product and softmax (docs/benchmarks/search.md).
+    attended = F.scaled_dot_product_attention(q, k, v)
+    mixed = linear(attended.transpose(1, 2).reshape(b, n, heads * head_dim), p, prefix + "attn.proj")
     x = x + apply_dropout(mixed, dropout, training)
     hidden = F.gelu(linear(layer_norm(x, p, prefix + "norm2"), p, prefix + "mlp.0"))
     return x + apply_dropout(linear(hidden, p, prefix + "mlp.2"), dropout, training)
