@@ -241,17 +241,22 @@ def test_a_crash_in_a_call_of_several_candidates_is_pinned_on_the_one_that_crash
 
 def test_a_latency_predictor_takes_over_after_its_calibration_and_the_front_is_measured(digits_supernet, tmp_path):
     """latency.predict_after: the first 8 candidates measured, a predictor calibrated on them and
-    stored, the rest predicted; the front's predicted members measured at the end; a second job
-    on the same machine predicts from the stored predictor after its first measurement."""
+    stored, the rest predicted (scored several per call, but one per call while calibrating, so
+    that few more than 8 are measured); the front's predicted members measured at the end; a
+    second job on the same machine predicts from the stored predictor after its first measurement."""
+    from nas.search.dispatch import SLOTS_PER_ACTOR
     from nas.search.latency_plan import PREDICTED, PREDICTION
 
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
     fast = {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False, "score_finetune_steps": 0}  # scored as inherited: quick
-    spec = digits_spec(strategy="random", budget={"candidates": 11}, supernet=fast, objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}], latency={"predict_after": 8, "max_seconds": 2})
+    spec = digits_spec(strategy="random", budget={"candidates": 128}, supernet=fast, objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}], latency={"predict_after": 8, "max_seconds": 2})
     first = job_reusing_supernet(store, spec, digits_supernet, tmp_path / "first")
     assert Coordinator(store).run_next(first.id).status == "succeeded"
+    (started,) = [e for e in store.events(first.id) if e.kind == EventKind.SEARCH_STARTED]
+    assert started.data["per_call"] == 2
     done = sorted(store.candidates(first.id, "done"), key=lambda c: c.seq)
-    assert len(done) == 11 and not any(c.metrics.get(PREDICTED) for c in done[:8])  # measured: the calibration
+    assert len(done) == 128 and not any(c.metrics.get(PREDICTED) for c in done[:8])  # measured: the calibration
+    assert sum(1 for c in done if PREDICTED not in c.metrics and PREDICTION not in c.metrics) <= 8 + SLOTS_PER_ACTOR  # and those in flight as it ended
     assert all(c.metrics["latency_ms"] > 0 and c.metrics["latency_machine"] for c in done)
     front = store.pareto(first.id, [("accuracy", True), ("latency_ms", False)])
     assert front and not any(c.metrics.get(PREDICTED) for c in front)  # the front holds measured latencies only

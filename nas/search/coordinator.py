@@ -499,7 +499,9 @@ class Coordinator:
                     # Evaluations still in flight are dropped (their actors are killed on the
                     # way out) and finishing the job releases their candidates.
                     return self._time_spent(job, spec, finished, evaluators.in_flight_candidates)
-                waiting = self._dispatch(job, proposer, evaluators, budget - finished, per_call, measure_latency=plan is None or not plan.predicting)
+                # While a latency predictor calibrates, calls of one: no more candidates are measured than it needs.
+                calibrating = plan is not None and plan.calibrating
+                waiting = self._dispatch(job, proposer, evaluators, budget - finished, 1 if calibrating else per_call, measure_latency=plan is None or not plan.predicting)
                 if not evaluators.busy and (proposer.asking or waiting):
                     proposer.wait(timeout=1.0)  # nothing to wait for but the next proposals
                     continue

@@ -51,6 +51,12 @@ class LatencyPlan:
     def predicting(self) -> bool:
         return self.predictor is not None
 
+    @property
+    def calibrating(self) -> bool:
+        """A predictor will take over once enough candidates are measured, and has not yet: a
+        measurement is worth its cost only until then."""
+        return self.after is not None and self.predictor is None
+
     def complete(self, arch_data: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
         """A candidate's metrics as stored: with the predicted latency where it was not measured;
         a measured one calibrates the predictor once there are enough."""
