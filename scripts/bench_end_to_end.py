@@ -13,7 +13,8 @@ and its compute: the supernet and search against what training the family cost.
     python scripts/bench_end_to_end.py --tasks digits fashion-mnist --json docs/benchmarks/end_to_end.json
     python scripts/bench_end_to_end.py --tasks listops recall --seeds 3 --workdir e2e   # a rerun reuses finished jobs
 
-Results are written after each task, so an interrupted run keeps the tasks it finished.
+Results are written after each task, so an interrupted run keeps the tasks it finished; a task
+whose job was interrupted resumes it (what it trained is kept) once its heartbeat is stale.
 """
 
 from __future__ import annotations
@@ -79,7 +80,11 @@ def run_task(task: str, workdir: Path, candidates: int, seeds: int, seed: int) -
         job = finished[-1]
         console.log(f"{task}: job {job.id} finished before; reading it back")
     else:
-        job = submit_job(store, spec_for(task, candidates, seeds, seed))
+        # A job a killed run left unfinished resumes where it was (its heartbeat has gone stale).
+        unfinished = [job for job in store.list_jobs() if job.status in (JobStatus.QUEUED, JobStatus.RUNNING)]
+        job = unfinished[-1] if unfinished else submit_job(store, spec_for(task, candidates, seeds, seed))
+        if unfinished:
+            console.log(f"{task}: resuming job {job.id}, left {job.status} by an earlier run")
         job = Coordinator(store, jobs_dir=workdir / "jobs").run_next(job.id)
         if job is None or job.status != JobStatus.SUCCEEDED:
             raise RuntimeError(f"{task}: the job did not succeed: {job.error if job else 'not run'}")
