@@ -67,7 +67,7 @@ class OptunaStrategy(Strategy):
             )
         return study
 
-    def _suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Define-by-run: a list item is asked only if its index is below the list's length."""
         chosen: dict[str, Any] = {}
         for path, distribution in self.distributions.items():
@@ -91,7 +91,7 @@ class OptunaStrategy(Strategy):
         out: dict[str, Architecture] = {}
         for _ in range(n):
             trial = study.ask()
-            wanted = self._suggest(trial)
+            wanted = self.suggest(trial)
             pick = nearest_by_hamming(wanted, [a for a in free if a.arch_id not in out], free_flat, rng)
             if pick is None:
                 break
