@@ -216,22 +216,26 @@ class CrashingTable(BenchmarkEvaluator):
         return super().evaluate_many(arch_datas, measure_latency)
 
 
-def test_a_crash_in_a_call_of_several_candidates_is_pinned_on_the_one_that_crashes(tmp_path):
-    """A large budget of cheap scores goes to the evaluators several candidates per call. When an
-    actor dies in such a call, none of its candidates is charged: each goes alone from then on,
-    so only the one that kills its actor alone is charged, and fails after max_attempts."""
+def test_a_crash_in_a_call_of_several_candidates_is_pinned_on_the_one_that_crashes(tmp_path, monkeypatch):
+    """A large budget of cheap scores goes to the evaluators several candidates per call (here
+    from a budget of 48: a call per 16 of it). When an actor dies in such a call, none of its
+    candidates is charged: each goes alone from then on, so only the one that kills its actor
+    alone is charged, and fails after max_attempts."""
     import ray.cloudpickle
 
+    import nas.search.coordinator
+
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.setattr(nas.search.coordinator, "BUDGET_PER_CALL_CANDIDATE", 16)
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
-    job = submit_job(store, benchmark_spec(strategy="random", budget={"candidates": 192}))
+    job = submit_job(store, benchmark_spec(strategy="random", budget={"candidates": 48}))
     finished = Coordinator(store, evaluator=CrashingTable, max_attempts=2).run_next(job.id)
     assert finished.status == "succeeded", finished.error
     (started,) = [e for e in store.events(job.id) if e.kind == EventKind.SEARCH_STARTED]
     assert started.data["per_call"] == 3 and "in calls of 3" in started.message
     candidates = store.candidates(job.id)
     crashers = [c for c in candidates if c.arch_id[0] == "0"]
-    assert len(candidates) == 192 and crashers
+    assert len(candidates) == 48 and crashers
     for candidate in candidates:
         if candidate in crashers:
             assert candidate.status == "failed" and candidate.attempt == 2 and "Actor" in candidate.error
@@ -239,23 +243,26 @@ def test_a_crash_in_a_call_of_several_candidates_is_pinned_on_the_one_that_crash
             assert candidate.status == "done" and candidate.attempt == 1, candidate
 
 
-def test_a_latency_predictor_takes_over_after_its_calibration_and_the_front_is_measured(digits_supernet, tmp_path):
+def test_a_latency_predictor_takes_over_after_its_calibration_and_the_front_is_measured(digits_supernet, tmp_path, monkeypatch):
     """latency.predict_after: the first 8 candidates measured, a predictor calibrated on them and
     stored, the rest predicted (scored several per call, but one per call while calibrating, so
-    that few more than 8 are measured); the front's predicted members measured at the end; a
-    second job on the same machine predicts from the stored predictor after its first measurement."""
+    that few more than 8 are measured: calls of 2 here, a call per 12 candidates of the budget);
+    the front's predicted members measured at the end; a second job on the same machine predicts
+    from the stored predictor after its first measurement."""
+    import nas.search.coordinator
     from nas.search.dispatch import SLOTS_PER_ACTOR
     from nas.search.latency_plan import PREDICTED, PREDICTION
 
+    monkeypatch.setattr(nas.search.coordinator, "BUDGET_PER_CALL_CANDIDATE", 12)
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
     fast = {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False, "score_finetune_steps": 0}  # scored as inherited: quick
-    spec = digits_spec(strategy="random", budget={"candidates": 128}, supernet=fast, objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}], latency={"predict_after": 8, "max_seconds": 2})
+    spec = digits_spec(strategy="random", budget={"candidates": 24}, supernet=fast, objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}], latency={"predict_after": 8, "max_seconds": 2})
     first = job_reusing_supernet(store, spec, digits_supernet, tmp_path / "first")
     assert Coordinator(store).run_next(first.id).status == "succeeded"
     (started,) = [e for e in store.events(first.id) if e.kind == EventKind.SEARCH_STARTED]
     assert started.data["per_call"] == 2
     done = sorted(store.candidates(first.id, "done"), key=lambda c: c.seq)
-    assert len(done) == 128 and not any(c.metrics.get(PREDICTED) for c in done[:8])  # measured: the calibration
+    assert len(done) == 24 and not any(c.metrics.get(PREDICTED) for c in done[:8])  # measured: the calibration
     assert sum(1 for c in done if PREDICTED not in c.metrics and PREDICTION not in c.metrics) <= 8 + SLOTS_PER_ACTOR  # and those in flight as it ended
     assert all(c.metrics["latency_ms"] > 0 and c.metrics["latency_machine"] for c in done)
     front = store.pareto(first.id, [("accuracy", True), ("latency_ms", False)])

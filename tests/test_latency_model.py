@@ -24,12 +24,16 @@ QUICK = LatencySettings(min_repeats=10, max_seconds=0.25)  # a rough figure: the
 
 @pytest.fixture(scope="module")
 def measured():
-    """(calibration archs, their latencies, the plain family, their latencies): real ONNX Runtime timings."""
+    """(calibration archs, their latencies, the plain family, their latencies): real ONNX Runtime
+    timings, each the lower of two passes over all the models (as the predictor's benchmark
+    takes them): a pass that met a burst of load on a shared machine does not decide."""
     example = torch.rand(1, SHAPE.channels, SHAPE.image_size, SHAPE.image_size)
     calibration = [SPACE.sample(random.Random(seed)) for seed in range(MIN_MEASUREMENTS)]
     plain = [member.arch for member in SPACE.plain_family()]
     torch.manual_seed(0)
-    ms = [measure_latency(SPACE.build(arch, SHAPE), example, QUICK).ms for arch in calibration + plain]
+    models = [SPACE.build(arch, SHAPE) for arch in calibration + plain]
+    passes = [[measure_latency(model, example, QUICK).ms for model in models] for _ in range(2)]
+    ms = [min(figures) for figures in zip(*passes, strict=True)]
     return calibration, ms[:MIN_MEASUREMENTS], plain, ms[MIN_MEASUREMENTS:]
 
 
