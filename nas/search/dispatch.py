@@ -22,6 +22,7 @@ from nas.store import CandidateRecord
 logger = logging.getLogger(__name__)
 
 SLOTS_PER_ACTOR = 2
+SETTLE_S = 10.0  # the longest wait for a dead actor's other calls to settle (Ray settles them at once)
 
 
 @dataclass
@@ -214,10 +215,14 @@ class EvaluatorPool:
         others = {ref: f for ref, f in self.in_flight.items() if f.handle is flight.handle}
         for ref in others:
             del self.in_flight[ref]
+        # Every call to a dead actor settles soon, with its result or the actor's death: waited
+        # for, so that a call that returned just before the death is not taken for the one running
+        # (with quick calls, its result can arrive after the death is known).
+        settled = set(ray.wait(list(others), num_returns=len(others), timeout=SETTLE_S)[0]) if others else set()
         outcomes: list[Outcome] = []
         unfinished = [flight]
         for ref, other in others.items():
-            if not ray.wait([ref], timeout=0)[0]:
+            if ref not in settled:
                 unfinished.append(other)
                 continue
             try:
