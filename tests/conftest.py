@@ -22,7 +22,7 @@ import torch
 
 from search_spaces import get_space
 from surrogates.benchmarks import nas_bench_bert_file
-from tests.helpers import ALL_PRESETS, ManualClock, plain_config, require
+from tests.helpers import ALL_PRESETS, ManualClock, plain_config, require, shared_temp
 
 TIERS = ("default", "system", "benchmark")
 
@@ -124,7 +124,7 @@ def digits_supernet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from nas.tasks.data import load_task
     from nas.training.trainer import SupernetTrainer
 
-    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp_path_factory.getbasetemp()
+    shared = shared_temp(tmp_path_factory)
     target = shared / "digits-supernet"
     with FileLock(str(shared / "digits-supernet.lock")):
         if not target.is_dir():

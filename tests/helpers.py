@@ -92,14 +92,24 @@ def benchmark_spec(**changes: Any) -> dict[str, Any]:
     return spec
 
 
+def shared_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory every pytest worker of this run sees (the workers' temporary directories
+    lie in it): what one worker makes there under a file lock, the others read."""
+    return tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp_path_factory.getbasetemp()
+
+
 def digits_spec(**changes: Any) -> dict[str, Any]:
     """The digits example with a supernet far too small to learn (the machinery is under test),
     so its health check is off; so is the verified stage, unless `changes` ask for it. Its
-    objectives are accuracy and params, which repeat exactly (a measured latency does not)."""
+    objectives are accuracy and params, which repeat exactly (a measured latency does not).
+    Candidates are scored with their inherited weights (no fine-tune: tests/test_export.py covers
+    it) and their latency measured for 2 s at most: a candidate costs about a second, not five to
+    fifteen on a loaded machine."""
     spec = yaml.safe_load((EXAMPLES / "digits-vit.yaml").read_text())
     spec.update({
         "objectives": [{"metric": "accuracy"}, {"metric": "params"}], "budget": {"candidates": 4},
-        "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, "verify": {"top_k": 0}, **changes,
+        "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False, "score_finetune_steps": 0},
+        "latency": {**spec["latency"], "max_seconds": 2}, "verify": {"top_k": 0}, **changes,
     })  # fmt: skip
     return spec
 

@@ -170,8 +170,8 @@ def test_a_job_runs_on_a_worker_node_that_cannot_see_the_coordinators_files(clus
     on_worker = {"cpus": 1, "custom": {WORKER_RESOURCE: 1}}
     spec.update({
         "budget": {"candidates": 4}, "workers": 2,
-        "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False},
-        "verify": {"top_k": 1, "epochs": 1, "references": 0},
+        "supernet": {"epochs": 1, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False, "score_finetune_steps": 0},
+        "latency": {**spec["latency"], "max_seconds": 2}, "verify": {"top_k": 1, "epochs": 1, "references": 0},
         "resources": {"supernet": on_worker, "evaluator": on_worker, "verify": on_worker},
     })  # fmt: skip
     db = f"sqlite:///{cluster.coordinator_home / 'nas.db'}"

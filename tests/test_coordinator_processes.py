@@ -163,7 +163,7 @@ def test_a_paused_coordinator_that_lost_its_job_stops_quietly(tmp_path, ray_addr
 def test_killed_during_supernet_training_resumes_the_checkpoint(tmp_path, ray_address):
     db = f"sqlite:///{tmp_path / 'nas.db'}"
     store = Store(db)
-    job = submit_job(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False}, budget={"candidates": 2}))
+    job = submit_job(store, digits_spec(supernet={"epochs": 3, "archs_per_step": 2, "batch_size": 64, "max_train": 300, "check": False, "score_finetune_steps": 0}, budget={"candidates": 2}))
     assert job_summary(store, job)["supernet"]["state"] == "pending"
     first = start_coordinator(db, job.id, tmp_path, ray_address)
     checkpoint = Path(ArtifactRoot().supernet(job)) / "checkpoint.json"

@@ -6,7 +6,7 @@
   verified stage's models score well above chance on validation and test, and the job states its
   verdict against the plain family trained beside them.
 - Fashion-MNIST (on a training subset, `max_train`, which the default epochs count) and
-  rotten-tomatoes (at its default size): the first epochs of their default schedules, built
+  rotten-tomatoes (at its default size): the first steps of their default schedules, built
   exactly as a job's supernet task builds its trainer (spec parsed with its defaults, config from
   the spec). A whole schedule takes 8 (Fashion-MNIST) to 30 (FlexiBERT) minutes on a 2-core
   machine, and passing the check part-way is the stronger claim (docs/benchmarks/supernet.md has
@@ -61,15 +61,18 @@ def test_the_quickstart_job_learns_with_the_defaults(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("space", "task", "max_train", "epochs"),
+    ("space", "task", "max_train", "checks_at"),
     [
-        ("vit-resnas", "fashion-mnist", 2000, 3),
-        # The whole training split: FlexiBERT's first epoch (81 steps) scored 70% / 73% against
-        # a threshold of 62%; 2,000 reviews took 5 epochs of 16 steps, at the same cost.
-        ("flexibert", "rotten-tomatoes", None, 1),
+        ("vit-resnas", "fashion-mnist", 2000, (1, 2, 3)),
+        # The whole training split, checked half-way through the first epoch and at its end:
+        # FlexiBERT scored 66% / 73% after 40 of its 81 steps (70% / 73% after 81) against a
+        # threshold of 62%; 2,000 reviews took 5 epochs of 16 steps, at the same cost.
+        ("flexibert", "rotten-tomatoes", None, (0.5, 1)),
     ],
 )
-def test_defaults_learn_within_the_first_epochs(space: str, task: str, max_train: int | None, epochs: int, request: pytest.FixtureRequest) -> None:
+def test_defaults_learn_within_the_first_epochs(space: str, task: str, max_train: int | None, checks_at: tuple[float, ...], request: pytest.FixtureRequest) -> None:
+    """The health check passes at one of `checks_at` (in epochs of the default schedule: its
+    first steps, not the whole of it), checked in turn until it passes."""
     if task == "fashion-mnist":
         request.getfixturevalue("fashion_mnist")  # Debian's data: skipped without it, but in CI
     torch.set_num_threads(1)
@@ -77,11 +80,13 @@ def test_defaults_learn_within_the_first_epochs(space: str, task: str, max_train
     settings = spec.supernet
     data = load_task(task, seed=spec.seed, max_train=max_train)
     trainer = SupernetTrainer(spec.search_space(), data, TrainConfig.from_spec(settings, data.kind, seed=spec.seed, device="cpu", train_examples=len(data.train)))
-    assert trainer.config.epochs == settings.epochs > epochs  # the default schedule, of which the first epochs run
-    checks = []
-    for _ in range(epochs):
-        trainer.train(show_progress=False, stop_after=trainer.steps_per_epoch())
-        checks.append(check_supernet(trainer.supernet, data.val, seed=spec.seed))
-        if checks[-1].learned:
+    assert trainer.config.epochs == settings.epochs > max(checks_at)  # the default schedule, of which the first steps run
+    checks, trained = [], 0
+    for at in checks_at:
+        step = round(at * trainer.steps_per_epoch())
+        trainer.train(show_progress=False, stop_after=step - trained)
+        trained = step
+        checks.append((step, check_supernet(trainer.supernet, data.val, seed=spec.seed)))
+        if checks[-1][1].learned:
             break
-    assert checks[-1].learned, checks
+    assert checks[-1][1].learned, checks
