@@ -4,6 +4,7 @@ on a task with the spec's defaults (docs/benchmarks/supernet.md, "Default epochs
     python scripts/supernet_curve.py digits vit-resnas
     python scripts/supernet_curve.py fashion-mnist vit-resnas --max-train 2000
     python scripts/supernet_curve.py rotten-tomatoes flexibert --max-train 2000 --set lr=0.001 --set batch_size=64
+    python scripts/supernet_curve.py '{"generate": "recall", "examples": 8000}' flexibert --preset nas-bench-bert --epochs 10
 """
 
 from __future__ import annotations
@@ -28,18 +29,20 @@ from search_spaces import get_space  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task")
+    parser.add_argument("task", help="a built-in task's name, or a task spec as JSON (a generated task)")
     parser.add_argument("space")
+    parser.add_argument("--preset", help="the space's preset (default: its default)")
     parser.add_argument("--max-train", type=int)
     parser.add_argument("--epochs", type=int, help="default: the spec's (enough for 300 steps)")
     parser.add_argument("--set", action="append", default=[], help="a supernet setting, e.g. lr=0.001 (JSON value)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     settings = SupernetSpec(epochs=args.epochs, max_train=args.max_train, **{k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)})
-    data = load_task(args.task, seed=0, max_train=args.max_train)
+    task = json.loads(args.task) if args.task.startswith("{") else args.task
+    data = load_task(task, seed=0, max_train=args.max_train)
     config = TrainConfig.from_spec(settings, data.kind, seed=0, device="cpu", train_examples=len(data.train))
-    trainer = SupernetTrainer(get_space(args.space), data, config)
-    print(f"{args.task}: {len(data.train)} training examples, {trainer.steps_per_epoch()} steps an epoch, {config}", flush=True)
+    trainer = SupernetTrainer(get_space(args.space, args.preset), data, config)
+    print(f"{data.name}: {len(data.train)} training examples, {trainer.steps_per_epoch()} steps an epoch, {config}", flush=True)
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         trainer.train(show_progress=False, stop_after=trainer.steps_per_epoch())

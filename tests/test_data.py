@@ -139,7 +139,7 @@ def test_a_generated_task_loads_deterministically_whole_and_split(tmp_path):
     assert torch.equal(again.train.inputs, task.train.inputs) and torch.equal(again.test.labels, task.test.labels)
     assert not torch.equal(load_task(spec, seed=2, workdir=tmp_path).train.inputs[:50], task.train.inputs[:50])
     recall = load_task({"generate": "recall", "examples": 300, "pairs": 6, "queries": 2, "keys": 20}, workdir=tmp_path)
-    assert recall.name == "recall" and recall.shape.max_len == 2 * 6 + 1 + 2 + 2 and not (recall.train.inputs == UNK_ID).any()
+    assert recall.name == "recall" and recall.shape.max_len == 6 + 1 + 2 + 2 and not (recall.train.inputs == UNK_ID).any()
     with pytest.raises(TaskDataError, match="^task.queries: 9 must be <= pairs"):
         load_task({"generate": "recall", "pairs": 6, "queries": 9}, workdir=tmp_path)
 

@@ -219,7 +219,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("generator setting of a file", spec_with(space="flexibert", task={"name": "rotten-tomatoes", "pairs": 3}), "task.pairs: only generated tasks (generate: {listops, recall}) have it"),
     ("recall queries", spec_with(space="flexibert", task={"generate": "recall", "pairs": 4, "queries": 6}), "task.queries: 6 must be <= pairs (4)"),
     ("few examples", spec_with(space="flexibert", task={"generate": "recall", "examples": 10}), "task.examples: 10 must be >= 100 and <= 1,000,000"),
-    ("cut generated texts", spec_with(space="flexibert", task={"generate": "recall", "max_len": 32}), "task.max_len: 32 would cut texts of recall (pairs 16, queries 4, keys 64), which take up to 39 tokens"),
+    ("cut generated texts", spec_with(space="flexibert", task={"generate": "recall", "max_len": 16}), "task.max_len: 16 would cut texts of recall (pairs 16, queries 1, keys 32), which take up to 20 tokens"),
     ("split generated words", spec_with(space="flexibert", task={"generate": "recall", "keys": 500, "vocab_size": 800}), "task.vocab_size: 800 may split words of recall"),
     ("generator and name", spec_with(space="flexibert", task={"generate": "recall", "name": "rotten-tomatoes"}), "task: give a task name, a dataset id, or exactly one of {csv, jsonl, npz} with a path, or generate: {listops, recall}; got {name, generate}"),
     ("max_len of images", spec_with(task={"name": "digits", "max_len": 128}), "task.max_len: only text tasks have a tokenizer; 'digits' is an image task"),
