@@ -21,9 +21,9 @@ from safetensors.torch import load_file
 from sklearn.datasets import load_digits
 
 import nas.export.exporter
-from nas.tasks.data import TaskData, _rotten_tomatoes, load_task
 from nas.export.exporter import export_from_checkpoint, export_model, resolve_export_dir
 from nas.export.formats import EXPORT_FORMATS
+from nas.tasks.data import TaskData, _rotten_tomatoes, load_task
 from nas.tasks.generated import generated_task
 from nas.tasks.tokenizer import encode
 from nas.training.trainer import SupernetTrainer
@@ -461,6 +461,23 @@ def test_scoring_after_a_short_finetune_is_repeatable_and_changes_the_score(smal
     first, second = tuned.evaluate(arch), tuned.evaluate(arch)
     assert first == second  # the same candidate always gets the same steps, and the supernet is untouched
     assert first["accuracy"] != inherited["accuracy"] and first["params"] == inherited["params"]
+    assert tuned.finetuned_score(tuned.space.validate(arch), steps=20) == first["accuracy"]
+
+
+def test_a_short_training_from_inherited_weights_scores_its_best_epoch_and_repeats(small_supernet, digits):
+    """The rung between inherited scores and the verified stage: a few epochs of standalone
+    training from the inherited weights, scored by its best epoch on the whole validation split;
+    the same candidate trains the same way every time, and the supernet is left as it was."""
+    from nas.search.evaluation import SupernetEvaluator
+    from nas.training.standalone import evaluate_subnet, train_keeping_best
+
+    evaluator = SupernetEvaluator(str(small_supernet), latency=None)
+    arch = evaluator.space.validate(VIT_FULL)
+    before = evaluate_subnet(evaluator.supernet, arch, digits.val)
+    first, second = evaluator.trained_score(arch, epochs=2), evaluator.trained_score(arch, epochs=2)
+    assert first == second and evaluate_subnet(evaluator.supernet, arch, digits.val) == before
+    trained = train_keeping_best(evaluator.supernet.extract(arch), evaluator.task, 2, seed=int(arch.arch_id[:8], 16), include_start=False)
+    assert first == trained.val_accuracy == max(trained.history[1:]) and first != before
 
 
 def test_candidates_scored_together_score_as_each_alone_and_one_bad_fails_alone(small_supernet, digits):

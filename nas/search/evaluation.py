@@ -163,23 +163,39 @@ class SupernetEvaluator(Evaluator):
         except Exception as exc:
             return one_line(exc)
 
-    def finetuned_score(self, arch: Architecture) -> float:
-        """Validation accuracy after a short fine-tune from the inherited weights on a sample of
-        the training split drawn from the architecture's id (the same candidate always gets the
-        same steps)."""
+    def finetuned_score(self, arch: Architecture, steps: int | None = None) -> float:
+        """Validation accuracy (on the scoring sample) after a short fine-tune from the inherited
+        weights, `steps` steps (default: the job's `score_finetune_steps`) on a sample of the
+        training split drawn from the architecture's id (the same candidate always gets the same
+        steps)."""
         from nas.training.standalone import evaluate, train_standalone
 
-        seed = int(arch.arch_id[:8], 16)
+        seed = _seed_of(arch)
         model = self.supernet.extract(arch)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            train_standalone(model, self.task.train.sample(self.scoring.finetune_steps * SCORE_BATCH, seed), epochs=1, batch_size=SCORE_BATCH, seed=seed)
+            train_standalone(model, self.task.train.sample((steps or self.scoring.finetune_steps) * SCORE_BATCH, seed), epochs=1, batch_size=SCORE_BATCH, seed=seed)
         return evaluate(model, self.scored_on)
+
+    def trained_score(self, arch: Architecture, epochs: int, lr: float = 1e-3, batch_size: int = SCORE_BATCH) -> float:
+        """A short standalone training's score, between the inherited score and the verified
+        stage: `epochs` epochs on the whole training split from the inherited weights, then the
+        whole validation split's accuracy of its best epoch (as the verified stage keeps it),
+        seeded by the architecture's id."""
+        from nas.training.standalone import train_keeping_best
+
+        seed = _seed_of(arch)
+        return train_keeping_best(self.supernet.extract(arch), self.task, epochs, lr=lr, batch_size=batch_size, seed=seed, include_start=False).val_accuracy
 
     def measure(self, arch: Architecture) -> Latency:
         """On this node's CPU, wherever the supernet is: the figure a `latency_ms_max` limit compares."""
         assert self.latency is not None
         return measure_latency(self.supernet.extract(arch).cpu(), self.task.val.inputs[:1].cpu(), self.latency)
+
+
+def _seed_of(arch: Architecture) -> int:
+    """A seed drawn from the architecture's id: what a candidate trains on repeats exactly."""
+    return int(arch.arch_id[:8], 16)
 
 
 class BenchmarkEvaluator(Evaluator):
