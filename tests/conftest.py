@@ -22,7 +22,7 @@ import torch
 
 from search_spaces import get_space
 from surrogates.benchmarks import nas_bench_bert_file
-from tests.helpers import ALL_PRESETS, ManualClock, plain_config, require, shared_temp
+from tests.helpers import ALL_PRESETS, ManualClock, made_once, plain_config, require
 
 TIERS = ("default", "system", "benchmark")
 
@@ -119,22 +119,15 @@ def digits_supernet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     chance, a supernet for tests of the machinery (jobs that reuse it, exports), not of learning.
     Trained once per test run, by whichever worker asks first; the others wait on the lock, then
     read it. Tests copy it before anything could write to it."""
-    from filelock import FileLock
-
     from nas.tasks.data import load_task
     from nas.training.trainer import SupernetTrainer
 
-    shared = shared_temp(tmp_path_factory)
-    target = shared / "digits-supernet"
-    with FileLock(str(shared / "digits-supernet.lock")):
-        if not target.is_dir():
-            partial = shared / "digits-supernet.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            task = load_task("digits", workdir=shared / "digits-task")
-            config = plain_config(epochs=1, batch_size=256, archs_per_step=1, seed=0)
-            SupernetTrainer(get_space("vit-resnas", "small-images"), task, config).train(show_progress=False, checkpoint_dir=partial)
-            partial.rename(target)  # whole or not at all: a worker that died mid-training leaves no half checkpoint
-    return target
+    def train(directory: Path) -> None:
+        task = load_task("digits", workdir=directory / "task")
+        config = plain_config(epochs=1, batch_size=256, archs_per_step=1, seed=0)
+        SupernetTrainer(get_space("vit-resnas", "small-images"), task, config).train(show_progress=False, checkpoint_dir=directory / "checkpoint")
+
+    return made_once(tmp_path_factory, "digits-supernet", train) / "checkpoint"
 
 
 # ---- Ray ----

@@ -92,10 +92,23 @@ def benchmark_spec(**changes: Any) -> dict[str, Any]:
     return spec
 
 
-def shared_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory every pytest worker of this run sees (the workers' temporary directories
-    lie in it): what one worker makes there under a file lock, the others read."""
-    return tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp_path_factory.getbasetemp()
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """A directory `name` that `make(directory)` fills once per test run, in the directory every
+    pytest worker sees (their temporary directories lie in it): whichever worker asks first makes
+    it under a file lock, the others wait, then read it. It is marked done only when `make`
+    returns, so what a worker that died half-way left is made again (the directory keeps its
+    path, which what `make` stores may name)."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp_path_factory.getbasetemp()
+    directory, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            make(directory)
+            done.touch()
+    return directory
 
 
 def digits_spec(**changes: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,9 +39,9 @@ from tests.helpers import (
     digits_spec,
     env_for,
     job_reusing_supernet,
+    made_once,
     poll,
     reviews_csv,
-    shared_temp,
 )
 
 pytestmark = pytest.mark.usefixtures("ray_address")  # every job here runs on this worker's Ray
@@ -58,20 +57,16 @@ def digits_job(tmp_path_factory, ray_address):
     """One real digits search (supernet trained as a Ray task, top 2 verified beside one plain-family
     reference trained with two seeds), shared by the tests that read it: run once per test run, by
     whichever worker asks first (the others wait on the lock, then read its store and files)."""
-    from filelock import FileLock
 
-    shared = shared_temp(tmp_path_factory)
-    root = shared / "digits-job"
-    with FileLock(str(shared / "digits-job.lock")):
-        if not (root / "finished").exists():
-            shutil.rmtree(root, ignore_errors=True)  # a worker that died mid-job leaves half a job
-            root.mkdir()
-            store = Store(f"sqlite:///{root / 'nas.db'}")
-            job = submit_job(store, digits_spec(verify={"top_k": 2, "epochs": 2, "references": 1, "seeds": 2}))
-            Coordinator(store, jobs_dir=root / "jobs", artifact_root=root / "artifacts").run_next(job.id)
-            (root / "finished").write_text(str(job.id))
+    def run(root: Path) -> None:
+        store = Store(f"sqlite:///{root / 'nas.db'}")
+        job = submit_job(store, digits_spec(verify={"top_k": 2, "epochs": 2, "references": 1, "seeds": 2}))
+        Coordinator(store, jobs_dir=root / "jobs", artifact_root=root / "artifacts").run_next(job.id)
+
+    root = made_once(tmp_path_factory, "digits-job", run)
     store = Store(f"sqlite:///{root / 'nas.db'}")
-    return store, store.get_job(int((root / "finished").read_text())), root
+    (job,) = store.list_jobs()
+    return store, job, root
 
 
 @DIGITS_JOB_TIMEOUT

@@ -174,7 +174,7 @@ class SupernetEvaluator(Evaluator):
         model = self.supernet.extract(arch)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            train_standalone(model, self.task.train.sample((steps or self.scoring.finetune_steps) * SCORE_BATCH, seed), epochs=1, batch_size=SCORE_BATCH, seed=seed)
+            train_standalone(model, self.task.train.sample((self.scoring.finetune_steps if steps is None else steps) * SCORE_BATCH, seed), epochs=1, batch_size=SCORE_BATCH, seed=seed)
         return evaluate(model, self.scored_on)
 
     def trained_score(self, arch: Architecture, epochs: int, lr: float = 1e-3, batch_size: int = SCORE_BATCH) -> float:
