@@ -34,7 +34,9 @@ from nas.job.parse import load_spec, parse_spec
 from nas.job.schema import JobSpec, LatencySpec, ObjectiveSpec
 from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask, spread_along
+from nas.results.promotion import top_rung_accuracies
 from nas.results.verdict import TrainedModel, trained_models, verified_model
+from nas.search.rungs import rung_states
 from nas.store import (
     COORDINATOR_ALIVE_S,
     DEFAULT_STALE_AFTER_S,
@@ -210,6 +212,8 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         # Accuracy of always answering the validation split's most frequent class: what any score
         # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
         "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
+        # Successive halving between the search and the verified stage (nas.search.rungs).
+        "rungs": rung_states(spec.rungs, store.rung_scores(job.id)) if spec.rungs is not None else None,
         "verify": verify_state(job, spec, events, len(verifications)),
         # The verified candidates against the plain family (nas.results.verdict), as the end of
         # the verified stage stated it.
@@ -453,16 +457,23 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
 
 
 def _front(
-    store: Store, job_id: int, spec: JobSpec, pairs: Sequence[tuple[str, bool]], verifications: Mapping[int, Verified], verified: bool = False
+    store: Store,
+    job_id: int,
+    spec: JobSpec,
+    pairs: Sequence[tuple[str, bool]],
+    verifications: Mapping[int, Verified],
+    verified: bool = False,
+    accuracies: Mapping[int, float] | None = None,
 ) -> list[dict[str, Any]]:
-    """`pareto_rows` on (metric, maximize) `pairs`, with the job's spec and verifications already read."""
+    """`pareto_rows` on (metric, maximize) `pairs`, with the job's spec and verifications already
+    read; `accuracies` ({candidate id: accuracy}): only those candidates, with that accuracy."""
     limits = _constraints(spec)
-    if not limits and not verified:
+    if not limits and not verified and accuracies is None:
         return [_row(c, verifications) for c in store.pareto(job_id, pairs)]  # the store's query reads only the columns
     # With constraints the front is that of the feasible candidates: one dominated only by an
     # infeasible candidate belongs on it, so filtering the unconstrained front would be wrong.
     # A candidate lacking a constrained metric cannot be shown to meet it and is left out.
-    feasible = _feasible_rows(store, job_id, pairs, limits, verifications, verified)
+    feasible = _feasible_rows(store, job_id, pairs, limits, verifications, verified, accuracies)
     if not feasible:
         return []
     values = np.array([[row["metrics"][m] for m, _ in pairs] for row, _ in feasible], dtype=np.float64)
@@ -473,12 +484,21 @@ def _front(
 
 
 def _feasible_rows(
-    store: Store, job_id: int, pairs: Sequence[tuple[str, bool]], limits: Mapping[str, float], verifications: Mapping[int, Verified], verified: bool
+    store: Store,
+    job_id: int,
+    pairs: Sequence[tuple[str, bool]],
+    limits: Mapping[str, float],
+    verifications: Mapping[int, Verified],
+    verified: bool,
+    accuracies: Mapping[int, float] | None = None,
 ) -> list[tuple[dict[str, Any], int]]:
     """(row, seq) of the done candidates that have every objective and meet every limit (only the
-    verified ones, on verified accuracy, with `verified`)."""
-    done = [c for c in store.candidates(job_id, CandidateStatus.DONE) if not verified or c.id in verifications]
+    verified ones, on verified accuracy, with `verified`; only those of `accuracies`, on theirs)."""
+    done = [c for c in store.candidates(job_id, CandidateStatus.DONE) if (not verified or c.id in verifications) and (accuracies is None or c.id in accuracies)]
     rows = [(_row(c, verifications, verified), c.seq) for c in done]
+    if accuracies is not None:
+        for (row, _), c in zip(rows, done, strict=True):
+            row["metrics"]["accuracy"] = accuracies[c.id]
     return [
         (row, seq)
         for row, seq in rows
@@ -492,11 +512,13 @@ def verification_choice(store: Store, job_id: int, k: int) -> list[dict[str, Any
     along the front by its second objective (its cheapest member, its most accurate, and evenly
     between), so that the stage measures the whole trade-off and not only its accurate end; a
     front shorter than `k` is completed by the other feasible candidates, best first. With one
-    objective, the k best."""
+    objective, the k best. With successive halving (`rungs`), the candidates of the highest rung,
+    on that rung's accuracy."""
     spec = job_spec(get_job(store, job_id))
     verifications = _verified(store, job_id)
     pairs = resolve_objectives(spec)
-    front = _front(store, job_id, spec, pairs, verifications)
+    top_rung = top_rung_accuracies(store.rung_scores(job_id)) or None
+    front = _front(store, job_id, spec, pairs, verifications, accuracies=top_rung)
     if len(pairs) > 1:
         cost, up = pairs[1]
         picked = {front[i]["candidate"] for i in spread_along([-row["metrics"][cost] if up else row["metrics"][cost] for row in front], k)}
@@ -505,7 +527,7 @@ def verification_choice(store: Store, job_id: int, k: int) -> list[dict[str, Any
         chosen = front[:k]
     primary, up = pairs[0]
     taken = {row["candidate"] for row in chosen}
-    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), verifications, False) if row["candidate"] not in taken]
+    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), verifications, False, top_rung) if row["candidate"] not in taken]
     rest.sort(key=lambda item: (-item[0]["metrics"][primary] if up else item[0]["metrics"][primary], item[1]))
     return (chosen + [row for row, _ in rest])[:k]
 

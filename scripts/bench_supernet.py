@@ -31,7 +31,8 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.job.schema import SupernetSpec  # noqa: E402
+from nas.job.schema import RungsSpec, SupernetSpec  # noqa: E402
+from nas.search.rungs import Rung, rung_size, rungs_of  # noqa: E402
 from nas.tasks.data import TaskData, load_task  # noqa: E402
 from nas.training.checkpoint import load_supernet  # noqa: E402
 from nas.training.config import TrainConfig  # noqa: E402
@@ -140,6 +141,7 @@ def ranking(
     spread: str = "range",
     score_finetune_steps: int = 0,
     few_shot: int = 1,
+    rungs: RungsSpec | None = None,
 ) -> dict[str, object]:
     """Train the supernet, then Kendall tau between inherited-weight and standalone validation
     accuracy. With `standalone_seeds` > 1 each subnet is trained standalone that many times (seeds
@@ -148,7 +150,9 @@ def ranking(
     ceiling for any proxy. `reuse`: an earlier run's ranking entry whose standalone accuracies
     (same task, subnets and budget) serve as the reference, so supernet variants are compared
     against identical references without retraining them; where it holds fewer seeds than
-    `standalone_seeds`, only the missing seeds are trained."""
+    `standalone_seeds`, only the missing seeds are trained. `rungs`: also score every subnet at
+    each rung of successive halving, through the evaluator a job runs (`SupernetEvaluator.
+    rung_score`), and rank them as a job's halving would (`halving_ranking`)."""
     task = load_task(task_spec, **task_options)
     task_facts = {"name": task.name, "train": len(task.train), "val": len(task.val), **task_options}
     archs = spread_by_size(space, task.shape, count, spread)
@@ -161,11 +165,16 @@ def ranking(
     shots = few_shot_overrides(space, few_shot) if few_shot > 1 else [None]
     if len(shots) > 1:  # each sub-supernet trains its share of the steps: the same compute in all
         config = dataclasses.replace(config, epochs=max(1, config.epochs // len(shots)), warmup_epochs=min(config.warmup_epochs, max(1, config.epochs // len(shots))))
+    if rungs is not None and len(shots) > 1:
+        raise SystemExit("--rungs: one supernet only (not with --few-shot)")
     supernets, runs_of_supernets = [], []
+    at_rungs: dict[Rung, tuple[list[float], list[float]]] = {}  # rung -> (accuracies, seconds) per subnet
     for overrides in shots:
         with tempfile.TemporaryDirectory() as directory, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             runs_of_supernets.append(pool.submit(_train_supernet, space.name, space.preset, task_spec, task_options, config, directory, overrides).result())
             supernets.append(load_supernet(Path(directory))[0])
+            if rungs is not None:
+                at_rungs = score_at_rungs(directory, archs, rungs)
     trained = {**runs_of_supernets[0], "seconds": sum(r["seconds"] for r in runs_of_supernets), "supernets": len(shots)}
     train_sample = training_sample(task, len(task.val))
     inherited, inherited_train, per_seed, standalone_seconds = [], [], [], []
@@ -197,8 +206,23 @@ def ranking(
     # Compute: the supernet's training against training every ranked subnet standalone once (from
     # this run's trainings; None when every reference was reused).
     per_training = statistics.fmean(standalone_seconds) if standalone_seconds else None
+    others = {f"rung_{rung.number}": scores for rung, (scores, _) in at_rungs.items()}
+    halving: dict[str, object] = {}
+    if rungs is not None:
+        halving = halving_ranking(inherited, at_rungs, rungs.eta)
+        others["halving"] = halving["score"]
+        # One standalone training's cost, measured in this run: by its trainings, or (every
+        # reference reused) by the last rung's training time per epoch times the standalone epochs.
+        trained_rung = next((r for r in reversed(at_rungs) if r.train_epochs), None)
+        per_standalone = per_training
+        if per_standalone is None and trained_rung is not None:
+            per_standalone = statistics.fmean(at_rungs[trained_rung][1]) / trained_rung.train_epochs * standalone_epochs
+            halving["standalone_seconds_estimated"] = per_standalone
+        halving["compute_vs_standalone"] = (trained["seconds"] + halving["rung_seconds"]) / (per_standalone * count) if per_standalone else None
     return {
-        "judged_on_other_seeds": judged_on_other_seeds(inherited, params, per_seed),
+        "judged_on_other_seeds": judged_on_other_seeds(inherited, params, per_seed, others=others),
+        "rungs": [{"rung": rung.number, "fidelity": rung.fidelity, "accuracy": scores, "seconds": seconds} for rung, (scores, seconds) in at_rungs.items()],
+        "halving": halving,
         "score_finetune_steps": score_finetune_steps,
         "few_shot": len(shots),
         "supernet_seconds": trained["seconds"],
@@ -224,6 +248,37 @@ def ranking(
         "standalone_seeds_reused": min(standalone_seeds, len(earlier_runs[0])),
         "task": task_facts,
     }
+
+
+def score_at_rungs(checkpoint: str, archs: list, rungs: RungsSpec) -> dict[Rung, tuple[list[float], list[float]]]:
+    """Every subnet's accuracy at each rung and the seconds it took, by the evaluator a job's
+    actors run, on the checkpoint a job would hold."""
+    from nas.search.evaluation import SupernetEvaluator
+
+    evaluator = SupernetEvaluator(checkpoint, threads=config_threads(), latency=None)
+    scored: dict[Rung, tuple[list[float], list[float]]] = {}
+    for rung in rungs_of(rungs):
+        answers = [evaluator.rung_score(arch.to_dict(), rung) for arch in archs]
+        scored[rung] = ([a["accuracy"] for a in answers], [a["seconds"] for a in answers])
+        console.log(f"rung {rung.number} ({rung.fidelity}): {' '.join(f'{a:.3f}' for a in scored[rung][0])}")
+    return scored
+
+
+def halving_ranking(inherited: list[float], at_rungs: dict[Rung, tuple[list[float], list[float]]], eta: int) -> dict[str, object]:
+    """The ranking a job's successive halving ends with, on accuracy alone (what the references
+    rank): each rung keeps the best 1/eta of the one below (at least 3, the verified stage's
+    default top_k); a subnet ranks by the highest rung it reached, then by its accuracy there.
+    `rung_seconds`: what the promoted subnets' rung scores cost."""
+    reached = [0] * len(inherited)
+    accuracy = list(inherited)
+    members = list(range(len(inherited)))
+    seconds = 0.0
+    for rung, (scores, costs) in at_rungs.items():
+        members = sorted(members, key=lambda i: -accuracy[i])[: rung_size(len(members), eta, 3)]
+        for i in members:
+            reached[i], accuracy[i] = rung.number, scores[i]
+            seconds += costs[i]
+    return {"score": [level + a for level, a in zip(reached, accuracy, strict=True)], "reached": reached, "rung_seconds": seconds, "eta": eta}
 
 
 def few_shot_overrides(space: SearchSpace, shots: int) -> list[dict]:
@@ -287,6 +342,9 @@ def main() -> None:
     parser.add_argument("--service-defaults", action="store_true", help="the job spec's supernet defaults and the task's default tokenizer (what a job trains), not this benchmark's recipe")
     parser.add_argument("--distill", action="store_true", help="in-place distillation from the largest subnet (needs the sandwich rule)")
     parser.add_argument("--score-finetune-steps", type=int, default=0, help="fine-tune each ranked subnet this many steps from its inherited weights before scoring it")
+    parser.add_argument("--rungs", action="store_true", help="also score every ranked subnet at each rung of a job's successive halving (the `rungs` section's defaults), and rank them as the halving would")
+    parser.add_argument("--rung-finetune-steps", type=int, help="rung 1's fine-tune steps (default: the `rungs` section's)")
+    parser.add_argument("--rung-train-epochs", type=int, help="rung 2's training epochs (default: the `rungs` section's)")
     parser.add_argument("--few-shot", type=int, default=1, help="ViT: split the space by the last stage's depth into this many sub-supernets, each trained 1/K of the epochs")
     args = parser.parse_args()
     if args.standalone_seeds < 1:
@@ -308,6 +366,8 @@ def main() -> None:
         parser.error(f"--bert-archs-per-step: {args.bert_archs_per_step} must be within 1..{BERT_BATCH} (the batch is {BERT_BATCH})")
     parts = set(args.only or ["parity", "multi_arch", "ranking"])
     earlier = earlier_ranking(args.standalone_from) if args.standalone_from else {}
+    rung_changes = {k: v for k, v in {"finetune_steps": args.rung_finetune_steps, "train_epochs": args.rung_train_epochs}.items() if v is not None}
+    rungs = RungsSpec(**rung_changes) if args.rungs else None
 
     def references(key: str) -> dict | None:
         """The earlier run's entry for `key` when --standalone-from is given (which must hold it)."""
@@ -343,7 +403,7 @@ def main() -> None:
         results["ranking"][key] = ranking(
             vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets,
             standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key), spread=args.spread,
-            score_finetune_steps=args.score_finetune_steps, few_shot=args.few_shot,
+            score_finetune_steps=args.score_finetune_steps, few_shot=args.few_shot, rungs=rungs,
         )  # fmt: skip
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
@@ -359,7 +419,7 @@ def main() -> None:
         results["ranking"][key] = ranking(
             bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets,
             standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key), spread=args.spread,
-            score_finetune_steps=args.score_finetune_steps,
+            score_finetune_steps=args.score_finetune_steps, rungs=rungs,
         )  # fmt: skip
     results["seconds"] = time.perf_counter() - started
     results["peak_rss_mb"] = peak_rss_mb()
@@ -391,6 +451,9 @@ def print_table(results: dict) -> None:
         )
         for name, judged in value.get("judged_on_other_seeds", {}).items():
             table.add_row(f"{key}: tau vs mean of the other seeds, {name} [95% CI]", f"{judged['tau']:.3f} [{judged['low']:.2f}, {judged['high']:.2f}]")
+        halving = value.get("halving") or {}
+        if halving.get("compute_vs_standalone") is not None:
+            table.add_row(f"{key}: supernet + halving's rung scores / training the {value['subnets']} subnets standalone", f"{halving['compute_vs_standalone']:.1%}")
         if value.get("supernet_vs_standalone_compute") is not None:
             table.add_row(f"{key}: supernet training / training the {value['subnets']} subnets standalone", f"{value['supernet_vs_standalone_compute']:.1%}")
         table.add_row(f"{key}: supernet training peak RSS", f"{value['supernet']['peak_rss_mb']:.0f} MB")

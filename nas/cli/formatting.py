@@ -81,6 +81,10 @@ def print_summary(summary: Mapping[str, Any]) -> None:
             )
     if summary["best"]:
         console.print(f"  best: candidate {summary['best']['candidate']}, {format_metrics(summary['best']['metrics'], benchmark)}", soft_wrap=True)
+    for rung in summary.get("rungs") or []:
+        best = f", best {ACCURACY.format(rung['best_accuracy'])}" if rung["best_accuracy"] is not None else ""
+        failed = f", {rung['failed']} failed" if rung["failed"] else ""
+        console.print(f"  rung {rung['rung']} ({rung['fidelity']}): {rung['scored']} scored{failed}{best}", soft_wrap=True)
     if summary.get("verify"):
         stage = summary["verify"]
         said = f" ({stage['message']})" if stage["message"] and stage["state"] != "done" else ""  # when done, the counts say it

@@ -63,6 +63,9 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
         if "latency" in given:
             problems.append(f"latency: does not apply in benchmark mode (task {BENCHMARK_TASK} has no latency)")
         out["latency"] = None
+        if "rungs" in given:
+            problems.append(f"rungs: does not apply in benchmark mode (task {BENCHMARK_TASK} replays a table; nothing is trained)")
+        out["rungs"] = None
     elif "supernet" in fields:
         supernet = (supernet or SupernetSpec()).resolved(task.kind if task is not None else "image", train_examples)
         out["supernet"] = supernet

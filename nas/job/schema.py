@@ -207,6 +207,26 @@ class VerifySpec(_Strict):
         return self.model_copy(update={"epochs": default_epochs(train_examples, self.batch_size, min_steps=MIN_VERIFY_STEPS, min_epochs=MIN_VERIFY_EPOCHS)})
 
 
+class RungsSpec(_Strict):
+    """Successive halving between the search and the verified stage: once every candidate has its
+    inherited-weight score (rung 0), the best 1/`eta` of them by the job's objectives are
+    fine-tuned `finetune_steps` steps from their inherited weights and scored again (rung 1); the
+    best 1/`eta` of those train `train_epochs` epochs on the whole training split (rung 2). The
+    verified stage picks from the highest rung, on its accuracy. A rung of 0 steps or epochs is
+    skipped; each rung keeps at least `verify.top_k` candidates."""
+
+    eta: int = Field(3, ge=2, le=100, description="Each rung keeps 1/eta of the candidates of the rung below.")
+    finetune_steps: int = Field(50, ge=0, le=10_000, description="Rung 1: steps of 64 training examples from the inherited weights; 0 skips it.")
+    train_epochs: int = Field(2, ge=0, le=MAX_EPOCHS, description="Rung 2: epochs on the whole training split from the inherited weights; 0 skips it.")
+    lr: float = Field(1e-3, gt=0, le=MAX_LR, description="Learning rate of rung 2's training.")
+
+    @model_validator(mode="after")
+    def _some_rung(self) -> RungsSpec:
+        if not self.finetune_steps and not self.train_epochs:
+            raise ValueError("finetune_steps and train_epochs are both 0, so no rung is left; leave the section out instead")
+        return self
+
+
 class SupernetSpec(_Strict):
     """How the job's supernet trains. The one place its defaults live: `nas run`, `nas supernet
     train` and `TrainConfig.from_spec` all read them from here. Five depend on the task and are
@@ -390,6 +410,7 @@ class JobSpec(_Strict):
     supernet: SupernetSpec | None = None  # parse_spec fills the defaults, except in benchmark mode
     verify: VerifySpec | None = None  # parse_spec fills the defaults, except in benchmark mode
     latency: LatencySpec | None = None  # parse_spec fills the defaults, except in benchmark mode
+    rungs: RungsSpec | None = None  # none unless given: the verified stage picks on inherited scores
     workers: int = Field(1, ge=1, le=MAX_WORKERS)  # evaluator actors, as many as `resources.evaluator` lets the cluster hold
     resources: ResourcesSpec = ResourcesSpec()
     seed: int = Field(0, ge=0, le=2**32 - 1)  # what every RNG the search seeds accepts

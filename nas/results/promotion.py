@@ -13,6 +13,7 @@ import numpy as np
 
 from nas.results.analysis import hypervolume_in_box
 from nas.results.pareto import non_dominated_mask
+from nas.store import RungScoreRecord
 
 
 def front_ranks(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
@@ -71,3 +72,13 @@ def promotable(values: np.ndarray, maximize: Sequence[bool], eta: int) -> list[i
     if eta < 2:
         raise ValueError(f"eta: {eta} must be >= 2 (each rung keeps 1/eta of the one before)")
     return promotion_order(values, maximize)[: len(values) // eta]
+
+
+def top_rung_accuracies(scores: Sequence[RungScoreRecord]) -> dict[int, float]:
+    """{candidate id: accuracy} of the candidates scored at the highest rung any reached (their
+    most trusted accuracy, which the verified stage picks by); empty without rungs."""
+    reached = [s for s in scores if s.accuracy is not None]
+    if not reached:
+        return {}
+    top = max(s.rung for s in reached)
+    return {s.candidate_id: s.accuracy for s in reached if s.rung == top and s.accuracy is not None}

@@ -239,6 +239,9 @@ class Coordinator:
             succeeded = outcome is not None and outcome[0] == JobStatus.SUCCEEDED
             if succeeded and plan is not None and plan.after is not None:
                 plan.measure_front(lambda: self.store.pareto(job.id, spec.pareto_objectives()), lambda archs: evaluators.evaluate_archs(archs, "latency_metrics"))
+            if succeeded and spec.rungs is not None:
+                outcome = self._rungs(job, spec, evaluators, heartbeat)
+                succeeded = outcome is not None and outcome[0] == JobStatus.SUCCEEDED
             verifying = succeeded and spec.verify is not None and spec.verify.top_k > 0
             if verifying and spec.verify is not None and spec.verify.references:
                 self._score_references(job, spec, space, shape, evaluators)
@@ -247,6 +250,19 @@ class Coordinator:
         if not verifying:
             return outcome
         return self._verify(job, spec, args[0], args[1], heartbeat)
+
+    def _rungs(self, job: JobRecord, spec: JobSpec, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
+        """Successive halving over the search's candidates (nas.search.rungs) on the job's
+        evaluators: succeeded, cancelled, or None when the claim was lost."""
+        from nas.search.rungs import SuccessiveHalving
+
+        def should_stop() -> bool:
+            return heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested
+
+        halving = SuccessiveHalving(self.store, job.id, job.claim, spec)
+        if halving.run(lambda archs, rung: evaluators.evaluate_as_completed(archs, "rung_score", rung), should_stop):
+            return JobStatus.SUCCEEDED, None
+        return None if heartbeat.lost.is_set() else (JobStatus.CANCELLED, None)
 
     def _score_references(self, job: JobRecord, spec: JobSpec, space: SearchSpace, shape: TaskShape, evaluators: EvaluatorPool) -> None:
         """The plain family's members that meet the job's constraints, scored by the job's

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,26 +247,45 @@ class EvaluatorPool:
             outcomes.append(Died(None, running.candidates + released, reason))
         return outcomes
 
-    def evaluate_archs(self, archs: Sequence[Mapping[str, Any]], method: str = "evaluate") -> list[dict[str, Any] | str]:
-        """Architectures outside the search's loop (the plain family; the front's latencies), once
-        no candidate is in flight: each passed to the actors' `method`, spread over the pool's
-        actors (those still starting take theirs when ready); each one's metrics or why it failed.
-        Not retried: one that fails is left out."""
+    def evaluate_archs(self, archs: Sequence[Mapping[str, Any]], method: str = "evaluate", *args: Any) -> list[dict[str, Any] | str]:
+        """`evaluate_as_completed`'s answers in the order of `archs`."""
+        answers: list[dict[str, Any] | str] = ["not evaluated"] * len(archs)
+        for index, answer in self.evaluate_as_completed(archs, method, *args):
+            answers[index] = answer
+        return answers
+
+    def evaluate_as_completed(self, archs: Sequence[Mapping[str, Any]], method: str = "evaluate", *args: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+        """Architectures outside the search's loop (the plain family; the front's latencies; the
+        rungs of successive halving), once no candidate is in flight: each passed to the actors'
+        `method` (with `args`), one at a time per started actor, the next going to whichever
+        finishes first; yields (index into `archs`, its answer or why it failed) as each finishes.
+        Not retried: one that fails is left out; an actor that dies takes no more."""
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
-        assert not self.in_flight, "evaluate_archs runs after the search's evaluations"
-        actors = [actor for actor in self.actors if actor is not None]
-        if not actors:
-            return ["no evaluator actor is running"] * len(archs)
-        refs = [getattr(actors[i % len(actors)], method).remote(dict(arch)) for i, arch in enumerate(archs)]
-        answers: list[dict[str, Any] | str] = []
-        for ref in refs:
+        assert not self.in_flight, "evaluate_as_completed runs after the search's evaluations"
+        free = [actor for actor in self.actors if actor is not None]  # one still starting runs its first call once ready
+        waiting = list(enumerate(archs))
+        running: dict[Any, tuple[int, Any]] = {}
+        while waiting or running:
+            while free and waiting:
+                index, arch = waiting.pop(0)
+                actor = free.pop(0)
+                running[getattr(actor, method).remote(dict(arch), *args)] = (index, actor)
+            if not running:  # every actor has died
+                for index, _ in waiting:
+                    yield index, "no evaluator actor is running"
+                return
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            index, actor = running.pop(ref)
             try:
-                answers.append(ray.get(ref))
-            except (RayActorError, RayTaskError) as exc:
-                answers.append(one_line(exc))
-        return answers
+                yield index, ray.get(ref)
+                free.append(actor)
+            except RayActorError as exc:
+                yield index, one_line(exc)
+            except RayTaskError as exc:
+                free.append(actor)
+                yield index, one_line(exc)
 
     def check(self) -> None:
         """EvaluatorsCannotStart once actors keep dying at start-up (after their candidates were

@@ -16,6 +16,7 @@ import torch
 from nas.artifacts import JobFiles
 from nas.export.latency import Latency, LatencySettings, measure_latency
 from nas.search.dispatch import one_line
+from nas.search.rungs import Rung
 from search_spaces import Architecture, get_space
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,17 @@ class SupernetEvaluator(Evaluator):
 
         seed = _seed_of(arch)
         return train_keeping_best(self.supernet.extract(arch), self.task, epochs, lr=lr, batch_size=batch_size, seed=seed, include_start=False).val_accuracy
+
+    def rung_score(self, arch_data: dict[str, Any], rung: Rung) -> dict[str, float]:
+        """A candidate's accuracy at a rung of successive halving (`nas.search.rungs`), and the
+        seconds it took here."""
+        arch = self.space.validate(arch_data)
+        started = time.perf_counter()
+        if rung.finetune_steps:
+            accuracy = self.finetuned_score(arch, rung.finetune_steps)
+        else:
+            accuracy = self.trained_score(arch, rung.train_epochs, lr=rung.lr)
+        return {"accuracy": accuracy, "seconds": time.perf_counter() - started}
 
     def measure(self, arch: Architecture) -> Latency:
         """On this node's CPU, wherever the supernet is: the figure a `latency_ms_max` limit compares."""

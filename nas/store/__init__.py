@@ -20,6 +20,7 @@ from nas.store.records import (
     StoreError,
     UserRecord,
     ReferenceRecord,
+    RungScoreRecord,
     TrainingRecord,
     VerificationRecord,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "StoreError",
     "UserRecord",
     "ReferenceRecord",
+    "RungScoreRecord",
     "TrainingRecord",
     "VerificationRecord",
     "resolve_db_url",

@@ -20,6 +20,8 @@ class EventKind(StrEnum):
     SUPERNET_RESUMED = "supernet_resumed"
     SUPERNET_TRAINED = "supernet_trained"
     SUPERNET_HEALTH = "supernet_health"  # largest / smallest subnet against the majority-class rate
+    RUNG_STARTED = "rung"  # successive halving: a rung's candidates chosen (nas.search.rungs)
+    RUNG_DONE = "rung_done"
     VERIFY_STARTED = "verify"  # the verified stage began (nas.search.verification)
     VERIFIED = "verified"  # one candidate's standalone training committed
     VERIFY_FAILED = "verify_failed"

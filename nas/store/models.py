@@ -16,7 +16,7 @@ from nas.store.statuses import CANDIDATE_STATUSES, JOB_STATUSES
 # best-of queries read plain columns.
 
 # The Alembic revision these models describe; a test checks it is the migrations' head.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -161,6 +161,28 @@ class Training(Base):
     best_epoch: Mapped[int]
     epochs_trained: Mapped[int]
     epochs: Mapped[int]
+    seconds: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[datetime]
+
+
+class RungScore(Base):
+    """A candidate's accuracy at a rung of successive halving above its inherited score (rung 1, 2,
+    ...: the job's `rungs` section says what each is, `fidelity` describes it), or why scoring it
+    failed. One per candidate and rung."""
+
+    __tablename__ = "rung_scores"
+    __table_args__ = (
+        UniqueConstraint("candidate_id", "rung", name="uq_rung_scores_candidate_rung"),
+        CheckConstraint("(accuracy IS NULL) <> (error IS NULL)", name="ck_rung_scores_result"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
+    rung: Mapped[int]
+    fidelity: Mapped[str] = mapped_column(String(64))  # e.g. "fine-tuned 50 steps"
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
     seconds: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[datetime]
 

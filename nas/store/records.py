@@ -201,6 +201,22 @@ class TrainingRecord:
 
 
 @dataclass(frozen=True)
+class RungScoreRecord:
+    """A candidate's accuracy at a rung of successive halving above its inherited score, or why
+    scoring it failed (`accuracy` None)."""
+
+    id: int
+    job_id: int
+    candidate_id: int
+    rung: int  # 1, 2, ...: the job's `rungs` section says what each is
+    fidelity: str  # e.g. "fine-tuned 50 steps"
+    accuracy: float | None
+    error: str | None
+    seconds: float
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
 class CoordinatorRecord:
     """A coordinator that announced itself; alive while `heartbeat_at` is recent."""
 

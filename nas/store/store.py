@@ -37,7 +37,7 @@ from nas.results.pareto import non_dominated_mask
 from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
 from nas.job.metrics import METRICS
 from nas.store.events import EventKind
-from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, Reference, Training, User, Verification
+from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, Reference, RungScore, Training, User, Verification
 from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactNotFound,
@@ -53,6 +53,7 @@ from nas.store.records import (
     JobNotFound,
     JobRecord,
     ReferenceRecord,
+    RungScoreRecord,
     TrainingRecord,
     UserRecord,
     VerificationRecord,
@@ -218,7 +219,7 @@ class Store:
             artifacts = [_record(ArtifactRecord, a) for a in s.scalars(select(Artifact).where(Artifact.job_id == job_id).order_by(Artifact.id))]
             verifications = [_record(VerificationRecord, v) for v in s.scalars(select(Verification).where(Verification.job_id == job_id).order_by(Verification.id))]
             # Children first, explicitly: not every SQLite connection enforces ON DELETE CASCADE.
-            for model in (Training, Reference, Verification, Artifact, Event, Candidate):
+            for model in (RungScore, Training, Reference, Verification, Artifact, Event, Candidate):
                 s.execute(delete(model).where(model.job_id == job_id))
             s.execute(delete(Job).where(Job.id == job_id))
             return record, artifacts, verifications
@@ -610,6 +611,34 @@ class Store:
         with self._read() as s:
             self._job(s, job_id)
             return [_record(TrainingRecord, t) for t in s.scalars(select(Training).where(Training.job_id == job_id).order_by(Training.id))]
+
+    def record_rung_score(
+        self, candidate_id: int, rung: int, fidelity: str, accuracy: float | None, seconds: float, error: str | None = None, claim: Claim | None = None
+    ) -> RungScoreRecord:
+        """A done candidate's accuracy at `rung` (>= 1), or with `accuracy` None the `error` that
+        kept it from one. Once per candidate and rung (a second raises InvalidTransition)."""
+        if rung < 1:
+            raise ValueError(f"rung: {rung} must be >= 1 (rung 0 is the candidate's own result)")
+        if (accuracy is None) == (error is None):
+            raise ValueError("record_rung_score: give exactly one of accuracy and error")
+        if accuracy is not None and not (math.isfinite(accuracy) and 0.0 <= accuracy <= 1.0):
+            raise ValueError(f"accuracy: {accuracy} is not a fraction between 0 and 1")
+        with self._write() as s:
+            candidate = self._candidate(s, candidate_id, expect=CandidateStatus.DONE, action="score at a higher rung", claim=claim)
+            if s.scalar(select(RungScore.id).where(RungScore.candidate_id == candidate_id, RungScore.rung == rung)) is not None:
+                raise InvalidTransition(f"candidate {candidate_id} is scored at rung {rung} already")
+            row = RungScore(
+                job_id=candidate.job_id, candidate_id=candidate_id, rung=rung, fidelity=fidelity, accuracy=accuracy, error=error, seconds=seconds, finished_at=self.clock.now()
+            )  # fmt: skip
+            s.add(row)
+            s.flush()
+            return _record(RungScoreRecord, row)
+
+    def rung_scores(self, job_id: int) -> list[RungScoreRecord]:
+        """The job's scores above rung 0, by rung, then in the order they finished."""
+        with self._read() as s:
+            self._job(s, job_id)
+            return [_record(RungScoreRecord, r) for r in s.scalars(select(RungScore).where(RungScore.job_id == job_id).order_by(RungScore.rung, RungScore.id))]
 
     # ---- artifacts and events ----
 

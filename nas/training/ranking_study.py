@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -55,20 +56,27 @@ BOOTSTRAP_RESAMPLES = 2000
 
 
 def judged_on_other_seeds(
-    inherited: list[float], params: list[int], per_seed: list[list[float]], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+    inherited: list[float],
+    params: list[int],
+    per_seed: list[list[float]],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    others: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Kendall tau of (a) the supernet's inherited accuracy, (b) parameter count and (c) one
-    standalone training, each against the mean of the *other* standalone seeds, averaged over
-    which seed is left out: a standalone training and the supernet are judged on the same
-    footing. 95% percentile intervals from resampling the subnets (with replacement)."""
+    """Kendall tau of (a) the supernet's inherited accuracy, (b) parameter count, (c) one
+    standalone training and (d) each of `others` (further proxies by name, one value per
+    subnet), each against the mean of the *other* standalone seeds, averaged over which seed is
+    left out: a standalone training and the supernet are judged on the same footing. 95%
+    percentile intervals from resampling the subnets (with replacement)."""
     runs = np.array(per_seed, dtype=np.float64)  # (subnets, seeds)
     seeds = runs.shape[1]
     if seeds < 2:
         return {}
     proxies = {"supernet": np.array(inherited, dtype=np.float64), "params": np.array(params, dtype=np.float64)}
+    proxies.update({name: np.array(values, dtype=np.float64) for name, values in (others or {}).items()})
 
     def taus(rows: np.ndarray) -> dict[str, float]:
-        out: dict[str, list[float]] = {"supernet": [], "params": [], "one_standalone_seed": []}
+        out: dict[str, list[float]] = {**{name: [] for name in proxies}, "one_standalone_seed": []}
         for left_out in range(seeds):
             reference = np.delete(runs[rows], left_out, axis=1).mean(axis=1)
             for name, values in proxies.items():
