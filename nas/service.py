@@ -51,6 +51,7 @@ from nas.store import (
     JobNotFound,
     JobRecord,
     JobStatus,
+    RungScoreRecord,
     Store,
     TrainingRecord,
     VerificationRecord,
@@ -180,6 +181,7 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
     # The job's events and verifications, read once for every part of the summary.
     events = store.events(job.id)
     verifications = _verified(store, job.id)
+    rung_scores = store.rung_scores(job.id) if spec.rungs is not None else []
     # `best` is non-dominated: the front's first row, highest on the primary objective, ties
     # broken by the other objectives in order.
     pairs = resolve_objectives(spec)
@@ -213,12 +215,12 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         # must clearly beat (benchmark jobs replay GLUE scores, which have no such rate).
         "chance_accuracy": supernet["health"]["majority_rate"] if supernet and supernet.get("health") else None,
         # Successive halving between the search and the verified stage (nas.search.rungs).
-        "rungs": rung_states(spec.rungs, store.rung_scores(job.id)) if spec.rungs is not None else None,
+        "rungs": rung_states(spec.rungs, rung_scores) if spec.rungs is not None else None,
         "verify": verify_state(job, spec, events, len(verifications)),
         # The verified candidates against the plain family (nas.results.verdict), as the end of
         # the verified stage stated it.
         "verdict": next((e.data for e in reversed(events) if e.kind == EventKind.VERDICT), None),
-        "eta": stage_eta(job, spec, events, counts, now) if silent is None else None,  # no pace while nothing runs it
+        "eta": stage_eta(job, spec, events, counts, now, rung_scores) if silent is None else None,  # no pace while nothing runs it
         "supernet": supernet,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
@@ -280,9 +282,12 @@ def supernet_state(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord])
     return {"state": _SUPERNET_STATES[latest.kind], "message": latest.message, "progress": progress or None, "at": _iso(latest.at), "health": health}
 
 
-def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], counts: Mapping[str, int], now: datetime) -> dict[str, Any] | None:
-    """The running stage (supernet, search or verify) and the seconds it has left at the pace it
-    has gone so far; `seconds` is None until that pace is known. None unless the job is running."""
+def stage_eta(
+    job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], counts: Mapping[str, int], now: datetime, rung_scores: Sequence[RungScoreRecord] = ()
+) -> dict[str, Any] | None:
+    """The running stage (supernet, search, rung N of successive halving, or verify) and the
+    seconds it has left at the pace it has gone so far; `seconds` is None until that pace is
+    known. None unless the job is running. `rung_scores`: the job's, when it has rungs."""
     if job.status != JobStatus.RUNNING:
         return None
     last = {e.kind: e for e in events}  # the latest event of each kind
@@ -298,6 +303,12 @@ def stage_eta(job: JobRecord, spec: JobSpec, events: Sequence[EventRecord], coun
         asked = len(begun.data.get("trainings") or []) or (spec.verify.top_k if spec.verify else 0)
         done = sum(1 for e in events if e.id > begun.id and e.kind in (EventKind.VERIFIED, EventKind.REFERENCE_TRAINED))
         return {"stage": "verify", "seconds": left(begun.at, done, asked)}
+    if EventKind.RUNG_STARTED in last:
+        begun = last[EventKind.RUNG_STARTED]
+        rung = begun.data["rung"]
+        done = sum(1 for r in rung_scores if r.rung == rung and r.finished_at > begun.at)
+        before = sum(1 for r in rung_scores if r.rung == rung) - done  # scored before a restart: not this run's pace
+        return {"stage": f"rung {rung}", "seconds": left(begun.at, done, len(begun.data["chosen"]) - before)}
     if spec.supernet is not None and EventKind.SUPERNET_TRAINED not in last:
         progress = last.get(EventKind.SUPERNET_PROGRESS)
         started = last.get(EventKind.SUPERNET_STARTED)

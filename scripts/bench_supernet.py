@@ -142,6 +142,7 @@ def ranking(
     score_finetune_steps: int = 0,
     few_shot: int = 1,
     rungs: RungsSpec | None = None,
+    standalone_init: str = "scratch",
 ) -> dict[str, object]:
     """Train the supernet, then Kendall tau between inherited-weight and standalone validation
     accuracy. With `standalone_seeds` > 1 each subnet is trained standalone that many times (seeds
@@ -152,12 +153,16 @@ def ranking(
     against identical references without retraining them; where it holds fewer seeds than
     `standalone_seeds`, only the missing seeds are trained. `rungs`: also score every subnet at
     each rung of successive halving, through the evaluator a job runs (`SupernetEvaluator.
-    rung_score`), and rank them as a job's halving would (`halving_ranking`)."""
+    rung_score`), and rank them as a job's halving would (`halving_ranking`). `standalone_init`:
+    the references train from scratch, or from the supernet's weights as the verified stage does
+    by default (`inherited`)."""
     task = load_task(task_spec, **task_options)
     task_facts = {"name": task.name, "train": len(task.train), "val": len(task.val), **task_options}
     archs = spread_by_size(space, task.shape, count, spread)
     params = [space.cost(arch, task.shape).params for arch in archs]
     budget = {"epochs": standalone_epochs, "batch_size": 64, "lr": standalone_lr, "seeds": standalone_seeds}
+    if standalone_init != "scratch":  # earlier runs' budgets name no init: theirs was scratch
+        budget["init"] = standalone_init
     try:
         earlier_runs = reused_references(reuse, task_facts, params, budget) if reuse is not None else [[] for _ in archs]
     except ValueError as mismatch:
@@ -194,7 +199,8 @@ def ranking(
             seed = i + 1000 * s  # seed 0 of subnet i is seed i, as with a single seed
             torch.manual_seed(seed)
             began = time.perf_counter()
-            model = train_standalone(space.build(arch, task.shape), task.train, epochs=standalone_epochs, lr=standalone_lr, seed=seed)
+            start = space.build(arch, task.shape) if standalone_init == "scratch" else supernet.extract(arch)
+            model = train_standalone(start, task.train, epochs=standalone_epochs, lr=standalone_lr, seed=seed)
             standalone_seconds.append(time.perf_counter() - began)
             runs.append(evaluate(model, task.val))
         per_seed.append(runs)
@@ -345,6 +351,7 @@ def main() -> None:
     parser.add_argument("--rungs", action="store_true", help="also score every ranked subnet at each rung of a job's successive halving (the `rungs` section's defaults), and rank them as the halving would")
     parser.add_argument("--rung-finetune-steps", type=int, help="rung 1's fine-tune steps (default: the `rungs` section's)")
     parser.add_argument("--rung-train-epochs", type=int, help="rung 2's training epochs (default: the `rungs` section's)")
+    parser.add_argument("--standalone-init", choices=["scratch", "inherited"], default="scratch", help="the references train from scratch, or from the supernet's weights (the verified stage's default)")
     parser.add_argument("--few-shot", type=int, default=1, help="ViT: split the space by the last stage's depth into this many sub-supernets, each trained 1/K of the epochs")
     args = parser.parse_args()
     if args.standalone_seeds < 1:
@@ -403,7 +410,7 @@ def main() -> None:
         results["ranking"][key] = ranking(
             vit, args.vit_task, vit_options, vit_config, budget.vit_standalone_epochs, budget.ranked_subnets,
             standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key), spread=args.spread,
-            score_finetune_steps=args.score_finetune_steps, few_shot=args.few_shot, rungs=rungs,
+            score_finetune_steps=args.score_finetune_steps, few_shot=args.few_shot, rungs=rungs, standalone_init=args.standalone_init,
         )  # fmt: skip
     if "ranking" in parts and not args.skip_flexibert:
         bert = get_space("flexibert", "nas-bench-bert")
@@ -419,7 +426,7 @@ def main() -> None:
         results["ranking"][key] = ranking(
             bert, "rotten-tomatoes", reviews, bert_config, budget.bert_standalone_epochs, budget.ranked_subnets,
             standalone_lr=1e-3, standalone_seeds=args.standalone_seeds, reuse=references(key), spread=args.spread,
-            score_finetune_steps=args.score_finetune_steps, rungs=rungs,
+            score_finetune_steps=args.score_finetune_steps, rungs=rungs, standalone_init=args.standalone_init,
         )  # fmt: skip
     results["seconds"] = time.perf_counter() - started
     results["peak_rss_mb"] = peak_rss_mb()

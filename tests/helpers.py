@@ -190,16 +190,18 @@ def trained_job(store: Any, checkpoint: Path, tmp_path: Path, owner: str | None 
 
 
 def verdict_job(store: Any, checkpoint: Path, tmp_path: Path, owner: str | None = None) -> Any:
-    """A finished digits job whose verified stage trained a candidate (the space's smallest) and
-    the plain family's plain-S beside it, two seeds each, and stated its verdict, as the
-    coordinator records them (the figures are made up; the records and the verdict are real)."""
+    """A finished digits job whose one rung (a 5-step fine-tune) scored its candidate (the space's
+    smallest), whose verified stage trained it and the plain family's plain-S beside it, two seeds
+    each, and stated its verdict, as the coordinator records them (the figures are made up; the
+    records and the verdict are real)."""
     from nas.job.schema import JobSpec
     from nas.results.verdict import trained_models, verdict
     from nas.store import EventKind
     from search_spaces import get_space
 
     space = get_space("vit-resnas", "small-images")
-    job = job_reusing_supernet(store, {**DIGITS_SPEC, "objectives": [{"metric": "accuracy"}, {"metric": "latency_ms"}]}, checkpoint, tmp_path, owner)
+    rungs = {"eta": 2, "finetune_steps": 5, "train_epochs": 0}
+    job = job_reusing_supernet(store, {**DIGITS_SPEC, "objectives": [{"metric": "accuracy"}, {"metric": "latency_ms"}], "rungs": rungs}, checkpoint, tmp_path, owner)
     claim = store.claim_job("setup", job.id).claim
     arch, plain = space.extreme(random.Random(0), largest=False), next(m for m in space.plain_family() if m.name == "plain-S")
 
@@ -209,6 +211,7 @@ def verdict_job(store: Any, checkpoint: Path, tmp_path: Path, owner: str | None 
     (candidate,) = store.add_candidates(job.id, [(arch.arch_id, arch.to_dict())], claim=claim)
     store.start_candidate(candidate.id, "setup", claim=claim)
     store.record_result(candidate.id, {"accuracy": 0.9, **measured(arch, 0.5)}, claim=claim)
+    store.record_rung_score(candidate.id, 1, "fine-tuned 5 steps", 0.92, 2.0, claim=claim)
     reference = store.add_reference(job.id, plain.name, plain.arch.to_dict(), plain.arch.arch_id, {"accuracy": 0.9, **measured(plain.arch, 0.8)}, claim=claim)
     figures = {"init": "inherited", "best_epoch": 2, "epochs_trained": 3, "epochs": 3, "seconds": 5.0, "test_examples": 179}
     store.record_verification(candidate.id, {**figures, "val_accuracy": 0.95, "test_accuracy": 0.94, "weights": None}, claim=claim)

@@ -591,7 +591,9 @@ def test_a_jobs_references_and_verdict(api: Api, tmp_path: Path, digits_supernet
     rows = api.client.get(f"/jobs/{job.id}/references").json()
     assert [r["name"] for r in rows] == ["plain-S"] and rows[0]["trained"]["seeds"] == 2 and len(rows[0]["trained"]["test_accuracies"]) == 2
     assert rows[0]["trained"]["test_accuracy"] == pytest.approx(0.935) and rows[0]["metrics"]["latency_ms"] == 0.8
-    verdict = api.client.get(f"/jobs/{job.id}").json()["verdict"]
+    summary = api.client.get(f"/jobs/{job.id}").json()
+    verdict = summary["verdict"]
+    assert summary["rungs"] == [{"rung": 1, "fidelity": "fine-tuned 5 steps", "scored": 1, "failed": 0, "best_accuracy": 0.92, "seconds": 2.0}]
     assert verdict["beat"] is True and verdict["comparisons"][0]["reference"] == "plain-S" and verdict["comparisons"][0]["ratio"] == pytest.approx(1.6)
     other, _ = trained_job(api.store, digits_supernet, tmp_path / "other")
     assert api.client.get(f"/jobs/{other.id}/references").json() == [] and api.client.get(f"/jobs/{other.id}").json()["verdict"] is None

@@ -180,6 +180,7 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         verdict = api.get(f"/jobs/{compared.id}").json()["verdict"]
         assert page.inner_text("#verdict") == f"Verdict: {verdict['text']}" and verdict["beat"] is True and "1.60× faster" in verdict["text"]
         assert "squares: the plain family" in page.inner_text("#pareto-caption")
+        assert "Rung 1 1 scored (fine-tuned 5 steps) · best 92.00%" in page.inner_text("#job-progress")
         shoot(page, "job-verdict")
 
         # The jobs list: a stage column; two jobs with the same metrics compared on one plot, one
@@ -196,13 +197,20 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         assert page.locator("#compare-table tbody tr").count() == 2
         shoot(page, "jobs-compared")
 
-        # A running job: the counter advances with no reload, then the cancel button stops it.
+        # A running job: the counter advances with no reload, then the cancel button stops it. The
+        # long job above may have gone through the table's 441 architectures by now (on an idle
+        # machine it does): a fresh one, once the coordinator has stopped the first.
+        if api.get(f"/jobs/{running['id']}").json()["status"] in ("queued", "running"):
+            api.post(f"/jobs/{running['id']}/cancel")
+        poll(lambda: api.get(f"/jobs/{running['id']}").json()["status"] in ("cancelled", "succeeded"), 120, "the long job to stop", every=0.5)
+        running = api.post("/jobs", content=long, headers={"Content-Type": "application/yaml"}).json()
         page.goto(f"{url}/ui/jobs/{running['id']}")
         page.wait_for_function("() => document.getElementById('job-status')?.textContent === 'running'", timeout=120_000)
         page.evaluate("() => { window.notReloaded = true; }")
         first = int(page.inner_text("#done-count"))
         poll(lambda: int(page.inner_text("#done-count")) > first + 2, 120, "the live counter to advance", every=0.5)
         assert page.evaluate("() => window.notReloaded === true")
+        page.wait_for_selector("#pareto .main-svg")  # drawn once the first results are in
         assert "Pareto front" in plotted(page) and "ends in" in page.inner_text("#timing")
         assert page.locator("#events li").count() >= 2
         shoot(page, "job-running")

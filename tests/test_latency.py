@@ -49,6 +49,14 @@ def test_a_precision_out_of_reach_stops_at_the_time_allowed_and_says_how_well_it
     assert latency.relative_error > settings.precision and latency.repeats > settings.min_repeats
 
 
+def test_timings_tied_at_one_clock_tick_are_known_to_a_tick_not_exactly():
+    from nas.export.latency import quantile_interval
+
+    timings = [8.0] * 500 + [7.9] * 3 + [8.1] * 40
+    assert quantile_interval(timings, 0.1) == (7.9, 8.0, 8.1)
+    assert quantile_interval([5.0] * 50, 0.5) == (5.0, 5.0, 5.0)  # nothing else observed: nothing wider to say
+
+
 def test_the_threads_of_this_process_are_left_as_they_were():
     before = torch.get_num_threads()
     measure_latency(torch.nn.Linear(8, 2), torch.rand(1, 8), LatencySettings(runtime="torch", threads=1 if before > 1 else 2, max_seconds=0.1))

@@ -149,3 +149,28 @@ def test_a_job_with_rungs_verifies_candidates_of_its_top_rung(digits_supernet, t
     shown = job_summary(store, finished)["rungs"]
     assert [(r["rung"], r["fidelity"], r["scored"], r["failed"]) for r in shown] == [(1, "fine-tuned 3 steps", 3, 0), (2, "trained 1 epoch", 2, 0)]
     assert shown[1]["best_accuracy"] == max(top.values()) and all(r["seconds"] > 0 for r in shown)
+
+
+def test_the_running_rung_has_its_own_pace(tmp_path, clock):
+    from nas import service
+
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}", clock=clock)
+    job = service.submit_job(store, digits_spec(rungs={"eta": 2, "finetune_steps": 5}))
+    job = store.claim_job("test", job_id=job.id)
+    candidates = store.add_candidates(job.id, [(f"{i:064x}", {}) for i in range(6)], claim=job.claim)
+    store.start_candidates([c.id for c in candidates], "test", claim=job.claim)
+    store.record_results([(c.id, {"accuracy": 0.5, "params": 1e5}, 0.1) for c in candidates], claim=job.claim)
+    clock.advance(60)
+    scored_before = store.record_rung_score(candidates[0].id, 1, "fine-tuned 5 steps", 0.6, 3.0)  # before a restart
+    clock.advance(60)
+    store.add_event(job.id, EventKind.RUNG_STARTED, "rung 1", {"rung": 1, "chosen": [c.seq for c in candidates[:4]], "of": 6})
+    clock.advance(10)
+    store.record_rung_score(candidates[1].id, 1, "fine-tuned 5 steps", 0.7, 9.0)
+    store.heartbeat(job.id, "test", job.claim.epoch)
+    summary = service.job_summary(store, store.get_job(job.id))
+    # One of the three left in 10 s: two more at that pace (the one scored before the restart is not this run's pace).
+    assert summary["eta"] == {"stage": "rung 1", "seconds": 20.0} and scored_before.rung == 1
+    assert summary["rungs"] == [
+        {"rung": 1, "fidelity": "fine-tuned 5 steps", "scored": 2, "failed": 0, "best_accuracy": 0.7, "seconds": 12.0},
+        {"rung": 2, "fidelity": "trained 2 epochs", "scored": 0, "failed": 0, "best_accuracy": None, "seconds": 0},
+    ]  # fmt: skip

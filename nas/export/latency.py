@@ -133,7 +133,13 @@ def quantile_interval(timings: Sequence[float], quantile: float = 0.5) -> tuple[
         raise ValueError("timings: none to summarise")
     centre, reach = n * quantile, Z_95 * math.sqrt(n * quantile * (1 - quantile))
     low_rank, high_rank = max(1, math.floor(centre - reach)), min(n, math.ceil(1 + centre + reach))  # 1-based, upper one step out
-    return float(ordered[low_rank - 1]), float(np.quantile(ordered, quantile)), float(ordered[high_rank - 1])
+    low, high = ordered[low_rank - 1], ordered[high_rank - 1]
+    if low == high:
+        # Every timing near the quantile is the same clock tick (thousands of calls of a few
+        # microseconds): the figure is known to a tick, not exactly; the neighbouring ticks bound it.
+        below, above = ordered[ordered < low], ordered[ordered > high]
+        low, high = (below[-1] if len(below) else low), (above[0] if len(above) else high)
+    return float(low), float(np.quantile(ordered, quantile)), float(high)
 
 
 def measure_latency(model: nn.Module, example: torch.Tensor, settings: LatencySettings | None = None) -> Latency:

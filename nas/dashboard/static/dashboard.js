@@ -337,6 +337,10 @@ function drawProgress(job, candidates) {
   }
   rows.push(el("div", { class: "stage" }, el("b", {}, "Candidates "), progressBar(done, budget), " ", el("span", { id: "done-count" }, String(done)), ` / ${budget}`,
     el("span", { class: "muted" }, ` (${job.counts.done} done, ${job.counts.failed} failed, ${job.counts.running} running)`)));
+  for (const rung of job.rungs || []) {
+    const best = rung.best_accuracy === null ? "" : ` · best ${fmt(FRACTION, rung.best_accuracy)}`;
+    rows.push(el("div", { class: "stage rung" }, el("b", {}, `Rung ${rung.rung} `), `${rung.scored} scored`, el("span", { class: "muted" }, ` (${rung.fidelity}${rung.failed ? `, ${rung.failed} failed` : ""})${best}`)));
+  }
   if (job.verify) rows.push(el("div", { class: "stage" }, el("b", {}, "Verified stage "), `${job.verify.state}: ${job.verify.verified}/${job.verify.top_k}`, el("span", { class: "muted" }, job.verify.message ? ` · ${job.verify.message}` : "")));
   const shown = display(job, primary(job));
   const best = job.best ? `${fmt(shown, job.best.metrics[primary(job)])} (candidate ${job.best.candidate})` : "–";
