@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -32,6 +33,7 @@ from scipy.stats import kendalltau
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas.job.schema import RungsSpec, SupernetSpec  # noqa: E402
+from nas.results.promotion import promotion_order  # noqa: E402
 from nas.search.rungs import Rung, rung_size, rungs_of  # noqa: E402
 from nas.tasks.data import TaskData, load_task  # noqa: E402
 from nas.training.checkpoint import load_supernet  # noqa: E402
@@ -280,7 +282,8 @@ def halving_ranking(inherited: list[float], at_rungs: dict[Rung, tuple[list[floa
     members = list(range(len(inherited)))
     seconds = 0.0
     for rung, (scores, costs) in at_rungs.items():
-        members = sorted(members, key=lambda i: -accuracy[i])[: rung_size(len(members), eta, 3)]
+        order = promotion_order(np.array([[accuracy[i]] for i in members]), [True])  # the job's rule, on one objective
+        members = [members[i] for i in order[: rung_size(len(members), eta, 3)]]
         for i in members:
             reached[i], accuracy[i] = rung.number, scores[i]
             seconds += costs[i]

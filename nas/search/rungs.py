@@ -129,14 +129,13 @@ class SuccessiveHalving:
                 self.store.record_rung_score(candidate.id, rung.number, rung.fidelity, float(answer["accuracy"]), float(answer["seconds"]), claim=self.claim)
             if should_stop():
                 return False
-        scores = [s for s in self.store.rung_scores(self.job_id) if s.rung == rung.number]
-        accuracies = [s.accuracy for s in scores if s.accuracy is not None]
-        failed = len(scores) - len(accuracies)
-        best = f"; best {ACCURACY.format(max(accuracies))}" if accuracies else ""
-        failures = f"; {failed} failed" if failed else ""
-        seconds = sum(s.seconds for s in scores)
-        message = f"rung {rung.number} ({rung.fidelity}): {len(accuracies)} candidates scored in {seconds:.0f} s of evaluator time{best}{failures}"
-        self.store.add_event(self.job_id, EventKind.RUNG_DONE, message, {"rung": rung.number, "scored": len(accuracies), "failed": failed, "seconds": seconds, "wall_seconds": time.perf_counter() - started})
+        assert self.spec.rungs is not None
+        state = next(s for s in rung_states(self.spec.rungs, self.store.rung_scores(self.job_id)) if s["rung"] == rung.number)
+        best = f"; best {ACCURACY.format(state['best_accuracy'])}" if state["best_accuracy"] is not None else ""
+        failures = f"; {state['failed']} failed" if state["failed"] else ""
+        message = f"rung {rung.number} ({rung.fidelity}): {state['scored']} candidates scored in {state['seconds']:.0f} s of evaluator time{best}{failures}"
+        figures = {k: state[k] for k in ("rung", "scored", "failed", "seconds")}
+        self.store.add_event(self.job_id, EventKind.RUNG_DONE, message, {**figures, "wall_seconds": time.perf_counter() - started})
         logger.info("job %d: %s", self.job_id, message)
         return True
 
