@@ -36,6 +36,7 @@ from nas.paths import data_home
 from nas.results.pareto import non_dominated_mask, spread_along
 from nas.results.promotion import top_rung_accuracies
 from nas.results.verdict import TrainedModel, trained_models, verified_model
+from nas.search.compute import compute_summary
 from nas.search.rungs import rung_states
 from nas.store import (
     COORDINATOR_ALIVE_S,
@@ -217,6 +218,8 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         # Successive halving between the search and the verified stage (nas.search.rungs).
         "rungs": rung_states(spec.rungs, rung_scores) if spec.rungs is not None else None,
         "verify": verify_state(job, spec, events, len(verifications)),
+        # CPUs held times minutes, per stage (nas.search.compute): what budget.cpu_minutes limits.
+        "compute": compute_summary(spec, events, store.trainings(job.id), job.started_at, job.finished_at, now) if not spec.is_benchmark else None,
         # The verified candidates against the plain family (nas.results.verdict), as the end of
         # the verified stage stated it.
         "verdict": next((e.data for e in reversed(events) if e.kind == EventKind.VERDICT), None),
@@ -528,7 +531,7 @@ def verification_choice(store: Store, job_id: int, k: int) -> list[dict[str, Any
     spec = job_spec(get_job(store, job_id))
     verifications = _verified(store, job_id)
     pairs = resolve_objectives(spec)
-    top_rung = top_rung_accuracies(store.rung_scores(job_id)) or None
+    top_rung = top_rung_accuracies(store.rung_scores(job_id), at_least=k) or None
     front = _front(store, job_id, spec, pairs, verifications, accuracies=top_rung)
     if len(pairs) > 1:
         cost, up = pairs[1]
@@ -731,7 +734,7 @@ def export_archive(store: Store, artifact_id: int, into: Path) -> tuple[Path, st
 
 def _constraints(spec: JobSpec) -> dict[str, float]:
     """{metric: upper limit} for the limits the spec sets (params_max -> params, ...)."""
-    return {name.removesuffix("_max"): limit for name, limit in spec.constraints.model_dump().items() if limit is not None}
+    return spec.constraints.limits()
 
 
 @dataclass(frozen=True)

@@ -301,3 +301,17 @@ def nas_serve(tmp_path: Path, *args: str, token: str | None = "serve-token", ray
             server.send_signal(signal.SIGINT)
             server.wait(timeout=60)
         log.close()
+
+
+def advance_once_evaluating(store: Any, job_id: int, clock: Any, seconds: float) -> Any:
+    """A started thread that moves `clock` on by `seconds` once the job has an evaluation in
+    flight (a time budget spent while evaluations run); join it after the job."""
+    import threading
+
+    def advance() -> None:
+        poll(lambda: store.counts(job_id).get("running", 0) >= 1, 240, "an evaluation in flight")
+        clock.advance(seconds)
+
+    mover = threading.Thread(target=advance, daemon=True)
+    mover.start()
+    return mover

@@ -33,6 +33,7 @@ from tests.helpers import (
     EXAMPLES,
     NAS,
     ManualClock,
+    advance_once_evaluating,
     assert_non_dominated,
     benchmark_spec,
     cli,
@@ -358,12 +359,7 @@ def test_the_time_budget_ends_a_job_with_evaluations_in_flight(digits_supernet, 
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}", clock=clock)
     job = job_reusing_supernet(store, digits_spec(strategy="random", budget={"candidates": 10, "max_minutes": 0.5}), digits_supernet, tmp_path)
 
-    def spend_the_budget_once_evaluating() -> None:
-        poll(lambda: store.counts(job.id).get("running", 0) >= 1, 240, "an evaluation in flight")
-        clock.advance(31)
-
-    mover = threading.Thread(target=spend_the_budget_once_evaluating, daemon=True)
-    mover.start()
+    mover = advance_once_evaluating(store, job.id, clock, 31)
     finished = Coordinator(store, evaluator=NeverFinishes).run_next(job.id)
     mover.join(timeout=1)
     # Had the loop waited for the evaluations in flight, it would never have ended.

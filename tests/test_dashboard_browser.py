@@ -181,6 +181,8 @@ def test_dashboard_in_chromium(browser, tmp_path: Path, digits_supernet: Path, r
         assert page.inner_text("#verdict") == f"Verdict: {verdict['text']}" and verdict["beat"] is True and "1.60× faster" in verdict["text"]
         assert "squares: the plain family" in page.inner_text("#pareto-caption")
         assert "Rung 1 1 scored (fine-tuned 5 steps) · best 92.00%" in page.inner_text("#job-progress")
+        (verify,) = api.get(f"/jobs/{compared.id}").json()["compute"]["stages"]  # its trainings' CPU time
+        assert f"verify {verify['cpu_minutes']:.1f} CPU-minutes" in page.inner_text("#timing")
         shoot(page, "job-verdict")
 
         # The jobs list: a stage column; two jobs with the same metrics compared on one plot, one

@@ -149,6 +149,10 @@ def test_a_job_with_rungs_verifies_candidates_of_its_top_rung(digits_supernet, t
     shown = job_summary(store, finished)["rungs"]
     assert [(r["rung"], r["fidelity"], r["scored"], r["failed"]) for r in shown] == [(1, "fine-tuned 3 steps", 3, 0), (2, "trained 1 epoch", 2, 0)]
     assert shown[1]["best_accuracy"] == max(top.values()) and all(r["seconds"] > 0 for r in shown)
+    # Its compute: the search and the rungs on one evaluator's CPU, the verified stage's trainings (it reused its supernet).
+    compute = job_summary(store, finished)["compute"]
+    assert [(s["stage"], s["running"]) for s in compute["stages"]] == [("search", False), ("rungs", False), ("verify", False)]
+    assert all(s["cpu_minutes"] > 0 for s in compute["stages"]) and compute["budget"] is None
 
 
 def test_the_running_rung_has_its_own_pace(tmp_path, clock):
@@ -174,3 +178,26 @@ def test_the_running_rung_has_its_own_pace(tmp_path, clock):
         {"rung": 1, "fidelity": "fine-tuned 5 steps", "scored": 2, "failed": 0, "best_accuracy": 0.7, "seconds": 12.0},
         {"rung": 2, "fidelity": "trained 2 epochs", "scored": 0, "failed": 0, "best_accuracy": None, "seconds": 0},
     ]  # fmt: skip
+
+
+def test_a_candidate_without_a_limited_metric_is_not_promoted(tmp_path):
+    """As on the service's front: a latency limit with no latency measured is not met."""
+    from nas import service
+
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    spec = digits_spec(constraints={"params_max": 2_000_000, "latency_ms_max": 5.0}, rungs={"eta": 2, "finetune_steps": 1, "train_epochs": 0}, verify={"top_k": 1, "references": 0})
+    job = store.claim_job("test", job_id=service.submit_job(store, spec).id)
+    candidates = store.add_candidates(job.id, [(f"{i:064x}", {"i": i}) for i in range(4)], claim=job.claim)
+    store.start_candidates([c.id for c in candidates], "test", claim=job.claim)
+    measured = {candidates[0].id, candidates[2].id}
+    store.record_results([(c.id, {"accuracy": 0.5 + c.seq / 10, "params": 1e5, **({"latency_ms": 1.0} if c.id in measured else {})}, 0.1) for c in candidates], claim=job.claim)
+    scored: list[dict] = []
+
+    def score(archs, rung):
+        scored.extend(archs)
+        yield from ((i, {"accuracy": 0.9, "seconds": 1.0}) for i in range(len(archs)))
+
+    assert SuccessiveHalving(store, job.id, job.claim, JobSpec.from_stored(job.spec)).run(score, should_stop=lambda: False)
+    # Of the two with a latency, the more accurate (candidate 3); candidate 4, more accurate
+    # still but with no latency, is not promotable, and one in eta of two is one.
+    assert scored == [{"i": 2}]

@@ -165,7 +165,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("unknown preset", spec_with(preset="huge"), "preset: 'huge' not in {tiny, small-images} for space vit-resnas"),
     ("unknown space", spec_with(space="resnet"), "space: 'resnet' not in {flexibert, vit-resnas}"),
     ("unknown field", spec_with(frobnicate=1), "frobnicate: unknown field"),
-    ("unknown nested field", spec_with(budget={"candidates": 5, "epochs": 2}), "budget.epochs: unknown field; allowed: {candidates, max_minutes}"),
+    ("unknown nested field", spec_with(budget={"candidates": 5, "epochs": 2}), "budget.epochs: unknown field; allowed: {candidates, max_minutes, cpu_minutes}"),
     ("missing name", spec_with(name=None), "name: missing required field"),
     ("unknown strategy", spec_with(strategy="grid"), "strategy: 'grid' not in {boshnas, botorch, evolution, random, tpe, nsga2}"),
     ("boolean workers", spec_with(workers=True), "workers: expected an integer, got bool True"),
@@ -210,8 +210,10 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     (
         "a latency objective on a fraction of a CPU",
         spec_with(objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}], resources={"evaluator": {"cpus": 0.5}}),
-        "latency.threads: 1 exceeds resources.evaluator.cpus=0.5",
+        # Nothing about fewer threads: a measurement takes at least one.
+        "latency.threads: 1 exceeds resources.evaluator.cpus=0.5 (the measurement would share CPUs with other evaluators); give each evaluator 1 CPU (resources.evaluator.cpus: 1)",
     ),
+    ("no CPU minutes", spec_with(budget={"candidates": 5, "cpu_minutes": -1}), "budget.cpu_minutes: -1 must be > 0"),
     ("unknown generator", spec_with(space="flexibert", task={"generate": "sort"}), "task.generate: 'sort' not in {listops, recall}"),
     ("short listops", spec_with(space="flexibert", task={"generate": "listops", "max_length": 5}), "task.max_length: 5 must be >= 8 and <= 4,096"),
     ("listops lengths", spec_with(space="flexibert", task={"generate": "listops", "min_length": 64, "max_length": 48}), "task.min_length: 64 must be <= max_length (48)"),
@@ -234,6 +236,12 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
 def test_invalid_spec_names_the_field(data: dict[str, Any], expected: str) -> None:
     problems = problems_of(data)
     assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_a_fraction_of_a_cpu_is_not_told_to_measure_with_fewer_threads() -> None:
+    problems = problems_of(spec_with(objectives=[{"metric": "accuracy"}, {"metric": "latency_ms"}], resources={"evaluator": {"cpus": 0.5}}))
+    (latency,) = [p for p in problems if p.startswith("latency.threads")]
+    assert latency.endswith("give each evaluator 1 CPU (resources.evaluator.cpus: 1)")
 
 
 def test_every_problem_is_listed_at_once() -> None:

@@ -85,6 +85,11 @@ def print_summary(summary: Mapping[str, Any]) -> None:
         best = f", best {ACCURACY.format(rung['best_accuracy'])}" if rung["best_accuracy"] is not None else ""
         failed = f", {rung['failed']} failed" if rung["failed"] else ""
         console.print(f"  rung {rung['rung']} ({rung['fidelity']}): {rung['scored']} scored{failed}{best}", soft_wrap=True)
+    compute = summary.get("compute")
+    if compute and compute["stages"]:
+        stages = ", ".join(f"{s['stage']} {s['cpu_minutes']:.1f}{' so far' if s['running'] else ''}" for s in compute["stages"])
+        budget = f" of budget.cpu_minutes {compute['budget']:g} (the verified stage apart)" if compute.get("budget") else ""
+        console.print(f"  compute: {stages} CPU-minutes; {compute['cpu_minutes']:.1f} in all{budget}", soft_wrap=True)
     if summary.get("verify"):
         stage = summary["verify"]
         said = f" ({stage['message']})" if stage["message"] and stage["state"] != "done" else ""  # when done, the counts say it

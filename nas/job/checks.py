@@ -12,7 +12,7 @@ from typing import Any
 
 from nas.datasets import client_message
 from nas.job.errors import choices
-from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, GENERATOR_FIELDS, Constraints, LatencySpec, ResourcesSpec, SupernetSpec, TaskSpec, VerifySpec
+from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, GENERATOR_FIELDS, Budget, Constraints, LatencySpec, ResourcesSpec, SupernetSpec, TaskSpec, VerifySpec
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, GENERATED_TASKS, text_settings, training_share
 from nas.tasks.generated import GENERATORS, generated_task
 from search_spaces import Cost, SearchSpace, TaskShape, TextTaskShape, get_space, space_names
@@ -66,6 +66,9 @@ def resolve(fields: dict[str, Any], given: set[str], base_dir: Path, problems: l
         if "rungs" in given:
             problems.append(f"rungs: does not apply in benchmark mode (task {BENCHMARK_TASK} replays a table; nothing is trained)")
         out["rungs"] = None
+        budget: Budget | None = fields.get("budget")
+        if budget is not None and budget.cpu_minutes is not None:
+            problems.append(f"budget.cpu_minutes: does not apply in benchmark mode (task {BENCHMARK_TASK} replays a table; nothing is computed); use budget.candidates")
     elif "supernet" in fields:
         supernet = (supernet or SupernetSpec()).resolved(task.kind if task is not None else "image", train_examples)
         out["supernet"] = supernet
@@ -88,9 +91,11 @@ def _check_latency(latency: LatencySpec, resources: ResourcesSpec, problems: lis
     would share its cores and slow it by an amount that varies with what they do."""
     cpus = resources.evaluator.cpus
     if latency.threads > cpus:
+        # Below one CPU, fewer threads is no way out: a measurement takes at least one.
+        fewer = f" or measure with {int(cpus)} thread{'s' * (int(cpus) > 1)}" if int(cpus) >= 1 else ""
         problems.append(
             f"latency.threads: {latency.threads} exceeds resources.evaluator.cpus={cpus:g} (the measurement would share CPUs with other evaluators); "
-            f"give each evaluator {latency.threads} CPUs (resources.evaluator.cpus: {latency.threads}) or measure with {max(1, int(cpus))} thread{'s' * (int(cpus) > 1)}"
+            f"give each evaluator {latency.threads} CPU{'s' * (latency.threads > 1)} (resources.evaluator.cpus: {latency.threads}){fewer}"
         )
     return latency
 

@@ -31,6 +31,7 @@ MAX_BATCH_SIZE = 65_536
 MAX_LR = 10.0  # AdamW's peak rate: useful ones lie between 1e-5 and 1e-2
 MAX_TRAIN_EXAMPLES = 1_000_000_000
 MAX_MINUTES = 366 * 24 * 60  # a year
+MAX_CPU_MINUTES = 1_000_000_000  # about 1,900 CPU-years: no real limit, a typo guard
 MAX_PARAMS, MAX_FLOPS, MAX_LATENCY_MS = 1e12, 1e18, 3_600_000.0  # a trillion parameters; an hour per example
 MAX_CUSTOM_RESOURCE = 1_000_000  # of one Ray custom resource per task: slots, licences, node tags
 
@@ -131,10 +132,16 @@ class Constraints(_Strict):
     flops_max: float | None = Field(None, gt=0, le=MAX_FLOPS)
     latency_ms_max: float | None = Field(None, gt=0, le=MAX_LATENCY_MS)
 
+    def limits(self) -> dict[str, float]:
+        """{metric: upper limit} for the limits set (params_max -> params, ...)."""
+        return {name.removesuffix("_max"): limit for name, limit in self.model_dump().items() if limit is not None}
+
 
 class Budget(_Strict):
     candidates: int = Field(100, ge=1, le=1_000_000)
     max_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES)
+    # CPUs held times minutes, for every stage before the verified one (nas.search.compute).
+    cpu_minutes: float | None = Field(None, gt=0, le=MAX_CPU_MINUTES)
 
 
 # Subnets per supernet step when a spec does not say, by task kind. Image batches are split among

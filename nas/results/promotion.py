@@ -7,6 +7,7 @@ as soon as it is in the top 1/eta of what its rung has seen, without waiting for
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,11 +75,14 @@ def promotable(values: np.ndarray, maximize: Sequence[bool], eta: int) -> list[i
     return promotion_order(values, maximize)[: len(values) // eta]
 
 
-def top_rung_accuracies(scores: Sequence[RungScoreRecord]) -> dict[int, float]:
-    """{candidate id: accuracy} of the candidates scored at the highest rung any reached (their
-    most trusted accuracy, which the verified stage picks by); empty without rungs."""
+def top_rung_accuracies(scores: Sequence[RungScoreRecord], at_least: int = 1) -> dict[int, float]:
+    """{candidate id: accuracy} of the candidates scored at the highest rung that holds at least
+    `at_least` of them (their most trusted accuracy, which the verified stage picks by; a rung
+    that `budget.cpu_minutes` cut short may hold fewer), else at the highest any reached; empty
+    without rungs."""
     reached = [s for s in scores if s.accuracy is not None]
     if not reached:
         return {}
-    top = max(s.rung for s in reached)
+    counts = Counter(s.rung for s in reached)
+    top = max((rung for rung, n in counts.items() if n >= at_least), default=max(counts))
     return {s.candidate_id: s.accuracy for s in reached if s.rung == top and s.accuracy is not None}

@@ -32,6 +32,7 @@ from nas.job.metrics import ACCURACY, format_metrics, metric
 from nas.job.schema import JobSpec, LatencySpec
 from nas.paths import data_home
 from nas.search.cluster import init_ray
+from nas.search.compute import cpu_budget, search_began, search_cpus, stage_compute
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
 from nas.search.dispatch import Outcome as PoolOutcome
 from nas.search.heartbeat import Heartbeat, Presence
@@ -260,9 +261,19 @@ class Coordinator:
             return heartbeat.lost.is_set() or self.store.get_job(job.id).cancel_requested
 
         halving = SuccessiveHalving(self.store, job.id, job.claim, spec)
-        if halving.run(lambda archs, rung: evaluators.evaluate_as_completed(archs, "rung_score", rung), should_stop):
+        if halving.run(lambda archs, rung: evaluators.evaluate_as_completed(archs, "rung_score", rung), should_stop, self._rungs_budget(job, spec, evaluators.size)):
             return JobStatus.SUCCEEDED, None
         return None if heartbeat.lost.is_set() else (JobStatus.CANCELLED, None)
+
+    def _rungs_budget(self, job: JobRecord, spec: JobSpec, evaluators: int) -> Callable[[], bool]:
+        """Whether `budget.cpu_minutes` is spent, for rungs starting now on `evaluators` actors."""
+        budget = cpu_budget(spec)
+        if budget is None:
+            return lambda: False
+        now = self.store.clock.now()
+        spent = sum(s.cpu_minutes for s in stage_compute(spec, self.store.events(job.id), [], self.store.get_job(job.id).started_at, now))
+        end = budget.rungs_end(now, spent, search_cpus(spec, evaluators))
+        return lambda: self.store.clock.now() >= end
 
     def _score_references(self, job: JobRecord, spec: JobSpec, space: SearchSpace, shape: TaskShape, evaluators: EvaluatorPool) -> None:
         """The plain family's members that meet the job's constraints, scored by the job's
@@ -498,7 +509,7 @@ class Coordinator:
         self, job: JobRecord, spec: JobSpec, space: SearchSpace, proposer: Proposer, evaluators: EvaluatorPool, heartbeat: Heartbeat, plan: LatencyPlan | None, per_call: int
     ) -> Outcome:
         budget, claim = spec.budget.candidates, job.claim
-        deadline = _deadline(self.store.get_job(job.id), spec, self.store.clock.now())
+        deadline, limit = _search_deadline(self.store, self.store.get_job(job.id), spec, evaluators.size, self.store.clock.now())
         primary = spec.surrogate_objectives()[0]
         with self._progress() as progress:
             bar = progress.add_task("candidates", total=budget, completed=self._finished(job.id))
@@ -514,7 +525,7 @@ class Coordinator:
                 if deadline is not None and self.store.clock.now() >= deadline:
                     # Evaluations still in flight are dropped (their actors are killed on the
                     # way out) and finishing the job releases their candidates.
-                    return self._time_spent(job, spec, finished, evaluators.in_flight_candidates)
+                    return self._time_spent(job, spec, limit, finished, evaluators.in_flight_candidates)
                 # While a latency predictor calibrates, calls of one: no more candidates are measured than it needs.
                 calibrating = plan is not None and plan.calibrating
                 waiting = self._dispatch(job, proposer, evaluators, budget - finished, 1 if calibrating else per_call, measure_latency=plan is None or not plan.predicting)
@@ -567,12 +578,14 @@ class Coordinator:
         counts = self.store.counts(job_id)
         return counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0)
 
-    def _time_spent(self, job: JobRecord, spec: JobSpec, finished: int, dropped: int) -> Outcome:
+    def _time_spent(self, job: JobRecord, spec: JobSpec, limit: str, finished: int, dropped: int) -> Outcome:
+        """The search's end at `limit` ("max_minutes" or "cpu_minutes"), with what it had done."""
+        given = f"{spec.budget.max_minutes} min" if limit == "max_minutes" else f"{spec.budget.cpu_minutes} CPU-minutes"
         dropped_text = f"; {dropped} evaluation{'s' * (dropped != 1)} in flight dropped" if dropped else ""
-        self.store.add_event(job.id, EventKind.TIME_BUDGET, f"max_minutes={spec.budget.max_minutes} spent after {finished} candidates{dropped_text}", {"dropped": dropped})
+        self.store.add_event(job.id, EventKind.TIME_BUDGET, f"{limit}={getattr(spec.budget, limit)} spent after {finished} candidates{dropped_text}", {"dropped": dropped, "limit": limit})
         if self.store.counts(job.id).get(CandidateStatus.DONE, 0) == 0:  # a job that found nothing has not succeeded
             spent_on, remedy = ("training the supernet", "raise it or lower supernet.epochs") if spec.supernet is not None else ("starting up", "raise it")
-            return JobStatus.FAILED, f"budget.max_minutes: {spec.budget.max_minutes} min were spent {spent_on} before any candidate was evaluated; {remedy}"
+            return JobStatus.FAILED, f"budget.{limit}: {given} were spent {spent_on} before any candidate was evaluated; {remedy}"
         return JobStatus.SUCCEEDED, None
 
     def _dispatch(self, job: JobRecord, proposer: Proposer, evaluators: EvaluatorPool, remaining: int, per_call: int, measure_latency: bool = True) -> int:
@@ -667,12 +680,19 @@ def _failure(exc: Exception) -> str:
     return f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def _deadline(job: JobRecord, spec: JobSpec, now: datetime) -> datetime | None:
-    """The end of the job's time budget, counted from its first start (a resumed job does not get
-    a fresh budget)."""
-    if spec.budget.max_minutes is None:
-        return None
-    return (job.started_at or now) + timedelta(minutes=spec.budget.max_minutes)
+def _search_deadline(store: Store, job: JobRecord, spec: JobSpec, evaluators: int, now: datetime) -> tuple[datetime | None, str]:
+    """When the search must end, and which limit ends it: `budget.max_minutes` counted from the
+    job's first start (a resumed job does not get a fresh budget), or `budget.cpu_minutes` on
+    `evaluators` actors after what its supernet spent (nas.search.compute)."""
+    ends = []
+    if spec.budget.max_minutes is not None:
+        ends.append(((job.started_at or now) + timedelta(minutes=spec.budget.max_minutes), "max_minutes"))
+    budget = cpu_budget(spec)
+    if budget is not None:
+        events = store.events(job.id)
+        supernet = sum(s.cpu_minutes for s in stage_compute(spec, events, [], job.started_at, now) if s.stage == "supernet")
+        ends.append((budget.search_end(search_began(events, job.started_at) or now, supernet, search_cpus(spec, evaluators)), "cpu_minutes"))
+    return min(ends, default=(None, ""))
 
 
 def _table_pool(table: Path) -> list:

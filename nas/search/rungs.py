@@ -98,13 +98,24 @@ class SuccessiveHalving:
         self.eta = spec.rungs.eta
         self.at_least = spec.verify.top_k if spec.verify is not None else 1
 
-    def run(self, score: RungScorer, should_stop: Callable[[], bool]) -> bool:
+    def run(self, score: RungScorer, should_stop: Callable[[], bool], budget_spent: Callable[[], bool] = lambda: False) -> bool:
         """Score every rung in turn; False if `should_stop` said so before the last was done
-        (what was scored is stored)."""
+        (what was scored is stored). Once `budget_spent()` (`budget.cpu_minutes`), no more is
+        scored and the halving ends there, done: the verified stage picks from what it has."""
         for rung in self.rungs:
-            if not self._run_rung(rung, score, should_stop):
-                return False
+            if budget_spent() or not self._run_rung(rung, score, lambda: should_stop() or budget_spent()):
+                if should_stop():
+                    return False
+                self._budget_spent(rung)
+                return True
         return True
+
+    def _budget_spent(self, rung: Rung) -> None:
+        assert self.spec.rungs is not None
+        state = next(s for s in rung_states(self.spec.rungs, self.store.rung_scores(self.job_id)) if s["rung"] == rung.number)
+        message = f"cpu_minutes={self.spec.budget.cpu_minutes} spent at rung {rung.number} ({rung.fidelity}) after {state['scored']} of its candidates; the verified stage picks from the highest rung scored"
+        self.store.add_event(self.job_id, EventKind.TIME_BUDGET, message, {"limit": "cpu_minutes", "rung": rung.number, "scored": state["scored"]})
+        logger.info("job %d: %s", self.job_id, message)
 
     def _run_rung(self, rung: Rung, score: RungScorer, should_stop: Callable[[], bool]) -> bool:
         below = self._ranked_below(rung.number)
@@ -147,10 +158,12 @@ class SuccessiveHalving:
         if number > 1:
             accuracy = {s.candidate_id: s.accuracy for s in self.store.rung_scores(self.job_id) if s.rung == number - 1}
         pairs = self.spec.pareto_objectives()
+        # As the service's front: a candidate must have every objective and every limited metric.
+        needed = [name for name, _ in pairs] + list(self.spec.constraints.limits())
         rows: list[tuple[CandidateRecord, list[float]]] = []
         for candidate in candidates:
             metrics = {**candidate.metrics, "accuracy": accuracy.get(candidate.id)}
-            if any(metrics.get(name) is None for name, _ in pairs) or over_limits(metrics, self.spec.constraints):
+            if any(metrics.get(name) is None for name in needed) or over_limits(metrics, self.spec.constraints):
                 continue
             rows.append((candidate, [float(metrics[name]) for name, _ in pairs]))
         if not rows:

@@ -350,7 +350,12 @@ function drawProgress(job, candidates) {
   rows.push(el("p", {}, `Best ${shown.label} ${best}${verified}${chance}`));
   // The verified candidates against the plain family (nas/results/verdict.py), once the verified stage stated it.
   if (job.verdict) rows.push(el("p", { id: "verdict", class: `verdict ${job.verdict.beat ? "beat" : "not-beat"}` }, el("b", {}, "Verdict: "), job.verdict.text));
-  rows.push(el("p", { class: "muted", id: "timing" }, `elapsed ${duration(elapsed(job))}${eta}`));
+  // CPUs held times minutes per stage (nas/search/compute.py): what budget.cpu_minutes limits.
+  const compute = job.compute && job.compute.stages.length
+    ? ` · ${job.compute.stages.map((s) => `${s.stage} ${s.cpu_minutes.toFixed(1)}${s.running ? " so far" : ""}`).join(", ")} CPU-minutes`
+      + (job.compute.budget ? ` of ${job.compute.budget} (the verified stage apart)` : "")
+    : "";
+  rows.push(el("p", { class: "muted", id: "timing" }, `elapsed ${duration(elapsed(job))}${eta}${compute}`));
   document.getElementById("job-progress").replaceChildren(...rows);
 }
 
