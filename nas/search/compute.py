@@ -16,15 +16,12 @@ the rest is spent, and the verified stage picks from what they scored.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from nas.job.schema import JobSpec
 from nas.store import EventKind, EventRecord, TrainingRecord
-
-logger = logging.getLogger(__name__)
 
 # With rungs, the share of the budget left after the supernet that the search leaves to them: the
 # rungs measured on digits cost about a tenth of an 8-minute job (docs/benchmarks/results.md), a
@@ -34,14 +31,13 @@ RUNGS_SHARE = 0.25
 # What ends the search stage (the first of these after it began) and the rungs.
 _AFTER_SEARCH = (EventKind.RUNG_STARTED, EventKind.REFERENCES_SCORED, EventKind.VERIFY_STARTED, EventKind.FINISHED, EventKind.CANCELLED)
 _AFTER_RUNGS = _AFTER_SEARCH[1:]
-STAGES = ("supernet", "search", "rungs", "verify")
 
 
 @dataclass(frozen=True)
 class StageCompute:
     """The CPU time one stage of a job held."""
 
-    stage: str  # one of STAGES
+    stage: str  # supernet | search | rungs | verify
     cpus: float  # held at once (verify: per trial)
     minutes: float  # wall minutes held (verify: the trials' minutes, summed)
     running: bool = False  # the stage has not ended yet
