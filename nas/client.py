@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-FINISHED = ("succeeded", "failed", "cancelled")
+from nas.statuses import JobStatus
 
 
 class ClientError(Exception):
@@ -96,7 +96,7 @@ class Client:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             summary = self.status(job_id)
-            if summary["status"] in FINISHED:
+            if JobStatus(summary["status"]).finished:
                 return summary
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {summary['status']} after {timeout_s:g} s")

@@ -17,9 +17,11 @@ import io
 import json
 import logging
 import re
+import shutil
 import tarfile
+import tempfile
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,17 +29,17 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from nas.artifacts import DirectFiles, download_dir, is_uri, job_dir_name, upload_dir
-from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS
+from nas.artifact_root import DirectFiles, download_dir, is_uri, job_dir_name, join, upload_dir
+from nas.job.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS
 from nas.job.metrics import METRICS, job_metrics
 from nas.job.parse import load_spec, parse_spec
-from nas.job.schema import JobSpec, LatencySpec, ObjectiveSpec
+from nas.job.schema import JobSpec, ObjectiveSpec
 from nas.paths import data_home
-from nas.results.pareto import non_dominated_mask, spread_along
-from nas.results.promotion import top_rung_accuracies
-from nas.results.verdict import TrainedModel, trained_models, verified_model
+from nas.results.front import Verified, candidate_row, feasible_rows, front_rows, verified_candidates
+from nas.results.verdict import trained_models
 from nas.search.compute import compute_summary
 from nas.search.rungs import rung_states
+from nas.statuses import candidates_finished
 from nas.store import (
     COORDINATOR_ALIVE_S,
     DEFAULT_STALE_AFTER_S,
@@ -54,11 +56,9 @@ from nas.store import (
     JobStatus,
     RungScoreRecord,
     Store,
-    TrainingRecord,
-    VerificationRecord,
 )
-from search_spaces import ArchValidationError, SearchSpace
 from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, FILE_FORMATS
+from search_spaces import ArchValidationError, SearchSpace
 
 logger = logging.getLogger(__name__)
 
@@ -181,14 +181,14 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
         coordinators = len(store.coordinators())
     # The job's events and verifications, read once for every part of the summary.
     events = store.events(job.id)
-    verifications = _verified(store, job.id)
+    verifications = verified_candidates(store, job.id)
     rung_scores = store.rung_scores(job.id) if spec.rungs is not None else []
     # `best` is non-dominated: the front's first row, highest on the primary objective, ties
     # broken by the other objectives in order.
     pairs = resolve_objectives(spec)
     best = _best(store, job.id, spec, pairs, verifications) if counts[CandidateStatus.DONE] else None
     verifying = spec.verify is not None and spec.verify.top_k
-    verified = next(iter(_front(store, job.id, spec, pairs, verifications, verified=True)), None) if verifying and verifications else None
+    verified = next(iter(front_rows(store, job.id, spec, pairs, verifications, verified=True)), None) if verifying and verifications else None
     supernet = supernet_state(job, spec, events)
     now = store.clock.now()
     silent = _silent(job, now)
@@ -238,12 +238,12 @@ def job_summary(store: Store, job: JobRecord, counts: Mapping[str, int] | None =
 def best_row(store: Store, job: JobRecord) -> dict[str, Any] | None:
     """The job's best done candidate as `job_summary` names it (the front's first row), or None."""
     spec = job_spec(job)
-    return _best(store, job.id, spec, resolve_objectives(spec), _verified(store, job.id))
+    return _best(store, job.id, spec, resolve_objectives(spec), verified_candidates(store, job.id))
 
 
 def _best(store: Store, job_id: int, spec: JobSpec, pairs: Sequence[tuple[str, bool]], verifications: Mapping[int, Verified]) -> dict[str, Any] | None:
     """The front's first row: highest on the primary objective, ties broken by the others in order."""
-    return next(iter(_front(store, job_id, spec, pairs, verifications)), None)
+    return next(iter(front_rows(store, job_id, spec, pairs, verifications)), None)
 
 
 def _silent(job: JobRecord, now: datetime) -> str | None:
@@ -319,7 +319,7 @@ def stage_eta(
             return {"stage": "supernet", "seconds": None}
         return {"stage": "supernet", "seconds": left(started.at, progress.data["step"], progress.data["total_steps"], progress.at)}
     search_start = last[EventKind.SUPERNET_TRAINED].at if EventKind.SUPERNET_TRAINED in last else job.started_at
-    finished = counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0)
+    finished = candidates_finished(counts)
     return {"stage": "search", "seconds": left(search_start, finished, spec.budget.candidates)}
 
 
@@ -370,14 +370,14 @@ def candidate_rows(store: Store, job_id: int, status: str | None = None) -> list
         candidates = store.candidates(job_id, status)
     except ValueError as exc:
         raise BadRequest("status", str(exc).removeprefix("status: ")) from None
-    verifications = _verified(store, job_id)
+    verifications = verified_candidates(store, job_id)
     space = job_spec(job).search_space()
     return [_candidate_row(c, verifications, space) for c in candidates]
 
 
 def _candidate_row(c: CandidateRecord, verifications: Mapping[int, Verified], space: SearchSpace) -> dict[str, Any]:
     return {
-        **_row(c, verifications),
+        **candidate_row(c, verifications),
         "features": _features(space, c),
         "status": c.status,
         "attempt": c.attempt,
@@ -412,7 +412,7 @@ def candidate_detail(store: Store, job_id: int, number: int) -> dict[str, Any]:
     laid out in layers for drawing (each node one layer below the deepest node feeding it)."""
     space = job_spec(get_job(store, job_id)).search_space()
     candidate = job_candidate(store, job_id, number)
-    verifications = _verified(store, job_id, candidate.id)
+    verifications = verified_candidates(store, job_id, candidate.id)
     row = _candidate_row(candidate, verifications, space)
     try:
         graph = space.to_graph(space.validate(candidate.arch))
@@ -465,85 +465,9 @@ def pareto_rows(store: Store, job_id: int, objectives: Sequence[str] | None = No
     validation accuracy in place of the search's (the row's `metrics.accuracy`; the search's stays
     as `verified.search_accuracy`)."""
     job = get_job(store, job_id)
-    verifications = _verified(store, job_id)
+    verifications = verified_candidates(store, job_id)
     spec = job_spec(job)
-    return _front(store, job_id, spec, resolve_objectives(spec, objectives), verifications, verified)
-
-
-def _front(
-    store: Store,
-    job_id: int,
-    spec: JobSpec,
-    pairs: Sequence[tuple[str, bool]],
-    verifications: Mapping[int, Verified],
-    verified: bool = False,
-    accuracies: Mapping[int, float] | None = None,
-) -> list[dict[str, Any]]:
-    """`pareto_rows` on (metric, maximize) `pairs`, with the job's spec and verifications already
-    read; `accuracies` ({candidate id: accuracy}): only those candidates, with that accuracy."""
-    limits = _constraints(spec)
-    if not limits and not verified and accuracies is None:
-        return [_row(c, verifications) for c in store.pareto(job_id, pairs)]  # the store's query reads only the columns
-    # With constraints the front is that of the feasible candidates: one dominated only by an
-    # infeasible candidate belongs on it, so filtering the unconstrained front would be wrong.
-    # A candidate lacking a constrained metric cannot be shown to meet it and is left out.
-    feasible = _feasible_rows(store, job_id, pairs, limits, verifications, verified, accuracies)
-    if not feasible:
-        return []
-    values = np.array([[row["metrics"][m] for m, _ in pairs] for row, _ in feasible], dtype=np.float64)
-    mask = non_dominated_mask(values, [up for _, up in pairs])
-    front = [(row, seq) for (row, seq), keep in zip(feasible, mask) if keep]
-    front.sort(key=lambda item: (*(-item[0]["metrics"][m] if up else item[0]["metrics"][m] for m, up in pairs), item[1]))  # as Store.pareto orders
-    return [row for row, _ in front]
-
-
-def _feasible_rows(
-    store: Store,
-    job_id: int,
-    pairs: Sequence[tuple[str, bool]],
-    limits: Mapping[str, float],
-    verifications: Mapping[int, Verified],
-    verified: bool,
-    accuracies: Mapping[int, float] | None = None,
-) -> list[tuple[dict[str, Any], int]]:
-    """(row, seq) of the done candidates that have every objective and meet every limit (only the
-    verified ones, on verified accuracy, with `verified`; only those of `accuracies`, on theirs)."""
-    done = [c for c in store.candidates(job_id, CandidateStatus.DONE) if (not verified or c.id in verifications) and (accuracies is None or c.id in accuracies)]
-    rows = [(_row(c, verifications, verified), c.seq) for c in done]
-    if accuracies is not None:
-        for (row, _), c in zip(rows, done, strict=True):
-            row["metrics"]["accuracy"] = accuracies[c.id]
-    return [
-        (row, seq)
-        for row, seq in rows
-        if all(row["metrics"].get(m) is not None for m, _ in pairs)
-        and all(row["metrics"].get(m) is not None and row["metrics"][m] <= limit for m, limit in limits.items())
-    ]
-
-
-def verification_choice(store: Store, job_id: int, k: int) -> list[dict[str, Any]]:
-    """The `k` candidates the verified stage trains, best first on the primary objective: spread
-    along the front by its second objective (its cheapest member, its most accurate, and evenly
-    between), so that the stage measures the whole trade-off and not only its accurate end; a
-    front shorter than `k` is completed by the other feasible candidates, best first. With one
-    objective, the k best. With successive halving (`rungs`), the candidates of the highest rung,
-    on that rung's accuracy."""
-    spec = job_spec(get_job(store, job_id))
-    verifications = _verified(store, job_id)
-    pairs = resolve_objectives(spec)
-    top_rung = top_rung_accuracies(store.rung_scores(job_id), at_least=k) or None
-    front = _front(store, job_id, spec, pairs, verifications, accuracies=top_rung)
-    if len(pairs) > 1:
-        cost, up = pairs[1]
-        picked = {front[i]["candidate"] for i in spread_along([-row["metrics"][cost] if up else row["metrics"][cost] for row in front], k)}
-        chosen = [row for row in front if row["candidate"] in picked]
-    else:
-        chosen = front[:k]
-    primary, up = pairs[0]
-    taken = {row["candidate"] for row in chosen}
-    rest = [(row, seq) for row, seq in _feasible_rows(store, job_id, pairs, _constraints(spec), verifications, False, top_rung) if row["candidate"] not in taken]
-    rest.sort(key=lambda item: (-item[0]["metrics"][primary] if up else item[0]["metrics"][primary], item[1]))
-    return (chosen + [row for row, _ in rest])[:k]
+    return front_rows(store, job_id, spec, resolve_objectives(spec, objectives), verifications, verified)
 
 
 def job_analysis(store: Store, job_id: int) -> dict[str, Any]:
@@ -556,7 +480,7 @@ def job_analysis(store: Store, job_id: int) -> dict[str, Any]:
     job = get_job(store, job_id)
     spec = job_spec(job)
     pairs = resolve_objectives(spec)
-    feasible = sorted(_feasible_rows(store, job_id, pairs, _constraints(spec), {}, False), key=lambda item: item[1])
+    feasible = sorted(feasible_rows(store, job_id, pairs, _constraints(spec), {}, False), key=lambda item: item[1])
     values = np.array([[row["metrics"][m] for m, _ in pairs] for row, _ in feasible], dtype=np.float64).reshape(len(feasible), len(pairs))
     history = hypervolume_history(values, [up for _, up in pairs], [seq for _, seq in feasible])
     space = spec.search_space()
@@ -659,7 +583,7 @@ def export_candidate(
     checkpoints = store.artifacts(job_id, ArtifactKind.SUPERNET_CHECKPOINT)
     if not checkpoints:
         raise Conflict("job_id", f"job {job_id} ({job.status}) has no supernet checkpoint to export from")
-    verified = _verified(store, job_id, candidate_id)
+    verified = verified_candidates(store, job_id, candidate_id)
     verification = verified[candidate_id].record if verified else None
     if weights == "verified" and verification is None:
         raise Conflict("weights", f"candidate {number} was not verified; export its inherited weights, or verify it first")
@@ -669,27 +593,28 @@ def export_candidate(
     search = {
         "weights": "verified" if use_verified else "inherited", "search_accuracy": candidate.accuracy,
         **({"latency_ms": candidate.latency_ms} if candidate.latency_ms is not None else {}),
-        **({"verified": _row(candidate, verified)["verified"]} if verification else {}),
+        **({"verified": candidate_row(candidate, verified)["verified"]} if verification else {}),
     }  # fmt: skip
 
     counts = store.counts(job_id)
     provenance = {
         "job_id": job_id, "job_name": job.name, "owner": job.owner, "candidate": number, "strategy": spec.strategy, "seed": spec.seed,
         "objectives": [o.model_dump() for o in spec.objectives], "constraints": _constraints(spec), "budget_candidates": spec.budget.candidates,
-        "candidates_evaluated": counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0),
+        "candidates_evaluated": candidates_finished(counts),
         "chance_accuracy": (checkpoints[-1].meta.get("health") or {}).get("majority_rate"),
     }  # fmt: skip
 
     if progress is not None:  # the request is valid: what follows takes a while (a fine-tune, the checks of the model)
         progress(f"exporting job {job_id}'s candidate {number} as {fmt} from its {search['weights']} weights" + (f", fine-tuning it {finetune_epochs} epoch{'s' * (finetune_epochs != 1)} first" if finetune_epochs else "") + " …")
     from nas.export.exporter import FinetuneWorse, export_from_checkpoint  # imports torch: only exports pay for it
+    from nas.export.latency import LatencySettings
 
     try:
         result = export_from_checkpoint(
             checkpoints[-1].path, candidate.arch, fmt, Path(out_dir),
             weights=verification.weights if use_verified else None,
             finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, keep_worse=keep_worse, seed=spec.seed, metrics=search, provenance=provenance,
-            progress=progress, latency=(spec.latency or LatencySpec()).settings(),
+            progress=progress, latency=LatencySettings.of(spec.latency),
         )  # fmt: skip
     except FileExistsError as exc:
         raise Conflict("out", str(exc).removeprefix("out: ")) from None
@@ -702,6 +627,38 @@ def export_candidate(
         location = publish_to
     artifact = store.add_artifact(job_id, ArtifactKind.EXPORT, location, meta)
     return {"out_dir": location, "artifact_id": artifact.id, **meta}
+
+
+def export_to_root(store: Store, job_id: int, number: int, fmt: str, export_root: Path | str, out: str | None = None, **options: Any) -> dict[str, Any]:
+    """`export_candidate` for a client that cannot see the server's disk: the export goes to
+    `out`, a directory inside `export_root` (a path, or a URI of the cluster's artifact root),
+    default a new one; the answer names it relative to the root, never by a server path.
+    `options`: `export_candidate`'s keywords."""
+    from nas.export.exporter import resolve_export_dir  # imports torch: only exports pay for it
+
+    out = out or f"job-{job_id}/candidate-{number}-{fmt}-{uuid.uuid4().hex[:8]}"
+    remote = is_uri(str(export_root))
+    base = Path("/export-root") if remote else Path(export_root)  # `out` is checked as a path inside the root either way
+    try:
+        out_dir = resolve_export_dir(base, out)
+    except ValueError as exc:
+        raise BadRequest("out", str(exc).removeprefix("out: ")) from None
+    relative = out_dir.relative_to(base.resolve()).as_posix()
+    taken = Conflict("out", f"{out!r} exists and is not empty; choose another directory")  # not the server's path
+    publish_to = join(str(export_root), relative) if remote else None
+    if publish_to is not None and DirectFiles().names(publish_to):
+        raise taken
+    scratch = Path(tempfile.mkdtemp(prefix="nas-export-")) if remote else None
+    try:
+        result = export_candidate(store, job_id, number, fmt, scratch / "model" if scratch else out_dir, publish_to=publish_to, **options)
+    except Conflict as exc:
+        if exc.field != "out":
+            raise
+        raise taken from None
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return {**result, "out_dir": relative}
 
 
 def export_archive(store: Store, artifact_id: int, into: Path) -> tuple[Path, str]:
@@ -735,51 +692,6 @@ def export_archive(store: Store, artifact_id: int, into: Path) -> tuple[Path, st
 def _constraints(spec: JobSpec) -> dict[str, float]:
     """{metric: upper limit} for the limits the spec sets (params_max -> params, ...)."""
     return spec.constraints.limits()
-
-
-@dataclass(frozen=True)
-class Verified:
-    """A verified candidate: its verification (the first seed's training, whose weights export)
-    and every seed's training (none for a verification recorded before seeds were)."""
-
-    record: VerificationRecord
-    trainings: tuple[TrainingRecord, ...] = ()
-
-    def model(self) -> TrainedModel:
-        """Its figures as the verdict weighs them: the mean over its seeds, with their uncertainty."""
-        return verified_model(self.record, self.trainings)
-
-
-def _verified(store: Store, job_id: int, candidate_id: int | None = None) -> dict[int, Verified]:
-    """{candidate id: Verified} for the job's verified candidates (only `candidate_id`'s, if given)."""
-    records = [v for v in store.verifications(job_id) if candidate_id is None or v.candidate_id == candidate_id]
-    if not records:
-        return {}
-    runs: dict[int, list[TrainingRecord]] = {}
-    for training in store.trainings(job_id):
-        if training.candidate_id is not None:
-            runs.setdefault(training.candidate_id, []).append(training)
-    return {v.candidate_id: Verified(v, tuple(sorted(runs.get(v.candidate_id, []), key=lambda t: t.seed))) for v in records}
-
-
-def _row(c: CandidateRecord, verifications: Mapping[int, Verified] | None = None, verified_accuracy: bool = False) -> dict[str, Any]:
-    """A candidate as the service shows it, with its verified stage's figures where it has them
-    (accuracies: the mean over its seeds, the test one with its 95% half-width where its test
-    split's size is known); `verified_accuracy`: its metrics' accuracy is the verified one."""
-    verified = (verifications or {}).get(c.id)
-    metrics = dict(c.metrics)
-    shown = None
-    if verified is not None:
-        record, model = verified.record, verified.model()
-        shown = {
-            "val_accuracy": model.val_accuracy, "test_accuracy": model.accuracy, "half_width": model.half_width if verified.trainings else None,
-            "seeds": len(model.test_accuracies), "search_accuracy": c.accuracy,
-            "init": record.init, "best_epoch": record.best_epoch, "epochs_trained": record.epochs_trained,
-            "epochs": record.epochs, "stopped_early": record.stopped_early, "seconds": record.seconds,
-        }  # fmt: skip
-        if verified_accuracy:
-            metrics["accuracy"] = model.val_accuracy
-    return {"candidate": c.seq, "arch_id": c.arch_id, "arch": c.arch, "metrics": metrics, "verified": shown}
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

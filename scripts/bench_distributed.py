@@ -24,7 +24,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.artifacts import JobFiles  # noqa: E402
+from nas.artifact_root import JobFiles  # noqa: E402
 from nas.job.errors import SpecError  # noqa: E402
 from nas.job.parse import parse_spec  # noqa: E402
 from nas.search.cluster import init_ray  # noqa: E402

@@ -60,14 +60,14 @@ from baselines import Trained, optuna_tpe, tune_asha  # noqa: E402
 from bench_end_to_end import TASKS  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from nas.artifacts import JobFiles  # noqa: E402
+from nas.artifact_root import JobFiles  # noqa: E402
 from nas.export.latency import LatencySettings, measure_latency  # noqa: E402
 from nas.results.pareto import non_dominated_mask, spread_along  # noqa: E402
 from nas.results.verdict import TrainedModel, hypervolume_ratio, trained_models  # noqa: E402
 from nas.search.coordinator import Coordinator  # noqa: E402
 from nas.service import submit_job  # noqa: E402
+from nas.statuses import JobStatus  # noqa: E402
 from nas.store import ArtifactKind, EventKind, JobRecord, Store  # noqa: E402
-from nas.store.statuses import JobStatus  # noqa: E402
 from nas.tasks.data import TaskData, load_task  # noqa: E402
 from nas.training.checkpoint import META_FILE, load_checkpoint_task, read_checkpoint_meta  # noqa: E402
 from nas.training.standalone import evaluate, train_keeping_best  # noqa: E402

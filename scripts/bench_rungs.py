@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nas.results.analysis import hypervolume_in_box  # noqa: E402
 from nas.search.coordinator import Coordinator  # noqa: E402
 from nas.service import submit_job  # noqa: E402
+from nas.statuses import JobStatus  # noqa: E402
 from nas.store import Store  # noqa: E402
-from nas.store.statuses import JobStatus  # noqa: E402
 
 console = Console(stderr=True)
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "digits-vit.yaml"

@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from bench_store import store_figures  # noqa: E402
 
-from nas.search.coordinator import Coordinator  # noqa: E402
-from nas.service import submit_job  # noqa: E402
-from nas.tasks.data import load_task  # noqa: E402
 from nas.job.parse import parse_spec  # noqa: E402
+from nas.search.coordinator import Coordinator  # noqa: E402
 from nas.search.evaluation import Scoring, SupernetEvaluator  # noqa: E402
+from nas.service import submit_job  # noqa: E402
 from nas.store import ArtifactKind, Store  # noqa: E402
+from nas.tasks.data import load_task  # noqa: E402
 from nas.training.config import TrainConfig  # noqa: E402
 from nas.training.trainer import SupernetTrainer  # noqa: E402
 from search_spaces import get_space  # noqa: E402

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from nas.results.front import pareto_candidates
 from nas.store import Store, resolve_db_url
 
 
@@ -67,7 +68,7 @@ def store_figures(url: str | None, n: int = 100_000, batch: int = 10_000, repeat
             times, front = [], []
             for _ in range(repeats):
                 start = time.perf_counter()
-                front = store.pareto(job.id, objectives)
+                front = pareto_candidates(store, job.id, objectives)
                 times.append(time.perf_counter() - start)
             names = ", ".join(f"{m} {'max' if up else 'min'}" for m, up in objectives)
             figures["pareto_ms"][",".join(m for m, _ in objectives)] = {"median": statistics.median(times) * 1000, "best": min(times) * 1000, "front": len(front)}

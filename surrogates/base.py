@@ -6,6 +6,30 @@ or a finite pool (tabular replay). Its randomness is derived from (seed, what it
 what is pending), not from a generator advanced by earlier calls: a fresh strategy that is told
 the stored results of a job proposes exactly what the original would have, which is how a job
 resumes after a crash.
+
+The lifetime of a candidate, as a job runs it (`nas.search.coordinator` with its
+`nas.search.proposals.Proposer`, the only caller once the job runs; one thread touches the
+strategy, so a strategy needs no locking):
+
+1. **Built fresh** when a coordinator starts or resumes the job, then **told** every stored
+   result in candidate order (`tell`, one call per done candidate). Nothing else is replayed: a
+   strategy's whole state is what it has been told, plus its seed.
+2. **Asked** for the next candidates (`ask(n, pending)`) once the results it must know of are in
+   (`Proposer.ready`), with `pending` = every candidate proposed but not told: those still being
+   evaluated or queued, **and every candidate that failed**. A failed candidate is never told
+   (it has no metrics to learn from) and stays pending for the rest of the job, so it is never
+   proposed again. Model-based strategies also steer by it: BOSHNAS keeps its picks away from
+   pending points, the BoTorch proposer passes them to its acquisition as `X_pending`.
+3. The proposals are stored as candidates (`proposed`), evaluated on the job's actors
+   (`running`), and each result is **told** (`tell(arch, metrics)`) before the first ask that
+   may know it, in candidate order: `metrics` holds the objective's metric and every other metric
+   the evaluator recorded (params, flops, latency_ms, ...), all floats.
+4. `state_dict()` / `load_state_dict()` carry the same state (the told results) across processes;
+   the service itself rebuilds from the store instead.
+
+`ask` may return fewer than `n`: a finite pool with fewer free architectures, or an open space
+where sampling under a constraint found fewer feasible ones. When it returns none and nothing is
+being evaluated, the job's search ends there (event `exhausted`).
 """
 
 from __future__ import annotations
@@ -29,10 +53,6 @@ class Objective:
         """The metric as a value to maximise."""
         value = float(metrics[self.metric])
         return value if self.maximize else -value
-
-
-class NoCandidatesLeft(RuntimeError):
-    """Every architecture of a finite pool has been evaluated or is pending."""
 
 
 class Strategy(ABC):
@@ -68,6 +88,7 @@ class Strategy(ABC):
         return proposals
 
     def tell(self, arch: Architecture, metrics: dict[str, float]) -> None:
+        """One evaluated architecture's metrics (the objective's metric must be among them)."""
         if self.objective.metric not in metrics:
             raise ValueError(f"metrics: {self.objective.metric!r} missing; got {sorted(metrics)}")
         self.observed[arch.arch_id] = (arch, dict(metrics))

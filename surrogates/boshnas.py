@@ -69,7 +69,10 @@ def fit(jobs: Sequence[tuple[nn.Module, Callable[[nn.Module], torch.Tensor]]], e
 
 
 class BoshnasSurrogate:
-    """The three networks, fit on standardised inputs and targets."""
+    """The three networks, fit on standardised inputs and targets: the teacher (mean, with
+    dropout for its Monte-Carlo spread), the student (that spread, without sampling) and the
+    aleatoric network (mean and log-variance). Every input is `(n, dim)` float32: n architectures'
+    feature rows (`surrogates.features.SurrogateFeatures`), standardised."""
 
     # 150 full-batch epochs: held-out tau is the same from 100 to 300 epochs, at half the cost of
     # 300 (docs/benchmarks/search.md).
@@ -80,8 +83,8 @@ class BoshnasSurrogate:
         self.mc_samples, self.epochs = mc_samples, epochs
 
     def fit(self, x: torch.Tensor, y: torch.Tensor, probe: torch.Tensor) -> None:
-        """x, y: observations; probe: inputs (observed and candidates) on which the student learns
-        the teacher's Monte-Carlo spread."""
+        """x `(n, dim)`, y `(n,)`: the observations; probe `(m, dim)`: inputs (observed and
+        candidates) on which the student learns the teacher's Monte-Carlo spread."""
 
         def nll(m: nn.Module) -> torch.Tensor:
             mean, log_var = m(x).unbind(-1)
@@ -96,6 +99,7 @@ class BoshnasSurrogate:
 
     @torch.no_grad()
     def mc_spread(self, x: torch.Tensor) -> torch.Tensor:
+        """`(n,)`: the standard deviation of `mc_samples` dropout passes of the teacher over x `(n, dim)`."""
         self.teacher.train()  # dropout on
         samples = torch.stack([self.teacher(x).squeeze(-1) for _ in range(self.mc_samples)])
         self.teacher.eval()
@@ -103,12 +107,12 @@ class BoshnasSurrogate:
 
     @staticmethod
     def epistemic(student_output: torch.Tensor) -> torch.Tensor:
-        """The student's positive spread estimate; trained and read through the same map, so
-        sigma_epistemic is on the scale of the teacher's Monte-Carlo spread."""
+        """The student's positive spread estimate, `(n, 1)` -> `(n,)`; trained and read through the
+        same map, so sigma_epistemic is on the scale of the teacher's Monte-Carlo spread."""
         return torch.nn.functional.softplus(student_output.squeeze(-1))
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(mean, epistemic sigma, aleatoric sigma); differentiable in x."""
+        """(mean, epistemic sigma, aleatoric sigma), each `(n,)` for x `(n, dim)`; differentiable in x."""
         mean = self.teacher(x).squeeze(-1)
         epistemic = self.epistemic(self.student(x))
         aleatoric = self.aleatoric(x)[..., 1].exp().sqrt()
@@ -171,6 +175,8 @@ class Boshnas(ModelBasedStrategy):
         return [free[i] for i in picks]
 
     def _pick(self, surrogate: BoshnasSurrogate, cand: torch.Tensor, avoid: torch.Tensor, picked: list[int], rng: random.Random) -> int:
+        """The row of `cand` `(c, dim)` to evaluate next, away from `avoid` `(a, dim)` (pending and
+        already picked points) and not in `picked`."""
         open_rows = [i for i in range(len(cand)) if i not in picked]
         roll = rng.random()
         if roll < self.p_diversity:
@@ -187,7 +193,8 @@ class Boshnas(ModelBasedStrategy):
         return open_rows[int(torch.argmin(distance - 1e-6 * score[open_rows]))]
 
     def _gobi(self, surrogate: BoshnasSurrogate, cand: torch.Tensor, score: torch.Tensor, open_rows: list[int]) -> torch.Tensor:
-        """Maximise UCB over the embedding with L-BFGS from the best candidates, inside their box.
+        """Maximise UCB over the embedding with L-BFGS from the best candidates, inside their box;
+        `(dim,)`: the best end point (cand `(c, dim)`, score `(c,)`).
         The starts are optimised together (the objective is their sum, so each start's gradient is
         its own): one batched run costs about what one start alone did."""
         starts = sorted(open_rows, key=lambda i: -score[i].item())[: self.starts]
@@ -213,7 +220,8 @@ class Boshnas(ModelBasedStrategy):
 
     @staticmethod
     def _penalised(score: torch.Tensor, cand: torch.Tensor, avoid: torch.Tensor, radius: float = 1.0) -> torch.Tensor:
-        """Lower the acquisition near pending and picked points (local penalisation)."""
+        """Lower the acquisition near pending and picked points (local penalisation): score `(c,)`
+        of cand `(c, dim)`, avoid `(a, dim)`; `(c,)`."""
         if len(avoid) == 0:
             return score
         distance = torch.cdist(cand, avoid).min(-1).values

@@ -36,7 +36,8 @@ COMPUTED = {"params": "log_params", "flops": "log_flops"}  # objectives read off
 
 
 def gp_on_features(x: torch.Tensor, y: torch.Tensor) -> SingleTaskGP:
-    """An exact GP with one length scale: the features are standardised, and one scale estimated
+    """An exact GP on x `(n, d)` float64 (standardised feature rows) and y `(n,)`, with one length
+    scale: the features are standardised, and one scale estimated
     from a few dozen points generalises better here than one per dimension (see
     docs/benchmarks/search.md)."""
     model = SingleTaskGP(x, y[:, None], covar_module=ScaleKernel(RBFKernel()), outcome_transform=Standardize(m=1))
@@ -86,7 +87,8 @@ class BotorchMultiObjective(ModelBasedStrategy):
         return [free[rows[tuple(r.tolist())]] for r in picked]
 
     def _model(self, objective: Objective, x: torch.Tensor, metrics: list[dict[str, float]]):
-        """A deterministic reader of the cost column, or a GP on the (outlier-clipped) scores."""
+        """A deterministic reader of the cost column, or a GP on the (outlier-clipped) scores; one
+        output, maximised (`(b, q, 1)` posterior for `(b, q, d)` inputs, BoTorch's convention)."""
         sign = 1.0 if objective.maximize else -1.0
         if objective.metric in COMPUTED:
             column = self.features.column(COMPUTED[objective.metric])
@@ -95,6 +97,8 @@ class BotorchMultiObjective(ModelBasedStrategy):
         return gp_on_features(x, torch.tensor(clip_low_outliers(scores), dtype=torch.float64))
 
     def _acquisition(self, model: ModelList, baseline: torch.Tensor, outcomes: torch.Tensor, pending: list[Architecture], standardize: Standardizer):
+        """baseline `(n, d)`: the observed points; outcomes `(n, k)`: the model's means there, one
+        column per objective (maximised); pending points go in as X_pending `(p, d)`."""
         x_pending = torch.tensor(standardize(self.features(pending)), dtype=torch.float64) if pending else None
         if len(self.objectives) == 1:
             return qLogNoisyExpectedImprovement(model, X_baseline=baseline, X_pending=x_pending, prune_baseline=True, cache_root=False)

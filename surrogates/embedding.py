@@ -71,6 +71,7 @@ def wl_features(graph: nx.DiGraph, iterations: int = 1) -> dict[int, float]:
 
 
 def feature_matrix(graphs: Sequence[nx.DiGraph], iterations: int = 1) -> sparse.csr_matrix:
+    """`(len(graphs), len(GRANULARITY_WEIGHTS) << FEATURE_BITS)`: each graph's hashed WL label counts."""
     rows, cols, vals = [], [], []
     for i, graph in enumerate(graphs):
         for key, value in wl_features(graph, iterations).items():
@@ -125,10 +126,11 @@ class GraphEmbedding:
         self.explained = float(eigvals.sum() / max(np.trace(-0.5 * centring @ delta @ centring), 1e-12))
 
     def features(self, archs: Sequence[Architecture]) -> sparse.csr_matrix:
+        """`(len(archs), len(GRANULARITY_WEIGHTS) << FEATURE_BITS)` sparse Weisfeiler-Lehman label counts (`feature_matrix`)."""
         return feature_matrix([self.space.to_graph(a) for a in archs], self.iterations)
 
     def graph_distances(self, a: Sequence[Architecture], b: Sequence[Architecture]) -> np.ndarray:
-        """The WL graph distance (not the embedding) between paired architectures."""
+        """`(len(a),)`: the WL graph distance (not the embedding) between a[i] and b[i]."""
         fa, fb = self.features(a), self.features(b)
         diff = fa - fb
         return np.sqrt(np.asarray(diff.multiply(diff).sum(axis=1)).ravel())

@@ -50,6 +50,7 @@ class OneHotEncoder:
         return len(self.index)
 
     def __call__(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        """`(len(archs), dim)` float64, one column per (choice, value) of the reference set."""
         out = torch.zeros(len(archs), len(self.index), dtype=torch.float64)
         for row, arch in enumerate(archs):
             for path, value in flat_choices(arch).items():

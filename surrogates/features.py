@@ -59,6 +59,7 @@ class SurrogateFeatures:
         return self.embedding_dim + COST_COLUMNS.index(name)
 
     def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """`(len(archs), dim)` float64 rows, unstandardised (`Standardizer` centres them)."""
         missing = list({a.arch_id: a for a in archs if a.arch_id not in self._rows}.values())
         if missing:
             vectors = self.embedding.embed(missing) if self.embedding else np.zeros((len(missing), 0))
@@ -70,7 +71,8 @@ class SurrogateFeatures:
 
 
 class Standardizer:
-    """Per-column centring and scaling fitted on the observed rows (constant columns keep scale 1)."""
+    """Per-column centring and scaling fitted on the observed rows `(n, d)` (constant columns
+    keep scale 1); applies to any `(m, d)` rows."""
 
     def __init__(self, rows: np.ndarray):
         self.center = rows.mean(0)
@@ -82,7 +84,7 @@ class Standardizer:
 
 
 def clip_low_outliers(values: np.ndarray) -> np.ndarray:
-    """Values below median - OUTLIER_MADS robust sigmas (1.4826 * MAD) are raised to that bound."""
+    """Values `(n,)` below median - OUTLIER_MADS robust sigmas (1.4826 * MAD) are raised to that bound."""
     median = np.median(values)
     sigma = 1.4826 * np.median(np.abs(values - median))
     if sigma <= 0:

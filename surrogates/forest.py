@@ -28,12 +28,13 @@ TREES = 200
 
 
 def fit_forest(x: np.ndarray, y: np.ndarray, seed: int, trees: int = TREES) -> RandomForestRegressor:
-    """A third of the columns per split and at least 3 archs per leaf: the best of the settings
+    """A forest on x `(n, d)`, y `(n,)`. A third of the columns per split and at least 3 archs per leaf: the best of the settings
     tried on NAS-Bench-BERT (docs/benchmarks/search.md)."""
     return RandomForestRegressor(trees, min_samples_leaf=3, max_features=0.33, random_state=seed).fit(x, y)
 
 
 def tree_mean_and_spread(forest: RandomForestRegressor, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The trees' mean and standard deviation, each `(n,)`, for feature rows x `(n, d)`."""
     per_tree = np.stack([tree.predict(x) for tree in forest.estimators_])
     return per_tree.mean(0), per_tree.std(0)
 

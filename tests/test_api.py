@@ -24,11 +24,11 @@ from fastapi.testclient import TestClient
 from nas import service
 from nas.api import create_app, serve
 from nas.clock import SYSTEM_CLOCK, Clock
+from nas.results.front import verification_choice
 from nas.store import Store
 from tests.helpers import API_AUTH as AUTH
 from tests.helpers import API_TOKEN as TOKEN
 from tests.helpers import BENCH_SPEC, DIGITS_SPEC, EXAMPLES, ManualClock, cli, trained_job, verdict_job
-
 
 
 @dataclass
@@ -167,6 +167,19 @@ def test_openapi_lists_endpoints_and_bearer_scheme(api: Api) -> None:
     for name in ("Budget", "ObjectiveSpec", "SupernetSpec", "TaskSpec", "VerifySpec"):  # every model it refers to is there
         assert schema["components"]["schemas"][name]["type"] == "object", name
 
+    # Every answer is typed: each route's success response has a schema (nas.read_models), or is a file.
+    for path, ops in expected.items():
+        for op in ops:
+            (success,) = [r for code, r in schema["paths"][path][op]["responses"].items() if code.startswith("2")]
+            content = success["content"]
+            if path == "/artifacts/{artifact_id}":
+                assert set(content) == {"application/gzip"}
+                continue
+            shown = content["application/json"]["schema"]
+            assert "$ref" in shown or "$ref" in shown.get("items", {}), (path, op, shown)
+    summary = schema["components"]["schemas"]["JobSummary"]
+    assert {"status", "best", "verify", "compute", "eta"} <= set(summary["properties"]) and summary["additionalProperties"] is False
+
 
 def test_a_yaml_body_submits_the_same_job_as_json(api: Api) -> None:
     text = (EXAMPLES / "nas-bench-bert.yaml").read_text()
@@ -275,7 +288,7 @@ def test_delete_removes_a_stopped_job_with_its_files_and_refuses_a_running_one(a
     first = api.client.post("/jobs", json=BENCH_SPEC).json()["id"]
     second = api.client.post("/jobs", json=BENCH_SPEC).json()["id"]
     add_done(api.store, first, [{"accuracy": 0.5, "params": 1e6}])
-    from nas.artifacts import ArtifactRoot
+    from nas.artifact_root import ArtifactRoot
 
     checkpoint = Path(ArtifactRoot(tmp_path / "artifacts").supernet(api.store.get_job(first)))
     checkpoint.mkdir(parents=True)
@@ -506,11 +519,11 @@ def test_the_verified_stage_takes_candidates_spread_along_the_front(api: Api) ->
     # A front of 7 along params (each more accurate and larger), and dominated candidates.
     front = [{"accuracy": 0.60 + 0.05 * i, "params": 1e6 * (i + 1), "flops": 1e8} for i in range(7)]
     numbers = add_done(api.store, job.id, front + [{"accuracy": 0.5, "params": 9e6, "flops": 1e8}] * 1)
-    chosen = service.verification_choice(api.store, job.id, 3)
+    chosen = verification_choice(api.store, job.id, 3)
     # Its cheapest, its most accurate and its middle, best first; not the three most accurate.
     assert [row["candidate"] for row in chosen] == [numbers[6], numbers[3], numbers[0]]
-    assert [row["candidate"] for row in service.verification_choice(api.store, job.id, 9)][:7] == numbers[6::-1]  # the whole front, then the rest
-    assert len(service.verification_choice(api.store, job.id, 9)) == 8
+    assert [row["candidate"] for row in verification_choice(api.store, job.id, 9)][:7] == numbers[6::-1]  # the whole front, then the rest
+    assert len(verification_choice(api.store, job.id, 9)) == 8
 
 
 def export_body(candidate: int, out: str = "model", **extra: Any) -> dict[str, Any]:

@@ -23,8 +23,9 @@ import pytest
 import ray
 import yaml
 
-from nas.artifacts import JobFiles
+from nas.artifact_root import JobFiles
 from nas.job.metrics import metric
+from nas.results.front import pareto_candidates
 from nas.search.coordinator import Coordinator
 from nas.search.evaluation import BenchmarkEvaluator, SupernetEvaluator
 from nas.service import export_candidate, job_summary, pareto_rows, submit_job
@@ -107,7 +108,7 @@ def test_digits_search_trains_evaluates_and_exports(digits_job, tmp_path):
 def test_the_verified_stage_trains_the_top_of_the_front_and_exports_its_weights(digits_job, tmp_path):
     from safetensors.torch import load_file
 
-    from nas.service import verification_choice
+    from nas.results.front import verification_choice
     from nas.tasks.data import load_task
     from nas.training.standalone import evaluate
     from search_spaces import get_space
@@ -186,6 +187,7 @@ def test_the_plain_family_trains_beside_the_candidates_and_the_job_states_its_ve
 
 def test_verifying_from_scratch_trains_fresh_weights(digits_supernet, tmp_path):
     from nas.job.schema import JobSpec
+    from nas.search.cluster import settle_tune_settings
     from nas.search.verification import Subject, run_verification
     from search_spaces import get_space
 
@@ -198,6 +200,7 @@ def test_verifying_from_scratch_trains_fresh_weights(digits_supernet, tmp_path):
     store.start_candidate(candidate.id, "test", claim=claim)
     store.record_result(candidate.id, {"accuracy": 0.5, "params": 1e5}, claim=claim)
     spec = JobSpec.from_stored(store.get_job(job.id).spec)
+    settle_tune_settings()  # as a coordinator does when it starts
     interrupt_handler = signal.getsignal(signal.SIGINT)
     subject = Subject("candidate", candidate.id, f"candidate {candidate.seq}", candidate.arch, spec.seed, keeps_weights=True)
     count = run_verification(store, job.id, claim, spec, checkpoint, JobFiles(), str(tmp_path / "verified"), [subject], tmp_path / "verify", int(ray.cluster_resources()["CPU"]), lambda: False, early_stop=False)
@@ -293,7 +296,7 @@ def test_a_latency_predictor_takes_over_after_its_calibration_and_the_front_is_m
     assert len(done) == 24 and not any(c.metrics.get(PREDICTED) for c in done[:8])  # measured: the calibration
     assert sum(1 for c in done if PREDICTED not in c.metrics and PREDICTION not in c.metrics) <= 8 + SLOTS_PER_ACTOR  # and those in flight as it ended
     assert all(c.metrics["latency_ms"] > 0 and c.metrics["latency_machine"] for c in done)
-    front = store.pareto(first.id, [("accuracy", True), ("latency_ms", False)])
+    front = pareto_candidates(store, first.id, [("accuracy", True), ("latency_ms", False)])
     assert front and not any(c.metrics.get(PREDICTED) for c in front)  # the front holds measured latencies only
     (artifact,) = store.artifacts(first.id, ArtifactKind.LATENCY_PREDICTOR)
     assert artifact.meta["predictor"]["calibrated_on"] == 8 and -1 <= artifact.meta["cross_validated"]["kendall_tau"] <= 1
@@ -540,6 +543,21 @@ def test_a_job_failing_on_an_error_keeps_its_traceback(tmp_path, monkeypatch, ca
     assert len(error) == 1 and error[0].message == finished.error
     assert "Traceback (most recent call last)" in error[0].data["traceback"] and "NasBenchBertTable" in error[0].data["traceback"]
     assert any(r.name == "nas.search.coordinator" and f"job {job.id} failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_heartbeat_that_breaks_fails_the_job_saying_so(tmp_path, monkeypatch):
+    """Not a lost claim (nobody took the job over): the coordinator cannot keep its claim fresh,
+    so it stops and fails the job with the reason instead of running on unclaimed."""
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    job = submit_job(store, benchmark_spec(strategy="random", budget={"candidates": 400}))
+
+    def broken(job_id: int, worker: str, epoch: int | None = None) -> bool:
+        raise TypeError("a fault of ours")
+
+    monkeypatch.setattr(store, "heartbeat", broken)
+    finished = Coordinator(store, stale_after_s=0.4).run_next(job.id)
+    assert finished.status == "failed" and finished.error == "the coordinator's heartbeat broke: TypeError: a fault of ours"
+    assert store.counts(job.id).get("done", 0) < 400
 
 
 def test_cancel_stops_a_running_job_and_keeps_results(tmp_path):

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from nas.artifacts import ArtifactRoot
-from nas.service import job_summary, submit_job, verification_choice
+from nas.artifact_root import ArtifactRoot
+from nas.results.front import verification_choice
+from nas.service import job_summary, submit_job
 from nas.store import EventKind, Store
 from tests.helpers import NAS, benchmark_spec, cli, digits_spec, env_for, poll
 

@@ -15,7 +15,7 @@ import ray
 import torch
 from safetensors.torch import load_file
 
-from nas.artifacts import JobFiles, node_cache
+from nas.artifact_root import JobFiles, node_cache
 from nas.job.errors import SpecError
 from nas.job.parse import parse_spec
 from nas.search.coordinator import Coordinator

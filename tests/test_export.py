@@ -22,7 +22,7 @@ from sklearn.datasets import load_digits
 
 import nas.export.exporter
 from nas.export.exporter import export_from_checkpoint, export_model, resolve_export_dir
-from nas.export.formats import EXPORT_FORMATS
+from nas.job.formats import EXPORT_FORMATS
 from nas.tasks.data import TaskData, _rotten_tomatoes, load_task
 from nas.tasks.generated import generated_task
 from nas.tasks.tokenizer import encode

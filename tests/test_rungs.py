@@ -81,7 +81,7 @@ def test_the_store_keeps_one_score_per_candidate_and_rung(tmp_path):
 def _scored_job(store: Store, checkpoint: Path, tmp_path: Path, rungs: dict, count: int):
     """A job reusing the digits supernet whose `count` random candidates the evaluator scored
     (inherited weights), as the search leaves them; and the evaluator."""
-    from nas.artifacts import JobFiles
+    from nas.artifact_root import JobFiles
     from nas.search.evaluation import SupernetEvaluator
 
     job = job_reusing_supernet(store, digits_spec(rungs=rungs, verify={"top_k": 2, "epochs": 1, "references": 0}), checkpoint, tmp_path)
@@ -131,8 +131,9 @@ def test_a_stage_stopped_half_way_resumes_with_the_same_choice_and_scores_only_w
 
 @pytest.mark.usefixtures("ray_address")
 def test_a_job_with_rungs_verifies_candidates_of_its_top_rung(digits_supernet, tmp_path):
+    from nas.results.front import verification_choice
     from nas.search.coordinator import Coordinator
-    from nas.service import job_summary, verification_choice
+    from nas.service import job_summary
 
     store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
     spec = digits_spec(strategy="random", budget={"candidates": 9}, rungs={"eta": 3, "finetune_steps": 3, "train_epochs": 1}, verify={"top_k": 2, "epochs": 1, "references": 0, "early_stop": False})

@@ -56,6 +56,34 @@ def test_heartbeat_logs_a_failed_beat_and_keeps_beating(tmp_path, monkeypatch, c
     assert any("heartbeat failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
+def test_a_heartbeat_that_breaks_stops_the_job_instead_of_retrying(tmp_path, monkeypatch, caplog) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'nas.db'}")
+    store.create_job({}, "j")
+    claim = store.claim_job("w1").claim
+    calls = []
+
+    def broken(job_id: int, worker: str, epoch: int | None = None) -> bool:  # a fault of ours, not the database's
+        calls.append(job_id)
+        raise TypeError("heartbeat() got an unexpected keyword argument")
+
+    monkeypatch.setattr(store, "heartbeat", broken)
+    beat = Heartbeat(store, claim, interval=0.01)
+    with caplog.at_level(logging.ERROR, logger="nas"):
+        beat.start()
+        poll(beat.lost.is_set, 60, "the heartbeat to give up")
+    assert isinstance(beat.broken, TypeError) and len(calls) == 1
+    assert any("heartbeat broke" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_a_process_on_one_ray_cluster_refuses_to_join_another(ray_address: str) -> None:
+    from nas.search.cluster import RayUnavailable, init_ray
+
+    init_ray(ray_address)  # the cluster it is on: nothing changes
+    init_ray(None)
+    with pytest.raises(RayUnavailable, match=r"already connected to the Ray cluster at .*cannot join 127\.0\.0\.1:1 as well"):
+        init_ray("127.0.0.1:1")
+
+
 def test_the_export_loader_is_a_standalone_module() -> None:
     from nas.export import loader
     from nas.export.exporter import LOADER_FILE

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from nas.results.front import pareto_candidates
 from nas.results.pareto import non_dominated_mask
 from nas.store import (
     JOB_STATUSES,
@@ -402,7 +403,7 @@ def test_non_dominated_mask_keeps_copies_and_rejects_nan() -> None:
         non_dominated_mask(np.zeros((2, 3)), [True, False])
 
 
-def test_store_pareto_matches_brute_force(store: Store) -> None:
+def test_the_front_read_from_the_store_matches_brute_force(store: Store) -> None:
     rng = np.random.default_rng(7)
     job = store.create_job({}, "j")
     n = 300
@@ -421,13 +422,13 @@ def test_store_pareto_matches_brute_force(store: Store) -> None:
     for objectives in ([("accuracy", True), ("params", False)], [("accuracy", True), ("params", False), ("flops", False)], [("params", False)]):
         values = np.stack([{"accuracy": accuracy, "params": params, "flops": flops}[m] for m, _ in objectives], axis=1)
         expected = {f"a{i}" for i in np.flatnonzero(brute_force_front(values, [up for _, up in objectives]))}
-        front = store.pareto(job.id, objectives)
+        front = pareto_candidates(store, job.id, objectives)
         assert {c.arch_id for c in front} == expected
         keys = [(*(-getattr(c, m) if up else getattr(c, m) for m, up in objectives), c.seq) for c in front]
         assert keys == sorted(keys)  # best first on the primary objective
-    assert store.pareto(store.create_job({}, "empty").id, [("accuracy", True)]) == []
+    assert pareto_candidates(store, store.create_job({}, "empty").id, [("accuracy", True)]) == []
     with pytest.raises(ValueError, match="metric: 'speed' not in"):
-        store.pareto(job.id, [("speed", True)])
+        pareto_candidates(store, job.id, [("speed", True)])
 
 
 def test_writes_under_a_lost_claim_are_fenced_off(store: Store) -> None:

@@ -11,9 +11,9 @@ from scipy.stats import spearmanr
 from search_spaces import get_space
 from surrogates.base import Objective
 from surrogates.baselines import RandomSearch, RegularizedEvolution
-from surrogates.optuna_strategies import OptunaStrategy
 from surrogates.embedding import GraphEmbedding
 from surrogates.encoding import flat_choices, hamming
+from surrogates.optuna_strategies import OptunaStrategy
 from surrogates.tabular import NasBenchBertTable
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from nas.export.card import latency_text
 from nas.job.metrics import ACCURACY, format_metrics, metric, shown_metrics
-from nas.store.statuses import CandidateStatus
+from nas.statuses import CandidateStatus
 from nas.tasks.catalog import BENCHMARK_TASK
 
 

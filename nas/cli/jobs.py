@@ -25,12 +25,12 @@ from nas.cli.formatting import (
     print_deleted,
     print_export,
     print_front,
-    print_references,
     print_jobs,
+    print_references,
     print_summary,
 )
-from nas.export.formats import DEFAULT_FINETUNE_LR
-from nas.store.statuses import JobStatus
+from nas.job.formats import DEFAULT_FINETUNE_LR
+from nas.statuses import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def open_store(db: str | None):
 
 
 def open_artifact_root(root: str | None):
-    from nas.artifacts import ArtifactRoot
+    from nas.artifact_root import ArtifactRoot
 
     try:
         return ArtifactRoot(root).check()
@@ -322,7 +322,7 @@ def serve(
     root = open_artifact_root(artifact_root)
     check_ray_cpus(ray_cpus, ray_address)
     if export_root is not None:
-        from nas.artifacts import ArtifactRoot
+        from nas.artifact_root import ArtifactRoot
 
         try:
             export_root = ArtifactRoot(export_root).check().location

@@ -24,7 +24,7 @@ from nas.cli.formatting import (
     print_summary,
 )
 from nas.cli.jobs import JsonOption
-from nas.export.formats import EXPORT_FORMATS
+from nas.job.formats import EXPORT_FORMATS
 
 remote_app = typer.Typer(help="Use a `nas serve` server from this machine (its URL and a token only).", no_args_is_help=True)
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from nas.access import Principal
 from nas.dashboard.pages import STATIC_FILES, render_login, render_page, safe_next, static_file
 from nas.dashboard.sessions import COOKIE, SessionSigner
-from nas.export.formats import EXPORT_FORMATS
+from nas.job.formats import EXPORT_FORMATS
 
 logger = logging.getLogger(__name__)
 

@@ -40,13 +40,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from nas.artifact_root import JobFiles
 from nas.export.card import model_card
-from nas.job.metrics import ACCURACY
-from nas.export.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, ExportFormat
 from nas.export.latency import LatencySettings, measure_latency
-from nas.tasks.data import TaskData
+from nas.job.formats import DEFAULT_FINETUNE_LR, EXPORT_FORMATS, ExportFormat
+from nas.job.metrics import ACCURACY
 from nas.log import silenced
-from nas.artifacts import JobFiles
+from nas.tasks.data import TaskData
 from nas.training.checkpoint import META_FILE, load_checkpoint_task, load_supernet
 from nas.training.standalone import evaluate, train_keeping_best
 from search_spaces import Architecture, SearchSpace

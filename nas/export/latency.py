@@ -40,8 +40,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from nas.export.formats import LATENCY_RUNTIMES as RUNTIMES
-from nas.export.formats import LatencyRuntime as Runtime
+from nas.job.formats import LATENCY_RUNTIMES as RUNTIMES
+from nas.job.formats import LatencyRuntime as Runtime
+from nas.job.schema import LatencySpec
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,13 @@ class LatencySettings:
             raise ValueError(f"precision: {self.precision} must be between 0 and 1")
         if not self.max_seconds > 0:
             raise ValueError(f"max_seconds: {self.max_seconds} must be > 0")
+
+    @classmethod
+    def of(cls, spec: LatencySpec | None) -> LatencySettings:
+        """A job's `latency` section as settings; a job stored before the section existed gets
+        the section's defaults."""
+        spec = spec or LatencySpec()
+        return cls(runtime=spec.runtime, batch_size=spec.batch_size, threads=spec.threads, precision=spec.precision, max_seconds=spec.max_seconds)
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ import numpy as np
 from scipy.optimize import nnls
 from scipy.stats import kendalltau
 
-from nas.export.formats import MIN_LATENCY_CALIBRATION
 from nas.export.latency import Latency, LatencySettings
+from nas.job.formats import MIN_LATENCY_CALIBRATION
 from search_spaces import Architecture, ImageTaskShape, SearchSpace, TaskShape, TextTaskShape, get_space
 from search_spaces.tally import KINDS
 

@@ -118,6 +118,7 @@ class Predictor:
     def _pytorch(self):
         import torch
         from safetensors.torch import load_file
+
         from search_spaces import ImageTaskShape, TextTaskShape, get_space
 
         m = self.meta

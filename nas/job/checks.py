@@ -12,11 +12,31 @@ from typing import Any
 
 from nas.datasets import client_message
 from nas.job.errors import choices
-from nas.job.schema import BENCHMARK_PRESET, BENCHMARK_SPACE, GENERATOR_FIELDS, Budget, Constraints, LatencySpec, ResourcesSpec, SupernetSpec, TaskSpec, VerifySpec
-from nas.tasks.catalog import BENCHMARK_METRICS, BENCHMARK_TASK, BUILTIN_TASKS, BUILTIN_TRAIN_EXAMPLES, FILE_FORMATS, GENERATED_TASKS, text_settings, training_share
+from nas.job.schema import (
+    BENCHMARK_PRESET,
+    BENCHMARK_SPACE,
+    GENERATOR_FIELDS,
+    Budget,
+    Constraints,
+    LatencySpec,
+    ResourcesSpec,
+    SupernetSpec,
+    TaskSpec,
+    VerifySpec,
+)
+from nas.paths import data_home
+from nas.tasks.catalog import (
+    BENCHMARK_METRICS,
+    BENCHMARK_TASK,
+    BUILTIN_TASKS,
+    BUILTIN_TRAIN_EXAMPLES,
+    FILE_FORMATS,
+    GENERATED_TASKS,
+    text_settings,
+    training_share,
+)
 from nas.tasks.generated import GENERATORS, generated_task
 from search_spaces import Cost, SearchSpace, TaskShape, TextTaskShape, get_space, space_names
-from nas.paths import data_home
 from search_spaces.registry import SPACES
 from surrogates.tabular import NAS_BENCH_BERT_TASK
 

@@ -4,7 +4,6 @@ are turned into that form here."""
 from __future__ import annotations
 
 import re
-
 import typing
 from typing import Any
 

@@ -16,7 +16,6 @@ from nas.job.checks import resolve
 from nas.job.errors import SpecError, format_error
 from nas.job.schema import JobSpec
 
-
 MAX_SPEC_CHARS = 1_000_000  # a real spec is under 2,000
 
 

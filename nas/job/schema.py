@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nas.export.formats import LATENCY_RUNTIMES, MIN_LATENCY_CALIBRATION
 from nas.job.errors import bounds_text, describe
+from nas.job.formats import LATENCY_RUNTIMES, MIN_LATENCY_CALIBRATION
 from nas.job.metrics import GOALS, METRICS, default_goal
 from nas.tasks.catalog import BENCHMARK_TASK, BUILTIN_TASKS, FILE_FORMATS, GENERATED_TASKS, MAX_LEN_RANGE, VOCAB_SIZE_RANGE, builtin_kind
 from nas.tasks.generated import GENERATORS, MAX_EXAMPLES, MIN_EXAMPLES, SETTING_BOUNDS
@@ -359,12 +359,6 @@ class LatencySpec(_Strict):
         description="Measure this many candidates, then predict the others' latency with a predictor calibrated on them (the front is measured at the end); null: measure every candidate.",
     )  # fmt: skip
 
-    def settings(self) -> Any:
-        """As `nas.export.latency.LatencySettings` (imported here: it needs torch)."""
-        from nas.export.latency import LatencySettings
-
-        return LatencySettings(runtime=self.runtime, batch_size=self.batch_size, threads=self.threads, precision=self.precision, max_seconds=self.max_seconds)
-
     def describe(self) -> str:
         """'onnxruntime, batch 1, 1 thread': what a latency figure of the job means."""
         return f"{self.runtime}, batch {self.batch_size}, {self.threads} thread{'s' * (self.threads != 1)}"
@@ -460,5 +454,5 @@ class JobSpec(_Strict):
         return [Objective(o.metric, o.maximize) for o in self.objectives]
 
     def pareto_objectives(self) -> list[tuple[str, bool]]:
-        """(metric, maximize) pairs, as `Store.pareto` takes them."""
+        """(metric, maximize) pairs, as `nas.results.front` takes them."""
         return [(o.metric, o.maximize) for o in self.objectives]

@@ -19,27 +19,29 @@ import threading
 import time
 import traceback
 import uuid
-from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from nas.artifacts import ArtifactRoot, JobFiles, job_dir_name, join, read_json, stage_task_files, start_relay
-from nas.job.metrics import ACCURACY, format_metrics, metric
+from nas.artifact_root import ArtifactRoot, JobFiles, job_dir_name, join, read_json, stage_task_files, start_relay
+from nas.export.latency import LatencySettings
+from nas.job.metrics import format_metrics
 from nas.job.schema import JobSpec, LatencySpec
 from nas.paths import data_home
-from nas.search.cluster import init_ray
+from nas.results.front import pareto_candidates, verification_choice
+from nas.search.cluster import init_ray, settle_tune_settings
 from nas.search.compute import cpu_budget, search_began, search_cpus, stage_compute
 from nas.search.dispatch import Died, Evaluated, EvaluatorPool, Raised
 from nas.search.dispatch import Outcome as PoolOutcome
 from nas.search.heartbeat import Heartbeat, Presence
 from nas.search.latency_plan import LatencyPlan
 from nas.search.proposals import Proposer, known_before
+from nas.search.reporting import best_line, failure, health_line, how_it_proposes, nothing_proposed, place, placement_line, progress_bars
 from nas.search.resources import ask_of, check_fits, check_fits_together, describe_ask, how_many_fit, node_resources, ray_options
 from nas.search.supernet_task import train_supernet
+from nas.statuses import candidates_finished
 from nas.store import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_STALE_AFTER_S,
@@ -60,17 +62,31 @@ from surrogates.base import Strategy
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
-# What a search step returns: the job's final status, with an error message when it failed;
-# None when the claim was lost (the coordinator that took over finishes the job).
-Outcome = tuple[JobStatus, str | None] | None
 
 
-def _nothing_proposed(spec: JobSpec) -> str:
-    limits = {k: v for k, v in spec.constraints.model_dump().items() if v is not None}
-    if limits:
-        shown = ", ".join(f"{k} {v:,.0f}" if v >= 1000 else f"{k} {v:g}" for k, v in limits.items())
-        return f"the strategy found no architecture that meets the constraints ({shown}); raise them, or choose a preset with smaller models"
-    return "the strategy proposed no architecture to evaluate"
+@dataclass(frozen=True)
+class Ended:
+    """How a stage ended the job: its final status, with the error when it failed (a stage that
+    succeeded hands on to the next one)."""
+
+    status: JobStatus
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == JobStatus.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class TakenOver:
+    """The claim was lost: another coordinator took the job over and finishes it; this one stops
+    without writing anything more."""
+
+    succeeded = False
+
+
+SUCCEEDED, CANCELLED, TAKEN_OVER = Ended(JobStatus.SUCCEEDED), Ended(JobStatus.CANCELLED), TakenOver()
+Outcome = Ended | TakenOver  # what each stage of a job returns
 
 
 def default_worker_name() -> str:
@@ -92,13 +108,14 @@ class Coordinator:
         ray_cpus: int | None = None,
     ):
         """`jobs_dir`: this machine's working files (the verified stage's Tune state);
-        `artifact_root`: where checkpoints and weights go (`nas.artifacts`; default
+        `artifact_root`: where checkpoints and weights go (`nas.artifact_root`; default
         $NAS_ARTIFACT_ROOT or $NAS_HOME/artifacts). `evaluator`: the class Ray actors run
         (default SupernetEvaluator, whose constructor takes the checkpoint's location, the job's
         JobFiles and the scoring settings; in benchmark mode BenchmarkEvaluator, which takes the
         table's path); its `evaluate_many(arch_datas)` returns each one's metrics. `ray_cpus`: the CPUs
         of the local Ray cluster it starts when given no `ray_address` (default: the machine's).
         Time budgets are counted on the store's clock."""
+        settle_tune_settings()
         self.store, self.worker = store, worker or default_worker_name()
         self.ray_address, self.ray_cpus, self.stale_after_s, self.max_attempts = ray_address, ray_cpus, stale_after_s, max_attempts
         self.jobs_dir = jobs_dir or data_home() / "jobs"
@@ -175,20 +192,22 @@ class Coordinator:
         try:
             outcome = self._search(job, heartbeat)
         except ClaimLost:  # a write was fenced off: another coordinator has the job now
-            outcome = None
+            outcome = TAKEN_OVER
         except Exception as exc:  # the job fails with the reason; the coordinator lives on
             logger.exception("job %d failed", job.id)
-            error = _failure(exc)
+            error = failure(exc)
             self.store.add_event(job.id, EventKind.ERROR, error, {"traceback": traceback.format_exc()})
-            outcome = (JobStatus.FAILED, error)
+            outcome = Ended(JobStatus.FAILED, error)
         finally:
             heartbeat.stop.set()
         with self._lock:  # not reached on KeyboardInterrupt: serve_forever hands the job back
             self._running.pop(job.id, None)
-        if outcome is None:  # claim lost: the other coordinator finishes the job
+        if isinstance(outcome, TakenOver) and heartbeat.broken is not None:  # not taken over: this coordinator cannot keep its claim
+            outcome = Ended(JobStatus.FAILED, f"the coordinator's heartbeat broke: {failure(heartbeat.broken)}")
+        if isinstance(outcome, TakenOver):
             logger.warning("job %d: another coordinator took it over; stopping", job.id)
             return self.store.get_job(job.id)
-        status, error = outcome
+        status, error = outcome.status, outcome.error
         logger.info("job %d: %s%s", job.id, status, f" ({error})" if error else "")
         try:
             return self.store.finish_job(job.id, status, error=error, claim=claim)
@@ -208,23 +227,24 @@ class Coordinator:
 
             table = nas_bench_bert_file()
             evaluator, args, shape = self.evaluator or BenchmarkEvaluator, (str(table),), NAS_BENCH_BERT_TASK
+            checkpoint, job_files = None, None  # nothing trains in benchmark mode
         else:
             from nas.search.evaluation import Scoring, SupernetEvaluator
 
             job_files = self._job_files(spec)
             checkpoint = self._supernet(job, spec, job_files, heartbeat)
             if checkpoint is None:
-                return (JobStatus.CANCELLED, None) if self.store.get_job(job.id).cancel_requested else None
+                return CANCELLED if self.store.get_job(job.id).cancel_requested else TAKEN_OVER
             unhealthy = self._unhealthy(job, spec)
             if unhealthy is not None:
-                return JobStatus.FAILED, unhealthy
+                return Ended(JobStatus.FAILED, unhealthy)
             meta = read_json(self.artifacts.files, join(checkpoint, META_FILE))
             if meta is None:
                 raise FileNotFoundError(f"the supernet checkpoint of job {job.id} is gone from the artifact root ({checkpoint})")
             shape = type(space.default_task())(**meta["task"]["shape"])
             threads = max(1, int(spec.resources.evaluator.cpus))
             table = None
-            latency = (spec.latency or LatencySpec()).settings()  # a job stored before the section existed: the defaults
+            latency = LatencySettings.of(spec.latency)
             settings = spec.supernet_settings
             scoring = Scoring(finetune_steps=settings.score_finetune_steps or 0, examples=settings.score_examples)
             evaluator, args = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, latency, scoring)
@@ -237,12 +257,12 @@ class Coordinator:
             strategy = self._strategy(job, spec, space, shape, pool)
             plan = None if spec.is_benchmark else LatencyPlan(self.store, job.id, job.claim, spec, space, shape)
             outcome = self._evaluate_loop(job, spec, space, strategy, evaluators, heartbeat, plan)
-            succeeded = outcome is not None and outcome[0] == JobStatus.SUCCEEDED
+            succeeded = outcome.succeeded
             if succeeded and plan is not None and plan.after is not None:
-                plan.measure_front(lambda: self.store.pareto(job.id, spec.pareto_objectives()), lambda archs: evaluators.evaluate_archs(archs, "latency_metrics"))
+                plan.measure_front(lambda: pareto_candidates(self.store, job.id, spec.pareto_objectives()), lambda archs: evaluators.evaluate_archs(archs, "latency_metrics"))
             if succeeded and spec.rungs is not None:
                 outcome = self._rungs(job, spec, evaluators, heartbeat)
-                succeeded = outcome is not None and outcome[0] == JobStatus.SUCCEEDED
+                succeeded = outcome.succeeded
             verifying = succeeded and spec.verify is not None and spec.verify.top_k > 0
             if verifying and spec.verify is not None and spec.verify.references:
                 self._score_references(job, spec, space, shape, evaluators)
@@ -250,11 +270,12 @@ class Coordinator:
             evaluators.shutdown()  # their CPUs go to the verified stage
         if not verifying:
             return outcome
-        return self._verify(job, spec, args[0], args[1], heartbeat)
+        assert checkpoint is not None and job_files is not None  # benchmark mode has no verified stage
+        return self._verify(job, spec, checkpoint, job_files, heartbeat)
 
     def _rungs(self, job: JobRecord, spec: JobSpec, evaluators: EvaluatorPool, heartbeat: Heartbeat) -> Outcome:
         """Successive halving over the search's candidates (nas.search.rungs) on the job's
-        evaluators: succeeded, cancelled, or None when the claim was lost."""
+        evaluators: SUCCEEDED, CANCELLED, or TAKEN_OVER."""
         from nas.search.rungs import SuccessiveHalving
 
         def should_stop() -> bool:
@@ -262,8 +283,8 @@ class Coordinator:
 
         halving = SuccessiveHalving(self.store, job.id, job.claim, spec)
         if halving.run(lambda archs, rung: evaluators.evaluate_as_completed(archs, "rung_score", rung), should_stop, self._rungs_budget(job, spec, evaluators.size)):
-            return JobStatus.SUCCEEDED, None
-        return None if heartbeat.lost.is_set() else (JobStatus.CANCELLED, None)
+            return SUCCEEDED
+        return TAKEN_OVER if heartbeat.lost.is_set() else CANCELLED
 
     def _rungs_budget(self, job: JobRecord, spec: JobSpec, evaluators: int) -> Callable[[], bool]:
         """Whether `budget.cpu_minutes` is spent, for rungs starting now on `evaluators` actors."""
@@ -322,7 +343,6 @@ class Coordinator:
         with the seeds `verify.seeds` asks for, as one Tune experiment; what was trained before a
         restart is skipped. The verdict ends the stage."""
         from nas.search.verification import Subject
-        from nas.service import verification_choice
 
         assert spec.verify is not None and job.claim is not None
         front = verification_choice(self.store, job.id, spec.verify.top_k)
@@ -338,14 +358,14 @@ class Coordinator:
             # ASHA's early stops only where nothing is compared: a stopped training would bias the verdict.
             early_stop = spec.verify.early_stop and not references and len(seeds) == 1
             outcome = self._train_subjects(job, spec, checkpoint, job_files, heartbeat, subjects, early_stop)
-            if outcome != (JobStatus.SUCCEEDED, None):  # the claim was lost, or the job cancelled
+            if not outcome.succeeded:  # the claim was lost, or the job cancelled
                 return outcome
         self._say_verdict(job, spec)
-        return JobStatus.SUCCEEDED, None
+        return SUCCEEDED
 
     def _train_subjects(self, job: JobRecord, spec: JobSpec, checkpoint: str, job_files: JobFiles, heartbeat: Heartbeat, subjects: list, early_stop: bool) -> Outcome:
-        """The verified stage's Tune experiment, and how it ended: succeeded, cancelled, or None
-        when the claim was lost."""
+        """The verified stage's Tune experiment, and how it ended: SUCCEEDED, CANCELLED, or
+        TAKEN_OVER."""
         from nas.search.verification import run_verification
 
         assert spec.verify is not None and job.claim is not None
@@ -373,12 +393,12 @@ class Coordinator:
         storage = self.jobs_dir / job_dir_name(job) / "verify"
         count = run_verification(self.store, job.id, job.claim, spec, checkpoint, job_files, self.artifacts.job(job, "verified"), subjects, storage, concurrency, should_stop, early_stop)
         if heartbeat.lost.is_set():
-            return None
+            return TAKEN_OVER
         if self.store.get_job(job.id).cancel_requested:
-            return JobStatus.CANCELLED, None
+            return CANCELLED
         seconds = time.perf_counter() - started
         self.store.add_event(job.id, EventKind.VERIFY_DONE, f"verified stage: {count} of {len(subjects)} trainings in {seconds:.0f} s", {"verified": count, "asked": len(subjects), "seconds": seconds})
-        return JobStatus.SUCCEEDED, None
+        return SUCCEEDED
 
     def _say_verdict(self, job: JobRecord, spec: JobSpec) -> None:
         """The verified candidates against the plain family, as an event (nas.results.verdict)."""
@@ -452,7 +472,7 @@ class Coordinator:
             options = ray_options(spec.resources.supernet)
         task = ray.remote(max_retries=0, **options)(train_supernet).remote(spec, location, job_files)
         recorded_step = None
-        with self._progress() as progress:
+        with progress_bars(self.show_progress) as progress:
             bar = progress.add_task("supernet", total=None)
             while True:
                 ready, _ = ray.wait([task], timeout=1.0)
@@ -474,14 +494,8 @@ class Coordinator:
         meta = read_json(self.artifacts.files, meta_at)
         final = progress_of(meta) if meta is not None else None
         trained = describe_progress(final) if final else "trained"
-        self.store.add_event(job.id, EventKind.SUPERNET_TRAINED, f"{trained} on {_place(where)}", {**(final or {}), "where": where})
-        verdict = "learned" if health["learned"] else "did not learn"
-        self.store.add_event(
-            job.id, EventKind.SUPERNET_HEALTH,
-            f"supernet {verdict}: largest subnet {ACCURACY.format(health['largest'])}, smallest {ACCURACY.format(health['smallest'])}, "
-            f"majority class {ACCURACY.format(health['majority_rate'])} (threshold {ACCURACY.format(health['threshold'])})",
-            health,
-        )  # fmt: skip
+        self.store.add_event(job.id, EventKind.SUPERNET_TRAINED, f"{trained} on {place(where)}", {**(final or {}), "where": where})
+        self.store.add_event(job.id, EventKind.SUPERNET_HEALTH, health_line(health), health)
         self.store.add_artifact(job.id, ArtifactKind.SUPERNET_CHECKPOINT, location, {"space": spec.space, "preset": spec.preset, "health": health})
         return location
 
@@ -498,7 +512,7 @@ class Coordinator:
         if done:
             logger.info("job %d: strategy %s is told %d stored results", job.id, spec.strategy, len(done))
         self.store.add_event(
-            job.id, EventKind.SEARCH_STARTED, _reproducible(proposer.lag, evaluators.size, per_call, spec), {"lag": proposer.lag, "evaluators": evaluators.size, "per_call": per_call}
+            job.id, EventKind.SEARCH_STARTED, how_it_proposes(proposer.lag, evaluators.size, per_call, spec), {"lag": proposer.lag, "evaluators": evaluators.size, "per_call": per_call}
         )  # fmt: skip
         try:
             return self._evaluate_until_done(job, spec, space, proposer, evaluators, heartbeat, plan, per_call)
@@ -511,17 +525,17 @@ class Coordinator:
         budget, claim = spec.budget.candidates, job.claim
         deadline, limit = _search_deadline(self.store, self.store.get_job(job.id), spec, evaluators.size, self.store.clock.now())
         primary = spec.surrogate_objectives()[0]
-        with self._progress() as progress:
+        with progress_bars(self.show_progress) as progress:
             bar = progress.add_task("candidates", total=budget, completed=self._finished(job.id))
             while True:
                 if heartbeat.lost.is_set():
-                    return None
+                    return TAKEN_OVER
                 if self.store.get_job(job.id).cancel_requested:
                     self.store.reset_running(job.id, claim=claim)  # unfinished evaluations are dropped, finished ones stay
-                    return JobStatus.CANCELLED, None
+                    return CANCELLED
                 finished = self._finished(job.id)
                 if finished >= budget:
-                    return JobStatus.SUCCEEDED, None
+                    return SUCCEEDED
                 if deadline is not None and self.store.clock.now() >= deadline:
                     # Evaluations still in flight are dropped (their actors are killed on the
                     # way out) and finishing the job releases their candidates.
@@ -535,16 +549,14 @@ class Coordinator:
                 if not evaluators.busy:  # the strategy came back with nothing, and nothing is left to evaluate
                     self.store.add_event(job.id, EventKind.EXHAUSTED, f"no candidates left to evaluate after {finished}")
                     if finished == 0:  # nothing was evaluated: no result to call a success
-                        return JobStatus.FAILED, _nothing_proposed(spec)
-                    return JobStatus.SUCCEEDED, None
+                        return Ended(JobStatus.FAILED, nothing_proposed(spec))
+                    return SUCCEEDED
                 self._record(job, space, proposer, evaluators.wait(timeout=1.0), plan)
                 evaluators.check()
                 self._record_placement(job, evaluators)
                 if self.show_progress:
                     best = self.store.best(job.id, primary.metric, primary.maximize)
-                    shown = metric(primary.metric, spec.is_benchmark)
-                    best_text = f"best {shown.label} {shown.format(best.metrics[primary.metric])}" if best else ""
-                    progress.update(bar, completed=self._finished(job.id), description=f"candidates {best_text}")
+                    progress.update(bar, completed=self._finished(job.id), description=f"candidates {best_line(best, primary.metric, spec.is_benchmark)}")
 
     def _record(self, job: JobRecord, space: SearchSpace, proposer: Proposer, outcomes: list[PoolOutcome], plan: LatencyPlan | None) -> None:
         """The pool's outcomes into the store (the results of a call in one transaction), and
@@ -569,14 +581,10 @@ class Coordinator:
         started = evaluators.take_started()
         if not started:
             return
-        places = [where for _, where in started if isinstance(where, dict)]
-        counts = Counter(_place(where) for where in places)
-        shown = "; ".join(f"{n} on {place}" for place, n in counts.items()) or "no placement reported"
-        self.store.add_event(job.id, EventKind.EVALUATORS_STARTED, f"{len(started)} evaluator{'s' * (len(started) != 1)} started: {shown}", {"evaluators": [{"slot": slot, **where} for slot, where in started if isinstance(where, dict)]})
+        self.store.add_event(job.id, EventKind.EVALUATORS_STARTED, placement_line(started), {"evaluators": [{"slot": slot, **where} for slot, where in started if isinstance(where, dict)]})
 
     def _finished(self, job_id: int) -> int:
-        counts = self.store.counts(job_id)
-        return counts.get(CandidateStatus.DONE, 0) + counts.get(CandidateStatus.FAILED, 0)
+        return candidates_finished(self.store.counts(job_id))
 
     def _time_spent(self, job: JobRecord, spec: JobSpec, limit: str, finished: int, dropped: int) -> Outcome:
         """The search's end at `limit` ("max_minutes" or "cpu_minutes"), with what it had done."""
@@ -585,8 +593,8 @@ class Coordinator:
         self.store.add_event(job.id, EventKind.TIME_BUDGET, f"{limit}={getattr(spec.budget, limit)} spent after {finished} candidates{dropped_text}", {"dropped": dropped, "limit": limit})
         if self.store.counts(job.id).get(CandidateStatus.DONE, 0) == 0:  # a job that found nothing has not succeeded
             spent_on, remedy = ("training the supernet", "raise it or lower supernet.epochs") if spec.supernet is not None else ("starting up", "raise it")
-            return JobStatus.FAILED, f"budget.{limit}: {given} were spent {spent_on} before any candidate was evaluated; {remedy}"
-        return JobStatus.SUCCEEDED, None
+            return Ended(JobStatus.FAILED, f"budget.{limit}: {given} were spent {spent_on} before any candidate was evaluated; {remedy}")
+        return SUCCEEDED
 
     def _dispatch(self, job: JobRecord, proposer: Proposer, evaluators: EvaluatorPool, remaining: int, per_call: int, measure_latency: bool = True) -> int:
         """Give every idle slot a call of up to `per_call` candidates: stored `proposed` ones
@@ -621,14 +629,6 @@ class Coordinator:
                 return len(queued)
             proposer.wait(timeout=None)  # the baseline (ask_ahead off): the loop waits for its proposals
 
-    def _progress(self) -> Progress:
-        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=not self.show_progress, transient=False)
-
-
-def _place(where: dict[str, str]) -> str:
-    """"node 1a2b3c4d (host, cpu)": a Ray node, briefly, for people."""
-    return f"node {where.get('node_id', '?')[:8]} ({where.get('host', '?')}, {where.get('device', '?')})"
-
 
 # Candidates per evaluator call when scoring is cheap: enough that a call's fixed costs (the Ray
 # round trip, the store's commits, the proposer's ask) are a small share of it.
@@ -658,26 +658,6 @@ def _next_call(queued: list[CandidateRecord], most: int, alone: Callable[[int], 
             continue
         call.append(queued.pop(i))
     return call
-
-
-def _reproducible(lag: int, evaluators: int, per_call: int, spec: JobSpec) -> str:
-    """What the job's events say of how it proposes, and so what a rerun reproduces."""
-    uses_latency = "latency_ms" in {o.metric for o in spec.objectives} or spec.constraints.latency_ms_max is not None
-    measured = " (latency_ms is measured, so proposals that depend on it can differ)" if uses_latency else ""
-    calls = f" in calls of {per_call}" if per_call > 1 else ""
-    return (
-        f"searching with {evaluators} evaluator{'s' * (evaluators != 1)}{calls}: each candidate is proposed knowing the results of all but the {lag - 1} "
-        f"before it, so the same spec, seed and evaluator count propose the same candidates{measured}"
-    )
-
-
-def _failure(exc: Exception) -> str:
-    """'Type: message' of what failed the job; of a Ray task's error, its cause (Ray's own text
-    carries the worker's traceback, which the job's error event keeps instead)."""
-    cause = getattr(exc, "cause", None)
-    cause = cause if isinstance(cause, BaseException) else exc
-    text = str(cause).strip()
-    return f"{type(cause).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def _search_deadline(store: Store, job: JobRecord, spec: JobSpec, evaluators: int, now: datetime) -> tuple[datetime | None, str]:

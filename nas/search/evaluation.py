@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from nas.artifacts import JobFiles
+from nas.artifact_root import JobFiles
 from nas.export.latency import Latency, LatencySettings, measure_latency
 from nas.search.dispatch import one_line
 from nas.search.rungs import Rung

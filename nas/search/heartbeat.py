@@ -6,6 +6,8 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DBAPIError
+
 from nas.store import Claim, Store
 
 logger = logging.getLogger(__name__)
@@ -14,13 +16,15 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Heartbeat:
     """Refreshes the claim every `interval` seconds; `lost` is set when another coordinator took
-    the job over (its heartbeat had gone stale), `stop` ends the thread."""
+    the job over (its heartbeat had gone stale), or when the heartbeat itself broke (`broken`:
+    anything but the database failing to answer, which is retried), `stop` ends the thread."""
 
     store: Store
     claim: Claim
     interval: float
     lost: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
+    broken: Exception | None = None
 
     def start(self) -> None:
         threading.Thread(target=self._run, name=f"heartbeat-job-{self.claim.job_id}", daemon=True).start()
@@ -33,8 +37,13 @@ class Heartbeat:
                     logger.warning("job %d: claim lost to another coordinator", job_id)
                     self.lost.set()
                     return
-            except Exception:  # a database hiccup: try again next beat; staleness is minutes away
+            except DBAPIError:  # the database did not answer: try again next beat; staleness is minutes away
                 logger.warning("job %d: heartbeat failed; retrying in %.0f s", job_id, self.interval, exc_info=True)
+            except Exception as exc:  # a fault of ours: retrying would repeat it until the claim went stale
+                logger.exception("job %d: heartbeat broke; the job stops", job_id)
+                self.broken = exc
+                self.lost.set()
+                return
 
 
 @dataclass
@@ -60,7 +69,7 @@ class Presence:
             self._thread.join()
         try:
             self.store.coordinator_gone(self.name)
-        except Exception:  # the store is unreachable: the entry goes stale instead
+        except DBAPIError:  # the store is unreachable: the entry goes stale instead
             logger.warning("coordinator %s: could not sign off; it will read as gone once stale", self.name, exc_info=True)
 
     def _run(self) -> None:
@@ -70,5 +79,5 @@ class Presence:
     def _beat(self) -> None:
         try:
             self.store.coordinator_beat(self.name)
-        except Exception:  # a database hiccup: try again next beat
+        except DBAPIError:  # the database did not answer: try again next beat
             logger.warning("coordinator %s: presence beat failed; retrying in %.0f s", self.name, self.interval, exc_info=True)

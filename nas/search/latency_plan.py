@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from nas.export.latency import LatencySettings
 from nas.export.latency_model import LatencyPredictor, PredictorError, prediction_error
-from nas.job.schema import JobSpec, LatencySpec
+from nas.job.schema import JobSpec
 from nas.store import ArtifactKind, CandidateRecord, CandidateStatus, Claim, EventKind, Store
 from search_spaces import MODELS_VERSION, SearchSpace, TaskShape
 
@@ -39,7 +40,7 @@ class LatencyPlan:
 
     def __init__(self, store: Store, job_id: int, claim: Claim | None, spec: JobSpec, space: SearchSpace, shape: TaskShape):
         self.store, self.job_id, self.claim, self.spec, self.space, self.shape = store, job_id, claim, spec, space, shape
-        self.settings = (spec.latency or LatencySpec()).settings()
+        self.settings = LatencySettings.of(spec.latency)
         self.after = spec.latency.predict_after if spec.latency is not None else None
         self.predictor: LatencyPredictor | None = None
         self.measured: list[tuple[Any, float]] = []  # (architecture, latency_ms) of the measured candidates

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from nas.artifacts import ROOT_ENV
+from nas.artifact_root import ROOT_ENV
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("supernet", "evaluator", "verify")
-
-
 class ResourcesUnavailable(ValueError):
     """A stage asks for more than any node of the cluster has."""
 

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from nas.artifacts import JobFiles, is_uri, join, node_cache
+from nas.artifact_root import JobFiles, is_uri, join, node_cache
 from nas.job.schema import JobSpec
 from nas.training.distributed import Shard
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from typing import Any, Literal
 
 from ray import tune
 
-from nas.artifacts import JobFiles
+from nas.artifact_root import JobFiles
 from nas.job.metrics import ACCURACY
 from nas.job.schema import JobSpec, VerifySpec
 from nas.search.resources import tune_resources
@@ -73,7 +72,7 @@ def verify_trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from nas.artifacts import join
+    from nas.artifact_root import join
     from nas.search.resources import assigned_device
     from nas.training.checkpoint import open_checkpoint
     from nas.training.standalone import evaluate, train_keeping_best
@@ -144,13 +143,6 @@ def run_verification(
         if early_stop and len(subjects) > 1
         else FIFOScheduler()
     )
-    # Tune's console reporter would print tables into the user's terminal: the job's events say it all.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # SIGINT must stop a coordinator (or `nas run`) here as anywhere else. Tune's own handler would
-    # swallow it, and stays installed after fit() returns: a coordinator stopped later ran on and
-    # claimed new jobs until it was killed.
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     committer = _Committer(store, claim, settings)
     trainable = tune.with_resources(tune.with_parameters(verify_trial, setup=setup), tune_resources(spec.resources.verify))
     tuner = tune.Tuner(

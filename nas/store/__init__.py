@@ -1,9 +1,9 @@
 """The service's SQL store (SQLAlchemy 2 + Alembic): jobs, candidates, artifacts and events."""
 
+from nas.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.artifacts import ArtifactKind
 from nas.store.engine import resolve_db_url
 from nas.store.events import EventKind
-from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactNotFound,
     ArtifactRecord,
@@ -17,11 +17,11 @@ from nas.store.records import (
     InvalidTransition,
     JobNotFound,
     JobRecord,
-    StoreError,
-    UserRecord,
     ReferenceRecord,
     RungScoreRecord,
+    StoreError,
     TrainingRecord,
+    UserRecord,
     VerificationRecord,
 )
 from nas.store.store import COORDINATOR_ALIVE_S, DEFAULT_MAX_ATTEMPTS, DEFAULT_STALE_AFTER_S, Store

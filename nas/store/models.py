@@ -6,11 +6,25 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from nas.store.statuses import CANDIDATE_STATUSES, JOB_STATUSES
+from nas.statuses import CANDIDATE_STATUSES, JOB_STATUSES
 
 # Every metric (nas.job.metrics) is a nullable float column of `candidates`, so that Pareto and
 # best-of queries read plain columns.

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from nas.job.metrics import METRICS
+from nas.statuses import JobStatus
 
 
 class StoreError(Exception):
@@ -79,7 +80,7 @@ class JobRecord:
 
     @property
     def finished(self) -> bool:
-        return self.finished_at is not None
+        return JobStatus(self.status).finished
 
     @property
     def claim(self) -> Claim | None:

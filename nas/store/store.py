@@ -33,12 +33,11 @@ from sqlalchemy import ColumnElement, LargeBinary, and_, delete, func, insert, l
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from nas.clock import SYSTEM_CLOCK, Clock
-from nas.results.pareto import non_dominated_mask
-from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
 from nas.job.metrics import METRICS
+from nas.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
+from nas.store.engine import WRITE, create_store_engine, resolve_db_url, upgrade_schema
 from nas.store.events import EventKind
 from nas.store.models import Artifact, Candidate, Coordinator, Event, Job, Reference, RungScore, Training, User, Verification
-from nas.store.statuses import CANDIDATE_STATUSES, FINISHED_JOB_STATUSES, JOB_STATUSES, CandidateStatus, JobStatus
 from nas.store.records import (
     ArtifactNotFound,
     ArtifactRecord,
@@ -486,24 +485,19 @@ class Store:
             row = s.scalars(query).first()
             return _candidate_record(row) if row is not None else None
 
-    def pareto(self, job_id: int, objectives: Sequence[tuple[str, bool]]) -> list[CandidateRecord]:
-        """The done candidates no other done candidate dominates on `objectives` ((metric,
-        maximize) pairs; candidates lacking one of the metrics are left out), best first on the
-        first objective, then the next ones, then proposal order."""
-        if not objectives:
-            raise ValueError("objectives: at least one (metric, maximize) pair is needed")
-        columns = [_metric_column(metric) for metric, _ in objectives]
-        maximize = [bool(m) for _, m in objectives]
+    def done_metric_table(self, job_id: int, metrics: Sequence[str]) -> np.ndarray:
+        """(candidate id, *metrics) of the job's done candidates that have every one of `metrics`,
+        as a float64 matrix (one row per candidate, in no particular order): what a Pareto front
+        over many thousands of candidates is computed from (`nas.results.front`)."""
+        columns = [_metric_column(metric) for metric in metrics]
         with self._read() as s:
             self._job(s, job_id)
-            table = _fetch_matrix(s, columns, Candidate.job_id == job_id, Candidate.status == CandidateStatus.DONE, *(c.is_not(None) for c in columns))
-            front_ids = table[non_dominated_mask(table[:, 1:], maximize), 0].astype(np.int64).tolist()
-            front = [_candidate_record(row) for chunk in _chunks(front_ids) for row in s.scalars(select(Candidate).where(Candidate.id.in_(chunk)))]
+            return _fetch_matrix(s, columns, Candidate.job_id == job_id, Candidate.status == CandidateStatus.DONE, *(c.is_not(None) for c in columns))
 
-        def rank(c: CandidateRecord) -> tuple[float | int, ...]:
-            return (*(-getattr(c, m) if up else getattr(c, m) for (m, _), up in zip(objectives, maximize)), c.seq)
-
-        return sorted(front, key=rank)
+    def candidates_by_id(self, ids: Sequence[int]) -> list[CandidateRecord]:
+        """The candidates of these ids (any job), in no particular order; unknown ids are skipped."""
+        with self._read() as s:
+            return [_candidate_record(row) for chunk in _chunks(list(ids)) for row in s.scalars(select(Candidate).where(Candidate.id.in_(chunk)))]
 
     def bulk_insert_results(self, job_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert finished candidates in one statement batch: each row has arch_id, arch, metrics

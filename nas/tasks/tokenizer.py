@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import logging
 
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 

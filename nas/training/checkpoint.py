@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors.torch import load_file
 
-from nas.artifacts import JobFiles
+from nas.artifact_root import JobFiles
 from nas.job.metrics import ACCURACY
-
 from search_spaces import get_space
 from search_spaces.supernet import Supernet
 
@@ -93,7 +92,6 @@ def load_checkpoint_task(meta: dict[str, Any], directory: Path | None = None, jo
     the one in the checkpoint's `directory` where it has one). `job_files`: on another node, the
     job's staged task files are read from the artifact root."""
     from nas.tasks.data import load_task  # imports torch and the data readers: only callers pay
-
     from nas.tasks.tokenizer import LEGACY
 
     source = dict(meta["task"].get("source") or {})  # load_task's own arguments, as it recorded them

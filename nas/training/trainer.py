@@ -32,11 +32,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from safetensors.torch import load_file, save_file
 
 from nas.tasks.data import TaskData
+from nas.tasks.tokenizer import MASK_ID
 from nas.training.checkpoint import CHECKPOINT_FORMAT, META_FILE, TOKENIZER_FILE, read_checkpoint_meta
 from nas.training.config import TrainConfig
 from nas.training.distributed import Shard
 from nas.training.optim import adamw, learning_rate
-from nas.tasks.tokenizer import MASK_ID
 from search_spaces import Architecture, SearchSpace, get_space
 from search_spaces.supernet import Supernet
 

@@ -1,5 +1,6 @@
-"""Export formats and latency runtimes by name. Light (no torch): the service, the API and the job
-spec validate requests with it."""
+"""Export formats and latency runtimes by name: the words a spec or an export request may use.
+Light (no torch): the spec, the service and the API validate requests with it; `nas.export`
+implements them."""
 
 from __future__ import annotations
 
