@@ -109,7 +109,7 @@ class SlowToStart:
 def test_evaluator_actors_start_no_more_than_so_many_at_a_time(tmp_path, ray_address: str) -> None:
     from nas.search.dispatch import SLOTS_PER_ACTOR, EvaluatorPool
 
-    pool = EvaluatorPool(SlowToStart, (str(tmp_path),), 3, {"num_cpus": 0}, start_at_once=1)
+    pool = EvaluatorPool(SlowToStart, {"log_dir": str(tmp_path)}, 3, {"num_cpus": 0}, start_at_once=1)
     assert pool.slots == 3 * SLOTS_PER_ACTOR  # all three count from the start
     started = []
     try:

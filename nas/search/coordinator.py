@@ -110,9 +110,9 @@ class Coordinator:
         """`jobs_dir`: this machine's working files (the verified stage's Tune state);
         `artifact_root`: where checkpoints and weights go (`nas.artifact_root`; default
         $NAS_ARTIFACT_ROOT or $NAS_HOME/artifacts). `evaluator`: the class Ray actors run
-        (default SupernetEvaluator, whose constructor takes the checkpoint's location, the job's
-        JobFiles and the scoring settings; in benchmark mode BenchmarkEvaluator, which takes the
-        table's path); its `evaluate_many(arch_datas)` returns each one's metrics. `ray_cpus`: the CPUs
+        (default SupernetEvaluator, built with the keywords checkpoint, job_files, threads,
+        latency and scoring; in benchmark mode BenchmarkEvaluator, with the table's `path`); its
+        `evaluate_many(arch_datas)` returns each one's metrics. `ray_cpus`: the CPUs
         of the local Ray cluster it starts when given no `ray_address` (default: the machine's).
         Time budgets are counted on the store's clock."""
         settle_tune_settings()
@@ -226,7 +226,7 @@ class Coordinator:
             from surrogates.tabular import NAS_BENCH_BERT_TASK
 
             table = nas_bench_bert_file()
-            evaluator, args, shape = self.evaluator or BenchmarkEvaluator, (str(table),), NAS_BENCH_BERT_TASK
+            evaluator, settings, shape = self.evaluator or BenchmarkEvaluator, {"path": str(table)}, NAS_BENCH_BERT_TASK
             checkpoint, job_files = None, None  # nothing trains in benchmark mode
         else:
             from nas.search.evaluation import Scoring, SupernetEvaluator
@@ -244,14 +244,14 @@ class Coordinator:
             shape = type(space.default_task())(**meta["task"]["shape"])
             threads = max(1, int(spec.resources.evaluator.cpus))
             table = None
-            latency = LatencySettings.of(spec.latency)
-            settings = spec.supernet_settings
-            scoring = Scoring(finetune_steps=settings.score_finetune_steps or 0, examples=settings.score_examples)
-            evaluator, args = self.evaluator or SupernetEvaluator, (checkpoint, job_files, threads, latency, scoring)
+            supernet = spec.supernet_settings
+            scoring = Scoring(finetune_steps=supernet.score_finetune_steps or 0, examples=supernet.score_examples)
+            evaluator = self.evaluator or SupernetEvaluator
+            settings = {"checkpoint": checkpoint, "job_files": job_files, "threads": threads, "latency": LatencySettings.of(spec.latency), "scoring": scoring}
         # The actors start (in their own processes) while the strategy is built and replayed.
         # No more actors starting at a time than the cluster has CPUs: the first is ready sooner.
         at_once = max(1, int(sum(node.get("CPU", 0.0) for node in node_resources()))) if self.stagger_starts else None
-        evaluators = EvaluatorPool(evaluator, args, self._actor_count(job, spec), ray_options(spec.resources.evaluator), start_at_once=at_once)
+        evaluators = EvaluatorPool(evaluator, settings, self._actor_count(job, spec), ray_options(spec.resources.evaluator), start_at_once=at_once)
         try:
             pool = _table_pool(table) if table is not None else None
             strategy = self._strategy(job, spec, space, shape, pool)

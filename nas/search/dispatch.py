@@ -79,15 +79,15 @@ def one_line(exc: BaseException) -> str:
 
 
 class EvaluatorPool:
-    def __init__(self, evaluator: type, args: Sequence[Any], size: int, options: Mapping[str, Any] | None = None, start_at_once: int | None = None):
-        """`size` actors of `evaluator(*args)`, each asking Ray for `options` (num_cpus,
+    def __init__(self, evaluator: type, settings: Mapping[str, Any], size: int, options: Mapping[str, Any] | None = None, start_at_once: int | None = None):
+        """`size` actors of `evaluator(**settings)` (its constructor's keywords), each asking Ray for `options` (num_cpus,
         num_gpus, resources; default one CPU). At most `start_at_once` of them start at a time
         (None: all at once): an actor's start (imports, reading the supernet) is CPU-bound, so
         more of them starting than there are cores only delays the first one ready."""
         import ray
 
         self._remote = ray.remote(max_restarts=0, **(options or {"num_cpus": 1}))(evaluator)
-        self._args = tuple(args)
+        self._settings = dict(settings)
         self.size = size
         self.actors: list[Any] = [None] * size  # by slot; None until the slot's first actor starts
         self.starting: dict[Any, int] = {}  # the ref of an actor's `ready()` -> its slot, until it answers
@@ -107,7 +107,7 @@ class EvaluatorPool:
             self._start(self._unstarted.pop(0))
 
     def _start(self, slot: int) -> None:
-        actor = self._remote.remote(*self._args)
+        actor = self._remote.remote(**self._settings)
         self.actors[slot] = actor
         self.starting[actor.ready.remote()] = slot
 
