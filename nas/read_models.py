@@ -1,7 +1,8 @@
 """What the service answers, typed: the shapes of the JSON the REST API returns for jobs,
 candidates, fronts, events, exports and datasets. The API declares them as response models, so
 its OpenAPI description (/docs) shows every answer and an answer that drifts from its model fails
-instead of reaching a client; the client reads answers back into them (`nas.client`).
+instead of reaching a client. (The service still builds these answers as dicts, which the API
+checks against the models; the client and the CLI read the same fields by name.)
 
 Metrics are keyed by the catalogue's names (`nas.job.metrics`): accuracy a fraction from 0 to 1,
 params and flops counts, latency_ms milliseconds per call, and each metric's details beside it
@@ -135,7 +136,9 @@ class RungState(_Answer):
     seconds: float
 
 
-class StageCompute(_Answer):
+class StageComputeRow(_Answer):
+    """One stage's compute (`nas.search.compute.StageCompute` as the summary shows it)."""
+
     stage: str
     cpus: float
     minutes: float
@@ -144,7 +147,7 @@ class StageCompute(_Answer):
 
 
 class ComputeSummary(_Answer):
-    stages: list[StageCompute]
+    stages: list[StageComputeRow]
     cpu_minutes: float = Field(description="CPUs held times wall minutes, all stages.")
     budget: float | None = Field(description="budget.cpu_minutes, if set.")
 

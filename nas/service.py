@@ -629,11 +629,22 @@ def export_candidate(
     return {"out_dir": location, "artifact_id": artifact.id, **meta}
 
 
-def export_to_root(store: Store, job_id: int, number: int, fmt: str, export_root: Path | str, out: str | None = None, **options: Any) -> dict[str, Any]:
+def export_to_root(
+    store: Store,
+    job_id: int,
+    number: int,
+    fmt: str,
+    export_root: Path | str,
+    out: str | None = None,
+    *,
+    finetune_epochs: int = 0,
+    weights: str | None = None,
+    finetune_lr: float = DEFAULT_FINETUNE_LR,
+    keep_worse: bool = False,
+) -> dict[str, Any]:
     """`export_candidate` for a client that cannot see the server's disk: the export goes to
     `out`, a directory inside `export_root` (a path, or a URI of the cluster's artifact root),
-    default a new one; the answer names it relative to the root, never by a server path.
-    `options`: `export_candidate`'s keywords."""
+    default a new one; the answer names it relative to the root, never by a server path."""
     from nas.export.exporter import resolve_export_dir  # imports torch: only exports pay for it
 
     out = out or f"job-{job_id}/candidate-{number}-{fmt}-{uuid.uuid4().hex[:8]}"
@@ -650,7 +661,10 @@ def export_to_root(store: Store, job_id: int, number: int, fmt: str, export_root
         raise taken
     scratch = Path(tempfile.mkdtemp(prefix="nas-export-")) if remote else None
     try:
-        result = export_candidate(store, job_id, number, fmt, scratch / "model" if scratch else out_dir, publish_to=publish_to, **options)
+        result = export_candidate(
+            store, job_id, number, fmt, scratch / "model" if scratch else out_dir, finetune_epochs,
+            weights=weights, finetune_lr=finetune_lr, keep_worse=keep_worse, publish_to=publish_to,
+        )  # fmt: skip
     except Conflict as exc:
         if exc.field != "out":
             raise
